@@ -1,0 +1,276 @@
+"""The analysis core: one image in, one LabelRecord out.
+
+Pure: no Django, no AWS resources beyond the ``client`` it is given, which is anything
+with boto3 Rekognition's ``detect_labels``, ``detect_moderation_labels`` and
+``detect_text`` (the boto3 client in Lambda, LocalRekognition in the local worker).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .record import (
+    STATUS_FAILED,
+    STATUS_LABELED,
+    AnalysisError,
+    Box,
+    Color,
+    Instance,
+    Label,
+    LabelRecord,
+    ModerationLabel,
+    Properties,
+    TextDetection,
+    now_iso,
+)
+
+# Rekognition refuses these images for good: retrying cannot help, so they become a
+# FAILED record that says why.
+REJECTION_CODES = frozenset(
+    {
+        "InvalidImageFormatException",
+        "ImageTooLargeException",
+        "InvalidS3ObjectException",
+        "InvalidParameterException",
+    }
+)
+# Worth retrying with backoff; the caller (Lambda batch, Celery task) does that.
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "InternalServerError",
+        "ServiceUnavailableException",
+        "LimitExceededException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+
+class ImageRejected(Exception):
+    """Internal: a call was rejected with one of REJECTION_CODES."""
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """Which image to analyse and the facts the record keeps about it.
+
+    Give ``data`` to send the bytes (local worker), or leave it None to let
+    Rekognition read ``bucket``/``key`` (optionally ``version``) from S3.
+    """
+
+    bucket: str
+    key: str
+    etag: str = ""
+    size: int = 0
+    version: str | None = None
+    data: bytes | None = None
+
+    def request(self) -> dict[str, Any]:
+        if self.data is not None:
+            return {"Bytes": self.data}
+        s3 = {"Bucket": self.bucket, "Name": self.key}
+        if self.version:
+            s3["Version"] = self.version
+        return {"S3Object": s3}
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """Request-time floors only. They are deliberately low: the record keeps the raw
+    machine output and display / flag thresholds are applied later, so they can change
+    without re-analysing anything."""
+
+    min_label_confidence: float = 50.0
+    max_labels: int = 100
+    min_moderation_confidence: float = 40.0
+    min_word_confidence: float = 50.0
+    max_dominant_colors: int = 5
+    engine: str | None = None
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a botocore ClientError (duck-typed: no botocore import)."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return response.get("Error", {}).get("Code")
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for throttling and server-side errors a caller should retry."""
+    code = error_code(exc)
+    if code is None:
+        # Connection errors and timeouts from botocore carry no code.
+        return type(exc).__name__ in {
+            "EndpointConnectionError",
+            "ConnectionClosedError",
+            "ReadTimeoutError",
+            "ConnectTimeoutError",
+        }
+    return code in TRANSIENT_CODES
+
+
+def analyze(image: ImageRef, client: Any, *, options: AnalyzeOptions | None = None) -> LabelRecord:
+    """Analyse one image with three concurrent Rekognition calls.
+
+    Returns a LABELED record, or a FAILED record when Rekognition rejects the image
+    (bad format, too large, unreadable S3 object, bad parameter). Throttling, server
+    errors and anything unexpected are raised so that the caller retries or reports.
+    """
+    options = options or AnalyzeOptions()
+    engine = options.engine or getattr(client, "engine_name", "rekognition")
+    request = image.request()
+    calls = {
+        "labels": (
+            client.detect_labels,
+            {
+                "Image": request,
+                "MinConfidence": options.min_label_confidence,
+                "MaxLabels": options.max_labels,
+                "Features": ["GENERAL_LABELS", "IMAGE_PROPERTIES"],
+                "Settings": {
+                    "ImageProperties": {"MaxDominantColors": options.max_dominant_colors}
+                },
+            },
+        ),
+        "moderation": (
+            client.detect_moderation_labels,
+            {"Image": request, "MinConfidence": options.min_moderation_confidence},
+        ),
+        "text": (
+            client.detect_text,
+            {
+                "Image": request,
+                "Filters": {"WordFilter": {"MinConfidence": options.min_word_confidence}},
+            },
+        ),
+    }
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="rekognition") as pool:
+        futures = {name: pool.submit(fn, **kwargs) for name, (fn, kwargs) in calls.items()}
+        results: dict[str, Any] = {}
+        rejection: BaseException | None = None
+        other: BaseException | None = None
+        for name, future in futures.items():
+            try:
+                results[name] = future.result()
+            except Exception as exc:  # sorted below: nothing is swallowed
+                if error_code(exc) in REJECTION_CODES:
+                    rejection = rejection or exc
+                else:
+                    other = other or exc
+    analyzed_at = now_iso()
+    base = {
+        "bucket": image.bucket,
+        "key": image.key,
+        "etag": image.etag,
+        "size": image.size,
+        "engine": engine,
+        "analyzed_at": analyzed_at,
+        "updated_at": analyzed_at,
+    }
+    # A rejection is a fact about the image: it wins over a transient error on a
+    # sibling call, because retrying would only be rejected again.
+    if rejection is not None:
+        message = rejection.response.get("Error", {}).get("Message", "")  # type: ignore[attr-defined]
+        return LabelRecord(
+            status=STATUS_FAILED,
+            error=AnalysisError(code=error_code(rejection) or "", message=message[:500]),
+            **base,
+        )
+    if other is not None:
+        raise other
+    return LabelRecord(
+        status=STATUS_LABELED,
+        labels=tuple(_labels(results["labels"])),
+        moderation_labels=tuple(_moderation(results["moderation"])),
+        text=tuple(_text(results["text"])),
+        properties=_properties(results["labels"]),
+        model_versions={
+            k: v
+            for k, v in {
+                "labels": results["labels"].get("LabelModelVersion"),
+                "moderation": results["moderation"].get("ModerationModelVersion"),
+                "text": results["text"].get("TextModelVersion"),
+            }.items()
+            if v
+        },
+        **base,
+    ).capped()
+
+
+def _box(raw: dict[str, Any]) -> Box:
+    return Box(
+        left=float(raw.get("Left", 0.0)),
+        top=float(raw.get("Top", 0.0)),
+        width=float(raw.get("Width", 0.0)),
+        height=float(raw.get("Height", 0.0)),
+    )
+
+
+def _labels(response: dict[str, Any]):
+    for raw in response.get("Labels", []):
+        yield Label(
+            name=raw["Name"],
+            confidence=float(raw["Confidence"]),
+            parents=tuple(p["Name"] for p in raw.get("Parents", [])),
+            categories=tuple(c["Name"] for c in raw.get("Categories", [])),
+            aliases=tuple(a["Name"] for a in raw.get("Aliases", [])),
+            instances=tuple(
+                Instance(box=_box(i["BoundingBox"]), confidence=float(i["Confidence"]))
+                for i in raw.get("Instances", [])
+                if "BoundingBox" in i
+            ),
+        )
+
+
+def _moderation(response: dict[str, Any]):
+    for raw in response.get("ModerationLabels", []):
+        yield ModerationLabel(
+            name=raw["Name"],
+            confidence=float(raw["Confidence"]),
+            parent=raw.get("ParentName", ""),
+            level=int(raw.get("TaxonomyLevel", 2 if raw.get("ParentName") else 1)),
+        )
+
+
+def _text(response: dict[str, Any]):
+    for raw in response.get("TextDetections", []):
+        text = raw.get("DetectedText", "")
+        if not text.strip():
+            continue
+        yield TextDetection(
+            text=text,
+            type=raw["Type"],
+            confidence=float(raw["Confidence"]),
+            box=_box(raw.get("Geometry", {}).get("BoundingBox", {})),
+        )
+
+
+def _properties(response: dict[str, Any]) -> Properties:
+    raw = response.get("ImageProperties") or {}
+    quality = raw.get("Quality") or {}
+    return Properties(
+        brightness=_opt(quality.get("Brightness")),
+        sharpness=_opt(quality.get("Sharpness")),
+        contrast=_opt(quality.get("Contrast")),
+        dominant_colors=tuple(
+            Color(
+                hex=c.get("HexCode", ""),
+                red=int(c.get("Red", 0)),
+                green=int(c.get("Green", 0)),
+                blue=int(c.get("Blue", 0)),
+                percent=float(c.get("PixelPercent", 0.0)),
+                css=c.get("CSSColor", ""),
+                simplified=c.get("SimplifiedColor", ""),
+            )
+            for c in raw.get("DominantColors", [])
+        ),
+    )
+
+
+def _opt(value: Any) -> float | None:
+    return None if value is None else float(value)
