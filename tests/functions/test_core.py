@@ -1,0 +1,231 @@
+"""analyze() against boto3's real Rekognition client, stubbed with botocore's Stubber
+(which validates both our requests and the canned responses against the service model)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import ANY, Stubber
+
+from infra.functions.labeler import AnalyzeOptions, ImageRef, analyze
+from infra.functions.labeler.core import REJECTION_CODES, is_transient
+
+IMAGE = ImageRef(bucket="media-bucket", key="uploads/ab/cd.jpg", etag='"e1"', size=2048)
+
+LABELS_RESPONSE = {
+    "Labels": [
+        {
+            "Name": "Dog",
+            "Confidence": 97.1,
+            "Instances": [{"BoundingBox": {"Width": 0.5, "Height": 0.6, "Left": 0.1, "Top": 0.2}, "Confidence": 96.0}],
+            "Parents": [{"Name": "Animal"}, {"Name": "Pet"}],
+            "Aliases": [{"Name": "Puppy"}],
+            "Categories": [{"Name": "Animals and Pets"}],
+        },
+        {"Name": "Animal", "Confidence": 97.1, "Instances": [], "Parents": [], "Aliases": [], "Categories": []},
+    ],
+    "LabelModelVersion": "3.0",
+    "ImageProperties": {
+        "Quality": {"Brightness": 71.5, "Sharpness": 88.2, "Contrast": 60.0},
+        "DominantColors": [
+            {"Red": 10, "Green": 20, "Blue": 30, "HexCode": "#0a141e", "CSSColor": "black", "SimplifiedColor": "black", "PixelPercent": 40.0}
+        ],
+    },
+}
+MODERATION_RESPONSE = {
+    "ModerationLabels": [
+        {"Name": "Swimwear or Underwear", "Confidence": 88.0, "ParentName": "", "TaxonomyLevel": 1},
+        {"Name": "Female Swimwear or Underwear", "Confidence": 88.0, "ParentName": "Swimwear or Underwear", "TaxonomyLevel": 2},
+    ],
+    "ModerationModelVersion": "7.0",
+}
+TEXT_RESPONSE = {
+    "TextDetections": [
+        {"DetectedText": "BEACH CLUB", "Type": "LINE", "Id": 0, "Confidence": 99.0,
+         "Geometry": {"BoundingBox": {"Width": 0.3, "Height": 0.05, "Left": 0.1, "Top": 0.1}, "Polygon": []}},
+        {"DetectedText": "BEACH", "Type": "WORD", "Id": 1, "ParentId": 0, "Confidence": 99.0,
+         "Geometry": {"BoundingBox": {"Width": 0.14, "Height": 0.05, "Left": 0.1, "Top": 0.1}, "Polygon": []}},
+    ],
+    "TextModelVersion": "3.0",
+}
+RESPONSES = {
+    "detect_labels": LABELS_RESPONSE,
+    "detect_moderation_labels": MODERATION_RESPONSE,
+    "detect_text": TEXT_RESPONSE,
+}
+
+
+class StubbedRekognition:
+    """One real boto3 client per operation, each with its own Stubber, so that the
+    concurrent calls of analyze() cannot arrive in an order a single Stubber rejects.
+    ``delay`` injects per-operation latency before the stubbed call."""
+
+    def __init__(self, delay: dict[str, float] | None = None):
+        self.delay = delay or {}
+        self.clients = {}
+        self.stubbers = {}
+        self.threads: dict[str, str] = {}
+        for op in RESPONSES:
+            client = boto3.client("rekognition", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+            self.clients[op] = client
+            self.stubbers[op] = Stubber(client)
+
+    def _call(self, op, **kwargs):
+        self.threads[op] = threading.current_thread().name
+        time.sleep(self.delay.get(op, 0.0))
+        return getattr(self.clients[op], op)(**kwargs)
+
+    def detect_labels(self, **kwargs):
+        return self._call("detect_labels", **kwargs)
+
+    def detect_moderation_labels(self, **kwargs):
+        return self._call("detect_moderation_labels", **kwargs)
+
+    def detect_text(self, **kwargs):
+        return self._call("detect_text", **kwargs)
+
+    def __enter__(self):
+        for s in self.stubbers.values():
+            s.activate()
+        return self
+
+    def __exit__(self, *exc):
+        for s in self.stubbers.values():
+            s.deactivate()
+
+
+def stub_all(rek: StubbedRekognition, image=None):
+    expected_image = image or {"S3Object": {"Bucket": IMAGE.bucket, "Name": IMAGE.key}}
+    rek.stubbers["detect_labels"].add_response(
+        "detect_labels",
+        LABELS_RESPONSE,
+        {"Image": expected_image, "MinConfidence": ANY, "MaxLabels": ANY,
+         "Features": ["GENERAL_LABELS", "IMAGE_PROPERTIES"], "Settings": ANY},
+    )
+    rek.stubbers["detect_moderation_labels"].add_response(
+        "detect_moderation_labels", MODERATION_RESPONSE, {"Image": expected_image, "MinConfidence": ANY}
+    )
+    rek.stubbers["detect_text"].add_response("detect_text", TEXT_RESPONSE, {"Image": expected_image, "Filters": ANY})
+
+
+def test_success_maps_every_part_of_the_responses():
+    with StubbedRekognition() as rek:
+        stub_all(rek)
+
+        record = analyze(IMAGE, rek)
+
+        for s in rek.stubbers.values():
+            s.assert_no_pending_responses()
+    assert record.status == "LABELED"
+    assert record.engine == "rekognition"
+    assert (record.bucket, record.key, record.etag, record.size) == ("media-bucket", "uploads/ab/cd.jpg", '"e1"', 2048)
+    dog = record.labels[0]
+    assert (dog.name, dog.confidence, dog.parents, dog.aliases, dog.categories) == (
+        "Dog", 97.1, ("Animal", "Pet"), ("Puppy",), ("Animals and Pets",))
+    assert dog.instances[0].box.left == 0.1 and dog.instances[0].confidence == 96.0
+    assert [(m.name, m.parent, m.level) for m in record.moderation_labels] == [
+        ("Swimwear or Underwear", "", 1), ("Female Swimwear or Underwear", "Swimwear or Underwear", 2)]
+    assert [(t.text, t.type) for t in record.text] == [("BEACH CLUB", "LINE"), ("BEACH", "WORD")]
+    assert record.properties.brightness == 71.5
+    assert record.properties.dominant_colors[0].hex == "#0a141e"
+    assert record.model_versions == {"labels": "3.0", "moderation": "7.0", "text": "3.0"}
+    assert record.analyzed_at == record.updated_at
+
+
+def test_bytes_are_sent_when_the_image_has_data():
+    image = ImageRef(bucket="b", key="k.jpg", data=b"\xff\xd8 not really a jpeg")
+    with StubbedRekognition() as rek:
+        stub_all(rek, image={"Bytes": image.data})
+
+        assert analyze(image, rek).status == "LABELED"
+
+
+def test_request_floors_come_from_options():
+    with StubbedRekognition() as rek:
+        s3 = {"S3Object": {"Bucket": IMAGE.bucket, "Name": IMAGE.key}}
+        rek.stubbers["detect_labels"].add_response("detect_labels", LABELS_RESPONSE, {
+            "Image": s3, "MinConfidence": 30.0, "MaxLabels": 20,
+            "Features": ["GENERAL_LABELS", "IMAGE_PROPERTIES"], "Settings": {"ImageProperties": {"MaxDominantColors": 5}}})
+        rek.stubbers["detect_moderation_labels"].add_response(
+            "detect_moderation_labels", MODERATION_RESPONSE, {"Image": s3, "MinConfidence": 25.0})
+        rek.stubbers["detect_text"].add_response(
+            "detect_text", TEXT_RESPONSE, {"Image": s3, "Filters": {"WordFilter": {"MinConfidence": 50.0}}})
+
+        analyze(IMAGE, rek, options=AnalyzeOptions(min_label_confidence=30.0, max_labels=20, min_moderation_confidence=25.0))
+
+
+@pytest.mark.parametrize("code", sorted(REJECTION_CODES))
+@pytest.mark.parametrize("failing_op", ["detect_labels", "detect_text"])
+def test_rejected_image_becomes_a_failed_record(code, failing_op):
+    with StubbedRekognition() as rek:
+        for op, response in RESPONSES.items():
+            if op == failing_op:
+                rek.stubbers[op].add_client_error(op, service_error_code=code, service_message="Request has invalid image format", http_status_code=400)
+            else:
+                rek.stubbers[op].add_response(op, response)
+
+        record = analyze(IMAGE, rek)
+
+    assert record.status == "FAILED"
+    assert record.error.code == code
+    assert "invalid image" in record.error.message
+    assert record.labels == () and record.text == ()
+
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "ProvisionedThroughputExceededException", "InternalServerError"])
+def test_throttling_and_server_errors_are_raised_for_the_caller_to_retry(code):
+    with StubbedRekognition() as rek:
+        for op, response in RESPONSES.items():
+            if op == "detect_moderation_labels":
+                rek.stubbers[op].add_client_error(op, service_error_code=code, http_status_code=500 if code == "InternalServerError" else 400)
+            else:
+                rek.stubbers[op].add_response(op, response)
+
+        with pytest.raises(ClientError) as excinfo:
+            analyze(IMAGE, rek)
+
+    assert excinfo.value.response["Error"]["Code"] == code
+    assert is_transient(excinfo.value)
+
+
+def test_access_denied_is_raised_but_not_called_transient():
+    with StubbedRekognition() as rek:
+        for op, response in RESPONSES.items():
+            if op == "detect_text":
+                rek.stubbers[op].add_client_error(op, service_error_code="AccessDeniedException", http_status_code=403)
+            else:
+                rek.stubbers[op].add_response(op, response)
+
+        with pytest.raises(ClientError) as excinfo:
+            analyze(IMAGE, rek)
+
+    assert not is_transient(excinfo.value)
+
+
+def test_rejection_wins_over_a_transient_error_on_a_sibling_call():
+    with StubbedRekognition() as rek:
+        rek.stubbers["detect_labels"].add_client_error("detect_labels", service_error_code="ThrottlingException")
+        rek.stubbers["detect_moderation_labels"].add_client_error("detect_moderation_labels", service_error_code="ImageTooLargeException")
+        rek.stubbers["detect_text"].add_response("detect_text", TEXT_RESPONSE)
+
+        record = analyze(IMAGE, rek)
+
+    assert record.error.code == "ImageTooLargeException"
+
+
+def test_the_three_calls_run_concurrently():
+    delays = {"detect_labels": 0.30, "detect_moderation_labels": 0.20, "detect_text": 0.25}
+    with StubbedRekognition(delay=delays) as rek:
+        stub_all(rek)
+
+        started = time.perf_counter()
+        analyze(IMAGE, rek)
+        elapsed = time.perf_counter() - started
+
+    # Sequential would take the sum (0.75 s); concurrent takes about the slowest (0.30 s).
+    assert elapsed < 0.30 + 0.15, elapsed
+    assert len(set(rek.threads.values())) == 3
