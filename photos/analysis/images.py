@@ -52,9 +52,13 @@ def probe(data: bytes) -> tuple[str, int, int]:
         raise ImageInputError("InvalidImageFormatException", "The image is empty.")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Sizes are checked below against Rekognition's limit; Pillow's own
+            # warning threshold (89 MP) sits under it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError, OSError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageInputError("ImageTooLargeException", f"Image has too many pixels: {exc}") from None
+    except (UnidentifiedImageError, OSError) as exc:
         raise ImageInputError(
             "InvalidImageFormatException", f"Not a readable image: {exc}"
         ) from None

@@ -1,0 +1,45 @@
+"""Create the first superuser if there is none, for `make run` on a fresh machine."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a superuser when none exists. Credentials come from DJANGO_ADMIN_USERNAME, "
+        "DJANGO_ADMIN_PASSWORD and DJANGO_ADMIN_EMAIL; without a password one is generated "
+        "and printed once."
+    )
+
+    def handle(self, *args, **options):
+        User = get_user_model()
+        username = os.environ.get("DJANGO_ADMIN_USERNAME") or "admin"
+        with transaction.atomic():
+            existing = User.objects.filter(is_superuser=True).order_by("pk").first()
+            if existing is not None:
+                self.stdout.write(f"Admin account: {existing.get_username()} (already exists; password unchanged)")
+                return
+            password = os.environ.get("DJANGO_ADMIN_PASSWORD")
+            generated = not password
+            if generated:
+                password = secrets.token_urlsafe(12)
+            User.objects.create_superuser(
+                username=username,
+                email=os.environ.get("DJANGO_ADMIN_EMAIL", ""),
+                password=password,
+            )
+        if generated:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Created admin account: username={username} password={password}  "
+                    "(shown once; set DJANGO_ADMIN_PASSWORD to choose it)"
+                )
+            )
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Created admin account: username={username} (password from DJANGO_ADMIN_PASSWORD)"))

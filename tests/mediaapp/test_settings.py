@@ -1,0 +1,93 @@
+"""Settings come from the environment, with defaults that run on a laptop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_in_subprocess(env: dict[str, str], expr: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "PHOTOS_PIPELINE", "PHOTOS_STORAGE"}}
+    clean.update(env)
+    code = f"import django; django.setup(); from django.conf import settings; print({expr})"
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, "DJANGO_SETTINGS_MODULE": "mediaapp.settings"},
+        capture_output=True, text=True, timeout=60,
+    )
+
+
+def test_default_database_is_sqlite_in_var(tmp_path):
+    result = settings_in_subprocess({"MEDIAAPP_VAR_DIR": str(tmp_path)}, "settings.DATABASES['default']['NAME']")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "db.sqlite3")
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path):
+    env = {"MEDIAAPP_VAR_DIR": str(tmp_path)}
+
+    first = settings_in_subprocess(env, "settings.SECRET_KEY").stdout
+    second = settings_in_subprocess(env, "settings.SECRET_KEY").stdout
+
+    assert first == second and len(first.strip()) > 40
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PHOTOS_PIPELINE": "cloud"}, "PHOTOS_PIPELINE='cloud': expected one of local, aws"),
+        ({"PHOTOS_STORAGE": "s3"}, "PHOTOS_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME"),
+        ({"LABEL_DISPLAY_THRESHOLD": "150"}, "LABEL_DISPLAY_THRESHOLD='150': expected 0.0..100.0"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG='maybe': expected true/false"),
+    ],
+)
+def test_bad_settings_fail_at_start_with_a_clear_message(tmp_path, env, message):
+    result = settings_in_subprocess({"MEDIAAPP_VAR_DIR": str(tmp_path), **env}, "1")
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_make_test_runs_on_postgresql():
+    # `make test` sets DATABASE_URL to the local PostgreSQL; running the suite on
+    # SQLite by accident would hide every PostgreSQL-specific behaviour.
+    assert os.environ.get("DATABASE_URL", "").startswith("postgres"), "run the suite through `make test`"
+    assert connection.vendor == "postgresql"
+
+
+@pytest.mark.django_db
+def test_ensure_admin_creates_one_superuser_and_prints_generated_password(monkeypatch):
+    monkeypatch.delenv("DJANGO_ADMIN_PASSWORD", raising=False)
+    out = StringIO()
+
+    call_command("ensure_admin", stdout=out)
+    call_command("ensure_admin", stdout=out)
+
+    admins = get_user_model().objects.filter(is_superuser=True)
+    assert admins.count() == 1
+    password = out.getvalue().split("password=")[1].split()[0]
+    assert admins.get().check_password(password)
+    assert "already exists" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_ensure_admin_takes_credentials_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DJANGO_ADMIN_USERNAME", "chief")
+    monkeypatch.setenv("DJANGO_ADMIN_PASSWORD", "a long chosen passphrase")
+    out = StringIO()
+
+    call_command("ensure_admin", stdout=out)
+
+    assert get_user_model().objects.get(username="chief").check_password("a long chosen passphrase")
+    assert "a long chosen passphrase" not in out.getvalue()
