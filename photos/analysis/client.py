@@ -102,6 +102,11 @@ class LocalRekognition:
         """Load every model now (worker start-up) rather than on the first photo."""
         self.faces_model, self.text_reader, self.label_models  # noqa: B018
 
+    def clear_cache(self) -> None:
+        """Forget per-image results (benchmarks use it to measure cold analyses)."""
+        with self._cache_lock:
+            self._cache.clear()
+
     @property
     def model_versions(self) -> dict[str, str]:
         extra = "+".join(os.path.basename(p) for p in self._label_model_paths)

@@ -11,7 +11,10 @@ what Rekognition's DetectText returns.
 from __future__ import annotations
 
 import math
+import os
+import threading
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -29,7 +32,7 @@ DET_BOX_THRESHOLD = 0.6
 DET_UNCLIP_RATIO = 1.6
 REC_HEIGHT = 48
 REC_MAX_WIDTH = 48 * 32
-REC_BATCH = 8
+REC_BATCH = 4  # lines per session call; sorted by width so padding stays small
 # Recognition time grows with every line; photos with more lines than this are
 # documents, and the largest lines carry the meaning.
 MAX_LINES = 60
@@ -138,37 +141,60 @@ class TextReader:
     # --- recognition (CTC) ------------------------------------------------------
 
     def recognize(self, crops: list[np.ndarray]):
-        """Per crop: (char indices, char probabilities, char spans as width fractions)."""
-        results: list = [None] * len(crops)
+        """Per crop: (char indices, char probabilities, char spans as width fractions).
+
+        Recognition dominates on text-heavy images, so batches run on a small thread
+        pool: each session call uses one core, and the pool spreads batches over the
+        cores the process may use (on one core it simply runs them in turn)."""
         ratios = [c.shape[1] / max(1, c.shape[0]) for c in crops]
-        order = np.argsort(ratios)
-        for begin in range(0, len(crops), REC_BATCH):
-            batch = order[begin : begin + REC_BATCH]
-            max_ratio = max(max(ratios[i] for i in batch), 320 / REC_HEIGHT)
-            batch_w = min(REC_MAX_WIDTH, int(math.ceil(REC_HEIGHT * max_ratio)))
-            blob = np.zeros((len(batch), 3, REC_HEIGHT, batch_w), dtype=np.float32)
-            used = []
-            for row, i in enumerate(batch):
-                crop = crops[i]
-                w = min(batch_w, int(math.ceil(REC_HEIGHT * ratios[i])))
-                resized = cv2.resize(crop, (max(1, w), REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
-                blob[row, :, :, :w] = resized.transpose(2, 0, 1) * (2.0 / 255.0) - 1.0
-                used.append(w)
-            preds = self.rec.run(None, {"x": blob})[0]  # batch x steps x classes
-            steps = preds.shape[1]
-            idx = preds.argmax(axis=2)
-            prob = preds.max(axis=2)
-            for row, i in enumerate(batch):
-                seq = idx[row]
-                keep = seq != 0
-                keep[1:] &= seq[1:] != seq[:-1]
-                positions = np.nonzero(keep)[0]
-                step_w = batch_w / steps
-                spans = [
-                    (p * step_w / used[row], (p + 1) * step_w / used[row]) for p in positions
-                ]
-                results[i] = (seq[positions].tolist(), prob[row, positions].tolist(), spans)
+        order = [int(i) for i in np.argsort(ratios)]
+        batches = [order[b : b + REC_BATCH] for b in range(0, len(order), REC_BATCH)]
+        results: list = [None] * len(crops)
+        if len(batches) == 1:
+            outputs = [self._recognize_batch(crops, ratios, batches[0])]
+        else:
+            outputs = list(_rec_pool().map(lambda batch: self._recognize_batch(crops, ratios, batch), batches))
+        for batch, output in zip(batches, outputs):
+            for i, result in zip(batch, output):
+                results[i] = result
         return results
+
+    def _recognize_batch(self, crops, ratios, batch):
+        max_ratio = max(max(ratios[i] for i in batch), 320 / REC_HEIGHT)
+        batch_w = min(REC_MAX_WIDTH, int(math.ceil(REC_HEIGHT * max_ratio)))
+        blob = np.zeros((len(batch), 3, REC_HEIGHT, batch_w), dtype=np.float32)
+        used = []
+        for row, i in enumerate(batch):
+            w = min(batch_w, int(math.ceil(REC_HEIGHT * ratios[i])))
+            resized = cv2.resize(crops[i], (max(1, w), REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+            blob[row, :, :, :w] = resized.transpose(2, 0, 1) * (2.0 / 255.0) - 1.0
+            used.append(w)
+        preds = self.rec.run(None, {"x": blob})[0]  # batch x steps x classes
+        steps = preds.shape[1]
+        step_w = batch_w / steps
+        idx = preds.argmax(axis=2)
+        prob = preds.max(axis=2)
+        output = []
+        for row in range(len(batch)):
+            seq = idx[row]
+            keep = seq != 0
+            keep[1:] &= seq[1:] != seq[:-1]
+            positions = np.nonzero(keep)[0]
+            spans = [(p * step_w / used[row], (p + 1) * step_w / used[row]) for p in positions]
+            output.append((seq[positions].tolist(), prob[row, positions].tolist(), spans))
+        return output
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _rec_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0))), thread_name_prefix="ocr-rec")
+        return _pool
 
 
 def _box_score(prob: np.ndarray, contour: np.ndarray) -> float:
@@ -252,7 +278,8 @@ def _split_words(chars, probs, spans, breaks, space_index, charset):
             word.append(n)
         if c == space_index or n in cut_after:
             if word:
-                text = "".join(charset[chars[k]] for k in word)
+                # NFKC folds the full-width forms the recogniser likes ("（") to ASCII.
+                text = unicodedata.normalize("NFKC", "".join(charset[chars[k]] for k in word))
                 yield spans[word[0]][0], spans[word[-1]][1], text, float(np.mean([probs[k] for k in word]))
             word = []
 
