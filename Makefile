@@ -5,12 +5,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+PIP_VERSION := 26.3
 
 .PHONY: run test bench setup migrate clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
 	# --no-deps: the requirement files are complete locks (see requirements.txt).
 	$(PY) -m pip install --quiet --no-deps -r requirements-dev.txt
 	touch $@
