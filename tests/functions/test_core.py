@@ -229,3 +229,22 @@ def test_the_three_calls_run_concurrently():
     # Sequential would take the sum (0.75 s); concurrent takes about the slowest (0.30 s).
     assert elapsed < 0.30 + 0.15, elapsed
     assert len(set(rek.threads.values())) == 3
+
+
+def test_labeler_package_needs_nothing_beyond_the_standard_library():
+    # The Lambda asset is infra/functions/labeler alone: no Django, numpy or Pillow.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    functions_dir = Path(__file__).resolve().parents[2] / "infra" / "functions"
+    code = (
+        "import sys; sys.path[:] = [p for p in sys.path if 'site-packages' not in p]; "
+        f"sys.path.insert(0, {str(functions_dir)!r}); "
+        "import labeler, labeler.core, labeler.record; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'django', 'numpy', 'PIL', 'boto3', 'botocore'}))"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=30)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
