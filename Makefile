@@ -22,8 +22,9 @@ migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
 run: migrate
+	$(PY) manage.py ensure_roles
 	$(PY) manage.py ensure_admin
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py runserver $${PORT:-8000}
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py serve
 
 test: $(STAMP)
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)

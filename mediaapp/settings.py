@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "storages",
     "photos",
 ]
 
@@ -96,7 +97,7 @@ WSGI_APPLICATION = "mediaapp.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -150,6 +151,70 @@ LOCAL_LABEL_MODELS = [p for p in os.environ.get("LOCAL_LABEL_MODELS", "").split(
 # Thresholds are applied when displaying and flagging, never when storing.
 LABEL_DISPLAY_THRESHOLD = env_float("LABEL_DISPLAY_THRESHOLD", 70.0)
 MODERATION_FLAG_THRESHOLD = env_float("MODERATION_FLAG_THRESHOLD", 80.0)
+
+# Uploads: limits read by the upload form at run time.
+PHOTOS_MAX_UPLOAD_BYTES = int(env_float("PHOTOS_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, lo=1, hi=1024**3))
+PHOTOS_MAX_PIXELS = int(env_float("PHOTOS_MAX_PIXELS", 50_000_000, lo=1, hi=500_000_000))
+PHOTOS_MAX_FILES_PER_UPLOAD = int(env_float("PHOTOS_MAX_FILES_PER_UPLOAD", 20, lo=1, hi=1000))
+# Big uploads spill to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+if PHOTOS_STORAGE == "s3":
+    # Credentials come from boto3's default chain (role, profile, environment), never
+    # from settings. Objects are private; pages get short-lived presigned URLs.
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "region_name": AWS_REGION,
+            "endpoint_url": AWS_ENDPOINT_URL,
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": int(env_float("AWS_QUERYSTRING_EXPIRE", 300, lo=1, hi=604800)),
+            "signature_version": "s3v4",
+            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "object_parameters": {"CacheControl": "private, max-age=300"},
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": f"/{MEDIA_URL}"},
+    }
+STORAGES = {
+    "default": _default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Analysis tasks are long and uneven: one at a time per worker process.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# An upload must not hang when Redis is down: fail the publish fast, the sweeper
+# enqueues the photo later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+    # acks_late tasks are redelivered after this; it must exceed the hard time limit.
+    "visibility_timeout": 3600,
+}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-photos": {"task": "photos.tasks.sweep_stuck_photos", "schedule": 60.0},
+}
+# A photo still uploaded/queued after this many seconds is re-enqueued by the sweeper.
+PHOTOS_STUCK_AFTER_SECONDS = int(env_float("PHOTOS_STUCK_AFTER_SECONDS", 120, lo=1, hi=86400))
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "photos:mine"
+LOGOUT_REDIRECT_URL = "login"
 
 if PHOTOS_STORAGE == "s3" and not AWS_STORAGE_BUCKET_NAME:
     raise ImproperlyConfigured("PHOTOS_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")

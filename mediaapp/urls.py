@@ -1,6 +1,13 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from photos import views as photo_views
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="photos:mine", permanent=False)),
     path("admin/", admin.site.urls),
+    path("accounts/signup/", photo_views.signup, name="signup"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("photos/", include("photos.urls")),
 ]

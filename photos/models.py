@@ -1,0 +1,207 @@
+"""Photos, their machine and editorial labels, moderation state, and the raw records.
+
+Writes go through photos.services; this module holds the schema and small, pure
+helpers only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+# Stored keys keep a lowercase extension: S3 notification suffix filters are
+# case-sensitive, and one spelling per format keeps them short.
+EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+UPLOAD_PREFIX = "uploads"
+THUMBNAIL_PREFIX = "thumbnails"
+
+
+def photo_upload_to(instance: Photo, filename: str) -> str:
+    """``uploads/<yyyy>/<mm>/<uuid>.<ext>``: nothing of the user's filename reaches the
+    key, so hostile names cannot traverse paths or collide."""
+    ext = PurePosixPath(filename).suffix.lower().lstrip(".") or "bin"
+    now = timezone.now()
+    return f"{UPLOAD_PREFIX}/{now:%Y}/{now:%m}/{instance.uid}.{ext}"
+
+
+def thumbnail_upload_to(instance: Photo, filename: str) -> str:
+    return f"{THUMBNAIL_PREFIX}/{instance.uid}.jpg"
+
+
+class Photo(models.Model):
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded"
+        QUEUED = "queued", "Queued"
+        ANALYZING = "analyzing", "Analyzing"
+        LABELED = "labeled", "Labeled"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    class Moderation(models.TextChoices):
+        NONE = "none", "Not flagged"
+        FLAGGED = "flagged", "Flagged"
+        CLEARED = "cleared", "Cleared"
+        REMOVED = "removed", "Removed"
+
+    class Visibility(models.TextChoices):
+        PRIVATE = "private", "Private"
+        PUBLIC = "public", "Public"
+
+    PENDING_STATUSES = (Status.UPLOADED, Status.QUEUED, Status.ANALYZING)
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="photos",
+        help_text="Empty for images put into the bucket directly.",
+    )
+    image = models.FileField(upload_to=photo_upload_to, max_length=1024, unique=True)
+    thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True, editable=False)
+    size = models.PositiveBigIntegerField(default=0, editable=False)
+    width = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    sha256 = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    etag = models.CharField(max_length=200, blank=True, editable=False)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
+    status_reason = models.TextField(blank=True)
+    analyzed_at = models.DateTimeField(null=True, blank=True)
+    engine = models.CharField(max_length=20, blank=True)
+    model_versions = models.JSONField(default=dict, blank=True)
+    # updated_at of the last LabelRecord applied: older records arriving late are ignored.
+    record_updated_at = models.CharField(max_length=32, blank=True, editable=False)
+    analysis_attempts = models.PositiveIntegerField(default=0, editable=False)
+
+    moderation_state = models.CharField(max_length=16, choices=Moderation.choices, default=Moderation.NONE)
+    flagged_at = models.DateTimeField(null=True, blank=True)
+    # What the moderator saw when clearing: {label name: confidence}. A later analysis
+    # re-flags only with a label not in here or stronger than it was.
+    cleared_moderation = models.JSONField(default=dict, blank=True)
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="photo_status_created"),
+            models.Index(fields=["moderation_state", "created_at"], name="photo_moderation_created"),
+            models.Index(fields=["engine"], name="photo_engine"),
+            models.Index(fields=["owner", "-created_at"], name="photo_owner_created"),
+            models.Index(fields=["visibility", "moderation_state", "status"], name="photo_public"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_filename or self.image.name
+
+    @property
+    def key(self) -> str:
+        return self.image.name
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in self.PENDING_STATUSES
+
+
+class Label(models.Model):
+    class Source(models.TextChoices):
+        MACHINE = "machine", "Machine"
+        EDITOR = "editor", "Editor"
+
+    class Review(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="labels")
+    name = models.CharField(max_length=100)
+    confidence = models.FloatField(null=True, blank=True, help_text="0-100; empty for editor-added labels")
+    parents = models.JSONField(default=list, blank=True)
+    categories = models.JSONField(default=list, blank=True)
+    aliases = models.JSONField(default=list, blank=True)
+    instances = models.JSONField(default=list, blank=True, help_text="[{box: {left, top, width, height}, confidence}]")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MACHINE)
+    review_state = models.CharField(max_length=10, choices=Review.choices, default=Review.PENDING)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    missing_from_latest = models.BooleanField(
+        default=False, help_text="Approved, but the latest analysis no longer finds it."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-confidence", "name"]
+        constraints = [models.UniqueConstraint(fields=["photo", "name"], name="label_unique_per_photo")]
+        indexes = [
+            models.Index(fields=["name"], name="label_name"),
+            models.Index(fields=["review_state", "confidence"], name="label_review_queue"),
+            models.Index(fields=["source"], name="label_source"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ModerationLabel(models.Model):
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="moderation_labels")
+    name = models.CharField(max_length=100)
+    parent = models.CharField(max_length=100, blank=True)
+    level = models.PositiveSmallIntegerField(default=1)
+    confidence = models.FloatField()
+
+    class Meta:
+        ordering = ["-confidence"]
+        constraints = [models.UniqueConstraint(fields=["photo", "name"], name="moderation_label_unique_per_photo")]
+        indexes = [models.Index(fields=["name", "confidence"], name="moderation_name_conf")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DetectedText(models.Model):
+    class Type(models.TextChoices):
+        LINE = "LINE", "Line"
+        WORD = "WORD", "Word"
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="texts")
+    text = models.CharField(max_length=500)
+    type = models.CharField(max_length=4, choices=Type.choices)
+    confidence = models.FloatField()
+    box = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "detected text"
+        verbose_name_plural = "detected text"
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class AnalysisRecord(models.Model):
+    """Every LabelRecord as received, for audit and replay."""
+
+    photo = models.ForeignKey(Photo, null=True, on_delete=models.SET_NULL, related_name="records")
+    key = models.CharField(max_length=1024)
+    updated_at = models.CharField(max_length=32)
+    status = models.CharField(max_length=16)
+    engine = models.CharField(max_length=20)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [models.UniqueConstraint(fields=["key", "updated_at"], name="analysis_record_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.updated_at}"

@@ -1,0 +1,50 @@
+"""Reads."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
+
+from .models import Label, Photo
+
+
+def thresholds() -> dict[str, float]:
+    """Display and flag thresholds (0-100), applied when showing and flagging, never
+    when storing."""
+    return {"display": settings.LABEL_DISPLAY_THRESHOLD, "flag": settings.MODERATION_FLAG_THRESHOLD}
+
+
+def visible_labels_q(prefix: str = "") -> Q:
+    """Labels a site user sees: approved ones, and machine labels not rejected and at or
+    above the display threshold."""
+    display = thresholds()["display"]
+    return Q(**{f"{prefix}review_state": Label.Review.APPROVED}) | (
+        Q(**{f"{prefix}review_state": Label.Review.PENDING}) & Q(**{f"{prefix}confidence__gte": display})
+    )
+
+
+def photos_for_owner(*, owner) -> QuerySet[Photo]:
+    """The owner's photos, newest first, with their visible labels prefetched (two queries)."""
+    return (
+        Photo.objects.filter(owner=owner)
+        .exclude(moderation_state=Photo.Moderation.REMOVED)
+        .prefetch_related(
+            Prefetch(
+                "labels",
+                queryset=Label.objects.filter(visible_labels_q()).order_by("-confidence", "name"),
+                to_attr="visible_labels",
+            )
+        )
+    )
+
+
+def photo_can_view(*, user, photo: Photo) -> bool:
+    """Owner and staff always; anyone else only for public, labelled photos that are
+    neither flagged nor removed."""
+    if user.is_authenticated and (user.is_staff or photo.owner_id == user.id):
+        return photo.moderation_state != Photo.Moderation.REMOVED or user.is_staff
+    return (
+        photo.visibility == Photo.Visibility.PUBLIC
+        and photo.status == Photo.Status.LABELED
+        and photo.moderation_state in (Photo.Moderation.NONE, Photo.Moderation.CLEARED)
+    )

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "photos"
+
+urlpatterns = [
+    path("", views.my_photos, name="mine"),
+    path("status/", views.my_photos_status, name="status"),
+    path("<uuid:uid>/image/", views.photo_file, {"kind": "image"}, name="image"),
+    path("<uuid:uid>/thumbnail/", views.photo_file, {"kind": "thumbnail"}, name="thumbnail"),
+]

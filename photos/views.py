@@ -1,0 +1,137 @@
+"""Views: parse the request, call a service or selector, render."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import selectors, services
+from .forms import SignUpForm, UploadForm, UploadRejected, check_upload
+from .models import Photo
+
+MAX_STATUS_IDS = 200
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("photos:mine")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return redirect("photos:mine")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_photos(request):
+    form = UploadForm()
+    rejected: list[tuple[str, str]] = []
+    accepted: list[Photo] = []
+    status = 200
+    if request.method == "POST":
+        form = UploadForm(request.POST, request.FILES)
+        if form.is_valid():
+            for upload in form.cleaned_data["photos"]:
+                try:
+                    checked = check_upload(upload)
+                except UploadRejected as exc:
+                    rejected.append((exc.filename, exc.message))
+                    continue
+                # One transaction per file: a failure on one never loses the others.
+                with transaction.atomic():
+                    accepted.append(services.photo_create(owner=request.user, upload=checked, visibility=form.visibility))
+            if accepted and not rejected and not _wants_json(request):
+                messages.success(request, f"Uploaded {len(accepted)} photo{'s' if len(accepted) != 1 else ''}; labels appear here when analysis finishes.")
+                return HttpResponseRedirect(reverse("photos:mine"))
+            status = 200 if accepted else 400
+        else:
+            status = 400
+        if _wants_json(request):
+            return JsonResponse(
+                {
+                    "accepted": [_photo_json(p) for p in accepted],
+                    "rejected": [{"filename": f, "error": f"{f} {m}"} for f, m in rejected],
+                    "errors": form.errors.get_json_data() if form.errors else {},
+                },
+                status=status,
+            )
+        for filename, message in rejected:
+            messages.error(request, f"{filename} {message} It was not stored.")
+        if accepted:
+            messages.success(request, f"Uploaded {len(accepted)} photo{'s' if len(accepted) != 1 else ''}.")
+    photos = selectors.photos_for_owner(owner=request.user)[:200]
+    return render(
+        request,
+        "photos/my_photos.html",
+        {"form": form, "photos": photos, "max_bytes": settings.PHOTOS_MAX_UPLOAD_BYTES},
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def my_photos_status(request):
+    """Status and visible labels of the user's photos, for the page's live updates."""
+    uids = [u for u in request.GET.get("ids", "").split(",") if u][:MAX_STATUS_IDS]
+    try:
+        photos = selectors.photos_for_owner(owner=request.user).filter(uid__in=uids)
+        data = [_photo_json(p) for p in photos]
+    except Exception:  # malformed UUIDs
+        return JsonResponse({"error": "ids must be photo ids separated by commas"}, status=400)
+    return JsonResponse({"photos": data})
+
+
+def _photo_json(photo: Photo) -> dict:
+    labels = getattr(photo, "visible_labels", None)
+    if labels is None:
+        labels = list(photo.labels.filter(selectors.visible_labels_q()))
+    return {
+        "id": str(photo.uid),
+        "filename": photo.original_filename,
+        "status": photo.status,
+        "status_display": photo.get_status_display(),
+        "status_reason": photo.status_reason,
+        "moderation": photo.moderation_state,
+        "pending": photo.is_pending,
+        "labels": [{"name": lb.name, "confidence": round(lb.confidence, 1) if lb.confidence is not None else None} for lb in labels],
+        "thumbnail": reverse("photos:thumbnail", args=[photo.uid]) if photo.thumbnail else None,
+    }
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+@require_GET
+def photo_file(request, uid, kind: str):
+    """The image or its thumbnail, only for those allowed to see the photo. Local files
+    are streamed; S3 objects are redirected to a short-lived presigned URL."""
+    photo = get_object_or_404(Photo, uid=uid)
+    if not selectors.photo_can_view(user=request.user, photo=photo):
+        raise Http404("No such photo.")
+    field = photo.thumbnail if kind == "thumbnail" else photo.image
+    if not field or not field.name:
+        raise Http404("Not made yet.")
+    if settings.PHOTOS_STORAGE == "s3":
+        return HttpResponseRedirect(default_storage.url(field.name))
+    try:
+        handle = default_storage.open(field.name, "rb")
+    except FileNotFoundError:
+        raise Http404("Missing from storage.") from None
+    content_type = "image/jpeg" if kind == "thumbnail" else photo.content_type or "application/octet-stream"
+    response = FileResponse(handle, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=300"
+    response["Content-Disposition"] = "inline"
+    return response

@@ -1,0 +1,50 @@
+"""Shared fixtures. Tests never touch the developer's media or Redis database 0:
+media goes to a temporary directory, Celery to Redis database 15 (set by `make test`)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(root), "base_url": "/media/"},
+        },
+    }
+    settings.PHOTOS_STORAGE = "local"
+    return root
+
+
+class FakeQueue:
+    """Records what would have been sent to the broker."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, tuple]] = []
+        self.fail_with: Exception | None = None
+
+    def task_names(self):
+        return [name for name, _ in self.sent]
+
+
+@pytest.fixture(autouse=True)
+def fake_queue(request, monkeypatch):
+    """Unless a test is marked ``real_worker``, task.delay() records instead of publishing."""
+    queue = FakeQueue()
+    if request.node.get_closest_marker("real_worker"):
+        return queue
+    from photos import tasks
+
+    for task in (tasks.analyze_photo, tasks.make_thumbnail, tasks.sweep_stuck_photos):
+        def delay(*args, _name=task.name, **kwargs):
+            if queue.fail_with is not None:
+                raise queue.fail_with
+            queue.sent.append((_name, args))
+        monkeypatch.setattr(task, "delay", delay)
+    return queue
