@@ -91,3 +91,22 @@ def test_ensure_admin_takes_credentials_from_the_environment(monkeypatch):
 
     assert get_user_model().objects.get(username="chief").check_password("a long chosen passphrase")
     assert "a long chosen passphrase" not in out.getvalue()
+
+
+def test_s3_storage_settings_are_private_and_never_overwrite(tmp_path):
+    result = settings_in_subprocess(
+        {"MEDIAAPP_VAR_DIR": str(tmp_path), "PHOTOS_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "media-bucket",
+         "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
+        "settings.STORAGES['default']",
+    )
+
+    assert result.returncode == 0, result.stderr
+    storage = eval(result.stdout)  # a dict literal printed by the child
+    assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+    options = storage["OPTIONS"]
+    assert options["bucket_name"] == "media-bucket"
+    assert options["file_overwrite"] is False
+    assert options["default_acl"] is None
+    assert options["querystring_auth"] is True
+    assert options["endpoint_url"] == "http://127.0.0.1:5000"
+    assert "access_key" not in options and "secret_key" not in options

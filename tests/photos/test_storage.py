@@ -1,0 +1,92 @@
+"""Storage: local filesystem by default, django-storages' S3 backend under moto."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from moto import mock_aws
+
+from photos import tasks
+from photos.models import Label, Photo
+from tests.samples import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+BUCKET = "mediaapp-test-media"
+
+
+@pytest.fixture
+def s3(settings, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        settings.PHOTOS_STORAGE = "s3"
+        settings.AWS_STORAGE_BUCKET_NAME = BUCKET
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {
+                "BACKEND": "storages.backends.s3.S3Storage",
+                "OPTIONS": {
+                    "bucket_name": BUCKET, "region_name": "us-east-1", "file_overwrite": False,
+                    "default_acl": None, "querystring_auth": True, "querystring_expire": 300,
+                    "signature_version": "s3v4",
+                },
+            },
+        }
+        yield client
+
+
+def test_local_storage_is_the_default(media_root):
+    name = default_storage.save("uploads/x/a.jpg", ContentFile(b"data"))
+
+    assert (media_root / name).read_bytes() == b"data"
+
+
+def test_upload_lands_in_s3_privately_and_is_analysed_from_there(s3, client, django_capture_on_commit_callbacks):
+    user = get_user_model().objects.create_user("alice", password="x")
+    client.force_login(user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/photos/", {"photos": [ContentFile(photo_bytes("grace_hopper"), name="gh.jpg")]})
+
+    photo = Photo.objects.get()
+    head = s3.head_object(Bucket=BUCKET, Key=photo.image.name)
+    assert head["ContentLength"] == len(photo_bytes("grace_hopper"))
+    grants = s3.get_object_acl(Bucket=BUCKET, Key=photo.image.name)["Grants"]
+    assert [g["Grantee"].get("URI") for g in grants if g["Grantee"]["Type"] == "Group"] == []  # nobody public
+
+    tasks.analyze_photo.run(photo.id)
+    tasks.make_thumbnail.run(photo.id)
+
+    assert Label.objects.filter(photo=photo, name="Face").exists()
+    assert s3.head_object(Bucket=BUCKET, Key=f"thumbnails/{photo.uid}.jpg")["ContentLength"] > 0
+
+
+def test_existing_objects_are_never_overwritten(s3):
+    first = default_storage.save("uploads/same.jpg", ContentFile(b"one"))
+    second = default_storage.save("uploads/same.jpg", ContentFile(b"two"))
+
+    assert first != second
+    assert s3.get_object(Bucket=BUCKET, Key=first)["Body"].read() == b"one"
+
+
+def test_image_view_redirects_the_owner_to_a_short_lived_presigned_url(s3, client):
+    user = get_user_model().objects.create_user("alice", password="x")
+    photo = Photo(owner=user, original_filename="a.jpg", content_type="image/jpeg")
+    photo.image.save("a.jpg", ContentFile(photo_bytes("rocket")))
+    client.force_login(user)
+
+    response = client.get(f"/photos/{photo.uid}/image/")
+
+    assert response.status_code == 302
+    location = response["Location"]
+    assert f"{BUCKET}" in location and photo.image.name in location
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
+    client.logout()
+    assert client.get(f"/photos/{photo.uid}/image/").status_code == 404
