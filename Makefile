@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 PIP_VERSION := 26.3
 
-.PHONY: run test bench setup migrate clean
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench setup migrate clean chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,8 +29,16 @@ run: migrate
 	$(PY) manage.py ensure_admin
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py serve
 
-test: $(STAMP)
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest $(PYTEST_ARGS)
+# Browser tests drive Debian's Chromium (Playwright's own download cannot work here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# Tests use PostgreSQL and Redis database 15 (never the database `make run` uses).
+test: $(STAMP) chromium
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CELERY_TASK_ALWAYS_EAGER=0 \
+		$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.detector $(BENCH_ARGS)

@@ -1,0 +1,33 @@
+"""A site user signs up, uploads two real photos, and watches their labels appear."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.samples import PHOTOS
+
+pytestmark = [pytest.mark.browser, pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_sign_up_upload_two_photos_and_see_labels_appear(live_server, real_celery_worker, page):
+    page.goto(f"{live_server.url}/accounts/signup/")
+    page.fill("input[name=username]", "grace")
+    page.fill("input[name=password1]", "a-long-pass-phrase-9")
+    page.fill("input[name=password2]", "a-long-pass-phrase-9")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/photos/")
+
+    page.set_input_files("input[name=photos]", [str(PHOTOS["grace_hopper"]), str(PHOTOS["astronaut"])])
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Uploaded 2 photos")
+    page.evaluate("window.__sameDocument = true")
+
+    grace = page.locator(".photo", has_text="grace_hopper.jpg")
+    astronaut = page.locator(".photo", has_text="astronaut.png")
+    expect(grace.locator(".chip", has_text="Face")).to_be_visible(timeout=60_000)
+    expect(astronaut.locator(".chip", has_text="Face")).to_be_visible(timeout=60_000)
+    expect(grace.locator(".status")).to_have_text("Labeled")
+    expect(grace.locator(".thumb img")).to_be_visible(timeout=30_000)
+    # The labels arrived through the page's live updates, not a reload.
+    assert page.evaluate("window.__sameDocument") is True

@@ -1,0 +1,3 @@
+import pytest
+
+from tests.workers import real_celery_worker  # noqa: F401
