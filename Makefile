@@ -10,7 +10,7 @@ PIP_VERSION := 26.3
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench setup migrate clean chromium
+.PHONY: run test bench bench-pipeline setup migrate clean chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ test: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.detector $(BENCH_ARGS)
+
+bench-pipeline: $(STAMP)
+	$(PY) -m benchmarks.pipeline $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,7 +20,6 @@ peak RSS while analysing a 12 MP photo, each in a fresh process.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import resource

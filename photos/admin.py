@@ -34,7 +34,10 @@ class LabelNameFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(labels__name=self.value()).exclude(labels__review_state=Label.Review.REJECTED, labels__name=self.value())
+            # One filter() call: both conditions apply to the same label row.
+            return queryset.filter(
+                labels__name=self.value(), labels__review_state__in=[Label.Review.PENDING, Label.Review.APPROVED]
+            )
         return queryset
 
 

@@ -4,7 +4,6 @@ says in its docstring what it guarantees."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone as dt_timezone
@@ -306,13 +305,6 @@ def photo_set_thumbnail(*, photo_id: int, name: str) -> None:
     Photo.objects.filter(id=photo_id).update(thumbnail=name)
 
 
-def sha256_of(upload: UploadedFile) -> str:
-    digest = hashlib.sha256()
-    upload.seek(0)
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    upload.seek(0)
-    return digest.hexdigest()
 
 
 # --- analysis (local pipeline) ---------------------------------------------------------

@@ -1,3 +1,1 @@
-import pytest
-
-from tests.workers import real_celery_worker  # noqa: F401
+from tests.workers import real_celery_worker  # noqa: F401  (fixture)

@@ -6,6 +6,8 @@
   if (!list) return;
   var url = list.dataset.statusUrl;
   var delay = 1000;
+  // Give up after ~10 minutes: the sweeper retries stuck photos, a reload shows them.
+  var pollsLeft = 600;
 
   function pendingIds() {
     return Array.prototype.map.call(list.querySelectorAll('.photo[data-pending="1"]'), function (li) {
@@ -45,7 +47,7 @@
     var ids = pendingIds().concat(
       Array.prototype.map.call(list.querySelectorAll('.photo[data-thumb-pending="1"]'), function (li) { return li.dataset.id; })
     );
-    if (!ids.length) return;
+    if (!ids.length || pollsLeft-- <= 0) return;
     fetch(url + "?ids=" + encodeURIComponent(ids.join(",")), { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : { photos: [] }; })
       .then(function (data) {

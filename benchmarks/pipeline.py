@@ -1,0 +1,209 @@
+"""Benchmark: the local pipeline as a user meets it.
+
+    make bench-pipeline                 # or: .venv/bin/python -m benchmarks.pipeline
+
+Measures, on embedded defaults (SQLite in a temporary directory, local media; pass
+DATABASE_URL to use PostgreSQL) with the real Redis broker (database 14):
+
+1. the upload request with a ~5 MB JPEG: the whole Django stack (multipart parsing,
+   validation, storage write, row insert, enqueue on commit); analysis is off the
+   request path, so no worker runs during this part;
+2. upload -> labels visible on "My photos" (the status JSON the page polls) with an idle
+   real Celery worker process, for a typical photo and for the 5 MB one;
+3. the admin photo changelist's query count at page sizes 10, 50 and 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_env(var_dir: str) -> None:
+    os.environ["MEDIAAPP_VAR_DIR"] = var_dir
+    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaapp.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def five_megabyte_jpeg() -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    from tests.samples import PHOTOS
+
+    img = Image.open(PHOTOS["grace_hopper"]).convert("RGB").resize((3000, 4000), Image.Resampling.BICUBIC)
+    # Film-grain noise gives the JPEG the entropy of a real 12 MP phone photo.
+    rng = np.random.default_rng(7)
+    arr = np.asarray(img).astype(np.int16) + rng.integers(-24, 25, size=(4000, 3000, 3), dtype=np.int16)
+    buf = io.BytesIO()
+    Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def purge_queue() -> None:
+    from mediaapp.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1)
+        conn.default_channel.queue_purge("celery")
+
+
+def upload_once(client, name: str, data: bytes, content_type: str = "image/jpeg") -> tuple[float, object]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from photos.models import Photo
+
+    started = time.perf_counter()
+    response = client.post("/photos/", {"photos": SimpleUploadedFile(name, data, content_type)})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 302, response.status_code
+    return elapsed, Photo.objects.order_by("-id").first()
+
+
+def bench_upload_requests(client, data: bytes, n: int) -> list[float]:
+    purge_queue()
+    times = [upload_once(client, f"big{i}.jpg", data)[0] for i in range(n + 1)][1:]  # first one warms up
+    purge_queue()
+    return times
+
+
+def start_worker() -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "mediaapp", "worker", "--concurrency", "1", "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        if "ready." in line:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError("worker did not start")
+    # Keep draining its output so the pipe never fills.
+    import threading
+
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+    return proc
+
+
+def bench_upload_to_labels(client, name: str, data: bytes, content_type: str, n: int) -> list[float]:
+    times = []
+    for i in range(n + 1):
+        started = time.perf_counter()
+        _, photo = upload_once(client, f"{i}-{name}", data, content_type)
+        while True:
+            status = client.get("/photos/status/", {"ids": str(photo.uid)}).json()["photos"][0]
+            if not status["pending"]:
+                break
+            if time.perf_counter() - started > 60:
+                raise RuntimeError(f"photo {photo.uid} not analysed within 60 s: {status}")
+            time.sleep(0.02)
+        assert status["status"] == "labeled", status
+        times.append(time.perf_counter() - started)
+        time.sleep(0.3)  # let the thumbnail task finish: the worker is idle for the next one
+    return times[1:]
+
+
+def bench_changelist_queries() -> dict[int, int]:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from photos.admin import PhotoAdmin
+    from photos.models import Label, Photo
+
+    User = get_user_model()
+    admin = User.objects.filter(username="bench-admin").first() or User.objects.create_superuser("bench-admin", password="x")
+    owner = User.objects.create_user(f"bench-owner-{time.time_ns()}", password="x")
+    photos = Photo.objects.bulk_create(
+        [Photo(owner=owner, image=f"uploads/bench/{time.time_ns()}-{i}.jpg", original_filename=f"{i}.jpg", status="labeled") for i in range(100)]
+    )
+    Label.objects.bulk_create([Label(photo=p, name=n, confidence=80.0) for p in photos for n in ("Dog", "Grass", "Face", "Text")])
+    client = Client()
+    client.force_login(admin)
+    counts = {}
+    original = PhotoAdmin.list_per_page
+    try:
+        for size in (10, 50, 100):
+            PhotoAdmin.list_per_page = size
+            client.get("/admin/photos/photo/")
+            with CaptureQueriesContext(connection) as ctx:
+                assert client.get("/admin/photos/photo/").status_code == 200
+            counts[size] = len(ctx)
+    finally:
+        PhotoAdmin.list_per_page = original
+    return counts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uploads", type=int, default=15)
+    parser.add_argument("--analyses", type=int, default=10)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="mediaapp-bench-") as var_dir:
+        setup_env(var_dir)
+        from django.conf import settings
+        from django.contrib.auth import get_user_model
+        from django.db import connection
+        from django.test import Client
+
+        from tests.samples import photo_bytes
+
+        print(f"database: {connection.vendor}; storage: {settings.PHOTOS_STORAGE}; broker: {settings.CELERY_BROKER_URL}")
+        user = get_user_model().objects.create_user("bench", password="x")
+        client = Client()
+        client.force_login(user)
+
+        big = five_megabyte_jpeg()
+        times = bench_upload_requests(client, big, args.uploads)
+        print(f"\n== upload request, {len(big) / 1e6:.1f} MB JPEG (3000x4000), {args.uploads} uploads")
+        print(f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 95) * 1000:.0f} ms")
+
+        worker = start_worker()
+        try:
+            for label, name, data, ctype in (
+                ("grace_hopper.jpg (512x600, 62 KB)", "grace.jpg", photo_bytes("grace_hopper"), "image/jpeg"),
+                ("astronaut.png (512x512, 792 KB)", "astronaut.png", photo_bytes("astronaut"), "image/png"),
+                (f"{len(big) / 1e6:.1f} MB JPEG (3000x4000)", "big.jpg", big, "image/jpeg"),
+            ):
+                times = bench_upload_to_labels(client, name, data, ctype, args.analyses)
+                print(f"\n== upload -> labels visible, idle worker, {label}, {args.analyses} photos")
+                print(f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 95) * 1000:.0f} ms")
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+            purge_queue()
+
+        counts = bench_changelist_queries()
+        print("\n== admin photo changelist, queries per page")
+        print(", ".join(f"{size} per page: {n}" for size, n in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
