@@ -10,7 +10,9 @@ PIP_VERSION := 26.3
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench bench-pipeline setup migrate clean chromium
+CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
+
+.PHONY: run test bench bench-pipeline setup migrate clean chromium synth
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,9 +38,18 @@ chromium:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 # Tests use PostgreSQL and Redis database 15 (never the database `make run` uses).
-test: $(STAMP) chromium
-	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CELERY_TASK_ALWAYS_EAGER=0 \
+test: $(STAMP) chromium infra/node_modules/.installed
+	$(CDK_ENV) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CELERY_TASK_ALWAYS_EAGER=0 \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+infra/node_modules/.installed: infra/package.json infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Synthesizes the CDK app offline (cdk-nag runs during synthesis) and lints the template.
+synth: $(STAMP) infra/node_modules/.installed
+	cd infra && $(CDK_ENV) ./node_modules/.bin/cdk synth --app "$(abspath $(PY)) app.py" --quiet --no-notices
+	cd infra && ../$(VENV)/bin/cfn-lint cdk.out/MediaPipeline.template.json
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.detector $(BENCH_ARGS)

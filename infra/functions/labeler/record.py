@@ -21,6 +21,8 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 SORT_KEY = "ANALYSIS"
+# The sync index: partition gsi1pk = "SYNC#<shard>", sort key updated_at.
+SYNC_INDEX = "sync"
 # Shards spread the sync index's writes over several partitions. Changing this
 # number re-shards every record, so it is a constant of the schema, not a setting.
 SYNC_SHARDS = 4

@@ -1,0 +1,132 @@
+"""S3 notifications -> SQS (with a DLQ and an alarm on it) -> the labeler Lambda."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import resources
+from infra.nag import acknowledge
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+BASIC_EXECUTION_ROLE_FINDING = (
+    "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
+)
+REKOGNITION_ACTIONS = ["rekognition:DetectLabels", "rekognition:DetectModerationLabels", "rekognition:DetectText"]
+
+
+class Labeler(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        bucket: s3.IBucket,
+        table: dynamodb.ITable,
+        reserved_concurrency: int | float,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            retention_period=Duration.days(resources.DLQ_RETENTION_DAYS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            visibility_timeout=Duration.seconds(resources.QUEUE_VISIBILITY_SECONDS),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=resources.DLQ_MAX_RECEIVE_COUNT, queue=self.dead_letters),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.dlq_alarm = cloudwatch.Alarm(
+            self,
+            "DeadLettersAlarm",
+            alarm_description="Uploads the labeler gave up on: inspect and redrive the DLQ.",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(1), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        for suffix in resources.NOTIFIED_SUFFIXES:
+            bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED,
+                s3n.SqsDestination(self.queue),
+                s3.NotificationKeyFilter(prefix=resources.UPLOAD_PREFIX, suffix=suffix),
+            )
+
+        log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            handler="labeler.handler.handler",
+            # The asset is the labeler package alone: record, core, handler; boto3 comes
+            # from the runtime.
+            code=lambda_.Code.from_asset(
+                str(FUNCTIONS_DIR), exclude=["*", "!labeler", "!labeler/*.py", "**/__pycache__", "*.pyc"]
+            ),
+            timeout=Duration.seconds(resources.LABELER_TIMEOUT_SECONDS),
+            memory_size=resources.LABELER_MEMORY_MB,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment={
+                "LABELS_TABLE_NAME": table.table_name,
+                "UPLOAD_PREFIX": resources.UPLOAD_PREFIX,
+                "LOG_LEVEL": "INFO",
+            },
+            log_group=log_group,
+            description="Labels uploaded photos with Amazon Rekognition and records them in DynamoDB.",
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=resources.SQS_BATCH_SIZE,
+                report_batch_item_failures=True,
+            )
+        )
+        # Least privilege, spelled out: grant_read() would add s3:GetBucket*/List* and
+        # table.grant() the index ARNs, neither of which the handler uses.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[f"{bucket.bucket_arn}/{resources.UPLOAD_PREFIX}*"],
+            )
+        )
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[table.table_arn])
+        )
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=REKOGNITION_ACTIONS, resources=["*"]))
+
+        acknowledge(self.function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "Rekognition's Detect* actions do not support resource-level permissions; they require '*'.",
+        )
+        acknowledge(self.function, f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{resources.UPLOAD_PREFIX}*]",
+            "Read access is scoped to the upload prefix; object keys are not known in advance.",
+        )
+        acknowledge(self.function, BASIC_EXECUTION_ROLE_FINDING,
+            "The AWS managed basic execution role grants only CloudWatch Logs writes.",
+        )
+
+
+def logical_id(resource) -> str:
+    """The logical id cdk-nag names in its findings for this resource."""
+    from aws_cdk import Stack
+
+    return Stack.of(resource).get_logical_id(resource.node.default_child)

@@ -1,0 +1,59 @@
+"""The private media bucket and the bucket that receives its server access logs."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra import resources
+from infra.nag import acknowledge
+
+
+class MediaBucket(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, cors_origins: list[str]) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(resources.ACCESS_LOG_EXPIRATION_DAYS))],
+            # Logs are evidence: they outlive the stack.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(self.access_logs, "AwsSolutions-S1",
+            "This is the access-log bucket itself; logging it into itself would loop.",
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "Bucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="media-bucket/",
+            cors=[
+                # Browsers upload straight to S3 with presigned POST/PUT and read images
+                # through presigned GET URLs.
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods(m) for m in resources.CORS_ALLOWED_METHODS],
+                    allowed_origins=cors_origins,
+                    allowed_headers=["*"],
+                    exposed_headers=["ETag"],
+                    max_age=3000,
+                )
+            ],
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    noncurrent_version_expiration=Duration.days(resources.NONCURRENT_VERSION_EXPIRATION_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                )
+            ],
+            # Users' photos are never deleted by a stack operation.
+            removal_policy=RemovalPolicy.RETAIN,
+        )

@@ -1,0 +1,200 @@
+"""Lambda handler: S3 ObjectCreated events, delivered through SQS, to LabelRecords in
+DynamoDB.
+
+Thin on purpose: parse the SQS batch and the S3 events inside each message, call the
+analysis core per object, write the record with a conditional put, and report as batch
+item failures exactly the messages worth retrying. Needs nothing beyond the Lambda
+runtime's boto3.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from .core import AnalyzeOptions, ImageRef, analyze, error_code, is_transient
+from .record import STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
+
+UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
+# Rekognition reads JPEG and PNG only; other accepted uploads get a SKIPPED record.
+ANALYSABLE_SUFFIXES = (".jpg", ".jpeg", ".png")
+SKIPPED_SUFFIXES = (".webp",)
+SEQUENCER_WIDTH = 32  # S3 sequencers differ in length: left-pad to compare as strings
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"level": record.levelname, "message": record.getMessage(), "logger": record.name}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+logger = logging.getLogger("labeler")
+if not logger.handlers:
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(JsonFormatter())
+    logger.addHandler(_handler)
+    logger.propagate = False
+logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+
+
+def log(level: int, message: str, *, exc_info: bool = False, **fields: Any) -> None:
+    logger.log(level, message, exc_info=exc_info, extra={"fields": fields})
+
+
+# Module-level clients, created on first use (not at import) so tests and the local
+# runner can put their own in place.
+REKOGNITION: Any = None
+TABLE: Any = None
+
+
+def clients() -> tuple[Any, Any]:
+    global REKOGNITION, TABLE
+    if REKOGNITION is None or TABLE is None:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+        if REKOGNITION is None:
+            REKOGNITION = boto3.client("rekognition", config=config)
+        if TABLE is None:
+            TABLE = boto3.resource("dynamodb", config=config).Table(os.environ["LABELS_TABLE_NAME"])
+    return REKOGNITION, TABLE
+
+
+class PoisonMessage(ValueError):
+    """A message that will never parse: it goes back to SQS and on to the DLQ."""
+
+
+@dataclass(frozen=True)
+class S3Object:
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    version: str | None
+    sequencer: str
+
+
+def parse_message(body: str) -> list[S3Object] | None:
+    """The objects an SQS message body announces; None for S3's test event."""
+    try:
+        event = json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise PoisonMessage(f"body is not JSON: {exc}") from None
+    if not isinstance(event, dict):
+        raise PoisonMessage("body is not a JSON object")
+    if event.get("Event") == "s3:TestEvent":
+        return None
+    records = event.get("Records")
+    if not isinstance(records, list):
+        raise PoisonMessage("no Records list in the S3 event")
+    objects = []
+    for n, record in enumerate(records):
+        try:
+            if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+                continue
+            s3 = record["s3"]
+            raw_key = s3["object"]["key"]
+            objects.append(
+                S3Object(
+                    bucket=s3["bucket"]["name"],
+                    # Keys arrive URL-encoded with '+' for spaces.
+                    key=urllib.parse.unquote_plus(raw_key),
+                    size=int(s3["object"].get("size") or 0),
+                    etag=str(s3["object"].get("eTag") or ""),
+                    version=s3["object"].get("versionId") or None,
+                    sequencer=str(s3["object"].get("sequencer") or "").zfill(SEQUENCER_WIDTH),
+                )
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise PoisonMessage(f"Records[{n}] is not an S3 event record: {exc!r}") from None
+    return objects
+
+
+def already_done(table: Any, obj: S3Object) -> bool:
+    """True if this event (or a later one for the key) was already recorded: a duplicate
+    event costs one read instead of three Rekognition calls."""
+    item = table.get_item(
+        Key={"pk": f"IMG#{obj.key}", "sk": "ANALYSIS"}, ConsistentRead=True, ProjectionExpression="s3_sequencer"
+    ).get("Item")
+    return bool(item) and str(item.get("s3_sequencer", "")) >= obj.sequencer
+
+
+def put_record(table: Any, record: LabelRecord, sequencer: str) -> bool:
+    """Write unless a record from the same or a later event is there; False if skipped."""
+    item = record.to_item()
+    item["s3_sequencer"] = sequencer
+    try:
+        table.put_item(
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk) OR s3_sequencer < :seq",
+            ExpressionAttributeValues={":seq": sequencer},
+        )
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
+    if not obj.key.startswith(UPLOAD_PREFIX):
+        log(logging.WARNING, "ignored: outside the upload prefix", key=obj.key)
+        return "ignored"
+    lower = obj.key.lower()
+    if already_done(table, obj):
+        log(logging.INFO, "duplicate event, already recorded", key=obj.key, sequencer=obj.sequencer)
+        return "duplicate"
+    if lower.endswith(ANALYSABLE_SUFFIXES):
+        image = ImageRef(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, version=obj.version)
+        record = analyze(image, rekognition, options=AnalyzeOptions())
+    elif lower.endswith(SKIPPED_SUFFIXES):
+        stamp = now_iso()
+        record = LabelRecord(
+            bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
+            error=AnalysisError(code="UnsupportedFormat", message="Rekognition reads JPEG and PNG only."),
+            analyzed_at=stamp, updated_at=stamp,
+        )
+    else:
+        log(logging.WARNING, "ignored: not an image suffix", key=obj.key)
+        return "ignored"
+    written = put_record(table, record, obj.sequencer)
+    log(logging.INFO, "recorded" if written else "newer record kept", key=obj.key, status=record.status,
+        labels=len(record.labels), error=record.error.code if record.error else None)
+    return record.status if written else "duplicate"
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Process every S3 object of every SQS message; report failed messages only."""
+    rekognition, table = clients()
+    failures = []
+    for message in event.get("Records", []):
+        message_id = message.get("messageId", "")
+        started = time.perf_counter()
+        try:
+            objects = parse_message(message.get("body", ""))
+            if objects is None:
+                log(logging.INFO, "skipped s3:TestEvent", message_id=message_id)
+                continue
+            outcomes = [process_object(obj, rekognition, table) for obj in objects]
+            log(logging.INFO, "message done", message_id=message_id, outcomes=outcomes,
+                ms=round((time.perf_counter() - started) * 1000))
+        except PoisonMessage as exc:
+            log(logging.ERROR, "poison message", message_id=message_id, error=str(exc))
+            failures.append({"itemIdentifier": message_id})
+        except Exception as exc:
+            # Throttling, server errors and anything unexpected: SQS redelivers after the
+            # visibility timeout, and the DLQ keeps what never succeeds.
+            transient = is_transient(exc)
+            log(logging.WARNING if transient else logging.ERROR, "message failed, will be retried",
+                exc_info=not transient, message_id=message_id, error=repr(exc), transient=transient)
+            failures.append({"itemIdentifier": message_id})
+    return {"batchItemFailures": failures}

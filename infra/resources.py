@@ -1,0 +1,44 @@
+"""Names and settings shared by the CDK stack, the offline AWS runner and Django.
+
+The offline runner (`make run-aws-local`) creates its emulated resources from these, so
+it runs with the settings the stack deploys."""
+
+from __future__ import annotations
+
+from infra.functions.labeler.record import SORT_KEY, SYNC_INDEX  # noqa: F401  (re-exported)
+
+UPLOAD_PREFIX = "uploads/"
+THUMBNAIL_PREFIX = "thumbnails/"
+# Keys are stored with lowercase extensions (S3 suffix filters are case-sensitive).
+NOTIFIED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+LABELER_TIMEOUT_SECONDS = 60
+# AWS: the queue's visibility timeout must be at least 6x the function timeout.
+QUEUE_VISIBILITY_SECONDS = 6 * LABELER_TIMEOUT_SECONDS
+DLQ_MAX_RECEIVE_COUNT = 4
+DLQ_RETENTION_DAYS = 14
+SQS_BATCH_SIZE = 5
+LABELER_MEMORY_MB = 512
+# Each image costs one DetectLabels, one DetectModerationLabels and one DetectText call;
+# Rekognition's default quota is 50 TPS per API in large regions (5 in some), so a
+# handful of concurrent functions stays under it. A stack parameter changes it.
+DEFAULT_RESERVED_CONCURRENCY = 5
+
+TABLE_KEY_SCHEMA = [
+    {"AttributeName": "pk", "KeyType": "HASH"},
+    {"AttributeName": "sk", "KeyType": "RANGE"},
+]
+TABLE_ATTRIBUTES = [
+    {"AttributeName": "pk", "AttributeType": "S"},
+    {"AttributeName": "sk", "AttributeType": "S"},
+    {"AttributeName": "gsi1pk", "AttributeType": "S"},
+    {"AttributeName": "updated_at", "AttributeType": "S"},
+]
+SYNC_INDEX_KEY_SCHEMA = [
+    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+    {"AttributeName": "updated_at", "KeyType": "RANGE"},
+]
+
+CORS_ALLOWED_METHODS = ["GET", "PUT", "POST", "HEAD"]
+NONCURRENT_VERSION_EXPIRATION_DAYS = 30
+ACCESS_LOG_EXPIRATION_DAYS = 365

@@ -1,0 +1,258 @@
+"""The CDK stack: the properties that matter, cdk-nag's AwsSolutions checks, cfn-lint,
+and that the tests synthesize what the CLI synthesizes (cdk.json's context loaded)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+from aws_cdk import aws_lambda as lambda_  # noqa: E402
+from aws_cdk.assertions import Match, Template  # noqa: E402
+
+from infra import resources  # noqa: E402
+from infra.app import build  # noqa: E402
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+ENV = cdk.Environment(account="123456789012", region="eu-west-1")
+
+
+@pytest.fixture(scope="module")
+def synthesized(tmp_path_factory):
+    context = json.loads((INFRA / "cdk.json").read_text())["context"]
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = cdk.App(context=context, outdir=str(outdir))
+    stack = build(app, env=ENV)
+    assembly = app.synth()
+    return stack, Template.from_stack(stack), outdir, assembly
+
+
+@pytest.fixture(scope="module")
+def template(synthesized):
+    return synthesized[1]
+
+
+def resources_of(template, kind):
+    return template.find_resources(kind)
+
+
+def the(template, kind, props=None):
+    found = template.find_resources(kind, {"Properties": props} if props else None)
+    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+    return next(iter(found.values()))
+
+
+def test_media_bucket_is_private_encrypted_versioned_and_logged(template):
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "LoggingConfiguration": {"DestinationBucketName": Match.any_value(), "LogFilePrefix": "media-bucket/"},
+        "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({
+            "NoncurrentVersionExpiration": {"NoncurrentDays": resources.NONCURRENT_VERSION_EXPIRATION_DAYS},
+            "Status": "Enabled"})])},
+        "CorsConfiguration": {"CorsRules": [Match.object_like({
+            "AllowedMethods": resources.CORS_ALLOWED_METHODS, "AllowedOrigins": {"Ref": "CorsAllowedOrigins"}})]},
+    })
+    template.has_resource("AWS::S3::Bucket", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+
+
+def test_every_bucket_refuses_plain_http(template):
+    policies = resources_of(template, "AWS::S3::BucketPolicy")
+    assert len(policies) == 2
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
+        )
+
+
+def test_uploads_of_every_image_suffix_notify_the_queue(template):
+    notifications = the(template, "Custom::S3BucketNotifications")
+    configs = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    filters = sorted(
+        tuple(sorted((r["Name"], r["Value"]) for r in c["Filter"]["Key"]["FilterRules"])) for c in configs
+    )
+    assert filters == sorted((("prefix", "uploads/"), ("suffix", s)) for s in resources.NOTIFIED_SUFFIXES)
+    assert all(c["Events"] == ["s3:ObjectCreated:*"] for c in configs)
+
+
+def test_queue_has_a_dlq_and_a_visibility_timeout_of_six_function_timeouts(template):
+    function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
+    timeout = function["Properties"]["Timeout"]
+    template.has_resource_properties("AWS::SQS::Queue", {
+        "VisibilityTimeout": Match.any_value(),
+        "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": resources.DLQ_MAX_RECEIVE_COUNT},
+    })
+    queue = the(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    assert 3 <= resources.DLQ_MAX_RECEIVE_COUNT <= 5
+
+
+def test_an_alarm_watches_the_dead_letter_queue(template):
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Namespace": "AWS/SQS",
+        "Threshold": 1,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [Match.string_like_regexp("LabelerDeadLetters"), "QueueName"]}}],
+    })
+
+
+def test_labeler_runs_on_the_latest_python_runtime_with_reserved_concurrency(template):
+    latest = max(
+        (getattr(lambda_.Runtime, n) for n in dir(lambda_.Runtime) if n.startswith("PYTHON_3_")),
+        key=lambda r: tuple(int(x) for x in r.name.removeprefix("python").split(".")),
+    )
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "labeler.handler.handler",
+        "Runtime": latest.name,
+        "ReservedConcurrentExecutions": {"Ref": "LabelerReservedConcurrency"},
+        "Environment": {"Variables": {"LABELS_TABLE_NAME": {"Ref": Match.string_like_regexp("LabelsTable")},
+                                      "UPLOAD_PREFIX": "uploads/"}},
+    })
+    template.has_parameter("LabelerReservedConcurrency", {"Type": "Number", "Default": resources.DEFAULT_RESERVED_CONCURRENCY})
+
+
+def test_sqs_event_source_reports_batch_item_failures(template):
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "BatchSize": resources.SQS_BATCH_SIZE,
+        "EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("LabelerQueue"), "Arn"]},
+    })
+
+
+def test_labels_table_is_on_demand_with_pitr_and_the_sync_index(template):
+    template.has_resource_properties("AWS::DynamoDB::Table", {
+        "BillingMode": "PAY_PER_REQUEST",
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "KeySchema": resources.TABLE_KEY_SCHEMA,
+        "GlobalSecondaryIndexes": [{"IndexName": resources.SYNC_INDEX, "KeySchema": resources.SYNC_INDEX_KEY_SCHEMA,
+                                    "Projection": {"ProjectionType": "ALL"}}],
+        "DeletionProtectionEnabled": True,
+    })
+
+
+def _statements(policy):
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    return [(s["Action"] if isinstance(s["Action"], list) else [s["Action"]], s["Resource"]) for s in statements]
+
+
+def test_labeler_permissions_are_least_privilege(template):
+    policies = template.find_resources("AWS::IAM::Policy", {
+        "Properties": {"Roles": [{"Ref": Match.string_like_regexp("LabelerFunctionServiceRole")}]}})
+    (policy,) = policies.values()
+    statements = _statements(policy)
+    actions = sorted(a for acts, _ in statements for a in acts)
+    assert actions == sorted([
+        "rekognition:DetectLabels", "rekognition:DetectModerationLabels", "rekognition:DetectText",
+        "s3:GetObject", "s3:GetObjectVersion", "dynamodb:GetItem", "dynamodb:PutItem",
+        "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+    ])
+    by_action = {a: r for acts, r in statements for a in acts}
+    assert by_action["rekognition:DetectText"] == "*"  # the API has no resource-level permissions
+    (bucket_arn, suffix) = by_action["s3:GetObject"]["Fn::Join"][1]
+    assert bucket_arn["Fn::GetAtt"][0].startswith("MediaBucket") and suffix == "/uploads/*"
+    assert by_action["dynamodb:PutItem"]["Fn::GetAtt"][1] == "Arn"  # the table itself, no index
+
+
+def test_web_app_policy_reads_the_table_and_writes_only_its_prefixes(template):
+    policy = the(template, "AWS::IAM::ManagedPolicy")
+    statements = _statements(policy)
+    s3_objects = next(r for acts, r in statements if "s3:PutObject" in acts)
+    suffixes = sorted(part["Fn::Join"][1][1] for part in s3_objects)
+    assert suffixes == ["/thumbnails/*", "/uploads/*"]
+    dynamo = next(acts for acts, _ in statements if any(a.startswith("dynamodb:") for a in acts))
+    assert "dynamodb:PutItem" not in dynamo and "dynamodb:Query" in dynamo
+
+
+def test_outputs_cover_every_setting_django_needs(template):
+    outputs = template.find_outputs("*")
+    assert {"MediaBucketName", "LabelsTableName", "Region", "WebAppPolicyArn", "DeadLetterQueueUrl"} <= set(outputs)
+
+
+def test_cdk_nag_aws_solutions_passes_and_every_acknowledgment_has_a_reason(synthesized):
+    _, _, outdir, _ = synthesized
+    report = json.loads((outdir / "validation-report.json").read_text())
+    (plugin,) = report["pluginReports"]
+    assert plugin["pluginName"] == "AwsSolutions"
+    assert plugin["violations"] == [], json.dumps(plugin["violations"], indent=1)[:2000]
+    assert plugin["conclusion"] == "success"
+    acknowledged = plugin["suppressedViolations"]
+    assert acknowledged, "expected the documented acknowledgments"
+    for item in acknowledged:
+        assert len(item["reason"]) > 30, item
+
+
+def test_cfn_lint_is_clean(synthesized):
+    _, _, outdir, _ = synthesized
+    cfn_lint = Path(os.sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), str(outdir / "MediaPipeline.template.json")], cwd=INFRA,
+                            capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lambda_asset_is_the_labeler_package_alone(synthesized):
+    stack, template, outdir, _ = synthesized
+    function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
+    asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
+    asset_dir = outdir / f"asset.{asset_hash}"
+    files = sorted(str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file())
+    assert files == ["labeler/__init__.py", "labeler/core.py", "labeler/handler.py", "labeler/record.py"]
+
+
+def test_tests_synthesize_what_the_cli_synthesizes(synthesized, tmp_path):
+    """`make synth` (the pinned CDK CLI) and the tests produce the same resources."""
+    _, template, _, _ = synthesized
+    cli = INFRA / "node_modules" / ".bin" / "cdk"
+    assert cli.exists(), "run `make test` (it installs the pinned CDK CLI) "
+    env = {**os.environ, "CDK_DISABLE_VERSION_CHECK": "1", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+    result = subprocess.run(
+        [str(cli), "synth", "--app", f"{os.sys.executable} app.py", "--quiet", "--no-notices", "--output", str(tmp_path),
+         "-c", f"account={ENV.account}", "-c", f"region={ENV.region}"],
+        cwd=INFRA, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    cli_template = json.loads((tmp_path / "MediaPipeline.template.json").read_text())
+
+    def without_metadata(resources):
+        # The CLI adds aws:cdk:path metadata; everything CloudFormation acts on must match.
+        return {k: {f: v for f, v in r.items() if f != "Metadata"} for k, r in resources.items()}
+
+    assert without_metadata(cli_template["Resources"]) == without_metadata(template.to_json()["Resources"])
+
+
+def test_outputs_file_becomes_the_apps_environment(tmp_path):
+    from infra.outputs_to_env import main
+
+    outputs = tmp_path / "cdk-outputs.json"
+    outputs.write_text(json.dumps({"MediaPipeline": {
+        "MediaBucketName": "mediapipeline-mediabucket-1abc", "LabelsTableName": "MediaPipeline-LabelsTable-XYZ",
+        "Region": "eu-west-1", "WebAppPolicyArn": "arn:aws:iam::123456789012:policy/x"}}))
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([str(outputs)]) == 0
+
+    assert out.getvalue().splitlines() == [
+        "AWS_STORAGE_BUCKET_NAME=mediapipeline-mediabucket-1abc",
+        "LABELS_TABLE_NAME=MediaPipeline-LabelsTable-XYZ",
+        "AWS_REGION=eu-west-1",
+        "PHOTOS_PIPELINE=aws",
+        "PHOTOS_STORAGE=s3",
+    ]
+    with pytest.raises(SystemExit, match="outputs missing"):
+        main_outputs = tmp_path / "partial.json"
+        main_outputs.write_text(json.dumps({"MediaPipeline": {"Region": "eu-west-1"}}))
+        main([str(main_outputs)])
