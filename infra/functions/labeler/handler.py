@@ -15,6 +15,7 @@ import os
 import time
 import urllib.parse
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .core import AnalyzeOptions, ImageRef, analyze, error_code, is_transient
@@ -111,12 +112,23 @@ def parse_message(body: str) -> list[S3Object] | None:
                     size=int(s3["object"].get("size") or 0),
                     etag=str(s3["object"].get("eTag") or ""),
                     version=s3["object"].get("versionId") or None,
-                    sequencer=str(s3["object"].get("sequencer") or "").zfill(SEQUENCER_WIDTH),
+                    sequencer=_sequencer(s3["object"].get("sequencer"), record.get("eventTime")),
                 )
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise PoisonMessage(f"Records[{n}] is not an S3 event record: {exc!r}") from None
     return objects
+
+
+def _sequencer(sequencer: Any, event_time: Any) -> str:
+    """S3's sequencer, left-padded so that string order is event order (AWS's rule for
+    comparing sequencers of one key). Emulators omit it: the event time stands in."""
+    if sequencer:
+        return str(sequencer).upper().zfill(SEQUENCER_WIDTH)
+    if event_time:
+        stamp = datetime.strptime(str(event_time).replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
+        return format(int(stamp.timestamp() * 1_000_000), "X").zfill(SEQUENCER_WIDTH)
+    return "0" * SEQUENCER_WIDTH
 
 
 def already_done(table: Any, obj: S3Object) -> bool:
