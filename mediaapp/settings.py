@@ -209,6 +209,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-photos": {"task": "photos.tasks.sweep_stuck_photos", "schedule": 60.0},
 }
+# DynamoDB -> Django sync (PHOTOS_PIPELINE=aws): how often, and how far back each run
+# re-reads, because the sync index is eventually consistent and records are written a
+# little after their updated_at.
+SYNC_INTERVAL_SECONDS = env_float("SYNC_INTERVAL_SECONDS", 30, lo=1, hi=3600)
+SYNC_OVERLAP_SECONDS = env_float("SYNC_OVERLAP_SECONDS", 120, lo=0, hi=86400)
+if PHOTOS_PIPELINE == "aws":
+    CELERY_BEAT_SCHEDULE["sync-labels"] = {"task": "photos.tasks.sync_labels", "schedule": SYNC_INTERVAL_SECONDS}
 # A photo still uploaded/queued after this many seconds is re-enqueued by the sweeper.
 PHOTOS_STUCK_AFTER_SECONDS = int(env_float("PHOTOS_STUCK_AFTER_SECONDS", 120, lo=1, hi=86400))
 

@@ -205,3 +205,18 @@ class AnalysisRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} @ {self.updated_at}"
+
+
+class SyncCheckpoint(models.Model):
+    """How far the DynamoDB sync has read each shard of the sync index, and who holds
+    the shard's lease (so two workers never sync one shard at the same time)."""
+
+    shard = models.PositiveSmallIntegerField(primary_key=True)
+    checkpoint = models.CharField(max_length=32, blank=True, help_text="Highest updated_at applied.")
+    lease_token = models.CharField(max_length=36, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    records_applied = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"shard {self.shard} at {self.checkpoint or 'start'}"

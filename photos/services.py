@@ -95,7 +95,8 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
     fresh = {
         key: record
         for key, record in latest.items()
-        if not photos[key].record_updated_at or record.updated_at >= photos[key].record_updated_at
+        # Strictly newer: the same record read twice (sync overlap windows) is a no-op.
+        if not photos[key].record_updated_at or record.updated_at > photos[key].record_updated_at
     }
     stale = len(latest) - len(fresh)
     photo_ids = [photos[key].id for key in fresh]
@@ -418,6 +419,8 @@ def photos_sweep_stuck(*, stuck_after_seconds: int, analyzing_after_seconds: int
 
     from django.db.models import Q
 
+    if settings.PHOTOS_PIPELINE != "local":
+        return {"enqueued": 0, "failed": 0, "found": 0}  # in AWS the S3 event drives analysis
     now = timezone.now()
     stuck = Photo.objects.filter(
         Q(status__in=[Photo.Status.UPLOADED, Photo.Status.QUEUED], updated_at__lt=now - timedelta(seconds=stuck_after_seconds))

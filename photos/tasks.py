@@ -11,7 +11,8 @@ from django.conf import settings
 
 from infra.functions.labeler import is_transient
 
-from . import services
+from . import services, sync
+from .sync import SyncThrottled as SyncThrottledError
 
 logger = logging.getLogger(__name__)
 
@@ -78,3 +79,27 @@ def sweep_stuck_photos() -> dict[str, int]:
         stuck_after_seconds=settings.PHOTOS_STUCK_AFTER_SECONDS,
         analyzing_after_seconds=ANALYSIS_HARD_LIMIT * 4,
     )
+
+
+@shared_task(
+    autoretry_for=(SyncThrottledError,),
+    retry_backoff=5,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=240,
+    time_limit=300,
+)
+def sync_labels() -> dict:
+    """Pull new LabelRecords from DynamoDB into Django (PHOTOS_PIPELINE=aws only)."""
+    if settings.PHOTOS_PIPELINE != "aws":
+        return {"skipped": "PHOTOS_PIPELINE is not aws"}
+    result = sync.sync_labels()
+    return {"shards": result.shards, "applied": result.applied, "stale": result.stale, "invalid": result.invalid}
+
+
+@shared_task(autoretry_for=(SyncThrottledError,), retry_backoff=2, retry_jitter=True, max_retries=5)
+def sync_photo(photo_id: int) -> int:
+    """Refresh one photo from its DynamoDB record (one GetItem)."""
+    result = sync.sync_photo(photo_id)
+    return result.applied if result else 0
