@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-.PHONY: run test bench bench-pipeline setup migrate clean chromium synth
+.PHONY: run run-aws-local test bench bench-pipeline setup migrate clean chromium synth
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ infra/node_modules/.installed: infra/package.json infra/package-lock.json
 synth: $(STAMP) infra/node_modules/.installed
 	cd infra && $(CDK_ENV) ./node_modules/.bin/cdk synth --app "$(abspath $(PY)) app.py" --quiet --no-notices
 	cd infra && ../$(VENV)/bin/cfn-lint cdk.out/MediaPipeline.template.json
+
+# The AWS path offline: moto (S3, SQS, DynamoDB) + the real Lambda handler + Django in aws mode.
+run-aws-local: $(STAMP)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) -m infra.local_aws
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.detector $(BENCH_ARGS)

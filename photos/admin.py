@@ -7,9 +7,13 @@ come from one aggregate query.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch
-from django.urls import reverse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from .models import AnalysisRecord, DetectedText, Label, ModerationLabel, Photo
@@ -97,6 +101,49 @@ class PhotoAdmin(admin.ModelAdmin):
     )
     inlines = (LabelInline, ModerationLabelInline, DetectedTextInline)
     raw_id_fields = ("owner",)
+    actions = ("refresh_from_dynamodb",)
+    change_form_template = "admin/photos/photo/change_form.html"
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if settings.PHOTOS_PIPELINE != "aws":
+            actions.pop("refresh_from_dynamodb", None)
+        return actions
+
+    @admin.action(description="Refresh labels from DynamoDB", permissions=["view"])
+    def refresh_from_dynamodb(self, request, queryset):
+        from . import sync
+
+        result = sync.sync_photos(queryset.values_list("id", flat=True))
+        self.message_user(request, f"Refreshed {result.applied} photo(s) from DynamoDB; {result.stale} already up to date.")
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/refresh/", self.admin_site.admin_view(self.refresh_view), name="photos_photo_refresh"),
+            *super().get_urls(),
+        ]
+
+    def refresh_view(self, request, object_id):
+        """The change page's "Refresh from DynamoDB" button: one GetItem, then apply."""
+        from . import sync
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        photo = get_object_or_404(Photo, pk=object_id)
+        if not self.has_view_permission(request, photo):
+            raise PermissionDenied
+        result = sync.sync_photo(photo.pk)
+        if result is None:
+            self.message_user(request, "No record in DynamoDB for this photo yet.", messages.WARNING)
+        elif result.applied:
+            self.message_user(request, "Refreshed from DynamoDB.")
+        else:
+            self.message_user(request, "Already up to date with DynamoDB.")
+        return HttpResponseRedirect(reverse("admin:photos_photo_change", args=[photo.pk]))
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["show_refresh"] = settings.PHOTOS_PIPELINE == "aws" and kwargs.get("obj") is not None
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related(

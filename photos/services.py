@@ -272,7 +272,12 @@ def photo_enqueue_analysis(*, photo_id: int) -> bool:
     from .tasks import analyze_photo, make_thumbnail
 
     if settings.PHOTOS_PIPELINE != "local":
-        return False  # in AWS the S3 notification starts the analysis
+        # In AWS the S3 notification starts the analysis; the thumbnail is still ours.
+        try:
+            make_thumbnail.delay(photo_id)
+        except Exception as exc:
+            logger.warning("could not enqueue the thumbnail of photo %s: %s", photo_id, exc)
+        return False
     # Marked queued first: in eager mode (no Redis) the task runs inside delay().
     Photo.objects.filter(id=photo_id, status=Photo.Status.UPLOADED).update(
         status=Photo.Status.QUEUED, updated_at=timezone.now()

@@ -1,0 +1,235 @@
+"""`make run-aws-local`: the whole AWS path on this machine, no AWS account needed.
+
+- moto's server emulates S3, SQS and DynamoDB on 127.0.0.1 (port 5055 by default);
+- the bucket, queue + DLQ, table + sync index and the bucket notifications are created
+  with the names' shapes and the settings the CDK stack deploys (infra/resources.py);
+- a runner long-polls the queue and invokes the real Lambda handler with real SQS event
+  shapes, LocalRekognition standing in for Amazon Rekognition (moto's Rekognition is
+  canned and has no moderation); messages the handler reports failed stay on the queue
+  and reach the DLQ after the stack's maxReceiveCount;
+- the Django app runs with PHOTOS_PIPELINE=aws and PHOTOS_STORAGE=s3 against the
+  emulator: web, Celery worker and beat (sync_labels every few seconds), or, without
+  Redis, a `sync_labels --every` loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from infra import resources  # noqa: E402
+
+logger = logging.getLogger("local_aws")
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class LocalAws:
+    endpoint: str
+    bucket: str
+    table: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+
+    def django_env(self) -> dict[str, str]:
+        return {
+            "PHOTOS_PIPELINE": "aws",
+            "PHOTOS_STORAGE": "s3",
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_STORAGE_BUCKET_NAME": self.bucket,
+            "LABELS_TABLE_NAME": self.table,
+            "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_S3_ADDRESSING_STYLE": "path",
+        }
+
+
+def boto(service: str, endpoint: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="local",
+                        aws_secret_access_key="local")
+
+
+def create_resources(endpoint: str, *, prefix: str = "mediaapp-local") -> LocalAws:
+    """Create (or reuse) the emulated resources with the stack's settings."""
+    s3, sqs, dynamodb = boto("s3", endpoint), boto("sqs", endpoint), boto("dynamodb", endpoint)
+    bucket, table = f"{prefix}-media", f"{prefix}-labels"
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [{
+        "AllowedMethods": resources.CORS_ALLOWED_METHODS, "AllowedOrigins": ["*"], "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000}]})
+
+    dlq_url = sqs.create_queue(QueueName=f"{prefix}-dead-letters", Attributes={
+        "MessageRetentionPeriod": str(resources.DLQ_RETENTION_DAYS * 86400)})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(QueueName=f"{prefix}-labeler", Attributes={
+        "VisibilityTimeout": str(resources.QUEUE_VISIBILITY_SECONDS),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": resources.DLQ_MAX_RECEIVE_COUNT}),
+    })["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    if table not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(
+            TableName=table, BillingMode="PAY_PER_REQUEST", KeySchema=resources.TABLE_KEY_SCHEMA,
+            AttributeDefinitions=resources.TABLE_ATTRIBUTES,
+            GlobalSecondaryIndexes=[{"IndexName": resources.SYNC_INDEX, "KeySchema": resources.SYNC_INDEX_KEY_SCHEMA,
+                                     "Projection": {"ProjectionType": "ALL"}}],
+        )
+        dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True})
+
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
+        {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [
+            {"Name": "prefix", "Value": resources.UPLOAD_PREFIX}, {"Name": "suffix", "Value": suffix}]}}}
+        for suffix in resources.NOTIFIED_SUFFIXES]})
+    return LocalAws(endpoint=endpoint, bucket=bucket, table=table, queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url)
+
+
+class LambdaRunner:
+    """Delivers the queue's messages to the real handler, as the SQS event source does."""
+
+    def __init__(self, aws: LocalAws, *, rekognition: Any = None):
+        import boto3
+
+        from infra.functions.labeler import handler
+
+        self.aws = aws
+        self.sqs = boto("sqs", aws.endpoint)
+        self.handler = handler
+        s3 = boto("s3", aws.endpoint)
+        if rekognition is None:
+            from photos.analysis import LocalRekognition
+
+            def read(bucket: str, name: str, version: str | None) -> bytes:
+                args = {"Bucket": bucket, "Key": name, **({"VersionId": version} if version else {})}
+                try:
+                    return s3.get_object(**args)["Body"].read()
+                except s3.exceptions.NoSuchKey as exc:
+                    raise FileNotFoundError(name) from exc
+
+            rekognition = LocalRekognition(reader=read, label_models=None)
+        handler.REKOGNITION = rekognition
+        handler.TABLE = boto3.resource("dynamodb", endpoint_url=aws.endpoint, region_name=REGION,
+                                       aws_access_key_id="local", aws_secret_access_key="local").Table(aws.table)
+
+    def poll_once(self, wait_seconds: int = 0) -> dict[str, int]:
+        response = self.sqs.receive_message(
+            QueueUrl=self.aws.queue_url, MaxNumberOfMessages=resources.SQS_BATCH_SIZE,
+            WaitTimeSeconds=wait_seconds, AttributeNames=["All"], MessageAttributeNames=["All"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return {"received": 0, "failed": 0}
+        event = {"Records": [
+            {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+             "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
+             "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": self.aws.queue_arn,
+             "awsRegion": REGION}
+            for m in messages
+        ]}
+        result = self.handler.handler(event, _Context())
+        failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs.delete_message_batch(QueueUrl=self.aws.queue_url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)])
+        # Failed messages are left alone: SQS redelivers them after the visibility
+        # timeout, and moves them to the DLQ after maxReceiveCount receives.
+        return {"received": len(messages), "failed": len(failed)}
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.poll_once(wait_seconds=1)
+            except Exception:
+                logger.exception("runner: delivering a batch failed")
+                stop.wait(1)
+
+
+class _Context:
+    function_name = "labeler-local"
+    aws_request_id = ""
+
+    def __init__(self):
+        self.aws_request_id = str(uuid.uuid4())
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return resources.LABELER_TIMEOUT_SECONDS * 1000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--moto-port", type=int, default=int(os.environ.get("MOTO_PORT", "5055")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.moto_port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{args.moto_port}"
+    aws = create_resources(endpoint)
+    print(f"Emulated AWS on {endpoint}: bucket {aws.bucket}, table {aws.table}, queue {aws.queue_url}", flush=True)
+
+    stop = threading.Event()
+    runner = LambdaRunner(aws)
+    threading.Thread(target=runner.run, args=(stop,), name="lambda-runner", daemon=True).start()
+    print("Lambda runner: SQS -> infra/functions/labeler/handler.py with LocalRekognition", flush=True)
+
+    env = {**os.environ, **aws.django_env(), "SYNC_INTERVAL_SECONDS": os.environ.get("SYNC_INTERVAL_SECONDS", "5")}
+    python = sys.executable
+    for command in (["migrate", "--noinput"], ["ensure_roles"], ["ensure_admin"]):
+        subprocess.run([python, "manage.py", *command], cwd=ROOT, env=env, check=True)
+    children = [subprocess.Popen([python, "manage.py", "serve"], cwd=ROOT, env=env)]
+    from photos.management.commands.serve import broker_reachable
+
+    if not broker_reachable(env.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")):
+        children.append(subprocess.Popen([python, "manage.py", "sync_labels", "--every", env["SYNC_INTERVAL_SECONDS"]],
+                                         cwd=ROOT, env=env))
+        print("No Redis: the DynamoDB sync runs in its own loop process.", flush=True)
+
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *a: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *a: stopping.set())
+    try:
+        while not stopping.is_set() and all(c.poll() is None for c in children):
+            stopping.wait(0.3)
+    finally:
+        stop.set()
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
