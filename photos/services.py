@@ -6,222 +6,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone as dt_timezone
-from pathlib import PurePosixPath
-from typing import Iterable
 
-from django.core.files.uploadedfile import UploadedFile
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
-
-from .models import CONTENT_TYPES, EXTENSIONS, AnalysisRecord, DetectedText, Label, ModerationLabel, Photo
-from .selectors import thresholds
+from .apply import ApplyResult, apply_records, format_from_key  # noqa: F401  (the public home of apply_records)
+from .models import CONTENT_TYPES, EXTENSIONS, Photo
 
 logger = logging.getLogger(__name__)
-
-RECORD_STATUS = {
-    STATUS_LABELED: Photo.Status.LABELED,
-    STATUS_FAILED: Photo.Status.FAILED,
-    STATUS_SKIPPED: Photo.Status.SKIPPED,
-}
-# Rounding noise between two runs of the same model must not re-flag a cleared photo.
-STRONGER_BY = 1.0
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    applied: int
-    stale: int
-    created_photos: int
-
-
-def _box(box) -> dict:
-    return {"left": box.left, "top": box.top, "width": box.width, "height": box.height}
-
-
-def _parse_time(stamp: str) -> datetime | None:
-    try:
-        return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt_timezone.utc)
-    except ValueError:
-        return None
-
-
-@transaction.atomic
-def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
-    """Upsert LabelRecords into the models, in bulk and idempotently.
-
-    Guarantees (DESIGN.md, "Curation rules"):
-    - a constant number of queries per call, whatever the number of records;
-    - applying the same records again changes nothing; a record older than the one
-      already applied to its photo is ignored (late or duplicate events);
-    - machine fields are updated, review state and editor edits never are;
-      editor-added labels are untouched; a machine label gone from the latest analysis
-      is deleted if pending, kept and marked missing if approved, left rejected if
-      rejected (so it never comes back as pending);
-    - a moderation label at or above the flag threshold flags the photo; a moderator's
-      clearance holds unless a label is new or stronger than when it was cleared;
-      removed photos stay removed;
-    - a record whose key has no Photo creates one (an image put into the bucket directly).
-    """
-    latest: dict[str, LabelRecord] = {}
-    for record in records:
-        current = latest.get(record.key)
-        if current is None or record.updated_at >= current.updated_at:
-            latest[record.key] = record
-    if not latest:
-        return ApplyResult(0, 0, 0)
-
-    photos = {p.image.name: p for p in Photo.objects.select_for_update().filter(image__in=list(latest))}
-    missing = [key for key in latest if key not in photos]
-    if missing:
-        new = [
-            Photo(
-                image=key,
-                original_filename=PurePosixPath(key).name[:255],
-                size=latest[key].size,
-                etag=latest[key].etag,
-                content_type=CONTENT_TYPES.get(_format_from_key(key), ""),
-            )
-            for key in missing
-        ]
-        Photo.objects.bulk_create(new, ignore_conflicts=False)
-        # Re-read: SQLite and PostgreSQL both return ids, but a re-read also locks them.
-        photos.update({p.image.name: p for p in Photo.objects.select_for_update().filter(image__in=missing)})
-
-    fresh = {
-        key: record
-        for key, record in latest.items()
-        # Strictly newer: the same record read twice (sync overlap windows) is a no-op.
-        if not photos[key].record_updated_at or record.updated_at > photos[key].record_updated_at
-    }
-    stale = len(latest) - len(fresh)
-    photo_ids = [photos[key].id for key in fresh]
-    if not fresh:
-        return ApplyResult(0, stale, len(missing))
-
-    limits = thresholds()
-    existing: dict[int, dict[str, Label]] = {}
-    for label in Label.objects.filter(photo_id__in=photo_ids):
-        existing.setdefault(label.photo_id, {})[label.name] = label
-
-    to_create: list[Label] = []
-    to_update: list[Label] = []
-    to_delete: list[int] = []
-    moderation_rows: list[ModerationLabel] = []
-    text_rows: list[DetectedText] = []
-    photo_updates: list[Photo] = []
-    now = timezone.now()
-
-    for key, record in fresh.items():
-        photo = photos[key]
-        current = existing.get(photo.id, {})
-        seen: set[str] = set()
-        if record.status == STATUS_LABELED:
-            for item in record.labels:
-                seen.add(item.name)
-                machine = {
-                    "confidence": item.confidence,
-                    "parents": list(item.parents),
-                    "categories": list(item.categories),
-                    "aliases": list(item.aliases),
-                    "instances": [{"box": _box(i.box), "confidence": i.confidence} for i in item.instances],
-                }
-                label = current.get(item.name)
-                if label is None:
-                    to_create.append(Label(photo_id=photo.id, name=item.name, source=Label.Source.MACHINE, **machine))
-                elif label.source == Label.Source.MACHINE:
-                    changed = label.missing_from_latest or any(getattr(label, f) != v for f, v in machine.items())
-                    if changed:
-                        for field, value in machine.items():
-                            setattr(label, field, value)
-                        label.missing_from_latest = False
-                        to_update.append(label)
-            for name, label in current.items():
-                if name in seen or label.source != Label.Source.MACHINE:
-                    continue
-                if label.review_state == Label.Review.PENDING:
-                    to_delete.append(label.id)
-                elif label.review_state == Label.Review.APPROVED and not label.missing_from_latest:
-                    label.missing_from_latest = True
-                    to_update.append(label)
-            moderation_rows.extend(
-                ModerationLabel(photo_id=photo.id, name=m.name, parent=m.parent, level=m.level, confidence=m.confidence)
-                for m in record.moderation_labels
-            )
-            text_rows.extend(
-                DetectedText(photo_id=photo.id, text=t.text[:500], type=t.type, confidence=t.confidence, box=_box(t.box))
-                for t in record.text
-            )
-            _moderate(photo, record, limits["flag"], now)
-
-        photo.status = RECORD_STATUS[record.status]
-        photo.status_reason = (
-            f"{record.error.code}: {record.error.message}"[:2000] if record.error else ""
-        )
-        photo.analyzed_at = _parse_time(record.analyzed_at) or now
-        photo.engine = record.engine
-        photo.model_versions = dict(record.model_versions)
-        photo.record_updated_at = record.updated_at
-        if record.etag:
-            photo.etag = record.etag
-        photo_updates.append(photo)
-
-    labeled_ids = [photos[k].id for k, r in fresh.items() if r.status == STATUS_LABELED]
-    if to_delete:
-        Label.objects.filter(id__in=to_delete).delete()
-    if to_create:
-        Label.objects.bulk_create(to_create)
-    if to_update:
-        Label.objects.bulk_update(
-            to_update, ["confidence", "parents", "categories", "aliases", "instances", "missing_from_latest"]
-        )
-    if labeled_ids:
-        ModerationLabel.objects.filter(photo_id__in=labeled_ids).delete()
-        DetectedText.objects.filter(photo_id__in=labeled_ids).delete()
-    if moderation_rows:
-        ModerationLabel.objects.bulk_create(moderation_rows)
-    if text_rows:
-        DetectedText.objects.bulk_create(text_rows)
-    Photo.objects.bulk_update(
-        photo_updates,
-        [
-            "status", "status_reason", "analyzed_at", "engine", "model_versions", "record_updated_at",
-            "etag", "moderation_state", "flagged_at", "updated_at",
-        ],
-    )
-    AnalysisRecord.objects.bulk_create(
-        [
-            AnalysisRecord(
-                photo_id=photos[key].id, key=key, updated_at=record.updated_at, status=record.status,
-                engine=record.engine, payload=record.to_dict(),
-            )
-            for key, record in fresh.items()
-        ],
-        ignore_conflicts=True,
-    )
-    return ApplyResult(applied=len(fresh), stale=stale, created_photos=len(missing))
-
-
-def _moderate(photo: Photo, record: LabelRecord, flag_threshold: float, now) -> None:
-    flagging = {m.name: m.confidence for m in record.moderation_labels if m.confidence >= flag_threshold}
-    if not flagging or photo.moderation_state in (Photo.Moderation.FLAGGED, Photo.Moderation.REMOVED):
-        return
-    if photo.moderation_state == Photo.Moderation.CLEARED:
-        seen = photo.cleared_moderation or {}
-        if all(name in seen and confidence <= seen[name] + STRONGER_BY for name, confidence in flagging.items()):
-            return
-    photo.moderation_state = Photo.Moderation.FLAGGED
-    photo.flagged_at = now
-
-
-def _format_from_key(key: str) -> str:
-    ext = PurePosixPath(key).suffix.lower().lstrip(".")
-    return {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}.get(ext, "")
-
 
 # --- photos ---------------------------------------------------------------------------
 
@@ -352,7 +147,7 @@ def photo_analyze(*, photo_id: int) -> ApplyResult | None:
         return None
     photo = Photo.objects.get(id=photo_id)
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
-    fmt = _format_from_key(photo.key)
+    fmt = format_from_key(photo.key)
     if fmt in ANALYSABLE_FORMATS and photo.size <= S3_OBJECT_LIMIT:
         image = ImageRef(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size)
     else:

@@ -232,3 +232,11 @@ def test_non_finite_confidence_cannot_be_stored():
 
     with pytest.raises(RecordError, match="not finite"):
         record.to_item()
+
+
+def test_to_dict_has_exactly_the_dataclass_fields():
+    from dataclasses import asdict
+
+    record = make_record(error=AnalysisError(code="InvalidImageFormatException", message="bad"))
+
+    assert json.loads(json.dumps(record.to_dict())) == json.loads(json.dumps(asdict(record)))

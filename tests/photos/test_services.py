@@ -266,7 +266,8 @@ def test_a_batch_costs_the_same_number_of_queries_for_2_or_60_records(db):
         apply_records(_batch(large, 5, {"Dog": 91.0, "Cat": 80.0}))
 
     assert len(many) == len(few), [q["sql"][:80] for q in many.captured_queries]
-    assert len(few) <= 16
+    # Staging loads are COPY on PostgreSQL (not logged) and one executemany on SQLite.
+    assert len(few) <= (16 if connection.vendor == "postgresql" else 24)
     assert Label.objects.filter(name="Cat").count() == 62
     assert not Label.objects.filter(name="Grass").exists()
 

@@ -49,6 +49,9 @@ def table(monkeypatch, settings):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setattr(sync, "RETRY_BASE_SECONDS", 0.001)
     settings.SYNC_OVERLAP_SECONDS = 120
+    # Parallel shards use their own connections, outside the test's transaction; the
+    # concurrency test below runs them for real in a transactional test.
+    settings.SYNC_PARALLEL_SHARDS = 1
     with mock_aws():
         # botocore's own retries off, so the tests see exactly what our backoff does.
         dynamodb = boto3.resource("dynamodb", region_name="us-east-1", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
@@ -140,6 +143,19 @@ def test_a_busy_shard_is_skipped(table):
 
     assert result.shards[3] == "busy"
     assert result.applied == SYNC_SHARDS - 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_shards_sync_everything_once(table, settings):
+    settings.SYNC_PARALLEL_SHARDS = 2
+    put(table, *[record(k, i) for s in range(SYNC_SHARDS) for i, k in enumerate(keys_in_shard(s, 5))])
+
+    result = sync.sync_labels(table=table)
+
+    assert result.shards == {s: "synced" for s in range(SYNC_SHARDS)}
+    assert result.applied == 5 * SYNC_SHARDS
+    assert Label.objects.count() == 2 * 5 * SYNC_SHARDS
+    assert checkpoints() == {s: stamp(4) for s in range(SYNC_SHARDS)}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, field, replace
+import re
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -182,10 +183,41 @@ class LabelRecord:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-friendly dict (floats), the same shape as the DynamoDB item."""
-        data = asdict(self)
-        data["error"] = asdict(self.error) if self.error else None
-        return data
+        """Plain JSON-friendly dict (floats), the same shape as the DynamoDB item.
+
+        Built by hand rather than with dataclasses.asdict, which deep-copies every
+        leaf and dominated the cost of applying records in bulk."""
+
+        def box(b: Box) -> dict:
+            return {"left": b.left, "top": b.top, "width": b.width, "height": b.height}
+
+        props = self.properties
+        return {
+            "bucket": self.bucket, "key": self.key, "status": self.status, "engine": self.engine,
+            "etag": self.etag, "size": self.size,
+            "error": {"code": self.error.code, "message": self.error.message} if self.error else None,
+            "labels": [
+                {"name": lb.name, "confidence": lb.confidence, "parents": list(lb.parents),
+                 "categories": list(lb.categories), "aliases": list(lb.aliases),
+                 "instances": [{"box": box(i.box), "confidence": i.confidence} for i in lb.instances]}
+                for lb in self.labels
+            ],
+            "moderation_labels": [
+                {"name": m.name, "confidence": m.confidence, "parent": m.parent, "level": m.level}
+                for m in self.moderation_labels
+            ],
+            "text": [{"text": t.text, "type": t.type, "confidence": t.confidence, "box": box(t.box)} for t in self.text],
+            "properties": {
+                "brightness": props.brightness, "sharpness": props.sharpness, "contrast": props.contrast,
+                "dominant_colors": [
+                    {"hex": c.hex, "red": c.red, "green": c.green, "blue": c.blue, "percent": c.percent,
+                     "css": c.css, "simplified": c.simplified}
+                    for c in props.dominant_colors
+                ],
+            },
+            "model_versions": dict(self.model_versions),
+            "analyzed_at": self.analyzed_at, "updated_at": self.updated_at, "schema_version": self.schema_version,
+        }
 
     def to_item(self) -> dict[str, Any]:
         """A DynamoDB item (numbers as Decimal), capped to stay under 400 KB."""
@@ -418,10 +450,12 @@ def _nonempty(data, name, path) -> str:
     return value
 
 
+_TIMESTAMP = re.compile(r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{6}Z")
+
+
 def _timestamp(item, name) -> str:
     value = _str(item, name, "")
-    try:
-        datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
-    except ValueError:
-        raise RecordError(name, f"expected YYYY-MM-DDTHH:MM:SS.ffffffZ, got {value!r}") from None
+    # A regular expression, not strptime: it runs for every record the sync applies.
+    if not _TIMESTAMP.fullmatch(value):
+        raise RecordError(name, f"expected YYYY-MM-DDTHH:MM:SS.ffffffZ, got {value!r}")
     return value
