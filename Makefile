@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-.PHONY: run run-aws-local test bench bench-pipeline setup migrate clean chromium synth
+.PHONY: run run-aws-local test bench bench-pipeline bench-sync setup migrate clean chromium synth
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ run-aws-local: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.detector $(BENCH_ARGS)
+
+bench-sync: $(STAMP)
+	$(PY) -m benchmarks.sync $(BENCH_ARGS)
 
 bench-pipeline: $(STAMP)
 	$(PY) -m benchmarks.pipeline $(BENCH_ARGS)

@@ -240,8 +240,6 @@ def main(argv=None) -> int:
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--images", type=int, default=10)
     args = parser.parse_args(argv)
-    import logging
-
     os.environ["LOG_LEVEL"] = "WARNING"  # the handler reads it at import
     setup_django(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     bench_apply(args.records, args.naive_records, args.rounds)
