@@ -120,7 +120,9 @@ class Label(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
 
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="labels")
+    # No separate index: the (photo, name) unique constraint leads with photo_id. Every
+    # index here is paid on each of the ~10 label rows an analysis writes.
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="labels", db_index=False)
     name = models.CharField(max_length=100)
     confidence = models.FloatField(null=True, blank=True, help_text="0-100; empty for editor-added labels")
     parents = models.JSONField(default=list, blank=True)
@@ -130,7 +132,7 @@ class Label(models.Model):
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MACHINE)
     review_state = models.CharField(max_length=10, choices=Review.choices, default=Review.PENDING)
     reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     missing_from_latest = models.BooleanField(
@@ -145,7 +147,6 @@ class Label(models.Model):
         indexes = [
             models.Index(fields=["name"], name="label_name"),
             models.Index(fields=["review_state", "confidence"], name="label_review_queue"),
-            models.Index(fields=["source"], name="label_source"),
         ]
 
     def __str__(self) -> str:
@@ -153,7 +154,7 @@ class Label(models.Model):
 
 
 class ModerationLabel(models.Model):
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="moderation_labels")
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="moderation_labels", db_index=False)
     name = models.CharField(max_length=100)
     parent = models.CharField(max_length=100, blank=True)
     level = models.PositiveSmallIntegerField(default=1)
