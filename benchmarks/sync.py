@@ -205,11 +205,7 @@ def bench_handler(latency: float, images: int) -> None:
 
     os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1", LABELS_TABLE_NAME="bench")
     with mock_aws():
-        table = boto3.resource("dynamodb").create_table(
-            TableName="bench", BillingMode="PAY_PER_REQUEST", KeySchema=resources.TABLE_KEY_SCHEMA,
-            AttributeDefinitions=resources.TABLE_ATTRIBUTES,
-            GlobalSecondaryIndexes=[{"IndexName": resources.SYNC_INDEX, "KeySchema": resources.SYNC_INDEX_KEY_SCHEMA,
-                                     "Projection": {"ProjectionType": "ALL"}}])
+        table = boto3.resource("dynamodb").create_table(**resources.table_definition("bench"))
         handler.TABLE = table
 
         def event(key):

@@ -90,12 +90,7 @@ def create_resources(endpoint: str, *, prefix: str = "mediaapp-local") -> LocalA
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     if table not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(
-            TableName=table, BillingMode="PAY_PER_REQUEST", KeySchema=resources.TABLE_KEY_SCHEMA,
-            AttributeDefinitions=resources.TABLE_ATTRIBUTES,
-            GlobalSecondaryIndexes=[{"IndexName": resources.SYNC_INDEX, "KeySchema": resources.SYNC_INDEX_KEY_SCHEMA,
-                                     "Projection": {"ProjectionType": "ALL"}}],
-        )
+        dynamodb.create_table(**resources.table_definition(table))
         dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
             "PointInTimeRecoveryEnabled": True})
 

@@ -46,3 +46,16 @@ SYNC_INDEX_KEY_SCHEMA = [
 CORS_ALLOWED_METHODS = ["GET", "PUT", "POST", "HEAD"]
 NONCURRENT_VERSION_EXPIRATION_DAYS = 30
 ACCESS_LOG_EXPIRATION_DAYS = 365
+
+
+def table_definition(name: str) -> dict:
+    """CreateTable arguments for a labels table shaped like the stack's (for emulators)."""
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": TABLE_KEY_SCHEMA,
+        "AttributeDefinitions": TABLE_ATTRIBUTES,
+        "GlobalSecondaryIndexes": [
+            {"IndexName": SYNC_INDEX, "KeySchema": SYNC_INDEX_KEY_SCHEMA, "Projection": {"ProjectionType": "ALL"}}
+        ],
+    }

@@ -71,11 +71,7 @@ def aws(monkeypatch):
             {"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [
                 {"Name": "prefix", "Value": resources.UPLOAD_PREFIX}, {"Name": "suffix", "Value": suffix}]}}}
             for suffix in resources.NOTIFIED_SUFFIXES]})
-        table = boto3.resource("dynamodb").create_table(
-            TableName=TABLE, BillingMode="PAY_PER_REQUEST", KeySchema=resources.TABLE_KEY_SCHEMA,
-            AttributeDefinitions=resources.TABLE_ATTRIBUTES,
-            GlobalSecondaryIndexes=[{"IndexName": resources.SYNC_INDEX, "KeySchema": resources.SYNC_INDEX_KEY_SCHEMA,
-                                     "Projection": {"ProjectionType": "ALL"}}])
+        table = boto3.resource("dynamodb").create_table(**resources.table_definition(TABLE))
         rekognition = FakeRekognition()
         monkeypatch.setattr(labeler, "REKOGNITION", rekognition)
         monkeypatch.setattr(labeler, "TABLE", table)

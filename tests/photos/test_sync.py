@@ -55,11 +55,7 @@ def table(monkeypatch, settings):
     with mock_aws():
         # botocore's own retries off, so the tests see exactly what our backoff does.
         dynamodb = boto3.resource("dynamodb", region_name="us-east-1", config=Config(retries={"max_attempts": 1, "mode": "standard"}))
-        table = dynamodb.create_table(
-            TableName="labels", BillingMode="PAY_PER_REQUEST", KeySchema=resources.TABLE_KEY_SCHEMA,
-            AttributeDefinitions=resources.TABLE_ATTRIBUTES,
-            GlobalSecondaryIndexes=[{"IndexName": resources.SYNC_INDEX, "KeySchema": resources.SYNC_INDEX_KEY_SCHEMA,
-                                     "Projection": {"ProjectionType": "ALL"}}])
+        table = dynamodb.create_table(**resources.table_definition("labels"))
         yield table
 
 
