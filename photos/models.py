@@ -221,3 +221,42 @@ class SyncCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"shard {self.shard} at {self.checkpoint or 'start'}"
+
+
+class ReviewItem(Label):
+    """The editors' review queue in the admin: pending labels, least confident first."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "label to review"
+        verbose_name_plural = "review queue"
+
+
+class AuditEvent(models.Model):
+    """One editorial or moderation change: who, when, what it was before and after."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve", "Approved label"
+        REJECT = "reject", "Rejected label"
+        RENAME = "rename", "Renamed label"
+        MERGE = "merge", "Merged label"
+        ADD = "add", "Added label"
+
+    photo = models.ForeignKey(Photo, null=True, on_delete=models.SET_NULL, related_name="audit_events", db_index=False)
+    label_name = models.CharField(max_length=100, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["photo", "-at"], name="audit_photo_at"),
+            models.Index(fields=["label_name", "-at"], name="audit_label_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.label_name} by {self.actor} at {self.at:%Y-%m-%d %H:%M}"
