@@ -7,8 +7,11 @@ come from one aggregate query.
 
 from __future__ import annotations
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import connection
+from django.template.response import TemplateResponse
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -16,7 +19,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import AnalysisRecord, DetectedText, Label, ModerationLabel, Photo
+from . import review
+from .models import AnalysisRecord, AuditEvent, DetectedText, Label, ModerationLabel, Photo, ReviewItem
 
 CHIPS_PER_PHOTO = 8
 
@@ -89,12 +93,13 @@ class PhotoAdmin(admin.ModelAdmin):
     list_per_page = 50
     date_hierarchy = "created_at"
     readonly_fields = (
-        "preview", "uid", "image", "thumbnail", "content_type", "size", "width", "height", "sha256", "etag",
+        "preview", "history", "uid", "image", "thumbnail", "content_type", "size", "width", "height", "sha256", "etag",
         "status", "status_reason", "analyzed_at", "engine", "model_versions", "record_updated_at",
         "flagged_at", "cleared_moderation", "created_at", "updated_at",
     )
     fieldsets = (
         (None, {"fields": ("preview", "original_filename", "owner", "visibility")}),
+        ("History", {"fields": ("history",)}),
         ("Analysis", {"fields": ("status", "status_reason", "analyzed_at", "engine", "model_versions", "record_updated_at")}),
         ("Moderation", {"fields": ("moderation_state", "flagged_at", "cleared_moderation")}),
         ("File", {"classes": ("collapse",), "fields": ("uid", "image", "thumbnail", "content_type", "size", "width", "height", "sha256", "etag", "created_at", "updated_at")}),
@@ -120,8 +125,69 @@ class PhotoAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path("<path:object_id>/refresh/", self.admin_site.admin_view(self.refresh_view), name="photos_photo_refresh"),
+            path("<int:object_id>/review/", self.admin_site.admin_view(self.review_view), name="photos_photo_review"),
             *super().get_urls(),
         ]
+
+    def review_view(self, request, object_id):
+        """One photo at a time: the image with every box drawn over it, its labels with
+        approve / reject / rename, an add form, its history, next / previous, and
+        keyboard shortcuts (templates/admin/photos/review.html)."""
+        photo = get_object_or_404(Photo.objects.select_related("owner"), pk=object_id)
+        if not self.has_view_permission(request, photo):
+            raise PermissionDenied
+        can_change = request.user.has_perm("photos.change_label")
+        can_add = request.user.has_perm("photos.add_label")
+        focus = request.GET.get("focus", "0")
+        if request.method == "POST":
+            action = request.POST.get("action")
+            if (action == "add" and not can_add) or (action != "add" and not can_change):
+                raise PermissionDenied
+            label_id = request.POST.get("label")
+            label = Label.objects.filter(pk=label_id, photo=photo).first() if label_id else None
+            try:
+                if action in ("approve", "reject") and label:
+                    decision = Label.Review.APPROVED if action == "approve" else Label.Review.REJECTED
+                    review.labels_decide(label_ids=[label.pk], decision=decision, actor=request.user)
+                elif action == "rename" and label:
+                    review.labels_merge(label_ids=[label.pk], into=request.POST.get("name", ""), actor=request.user)
+                elif action == "add":
+                    review.label_add(photo_id=photo.pk, name=request.POST.get("name", ""), actor=request.user)
+                else:
+                    self.message_user(request, "Nothing to do: unknown action or label.", messages.WARNING)
+            except review.ReviewError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            focus = request.POST.get("focus", focus)
+            return HttpResponseRedirect(f"{reverse('admin:photos_photo_review', args=[photo.pk])}?focus={focus}")
+        labels = list(photo.labels.order_by("review_state", "-confidence", "name"))
+        pending = Photo.objects.filter(labels__review_state=Label.Review.PENDING, labels__source=Label.Source.MACHINE)
+        next_photo = pending.filter(pk__gt=photo.pk).order_by("pk").values_list("pk", flat=True).first()
+        previous_photo = pending.filter(pk__lt=photo.pk).order_by("-pk").values_list("pk", flat=True).first()
+        boxes = [
+            {"label": lb.name, "kind": "label", "confidence": i.get("confidence"), **i["box"]}
+            for lb in labels if lb.review_state != Label.Review.REJECTED for i in (lb.instances or []) if "box" in i
+        ] + [
+            {"label": f"Text: {t.text}", "kind": "text", "confidence": t.confidence, **t.box}
+            for t in photo.texts.filter(type=DetectedText.Type.LINE)[:100] if t.box
+        ]
+        for box in boxes:
+            box["left_pct"], box["top_pct"] = round(box["left"] * 100, 3), round(box["top"] * 100, 3)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Review {photo}",
+            "opts": self.model._meta,
+            "photo": photo,
+            "labels": labels,
+            "boxes": boxes,
+            "box_names": sorted({b["label"] for b in boxes}),
+            "events": photo.audit_events.select_related("actor")[:50],
+            "next_photo": next_photo,
+            "previous_photo": previous_photo,
+            "can_change": can_change,
+            "can_add": can_add,
+            "focus": focus,
+        }
+        return TemplateResponse(request, "admin/photos/review.html", context)
 
     def refresh_view(self, request, object_id):
         """The change page's "Refresh from DynamoDB" button: one GetItem, then apply."""
@@ -143,6 +209,7 @@ class PhotoAdmin(admin.ModelAdmin):
 
     def render_change_form(self, request, context, *args, **kwargs):
         context["show_refresh"] = settings.PHOTOS_PIPELINE == "aws" and kwargs.get("obj") is not None
+        context["show_review"] = kwargs.get("obj") is not None
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_queryset(self, request):
@@ -178,6 +245,18 @@ class PhotoAdmin(admin.ModelAdmin):
         more = len(labels) - CHIPS_PER_PHOTO
         return format_html("{}{}", chips, f" +{more}" if more > 0 else "")
 
+    @admin.display(description="History")
+    def history(self, obj: Photo):
+        events = obj.audit_events.select_related("actor")[:20] if obj.pk else []
+        if not events:
+            return "No editorial or moderation changes yet."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li>{} · {} · {} {}</li>",
+                             ((e.at.strftime("%Y-%m-%d %H:%M"), e.actor or "system", e.get_action_display(), e.label_name)
+                              for e in events)),
+        )
+
     @admin.display(description="Image")
     def preview(self, obj: Photo):
         if not obj.pk:
@@ -209,4 +288,166 @@ class AnalysisRecordAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- the editors' review queue ---------------------------------------------------------
+
+
+class ConfidenceBandFilter(admin.SimpleListFilter):
+    title = "confidence"
+    parameter_name = "band"
+    BANDS = {"lt50": (None, 50), "50-70": (50, 70), "70-90": (70, 90), "gte90": (90, None)}
+
+    def lookups(self, request, model_admin):
+        return [("lt50", "under 50 %"), ("50-70", "50-70 %"), ("70-90", "70-90 %"), ("gte90", "90 % and over")]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.BANDS:
+            return queryset
+        low, high = self.BANDS[self.value()]
+        if low is not None:
+            queryset = queryset.filter(confidence__gte=low)
+        if high is not None:
+            queryset = queryset.filter(confidence__lt=high)
+        return queryset
+
+
+class ParentLabelFilter(admin.SimpleListFilter):
+    """Labels under a parent (Animal includes Dog): Rekognition's parents are kept."""
+
+    title = "parent label"
+    parameter_name = "parent"
+
+    def lookups(self, request, model_admin):
+        return [(p, p) for p in ("Animal", "Person", "Vehicle", "Plant", "Food", "Building", "Furniture", "Text")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if connection.vendor == "postgresql":
+            return queryset.filter(parents__contains=[value])
+        return queryset.filter(parents__icontains=f'"{value}"')
+
+
+class ReviewNameFilter(LabelNameFilter):
+    def lookups(self, request, model_admin):
+        names = (
+            Label.objects.filter(review_state=Label.Review.PENDING)
+            .values("name").annotate(n=Count("id")).order_by("-n", "name")[: self.MAX_CHOICES]
+        )
+        return [(row["name"], f"{row['name']} ({row['n']})") for row in names]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(name=self.value()) if self.value() else queryset
+
+
+class MergeForm(forms.Form):
+    into = forms.CharField(max_length=100, label="Merge into (label name)")
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+@admin.register(ReviewItem)
+class ReviewQueueAdmin(admin.ModelAdmin):
+    list_display = ("photo_thumbnail", "name", "confidence_display", "parents_display", "engine", "photo_link")
+    list_display_links = None
+    list_filter = (ReviewNameFilter, ParentLabelFilter, ConfidenceBandFilter, "photo__engine")
+    search_fields = ("name",)
+    list_select_related = ("photo",)
+    list_per_page = 100
+    ordering = ("confidence", "id")
+    actions = ("approve", "reject", "merge")
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(review_state=Label.Review.PENDING, source=Label.Source.MACHINE)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="")
+    def photo_thumbnail(self, obj):
+        return format_html('<img src="{}" alt="" style="max-height:56px;max-width:80px">',
+                           reverse("photos:thumbnail", args=[obj.photo.uid])) if obj.photo.thumbnail else "–"
+
+    @admin.display(description="Confidence", ordering="confidence")
+    def confidence_display(self, obj):
+        return "–" if obj.confidence is None else f"{obj.confidence:.1f} %"
+
+    @admin.display(description="Parents")
+    def parents_display(self, obj):
+        return ", ".join(obj.parents or [])
+
+    @admin.display(description="Engine", ordering="photo__engine")
+    def engine(self, obj):
+        return obj.photo.engine
+
+    @admin.display(description="Photo")
+    def photo_link(self, obj):
+        return format_html('<a href="{}">review photo</a>', reverse("admin:photos_photo_review", args=[obj.photo_id]))
+
+    @admin.action(description="Approve selected labels", permissions=["change"])
+    def approve(self, request, queryset):
+        changed = review.labels_decide(label_ids=queryset.values_list("id", flat=True), decision=Label.Review.APPROVED, actor=request.user)
+        self.message_user(request, f"Approved {changed} label(s).")
+
+    @admin.action(description="Reject selected labels", permissions=["change"])
+    def reject(self, request, queryset):
+        changed = review.labels_decide(label_ids=queryset.values_list("id", flat=True), decision=Label.Review.REJECTED, actor=request.user)
+        self.message_user(request, f"Rejected {changed} label(s).")
+
+    @admin.action(description="Merge / rename selected labels into…", permissions=["change"])
+    def merge(self, request, queryset):
+        form = MergeForm(request.POST if "into" in request.POST else None)
+        if form.is_valid():
+            try:
+                merged = review.labels_merge(label_ids=queryset.values_list("id", flat=True),
+                                             into=form.cleaned_data["into"], actor=request.user, note=form.cleaned_data["note"])
+            except review.ReviewError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(request, f"Merged {merged} label(s) into {form.cleaned_data['into']}.")
+            return None
+        return TemplateResponse(request, "admin/photos/merge.html", {
+            **self.admin_site.each_context(request), "title": "Merge labels", "form": form,
+            "labels": queryset.select_related("photo")[:50], "ids": list(queryset.values_list("pk", flat=True)),
+            "count": queryset.count(),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta,
+        })
+
+
+class AuditLabelFilter(admin.SimpleListFilter):
+    """The history of one label name (``?label=Dog``)."""
+
+    title = "label"
+    parameter_name = "label"
+
+    def lookups(self, request, model_admin):
+        names = AuditEvent.objects.values("label_name").annotate(n=Count("id")).order_by("-n", "label_name")[:50]
+        return [(row["label_name"], row["label_name"]) for row in names if row["label_name"]]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(label_name=self.value()) if self.value() else queryset
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "action", "label_name", "actor", "photo")
+    list_filter = (AuditLabelFilter, "action")
+    search_fields = ("=label_name",)
+    list_select_related = ("actor", "photo")
+    readonly_fields = ("at", "action", "label_name", "actor", "photo", "before", "after", "note")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

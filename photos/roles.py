@@ -13,6 +13,9 @@ ROLES: dict[str, list[str]] = {
         "photos.change_label",
         "photos.view_moderationlabel",
         "photos.view_detectedtext",
+        "photos.view_reviewitem",
+        "photos.change_reviewitem",
+        "photos.view_auditevent",
     ],
     # Moderators decide on flagged photos: see everything about a photo, change its
     # moderation state.
@@ -23,6 +26,7 @@ ROLES: dict[str, list[str]] = {
         "photos.view_moderationlabel",
         "photos.view_detectedtext",
         "photos.view_analysisrecord",
+        "photos.view_auditevent",
     ],
 }
 

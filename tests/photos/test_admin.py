@@ -124,4 +124,4 @@ def test_roles_are_idempotent():
     first = roles_ensure()
     second = roles_ensure()
 
-    assert first == second == {"Editors": 6, "Moderators": 6}
+    assert first == second == {"Editors": 9, "Moderators": 7}

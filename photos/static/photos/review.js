@@ -1,0 +1,60 @@
+// The admin's one-photo review page: box toggles and keyboard shortcuts.
+(function () {
+  "use strict";
+  var items = Array.prototype.slice.call(document.querySelectorAll("#labels li[data-label-id]"));
+  var script = document.getElementById("review-script");
+  var focus = Math.min(parseInt(script.dataset.focus || "0", 10) || 0, Math.max(items.length - 1, 0));
+
+  function show(index) {
+    if (!items.length) return;
+    focus = (index + items.length) % items.length;
+    items.forEach(function (li, i) { li.classList.toggle("focused", i === focus); });
+    items[focus].focus({ preventScroll: false });
+  }
+
+  function press(action) {
+    var li = items[focus];
+    if (!li) return;
+    var button = li.querySelector("button." + action);
+    if (button) button.click();
+  }
+
+  document.querySelectorAll("#toggles input[data-toggle]").forEach(function (box) {
+    box.addEventListener("change", function () {
+      document.querySelectorAll("#stage g.box, #stage .caption").forEach(function (el) {
+        if (el.dataset.label === box.dataset.toggle) el.classList.toggle("hidden", !box.checked);
+      });
+    });
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA")) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var link;
+    switch (event.key) {
+      case "ArrowDown": case "s": show(focus + 1); break;
+      case "ArrowUp": case "w": show(focus - 1); break;
+      case "a": press("approve"); break;
+      case "r": press("reject"); break;
+      case "e":
+        var input = items[focus] && items[focus].querySelector(".rename-form input[name=name]");
+        if (input) input.focus();
+        break;
+      case "+":
+        var add = document.getElementById("add-name");
+        if (add) add.focus();
+        break;
+      case "n": case "ArrowRight": link = document.getElementById("next"); break;
+      case "p": case "ArrowLeft": link = document.getElementById("previous"); break;
+      default: return;
+    }
+    event.preventDefault();
+    if (link) window.location.href = link.href;
+  });
+
+  show(focus);
+})();
