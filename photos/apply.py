@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
-from .models import CONTENT_TYPES, AnalysisRecord, DetectedText, Label, ModerationLabel, Photo
+from .models import CONTENT_TYPES, AnalysisRecord, AuditEvent, DetectedText, Label, ModerationLabel, Photo
 from .selectors import thresholds
 
 RECORD_STATUS = {
@@ -144,8 +144,9 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
     if not fresh:
         return ApplyResult(0, stale, len(missing))
 
-    flag_threshold = thresholds()["flag"]
+    limits = thresholds()
     now = timezone.now()
+    newly_flagged: list[tuple[Photo, str, dict]] = []
     label_rows, moderation_rows, text_rows, photo_rows, record_rows = [], [], [], [], []
     labeled_ids = []
     # Photos that had a record applied before: only they can hold machine labels,
@@ -173,7 +174,10 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
                 for m in {m.name: m for m in record.moderation_labels}.values()
             )
             text_rows.extend((photo.id, t.text[:500], t.type, t.confidence, _dumps(_box(t.box))) for t in record.text)
-            _moderate(photo, record, flag_threshold, now)
+            before = photo.moderation_state
+            flagging = _moderate(photo, record, limits, now)
+            if photo.moderation_state != before:
+                newly_flagged.append((photo, before, flagging))
         reason = f"{record.error.code}: {record.error.message}"[:2000] if record.error else ""
         photo_rows.append((
             photo.id, RECORD_STATUS[record.status], reason, _parse_time(record.analyzed_at) or now, record.engine,
@@ -244,19 +248,45 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
             """,
             [stamp],
         )
+    if newly_flagged:
+        # Automatic flags are decisions too: on the record, by "system" (no actor).
+        AuditEvent.objects.bulk_create(
+            AuditEvent(photo_id=photo.id, action=AuditEvent.Action.FLAG, actor=None, at=now,
+                       before={"moderation_state": before},
+                       after={"moderation_state": photo.moderation_state, "moderation_labels": flagging})
+            for photo, before, flagging in newly_flagged
+        )
     return ApplyResult(applied=len(fresh), stale=stale, created_photos=len(missing))
 
 
-def _moderate(photo: Photo, record: LabelRecord, flag_threshold: float, now) -> None:
-    flagging = {m.name: m.confidence for m in record.moderation_labels if m.confidence >= flag_threshold}
-    if not flagging or photo.moderation_state in (Photo.Moderation.FLAGGED, Photo.Moderation.REMOVED):
-        return
+def _category(name: str, parents: dict[str, str]) -> str:
+    """The level-1 moderation category of a label (it names its parent chain)."""
+    seen = set()
+    while parents.get(name) and name not in seen:
+        seen.add(name)
+        name = parents[name]
+    return name
+
+
+def _moderate(photo: Photo, record: LabelRecord, limits: dict, now) -> dict[str, float]:
+    """Flag the photo if a moderation label reaches its category's threshold (or the
+    general one); returns the labels that did."""
+    parents = {m.name: m.parent for m in record.moderation_labels}
+    categories = limits.get("categories") or {}
+    flagging = {
+        m.name: m.confidence
+        for m in record.moderation_labels
+        if m.confidence >= float(categories.get(_category(m.name, parents), limits["flag"]))
+    }
+    if not flagging or photo.moderation_state not in (Photo.Moderation.NONE, Photo.Moderation.CLEARED):
+        return flagging
     if photo.moderation_state == Photo.Moderation.CLEARED:
         seen = photo.cleared_moderation or {}
         if all(name in seen and confidence <= seen[name] + STRONGER_BY for name, confidence in flagging.items()):
-            return
+            return flagging
     photo.moderation_state = Photo.Moderation.FLAGGED
     photo.flagged_at = now
+    return flagging
 
 
 def _in(values: Sequence) -> str:

@@ -45,8 +45,12 @@ class Photo(models.Model):
     class Moderation(models.TextChoices):
         NONE = "none", "Not flagged"
         FLAGGED = "flagged", "Flagged"
+        ESCALATED = "escalated", "Escalated"
         CLEARED = "cleared", "Cleared"
         REMOVED = "removed", "Removed"
+
+    # States a moderator still has to decide; such photos are hidden from public pages.
+    AWAITING_MODERATION = (Moderation.FLAGGED, Moderation.ESCALATED)
 
     class Visibility(models.TextChoices):
         PRIVATE = "private", "Private"
@@ -84,12 +88,18 @@ class Photo(models.Model):
     # re-flags only with a label not in here or stronger than it was.
     cleared_moderation = models.JSONField(default=dict, blank=True)
     visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.PRIVATE)
+    # Soft lock: the moderator looking at the photo now, until when.
+    moderation_locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    moderation_locked_until = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("moderate_photo", "Can decide on flagged photos")]
         indexes = [
             models.Index(fields=["status", "created_at"], name="photo_status_created"),
             models.Index(fields=["moderation_state", "created_at"], name="photo_moderation_created"),
@@ -232,6 +242,63 @@ class ReviewItem(Label):
         verbose_name_plural = "review queue"
 
 
+class Flag(models.Model):
+    """A person's report that a photo should not be public. One per person and photo."""
+
+    class Reason(models.TextChoices):
+        NUDITY = "nudity", "Nudity or sexual content"
+        VIOLENCE = "violence", "Violence or gore"
+        HATE = "hate", "Hate or harassment"
+        SPAM = "spam", "Spam or scam"
+        PRIVACY = "privacy", "Private information"
+        COPYRIGHT = "copyright", "Copyright"
+        OTHER = "other", "Something else"
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="flags", db_index=False)
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.TextField(blank=True, max_length=2000)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["photo", "reporter"], name="flag_once_per_person")]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} by {self.reporter}"
+
+
+class ModerationCase(Photo):
+    """The moderators' queue in the admin: photos flagged automatically or by people."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "moderation case"
+        verbose_name_plural = "moderation queue"
+
+
+class ModerationSettings(models.Model):
+    """Thresholds superusers change in the admin, in force at once (no deploy). One row;
+    without it the settings module's defaults apply."""
+
+    display_threshold = models.FloatField(default=70.0, help_text="Machine labels are shown at or above this confidence (0-100).")
+    flag_threshold = models.FloatField(default=80.0, help_text="A moderation label at or above this confidence flags the photo.")
+    category_thresholds = models.JSONField(
+        default=dict, blank=True,
+        help_text='Per top-level moderation category, e.g. {"Swimwear or Underwear": 95, "Explicit": 60}.',
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = "thresholds"
+        verbose_name_plural = "thresholds"
+
+    def __str__(self) -> str:
+        return f"display {self.display_threshold:g}, flag {self.flag_threshold:g}"
+
+
 class AuditEvent(models.Model):
     """One editorial or moderation change: who, when, what it was before and after."""
 
@@ -241,6 +308,11 @@ class AuditEvent(models.Model):
         RENAME = "rename", "Renamed label"
         MERGE = "merge", "Merged label"
         ADD = "add", "Added label"
+        FLAG = "flag", "Flagged"
+        CLEAR = "clear", "Cleared"
+        REMOVE = "remove", "Removed"
+        ESCALATE = "escalate", "Escalated"
+        THRESHOLDS = "thresholds", "Changed thresholds"
 
     photo = models.ForeignKey(Photo, null=True, on_delete=models.SET_NULL, related_name="audit_events", db_index=False)
     label_name = models.CharField(max_length=100, blank=True)

@@ -27,6 +27,9 @@ ROLES: dict[str, list[str]] = {
         "photos.view_detectedtext",
         "photos.view_analysisrecord",
         "photos.view_auditevent",
+        "photos.moderate_photo",
+        "photos.view_moderationcase",
+        "photos.view_flag",
     ],
 }
 

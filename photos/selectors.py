@@ -7,11 +7,20 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from .models import Label, Photo
 
+# Flagged, escalated and removed photos never appear on public pages.
+PUBLIC_MODERATION_STATES = (Photo.Moderation.NONE, Photo.Moderation.CLEARED)
 
-def thresholds() -> dict[str, float]:
-    """Display and flag thresholds (0-100), applied when showing and flagging, never
-    when storing."""
-    return {"display": settings.LABEL_DISPLAY_THRESHOLD, "flag": settings.MODERATION_FLAG_THRESHOLD}
+
+def thresholds() -> dict:
+    """Display and flag thresholds (0-100) and per-category flag thresholds, applied
+    when showing and flagging, never when storing. Superusers edit them in the admin
+    (ModerationSettings); without that row the settings' defaults apply. One query."""
+    from .models import ModerationSettings
+
+    row = ModerationSettings.objects.order_by("pk").first()
+    if row is None:
+        return {"display": settings.LABEL_DISPLAY_THRESHOLD, "flag": settings.MODERATION_FLAG_THRESHOLD, "categories": {}}
+    return {"display": row.display_threshold, "flag": row.flag_threshold, "categories": dict(row.category_thresholds or {})}
 
 
 def visible_labels_q(prefix: str = "") -> Q:
@@ -41,10 +50,11 @@ def photos_for_owner(*, owner) -> QuerySet[Photo]:
 def photo_can_view(*, user, photo: Photo) -> bool:
     """Owner and staff always; anyone else only for public, labelled photos that are
     neither flagged nor removed."""
-    if user.is_authenticated and (user.is_staff or photo.owner_id == user.id):
+    owner = photo.owner_id is not None and photo.owner_id == user.pk
+    if user.is_authenticated and (user.is_staff or owner):
         return photo.moderation_state != Photo.Moderation.REMOVED or user.is_staff
     return (
         photo.visibility == Photo.Visibility.PUBLIC
         and photo.status == Photo.Status.LABELED
-        and photo.moderation_state in (Photo.Moderation.NONE, Photo.Moderation.CLEARED)
+        and photo.moderation_state in PUBLIC_MODERATION_STATES
     )

@@ -124,4 +124,4 @@ def test_roles_are_idempotent():
     first = roles_ensure()
     second = roles_ensure()
 
-    assert first == second == {"Editors": 9, "Moderators": 7}
+    assert first == second == {"Editors": 9, "Moderators": 10}

@@ -1,0 +1,121 @@
+"""Flags and moderators' decisions. Every change is recorded as an AuditEvent.
+
+A moderator opening a case takes a soft lock on it (LOCK_MINUTES); a second moderator
+sees who holds it and cannot decide until it is released or expires, so two people never
+decide the same photo at once. Decisions: clear (back to public, with a snapshot of the
+moderation labels seen, which later analyses must exceed to re-flag), remove (hidden
+for good; files are kept for appeals), escalate (stays hidden, for a senior decision).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import AuditEvent, Flag, Photo
+
+LOCK_MINUTES = 10
+DECISIONS = {
+    "clear": (Photo.Moderation.CLEARED, AuditEvent.Action.CLEAR),
+    "remove": (Photo.Moderation.REMOVED, AuditEvent.Action.REMOVE),
+    "escalate": (Photo.Moderation.ESCALATED, AuditEvent.Action.ESCALATE),
+}
+
+
+class ModerationError(ValueError):
+    """The decision cannot be made now; the message says why."""
+
+
+@dataclass(frozen=True)
+class Lock:
+    acquired: bool
+    holder_id: int | None
+    until: object | None
+
+
+def case_lock(*, photo_id: int, actor) -> Lock:
+    """Take (or renew) the soft lock unless another moderator holds an unexpired one."""
+    now = timezone.now()
+    until = now + timedelta(minutes=LOCK_MINUTES)
+    taken = Photo.objects.filter(
+        Q(id=photo_id)
+        & (Q(moderation_locked_by__isnull=True) | Q(moderation_locked_by=actor) | Q(moderation_locked_until__lt=now))
+    ).update(moderation_locked_by=actor, moderation_locked_until=until)
+    if taken:
+        return Lock(True, actor.pk, until)
+    holder = Photo.objects.filter(id=photo_id).values_list("moderation_locked_by", "moderation_locked_until").first()
+    return Lock(False, holder[0] if holder else None, holder[1] if holder else None)
+
+
+def case_release(*, photo_id: int, actor) -> None:
+    Photo.objects.filter(id=photo_id, moderation_locked_by=actor).update(moderation_locked_by=None, moderation_locked_until=None)
+
+
+@transaction.atomic
+def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "") -> Photo:
+    """Clear, remove or escalate a photo. The actor must hold the case's lock (it is
+    taken here if free). Open flags are resolved by clear and remove."""
+    if decision not in DECISIONS:
+        raise ModerationError(f"Unknown decision {decision!r}.")
+    photo = Photo.objects.select_for_update().filter(id=photo_id).first()
+    if photo is None:
+        raise ModerationError("The photo no longer exists.")
+    now = timezone.now()
+    held_by_other = (
+        photo.moderation_locked_by_id not in (None, actor.pk)
+        and photo.moderation_locked_until is not None
+        and photo.moderation_locked_until > now
+    )
+    if held_by_other:
+        raise ModerationError("Another moderator is deciding this photo; wait until they finish or their lock expires.")
+    state, action = DECISIONS[decision]
+    if decision == "clear" and photo.moderation_state not in Photo.AWAITING_MODERATION:
+        raise ModerationError("Only a flagged or escalated photo can be cleared.")
+    if decision == "escalate" and photo.moderation_state != Photo.Moderation.FLAGGED:
+        raise ModerationError("Only a flagged photo can be escalated.")
+    if photo.moderation_state == Photo.Moderation.REMOVED:
+        raise ModerationError("The photo has already been removed.")
+    before = {"moderation_state": photo.moderation_state}
+    seen = {name: confidence for name, confidence in photo.moderation_labels.values_list("name", "confidence")}
+    photo.moderation_state = state
+    if decision == "clear":
+        photo.cleared_moderation = seen
+    photo.moderation_locked_by = None
+    photo.moderation_locked_until = None
+    photo.save(update_fields=["moderation_state", "cleared_moderation", "moderation_locked_by", "moderation_locked_until", "updated_at"])
+    if decision in ("clear", "remove"):
+        Flag.objects.filter(photo_id=photo_id, resolved_at__isnull=True).update(resolved_at=now)
+    AuditEvent.objects.create(
+        photo=photo, action=action, actor=actor, at=now, note=note,
+        before=before, after={"moderation_state": state, "moderation_labels": seen},
+    )
+    return photo
+
+
+@transaction.atomic
+def photo_flag(*, photo_id: int, reporter, reason: str, note: str = "") -> bool:
+    """Record a person's flag. Repeat flags by one person count once (returns False).
+    A new flag puts a public or cleared photo back in the moderators' queue."""
+    if reason not in Flag.Reason.values:
+        raise ModerationError(f"Unknown reason {reason!r}.")
+    photo = Photo.objects.select_for_update().filter(id=photo_id).first()
+    if photo is None:
+        raise ModerationError("The photo no longer exists.")
+    flag, created = Flag.objects.get_or_create(photo=photo, reporter=reporter, defaults={"reason": reason, "note": note[:2000]})
+    if not created:
+        return False
+    now = timezone.now()
+    before = photo.moderation_state
+    if photo.moderation_state in (Photo.Moderation.NONE, Photo.Moderation.CLEARED):
+        photo.moderation_state = Photo.Moderation.FLAGGED
+        photo.flagged_at = now
+        photo.save(update_fields=["moderation_state", "flagged_at", "updated_at"])
+    AuditEvent.objects.create(
+        photo=photo, action=AuditEvent.Action.FLAG, actor=reporter, at=now, note=note[:2000],
+        before={"moderation_state": before}, after={"moderation_state": photo.moderation_state, "reason": reason},
+    )
+    return True
