@@ -620,7 +620,15 @@ class ModerationSettingsAdmin(admin.ModelAdmin):
     has_change_permission = has_view_permission
 
     def has_add_permission(self, request):
-        return request.user.is_active and request.user.is_superuser and not ModerationSettings.objects.exists()
+        return request.user.is_active and request.user.is_superuser
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # One row only: "add" edits the existing one. Checked here, not in
+        # has_add_permission, which the admin's sidebar calls on every page.
+        existing = ModerationSettings.objects.order_by("pk").first()
+        if existing is not None:
+            return HttpResponseRedirect(reverse("admin:photos_moderationsettings_change", args=[existing.pk]))
+        return super().add_view(request, form_url, extra_context)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -125,3 +125,12 @@ def test_superuser_thresholds_take_effect_without_a_deploy():
     assert photo.moderation_state == "none"
     event = AuditEvent.objects.get(action="thresholds")
     assert event.actor == root and event.after["flag"] == 99.0
+
+
+def test_there_is_only_one_thresholds_row():
+    client, _ = login("superuser")
+    row = ModerationSettings.objects.create()
+
+    response = client.get("/admin/photos/moderationsettings/add/")
+
+    assert response.status_code == 302 and response["Location"].endswith(f"/moderationsettings/{row.pk}/change/")

@@ -194,9 +194,10 @@ def test_two_concurrent_syncs_never_interleave_on_a_shard(table, monkeypatch):
     for t in threads:
         t.join(30)
 
-    assert overlaps == []
-    synced = [s for r in results for s, state in r.shards.items() if state == "synced"]
-    assert sorted(synced) == sorted(set(synced))  # no shard synced twice at once
+    assert overlaps == []  # no shard was ever applied by both workers at once
+    assert len(results) == 2
+    # Every shard was synced by at least one worker (one after the other is fine).
+    assert {s for r in results for s, state in r.shards.items() if state == "synced"} == set(range(SYNC_SHARDS))
     assert Label.objects.count() == 2 * 4 * SYNC_SHARDS
     assert sum(r.applied for r in results) == 4 * SYNC_SHARDS
 
