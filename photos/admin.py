@@ -14,7 +14,7 @@ from django.db import connection
 from django.template.response import TemplateResponse
 from django.core.exceptions import PermissionDenied
 from django.contrib.auth import get_user_model
-from django.db.models import Count, OuterRef, Prefetch, Subquery, Value
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -22,7 +22,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import moderation, review
+from . import moderation, review, services
 from .models import (
     AnalysisRecord,
     AuditEvent,
@@ -63,6 +63,67 @@ class LabelNameFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _named(term: str) -> Q:
+    """Labels called ``term`` or having it as a parent (Animal includes Dog)."""
+    variants = {term, term.title()}
+    q = Q(name__iexact=term)
+    for variant in variants:
+        if connection.vendor == "postgresql":
+            q |= Q(parents__contains=[variant])
+        else:
+            q |= Q(parents__icontains=f'"{variant}"')
+    return q
+
+
+def _has_label(term: str) -> Exists:
+    return Exists(
+        Label.objects.filter(photo=OuterRef("pk"), review_state__in=[Label.Review.PENDING, Label.Review.APPROVED])
+        .filter(_named(term))
+    )
+
+
+def parse_label_query(text: str) -> tuple[list[str], list[str]] | None:
+    """``Dog AND Grass NOT Cat`` or ``+Dog +Grass -Cat`` -> (["Dog", "Grass"], ["Cat"]).
+    Quotes keep multi-word names together. None when the text uses no operator (then the
+    admin's ordinary search applies)."""
+    import shlex
+
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        return None
+    if not any(t in ("AND", "NOT") or t[:1] in "+-" for t in tokens if t):
+        return None
+    include, exclude, negate = [], [], False
+    for token in tokens:
+        if token == "AND":
+            continue
+        if token == "NOT":
+            negate = True
+            continue
+        if token.startswith("-"):
+            negate, token = True, token[1:]
+        elif token.startswith("+"):
+            token = token[1:]
+        if token:
+            (exclude if negate else include).append(token)
+        negate = False
+    return include, exclude
+
+
+class PhotoParentFilter(admin.SimpleListFilter):
+    """Photos with a label under a parent: Animal includes Dog, Cat, Bird..."""
+
+    title = "parent label"
+    parameter_name = "parent"
+
+    def lookups(self, request, model_admin):
+        return [(p, p) for p in ("Animal", "Person", "Vehicle", "Plant", "Food", "Building", "Furniture", "Text")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(_has_label(self.value())) if self.value() else queryset
+
+
 class LabelInline(admin.TabularInline):
     model = Label
     extra = 0
@@ -101,8 +162,10 @@ class DetectedTextInline(admin.TabularInline):
 class PhotoAdmin(admin.ModelAdmin):
     list_display = ("thumbnail_tag", "original_filename", "owner", "status", "label_chips", "moderation_state", "engine", "created_at")
     list_display_links = ("thumbnail_tag", "original_filename")
-    list_filter = ("status", "moderation_state", LabelNameFilter, "engine", "visibility", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("status", "moderation_state", LabelNameFilter, PhotoParentFilter, "engine", "visibility",
+                   ("created_at", admin.DateFieldListFilter))
     search_fields = ("original_filename", "labels__name", "=sha256")
+    search_help_text = "Filename or label. Label logic: Dog AND Grass NOT Cat (or +Dog +Grass -Cat); parents match too."
     list_select_related = ("owner",)
     list_per_page = 50
     date_hierarchy = "created_at"
@@ -120,14 +183,77 @@ class PhotoAdmin(admin.ModelAdmin):
     )
     inlines = (LabelInline, ModerationLabelInline, DetectedTextInline)
     raw_id_fields = ("owner",)
-    actions = ("refresh_from_dynamodb",)
+    actions = (
+        "reanalyse", "sync_all_now", "refresh_from_dynamodb",
+        "export_csv_approved", "export_csv_all", "export_coco_approved", "export_coco_all",
+    )
     change_form_template = "admin/photos/photo/change_form.html"
 
     def get_actions(self, request):
         actions = super().get_actions(request)
         if settings.PHOTOS_PIPELINE != "aws":
             actions.pop("refresh_from_dynamodb", None)
+            actions.pop("sync_all_now", None)
         return actions
+
+    def get_search_results(self, request, queryset, search_term):
+        parsed = parse_label_query(search_term)
+        if parsed is None:
+            return super().get_search_results(request, queryset, search_term)
+        include, exclude = parsed
+        for term in include:
+            queryset = queryset.filter(_has_label(term))
+        for term in exclude:
+            queryset = queryset.exclude(_has_label(term))
+        return queryset, False
+
+    def has_reanalyse_permission(self, request):
+        return request.user.has_perm("photos.change_label")
+
+    @admin.action(description="Re-analyse selected photos", permissions=["reanalyse"])
+    def reanalyse(self, request, queryset):
+        sent = services.photos_reanalyse(photo_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"Sent {sent} photo(s) for analysis; their status below shows the progress "
+                                   "(queued, analyzing, labeled).")
+
+    @admin.action(description="Sync everything from DynamoDB now", permissions=["view"])
+    def sync_all_now(self, request, queryset):
+        from .tasks import sync_labels
+
+        sync_labels.delay()
+        self.message_user(request, "Sync started; new labels appear within seconds.")
+
+    def _export(self, queryset, *, kind: str, approved_only: bool):
+        from django.http import StreamingHttpResponse
+
+        from . import exports
+
+        scope = "approved" if approved_only else "all"
+        if kind == "csv":
+            response = StreamingHttpResponse(exports.labels_csv(queryset, approved_only=approved_only), content_type="text/csv")
+            name = f"labels-{scope}.csv"
+        else:
+            response = StreamingHttpResponse(exports.labels_coco(queryset, approved_only=approved_only),
+                                             content_type="application/json")
+            name = f"labels-{scope}-coco.json"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @admin.action(description="Export approved labels (CSV)", permissions=["view"])
+    def export_csv_approved(self, request, queryset):
+        return self._export(queryset, kind="csv", approved_only=True)
+
+    @admin.action(description="Export all labels with their states (CSV)", permissions=["view"])
+    def export_csv_all(self, request, queryset):
+        return self._export(queryset, kind="csv", approved_only=False)
+
+    @admin.action(description="Export approved labels (COCO JSON)", permissions=["view"])
+    def export_coco_approved(self, request, queryset):
+        return self._export(queryset, kind="coco", approved_only=True)
+
+    @admin.action(description="Export all labels with their states (COCO JSON)", permissions=["view"])
+    def export_coco_all(self, request, queryset):
+        return self._export(queryset, kind="coco", approved_only=False)
 
     @admin.action(description="Refresh labels from DynamoDB", permissions=["view"])
     def refresh_from_dynamodb(self, request, queryset):

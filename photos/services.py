@@ -237,3 +237,28 @@ def photos_sweep_stuck(*, stuck_after_seconds: int, analyzing_after_seconds: int
         Photo.objects.filter(id__in=retry).update(status=Photo.Status.UPLOADED, updated_at=now)
     enqueued = sum(1 for pid in retry if photo_enqueue_analysis(photo_id=pid))
     return {"enqueued": enqueued, "failed": len(give_up), "found": len(stuck)}
+
+
+def photos_reanalyse(*, photo_ids: list[int]) -> int:
+    """Analyse photos again; their labels follow the curation rules when the new record
+    is applied. Locally: back to ``uploaded`` (one UPDATE) and onto the queue. In AWS:
+    each object is copied onto itself with fresh metadata, which S3 announces as a new
+    ObjectCreated event, so the Lambda analyses it again. Returns how many were sent."""
+    ids = list(photo_ids)
+    now = timezone.now()
+    if settings.PHOTOS_PIPELINE == "local":
+        Photo.objects.filter(id__in=ids).update(status=Photo.Status.UPLOADED, analysis_attempts=0, updated_at=now)
+        return sum(1 for pid in ids if photo_enqueue_analysis(photo_id=pid))
+    from django.core.files.storage import default_storage
+
+    client = default_storage.connection.meta.client
+    bucket = settings.AWS_STORAGE_BUCKET_NAME
+    sent = 0
+    for key in Photo.objects.filter(id__in=ids).values_list("image", flat=True):
+        client.copy_object(
+            Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
+            MetadataDirective="REPLACE", Metadata={"reanalyse-requested": now.isoformat()},
+        )
+        sent += 1
+    Photo.objects.filter(id__in=ids).update(status=Photo.Status.QUEUED, updated_at=now)
+    return sent
