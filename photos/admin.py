@@ -10,10 +10,12 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db import connection
 from django.template.response import TemplateResponse
 from django.core.exceptions import PermissionDenied
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -35,8 +37,44 @@ from .models import (
     Photo,
     ReviewItem,
 )
+from .selectors import label_names_under
 
 CHIPS_PER_PHOTO = 8
+# Changelists count at most this many rows (40 pages of photos): an exact COUNT over a
+# million labels costs more than the page itself, and past that people filter or search.
+COUNT_CAP = 2_000
+FILTER_CHOICES_SECONDS = 300
+
+
+class CappedPaginator(Paginator):
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[: COUNT_CAP + 1].count()
+
+
+class EngineFilter(admin.SimpleListFilter):
+    """Fixed choices: a DISTINCT over every photo on each page view is not worth it."""
+
+    title = "engine"
+    parameter_name = "engine"
+
+    def lookups(self, request, model_admin):
+        return [("local", "local"), ("rekognition", "rekognition")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(engine=self.value()) if self.value() else queryset
+
+
+def cached_choices(key: str, compute, current: str | None = None):
+    """Filter sidebars aggregate over every label; their choices change slowly. The
+    value in use is always offered: a filter without choices would be ignored."""
+    choices = cache.get(key)
+    if choices is None:
+        choices = compute()
+        cache.set(key, choices, FILTER_CHOICES_SECONDS)
+    if current and current not in {value for value, _ in choices}:
+        choices = [*choices, (current, current)]
+    return choices
 
 
 class LabelNameFilter(admin.SimpleListFilter):
@@ -46,13 +84,16 @@ class LabelNameFilter(admin.SimpleListFilter):
     MAX_CHOICES = 50
 
     def lookups(self, request, model_admin):
-        names = (
-            Label.objects.exclude(review_state=Label.Review.REJECTED)
-            .values("name")
-            .annotate(n=Count("id"))
-            .order_by("-n", "name")[: self.MAX_CHOICES]
-        )
-        return [(row["name"], f"{row['name']} ({row['n']})") for row in names]
+        def compute():
+            names = (
+                Label.objects.exclude(review_state=Label.Review.REJECTED)
+                .values("name")
+                .annotate(n=Count("id"))
+                .order_by("-n", "name")[: self.MAX_CHOICES]
+            )
+            return [(row["name"], f"{row['name']} ({row['n']})") for row in names]
+
+        return cached_choices("admin:photo-label-choices", compute, self.value())
 
     def queryset(self, request, queryset):
         if self.value():
@@ -64,15 +105,10 @@ class LabelNameFilter(admin.SimpleListFilter):
 
 
 def _named(term: str) -> Q:
-    """Labels called ``term`` or having it as a parent (Animal includes Dog)."""
-    variants = {term, term.title()}
-    q = Q(name__iexact=term)
-    for variant in variants:
-        if connection.vendor == "postgresql":
-            q |= Q(parents__contains=[variant])
-        else:
-            q |= Q(parents__icontains=f'"{variant}"')
-    return q
+    """Labels called ``term`` or having it as a parent (Animal includes Dog): the parent
+    is expanded to its children through the taxonomy table, so the match is an indexed
+    ``name IN (...)`` on labels."""
+    return Q(name__in=label_names_under(term))
 
 
 def _has_label(term: str) -> Exists:
@@ -162,13 +198,14 @@ class DetectedTextInline(admin.TabularInline):
 class PhotoAdmin(admin.ModelAdmin):
     list_display = ("thumbnail_tag", "original_filename", "owner", "status", "label_chips", "moderation_state", "engine", "created_at")
     list_display_links = ("thumbnail_tag", "original_filename")
-    list_filter = ("status", "moderation_state", LabelNameFilter, PhotoParentFilter, "engine", "visibility",
+    list_filter = ("status", "moderation_state", LabelNameFilter, PhotoParentFilter, EngineFilter, "visibility",
                    ("created_at", admin.DateFieldListFilter))
     search_fields = ("original_filename", "labels__name", "=sha256")
     search_help_text = "Filename or label. Label logic: Dog AND Grass NOT Cat (or +Dog +Grass -Cat); parents match too."
     list_select_related = ("owner",)
     list_per_page = 50
-    date_hierarchy = "created_at"
+    paginator = CappedPaginator
+    show_full_result_count = False
     readonly_fields = (
         "preview", "history", "uid", "image", "thumbnail", "content_type", "size", "width", "height", "sha256", "etag",
         "status", "status_reason", "analyzed_at", "engine", "model_versions", "record_updated_at",
@@ -464,20 +501,19 @@ class ParentLabelFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if not value:
-            return queryset
-        if connection.vendor == "postgresql":
-            return queryset.filter(parents__contains=[value])
-        return queryset.filter(parents__icontains=f'"{value}"')
+        return queryset.filter(name__in=label_names_under(value)) if value else queryset
 
 
 class ReviewNameFilter(LabelNameFilter):
     def lookups(self, request, model_admin):
-        names = (
-            Label.objects.filter(review_state=Label.Review.PENDING)
-            .values("name").annotate(n=Count("id")).order_by("-n", "name")[: self.MAX_CHOICES]
-        )
-        return [(row["name"], f"{row['name']} ({row['n']})") for row in names]
+        def compute():
+            names = (
+                Label.objects.filter(review_state=Label.Review.PENDING)
+                .values("name").annotate(n=Count("id")).order_by("-n", "name")[: self.MAX_CHOICES]
+            )
+            return [(row["name"], f"{row['name']} ({row['n']})") for row in names]
+
+        return cached_choices("admin:review-label-choices", compute, self.value())
 
     def queryset(self, request, queryset):
         return queryset.filter(name=self.value()) if self.value() else queryset
@@ -488,14 +524,20 @@ class MergeForm(forms.Form):
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class ReviewEngineFilter(EngineFilter):
+    def queryset(self, request, queryset):
+        return queryset.filter(photo__engine=self.value()) if self.value() else queryset
+
+
 @admin.register(ReviewItem)
 class ReviewQueueAdmin(admin.ModelAdmin):
     list_display = ("photo_thumbnail", "name", "confidence_display", "parents_display", "engine", "photo_link")
     list_display_links = None
-    list_filter = (ReviewNameFilter, ParentLabelFilter, ConfidenceBandFilter, "photo__engine")
+    list_filter = (ReviewNameFilter, ParentLabelFilter, ConfidenceBandFilter, ReviewEngineFilter)
     search_fields = ("name",)
     list_select_related = ("photo",)
     list_per_page = 100
+    paginator = CappedPaginator
     ordering = ("confidence", "id")
     actions = ("approve", "reject", "merge")
     show_full_result_count = False
@@ -567,8 +609,11 @@ class AuditLabelFilter(admin.SimpleListFilter):
     parameter_name = "label"
 
     def lookups(self, request, model_admin):
-        names = AuditEvent.objects.values("label_name").annotate(n=Count("id")).order_by("-n", "label_name")[:50]
-        return [(row["label_name"], row["label_name"]) for row in names if row["label_name"]]
+        def compute():
+            names = AuditEvent.objects.values("label_name").annotate(n=Count("id")).order_by("-n", "label_name")[:50]
+            return [(row["label_name"], row["label_name"]) for row in names if row["label_name"]]
+
+        return cached_choices("admin:audit-label-choices", compute, self.value())
 
     def queryset(self, request, queryset):
         return queryset.filter(label_name=self.value()) if self.value() else queryset
@@ -581,7 +626,8 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ("=label_name",)
     list_select_related = ("actor", "photo")
     readonly_fields = ("at", "action", "label_name", "actor", "photo", "before", "after", "note")
-    date_hierarchy = "at"
+    paginator = CappedPaginator
+    show_full_result_count = False
 
     def has_add_permission(self, request):
         return False
@@ -614,6 +660,7 @@ class ModerationQueueAdmin(admin.ModelAdmin):
     list_display_links = None
     list_filter = ("moderation_state",)
     list_per_page = 50
+    paginator = CappedPaginator
     show_full_result_count = False
 
     def get_queryset(self, request):

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
-from .models import CONTENT_TYPES, AnalysisRecord, AuditEvent, DetectedText, Label, ModerationLabel, Photo
+from .models import CONTENT_TYPES, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
 from .selectors import thresholds
 
 RECORD_STATUS = {
@@ -37,6 +37,7 @@ P = Photo._meta.db_table
 M = ModerationLabel._meta.db_table
 T = DetectedText._meta.db_table
 R = AnalysisRecord._meta.db_table
+X = LabelTaxonomy._meta.db_table
 
 # Staging tables, per connection, emptied at the start of every apply. The labels one
 # is keyed so the "gone from the latest analysis" anti-joins are index lookups.
@@ -213,6 +214,19 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
                     OR {L}.instances IS DISTINCT FROM excluded.instances)
                 """,
                 [Label.Source.MACHINE, Label.Review.PENDING, False, stamp, stamp, False, Label.Source.MACHINE],
+            )
+            # Keep the taxonomy (name -> parents) current: parent searches read it.
+            if connection.vendor == "postgresql":
+                pick = "SELECT DISTINCT ON (name) name, parents, %s FROM apply_labels ORDER BY name"
+            else:
+                pick = "SELECT name, MAX(parents), %s FROM apply_labels GROUP BY name"
+            cursor.execute(
+                f"""
+                INSERT INTO {X} (name, parents, updated_at) {pick}
+                ON CONFLICT (name) DO UPDATE SET parents = excluded.parents, updated_at = excluded.updated_at
+                WHERE {X}.parents IS DISTINCT FROM excluded.parents
+                """,
+                [stamp],
             )
         if reanalysed_ids:
             ids = _in(reanalysed_ids)

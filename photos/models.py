@@ -94,13 +94,15 @@ class Photo(models.Model):
     )
     moderation_locked_until = models.DateTimeField(null=True, blank=True)
 
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("moderate_photo", "Can decide on flagged photos")]
         indexes = [
+            # Serves the default ordering of every photo list (newest first) with LIMIT.
+            models.Index(fields=["-created_at", "-id"], name="photo_newest"),
             models.Index(fields=["status", "created_at"], name="photo_status_created"),
             models.Index(fields=["moderation_state", "created_at"], name="photo_moderation_created"),
             models.Index(fields=["engine"], name="photo_engine"),
@@ -332,3 +334,19 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.label_name} by {self.actor} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class LabelTaxonomy(models.Model):
+    """Every machine label name with its parents, as the engine reported them (kept up
+    to date by apply_records). Small: searching for a parent (Animal) becomes a lookup
+    of its children here, then an indexed match on label names."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    parents = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "label taxonomy"
+
+    def __str__(self) -> str:
+        return self.name

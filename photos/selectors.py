@@ -58,3 +58,23 @@ def photo_can_view(*, user, photo: Photo) -> bool:
         and photo.status == Photo.Status.LABELED
         and photo.moderation_state in PUBLIC_MODERATION_STATES
     )
+
+
+TAXONOMY_SECONDS = 60
+
+
+def label_names_under(term: str) -> list[str]:
+    """``term`` (as typed, Title Cased) and every label name that has it as a parent, from
+    the small taxonomy table (cached for a minute): "Animal" -> Animal, Dog, Cat, Bird..."""
+    from django.core.cache import cache
+
+    from .models import LabelTaxonomy
+
+    taxonomy = cache.get("label-taxonomy")
+    if taxonomy is None:
+        taxonomy = {name: list(parents or []) for name, parents in LabelTaxonomy.objects.values_list("name", "parents")}
+        cache.set("label-taxonomy", taxonomy, TAXONOMY_SECONDS)
+    variants = {term, term.title(), term.capitalize()}
+    lowered = {v.lower() for v in variants}
+    children = {name for name, parents in taxonomy.items() if any(p.lower() in lowered for p in parents)}
+    return sorted(variants | children)

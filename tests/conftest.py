@@ -7,6 +7,16 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """Cached filter choices and taxonomy must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     root = tmp_path / "media"
     root.mkdir()

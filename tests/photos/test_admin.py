@@ -40,6 +40,7 @@ QUERIES = []
 
 
 def count_queries(client, url):
+    client.get(url)  # steady state: the filter sidebar's choices are cached
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(url)
     assert response.status_code == 200
@@ -75,7 +76,7 @@ def test_changelist_shows_chips_status_and_owner(admin_client):
         ("?q=Cat", {"cat.jpg"}),
         ("?q=bad", {"bad.jpg"}),
         ("?moderation_state__exact=flagged", {"cat.jpg"}),
-        ("?engine__exact=rekognition", {"bad.jpg"}),
+        ("?engine=rekognition", {"bad.jpg"}),
     ],
 )
 def test_filters_and_search(admin_client, query, expected):

@@ -1,0 +1,182 @@
+"""Benchmark: the editors' and moderators' admin at scale.
+
+    make bench-admin        # or: .venv/bin/python -m benchmarks.admin
+
+Seeds (once; reused by later runs) 100,000 photos and 1,000,000 labels into a dedicated
+PostgreSQL database (BENCH_ADMIN_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/mediaapp_admin_bench, created if missing) with COPY,
+then, through the whole Django stack (test client, superuser session):
+- times the review queue, the moderation queue and photo changelists with the filters
+  and searches editors use: median and p95 over --repeat requests, and their query counts;
+- times a bulk approve of 1,000 labels (photos.review.labels_decide), median of 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mediaapp_admin_bench"
+PHOTOS = 100_000
+LABELS_PER_PHOTO = 10
+NAMES = [
+    ("Dog", ["Animal", "Pet", "Mammal"]), ("Cat", ["Animal", "Pet", "Mammal"]), ("Bird", ["Animal"]),
+    ("Person", []), ("Face", ["Head", "Person"]), ("Car", ["Vehicle", "Transportation"]), ("Bicycle", ["Vehicle"]),
+    ("Tree", ["Plant"]), ("Grass", ["Plant"]), ("Flower", ["Plant"]), ("Building", []), ("Sky", ["Nature"]),
+    ("Beach", ["Nature", "Outdoors"]), ("Food", []), ("Pizza", ["Food"]), ("Sofa", ["Furniture"]),
+    ("Chair", ["Furniture"]), ("Text", []), ("Mountain", ["Nature", "Outdoors"]), ("Water", ["Nature"]),
+]
+
+
+def setup_django(database_url: str) -> None:
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaapp.settings")
+    os.environ.setdefault("MEDIAAPP_VAR_DIR", "/tmp/mediaapp-bench-var")
+    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def seed() -> None:
+    from django.db import connection
+
+    from photos.models import Label, ModerationLabel, Photo
+
+    have = Photo.objects.count()
+    from photos.models import LabelTaxonomy
+
+    LabelTaxonomy.objects.bulk_create([LabelTaxonomy(name=n, parents=p) for n, p in NAMES], ignore_conflicts=True)
+    if have >= PHOTOS:
+        print(f"reusing {have:,} photos and {Label.objects.count():,} labels")
+        return
+    started = time.perf_counter()
+    rng = random.Random(42)
+    now = "2026-11-22 08:00:00+00"
+    photo_cols = ["uid", "image", "thumbnail", "original_filename", "content_type", "size", "width", "height", "sha256",
+                  "etag", "status", "status_reason", "engine", "model_versions", "record_updated_at", "analysis_attempts",
+                  "moderation_state", "cleared_moderation", "visibility", "created_at", "updated_at", "analyzed_at"]
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {Photo._meta.db_table} ({', '.join(photo_cols)}) FROM STDIN") as copy:
+            for i in range(have, PHOTOS):
+                state = "flagged" if i % 200 == 0 else "none"
+                copy.write_row([str(uuid.UUID(int=rng.getrandbits(128))), f"uploads/bench/{i}.jpg", "", f"photo-{i}.jpg",
+                                "image/jpeg", 100_000, 1024, 768, f"{i:064x}", "", "labeled", "", rng.choice(["local", "rekognition"]),
+                                "{}", "2026-11-22T08:00:00.000000Z", 1, state, "{}", "public", now, now, now])
+        cursor.execute(f"SELECT id FROM {Photo._meta.db_table} ORDER BY id")
+        ids = [row[0] for row in cursor.fetchall()]
+        label_cols = ["photo_id", "name", "confidence", "parents", "categories", "aliases", "instances", "source",
+                      "review_state", "missing_from_latest", "created_at", "updated_at"]
+        import json
+
+        parents_json = {name: json.dumps(parents) for name, parents in NAMES}
+        with cursor.cursor.copy(f"COPY {Label._meta.db_table} ({', '.join(label_cols)}) FROM STDIN") as copy:
+            for photo_id in ids[have:]:
+                for name, _ in rng.sample(NAMES, LABELS_PER_PHOTO):
+                    state = rng.choices(["pending", "approved", "rejected"], [6, 3, 1])[0]
+                    instances = '[{"box":{"left":0.1,"top":0.1,"width":0.3,"height":0.3},"confidence":90}]' if name in ("Dog", "Face", "Car") else "[]"
+                    copy.write_row([photo_id, name, round(rng.uniform(50, 100), 2), parents_json[name], "[]", "[]",
+                                    instances, "machine", state, False, now, now])
+        with cursor.cursor.copy(f"COPY {ModerationLabel._meta.db_table} (photo_id, name, parent, level, confidence) FROM STDIN") as copy:
+            for n, photo_id in enumerate(ids[have:]):
+                if n % 200 == 0:
+                    copy.write_row([photo_id, "Explicit", "", 1, round(rng.uniform(80, 100), 2)])
+        from photos.models import LabelTaxonomy
+
+        LabelTaxonomy.objects.bulk_create([LabelTaxonomy(name=n, parents=p) for n, p in NAMES], ignore_conflicts=True)
+        cursor.execute("ANALYZE")
+    print(f"seeded {PHOTOS - have:,} photos and {(PHOTOS - have) * LABELS_PER_PHOTO:,} labels in {time.perf_counter() - started:.0f} s")
+
+
+def percentile(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def measure(client, url: str, repeat: int) -> tuple[float, float, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get(url)  # warm caches
+    times = []
+    queries = 0
+    for _ in range(repeat):
+        with CaptureQueriesContext(connection) as ctx:
+            started = time.perf_counter()
+            response = client.get(url)
+            times.append(time.perf_counter() - started)
+        assert response.status_code == 200, (url, response.status_code)
+        queries = len(ctx)
+    return statistics.median(times), percentile(times, 95), queries
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args(argv)
+    setup_django(os.environ.get("BENCH_ADMIN_DATABASE_URL", DEFAULT_DB))
+    seed()
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from photos import review
+    from photos.models import Label
+
+    User = get_user_model()
+    admin = User.objects.filter(username="bench-root").first() or User.objects.create_superuser("bench-root", password="x")
+    client = Client()
+    client.force_login(admin)
+    pages = [
+        ("review queue", "/admin/photos/reviewitem/"),
+        ("review queue, label Dog", "/admin/photos/reviewitem/?label=Dog"),
+        ("review queue, parent Animal", "/admin/photos/reviewitem/?parent=Animal"),
+        ("review queue, confidence < 50 %", "/admin/photos/reviewitem/?band=lt50"),
+        ("review queue, 70-90 % and Rekognition", "/admin/photos/reviewitem/?band=70-90&engine=rekognition"),
+        ("moderation queue", "/admin/photos/moderationcase/"),
+        ("photo changelist", "/admin/photos/photo/"),
+        ("photos, status labeled", "/admin/photos/photo/?status__exact=labeled"),
+        ("photos, label Dog", "/admin/photos/photo/?label=Dog"),
+        ("photos, parent Animal", "/admin/photos/photo/?parent=Animal"),
+        ("photos, search +Dog -Cat", "/admin/photos/photo/?q=%2BDog+-Cat"),
+        ("photos, search Dog AND Grass NOT Car", "/admin/photos/photo/?q=Dog+AND+Grass+NOT+Car"),
+        ("audit trail", "/admin/photos/auditevent/"),
+    ]
+    print(f"\n== admin pages over {PHOTOS:,} photos / {PHOTOS * LABELS_PER_PHOTO:,} labels ({args.repeat} requests each)")
+    print(f"{'page':<42}{'median ms':>10}{'p95 ms':>9}{'queries':>9}")
+    for title, url in pages:
+        median, p95, queries = measure(client, url, args.repeat)
+        print(f"{title:<42}{median * 1000:>10.0f}{p95 * 1000:>9.0f}{queries:>9}")
+
+    times = []
+    for _ in range(5):
+        ids = list(Label.objects.filter(review_state="pending").order_by("?").values_list("id", flat=True)[:1000])
+        started = time.perf_counter()
+        changed = review.labels_decide(label_ids=ids, decision="approved", actor=admin)
+        times.append(time.perf_counter() - started)
+        assert changed == 1000
+        Label.objects.filter(id__in=ids).update(review_state="pending", reviewed_by=None, reviewed_at=None)
+    print(f"\n== bulk approve of 1,000 labels (with 1,000 audit entries): median {statistics.median(times) * 1000:.0f} ms, "
+          f"max {max(times) * 1000:.0f} ms (5 runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
