@@ -10,4 +10,6 @@ urlpatterns = [
     path("accounts/signup/", photo_views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("photos/", include("photos.urls")),
+    path("gallery/", photo_views.gallery, name="gallery"),
+    path("gallery/<uuid:uid>/", photo_views.gallery_photo, name="gallery_photo"),
 ]

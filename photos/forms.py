@@ -15,7 +15,7 @@ from django.contrib.auth.forms import UserCreationForm
 from django.template.defaultfilters import filesizeformat
 from PIL import Image, UnidentifiedImageError
 
-from .models import EXTENSIONS, Photo
+from .models import EXTENSIONS, Flag, Photo
 from .services import CheckedUpload
 
 
@@ -127,3 +127,9 @@ def check_upload(upload) -> CheckedUpload:
         file=upload, original_filename=filename, format=fmt, width=width, height=height,
         sha256=digest.hexdigest(), size=size,
     )
+
+
+class FlagForm(forms.Form):
+    reason = forms.ChoiceField(choices=[("", "Choose a reason"), *Flag.Reason.choices])
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                           help_text="Optional: what is wrong with this photo?")

@@ -47,17 +47,21 @@ def photos_for_owner(*, owner) -> QuerySet[Photo]:
     )
 
 
+def photo_is_public(photo: Photo) -> bool:
+    return (
+        photo.visibility == Photo.Visibility.PUBLIC
+        and photo.status == Photo.Status.LABELED
+        and photo.moderation_state in PUBLIC_MODERATION_STATES
+    )
+
+
 def photo_can_view(*, user, photo: Photo) -> bool:
     """Owner and staff always; anyone else only for public, labelled photos that are
     neither flagged nor removed."""
     owner = photo.owner_id is not None and photo.owner_id == user.pk
     if user.is_authenticated and (user.is_staff or owner):
         return photo.moderation_state != Photo.Moderation.REMOVED or user.is_staff
-    return (
-        photo.visibility == Photo.Visibility.PUBLIC
-        and photo.status == Photo.Status.LABELED
-        and photo.moderation_state in PUBLIC_MODERATION_STATES
-    )
+    return photo_is_public(photo)
 
 
 TAXONOMY_SECONDS = 60
@@ -78,3 +82,77 @@ def label_names_under(term: str) -> list[str]:
     lowered = {v.lower() for v in variants}
     children = {name for name, parents in taxonomy.items() if any(p.lower() in lowered for p in parents)}
     return sorted(variants | children)
+
+
+def has_label(term: str):
+    """An EXISTS condition on photos: a label called ``term`` or under it (Animal
+    includes Dog) that is not rejected. An indexed probe per photo."""
+    from django.db.models import Exists, OuterRef
+
+    return Exists(
+        Label.objects.filter(photo=OuterRef("pk"), review_state__in=[Label.Review.PENDING, Label.Review.APPROVED],
+                             name__in=label_names_under(term))
+    )
+
+
+def parse_label_query(text: str) -> tuple[list[str], list[str]] | None:
+    """``Dog AND Grass NOT Cat`` or ``+Dog +Grass -Cat`` -> (["Dog", "Grass"], ["Cat"]).
+    Quotes keep multi-word names together. None when the text uses no operator."""
+    import shlex
+
+    try:
+        tokens = shlex.split(text)
+    except ValueError:
+        return None
+    if not any(t in ("AND", "NOT") or t[:1] in "+-" for t in tokens if t):
+        return None
+    include, exclude, negate = [], [], False
+    for token in tokens:
+        if token == "AND":
+            continue
+        if token == "NOT":
+            negate = True
+            continue
+        if token.startswith("-"):
+            negate, token = True, token[1:]
+        elif token.startswith("+"):
+            token = token[1:]
+        if token:
+            (exclude if negate else include).append(token)
+        negate = False
+    return include, exclude
+
+
+MAX_SEARCH_TERMS = 8
+
+
+def public_photos(search: str = "") -> QuerySet[Photo]:
+    """Public, labelled photos no one has to moderate, newest first, optionally narrowed
+    by a label search: words are required labels; AND / NOT or +/- work as in the admin;
+    a parent matches its children."""
+    photos = Photo.objects.filter(
+        visibility=Photo.Visibility.PUBLIC, status=Photo.Status.LABELED, moderation_state__in=PUBLIC_MODERATION_STATES
+    )
+    search = (search or "").strip()
+    if search:
+        parsed = parse_label_query(search)
+        if parsed is None:
+            import shlex
+
+            try:
+                parsed = (shlex.split(search), [])
+            except ValueError:
+                parsed = (search.split(), [])
+        include, exclude = parsed
+        for term in include[:MAX_SEARCH_TERMS]:
+            photos = photos.filter(has_label(term))
+        for term in exclude[:MAX_SEARCH_TERMS]:
+            photos = photos.exclude(has_label(term))
+    return photos.order_by("-created_at", "-id")
+
+
+def with_visible_labels(photos: QuerySet[Photo]) -> QuerySet[Photo]:
+    return photos.prefetch_related(
+        Prefetch("labels", queryset=Label.objects.filter(visible_labels_q()).order_by("-confidence", "name"),
+                 to_attr="visible_labels")
+    )

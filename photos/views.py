@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import selectors, services
-from .forms import SignUpForm, UploadForm, UploadRejected, check_upload
+from .forms import FlagForm, SignUpForm, UploadForm, UploadRejected, check_upload
 from .models import Photo
 
 MAX_STATUS_IDS = 200
@@ -135,3 +135,38 @@ def photo_file(request, uid, kind: str):
     response["Cache-Control"] = "private, max-age=300"
     response["Content-Disposition"] = "inline"
     return response
+
+
+GALLERY_PAGE = 24
+
+
+@require_GET
+def gallery(request):
+    """Public photos, newest first, searchable by label (AND / NOT, parents match)."""
+    from django.core.paginator import Paginator
+
+    query = request.GET.get("q", "")[:200]
+    photos = selectors.with_visible_labels(selectors.public_photos(query))
+    page = Paginator(photos, GALLERY_PAGE).get_page(request.GET.get("page"))
+    return render(request, "photos/gallery.html", {"page": page, "query": query})
+
+
+@require_http_methods(["GET", "POST"])
+def gallery_photo(request, uid):
+    """One public photo with its labels, and a form to flag it (signed-in users)."""
+    photo = get_object_or_404(selectors.with_visible_labels(Photo.objects.all()), uid=uid)
+    if not selectors.photo_is_public(photo):
+        raise Http404("No such photo.")
+    form = FlagForm(request.POST or None)
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('login')}?next={request.path}")
+        if form.is_valid():
+            from .moderation import photo_flag
+
+            counted = photo_flag(photo_id=photo.pk, reporter=request.user, reason=form.cleaned_data["reason"],
+                                 note=form.cleaned_data["note"])
+            messages.success(request, "Thank you: moderators will look at this photo." if counted
+                             else "You already reported this photo; moderators will look at it.")
+            return redirect("gallery")
+    return render(request, "photos/gallery_photo.html", {"photo": photo, "form": form})

@@ -1,0 +1,89 @@
+"""A user reports a public photo from the gallery; a moderator removes it in the admin;
+it is gone from the gallery. Debian's Chromium, driven by Playwright."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+from playwright.sync_api import expect
+
+from infra.functions.labeler.record import Label as RecordLabel, LabelRecord
+from photos.models import AuditEvent, Photo
+from photos.roles import roles_ensure
+from photos.services import apply_records
+from tests.samples import photo_bytes
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def public_photo(name: str) -> Photo:
+    photo = Photo(original_filename=name, content_type="image/jpeg", visibility="public")
+    photo.image.save(name, ContentFile(photo_bytes("rocket")))
+    photo.thumbnail.save(f"t-{name}", ContentFile(photo_bytes("rocket")))
+    stamp = "2026-11-22T08:00:00.000000Z"
+    apply_records([LabelRecord(bucket="b", key=photo.image.name, status="LABELED", engine="local", analyzed_at=stamp,
+                               updated_at=stamp, labels=(RecordLabel(name="Rocket", confidence=95.0),))])
+    return Photo.objects.get(pk=photo.pk)
+
+
+def log_in(page, url, username, password):
+    page.goto(url)
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("[type=submit]")
+
+
+def test_reported_photo_removed_by_a_moderator_leaves_the_gallery(live_server, browser):
+    photo = public_photo("launch.jpg")
+    public_photo("other.jpg")
+    roles_ensure()
+    get_user_model().objects.create_user("alice", password="pw-alice-123")
+    moderator = get_user_model().objects.create_user("mo", password="pw-mo-12345", is_staff=True)
+    moderator.groups.add(Group.objects.get(name="Moderators"))
+
+    user_context, mod_context = browser.new_context(), browser.new_context()
+    try:
+        _report_then_remove(live_server, user_context, mod_context, photo, moderator)
+    finally:
+        user_context.close()
+        mod_context.close()
+
+
+def _report_then_remove(live_server, user_context, mod_context, photo, moderator):
+    user = user_context.new_page()
+    user.set_default_timeout(30_000)
+    log_in(user, f"{live_server.url}/accounts/login/", "alice", "pw-alice-123")
+    user.goto(f"{live_server.url}/gallery/")
+    expect(user.locator("#gallery .photo")).to_have_count(2)
+    user.click("#gallery a.filename:text('launch.jpg')")
+    user.click("#flag summary")
+    user.select_option("select[name=reason]", "violence")
+    user.fill("textarea[name=note]", "explosion")
+    user.click("#flag button[type=submit]")
+    expect(user.locator(".messages")).to_contain_text("moderators will look at this photo")
+    expect(user.locator("#gallery .photo")).to_have_count(1)  # hidden while it waits
+
+    mod = mod_context.new_page()
+    mod.set_default_timeout(30_000)
+    log_in(mod, f"{live_server.url}/admin/login/", "mo", "pw-mo-12345")
+    mod.goto(f"{live_server.url}/admin/photos/moderationcase/")
+    row = mod.locator("#result_list tbody tr", has_text="launch.jpg")
+    preview = row.locator("img.blurred")
+    assert "blur(12px)" in preview.get_attribute("style")
+    preview.click()  # reveal on click
+    expect(preview).to_have_css("filter", "none")
+    row.locator("a", has_text="decide").click()
+    expect(mod.locator("body")).to_contain_text("Violence or gore by alice")
+    mod.select_option("select[name=decision]", "remove")
+    mod.fill("textarea[name=note]", "graphic")
+    mod.click("#decide-form [type=submit]")
+    expect(mod.locator(".messagelist")).to_contain_text("remove recorded")
+
+    user.goto(f"{live_server.url}/gallery/")
+    expect(user.locator("#gallery .photo")).to_have_count(1)
+    expect(user.locator("#gallery")).not_to_contain_text("launch.jpg")
+    assert user.goto(f"{live_server.url}/gallery/{photo.uid}/").status == 404
+    assert Photo.objects.get(pk=photo.pk).moderation_state == "removed"
+    assert AuditEvent.objects.filter(action="remove", actor=moderator, note="graphic").exists()
