@@ -90,3 +90,21 @@ def test_image_view_redirects_the_owner_to_a_short_lived_presigned_url(s3, clien
     assert "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
     client.logout()
     assert client.get(f"/photos/{photo.uid}/image/").status_code == 404
+
+
+def test_reanalysis_in_the_aws_pipeline_copies_the_object_onto_itself(s3, settings):
+    from photos.services import photos_reanalyse
+
+    settings.PHOTOS_PIPELINE = "aws"
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    photo = Photo(original_filename="a.jpg", content_type="image/jpeg", status="labeled")
+    photo.image.save("a.jpg", ContentFile(photo_bytes("rocket")))
+
+    assert photos_reanalyse(photo_ids=[photo.id]) == 1
+
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix=photo.image.name)["Versions"]
+    assert len(versions) == 2  # a new ObjectCreated (Copy) event for the labeler
+    head = s3.head_object(Bucket=BUCKET, Key=photo.image.name)
+    assert "reanalyse-requested" in head["Metadata"]
+    assert head["ContentLength"] == len(photo_bytes("rocket"))
+    assert Photo.objects.get(pk=photo.pk).status == "queued"
