@@ -179,7 +179,7 @@ class PhotoAdmin(admin.ModelAdmin):
     inlines = (LabelInline, ModerationLabelInline, DetectedTextInline)
     raw_id_fields = ("owner",)
     actions = (
-        "reanalyse", "sync_all_now", "refresh_from_dynamodb",
+        "add_label", "flag_for_moderation", "reanalyse", "sync_all_now", "refresh_from_dynamodb",
         "export_csv_approved", "export_csv_all", "export_coco_approved", "export_coco_all",
     )
     change_form_template = "admin/photos/photo/change_form.html"
@@ -201,6 +201,43 @@ class PhotoAdmin(admin.ModelAdmin):
         for term in exclude:
             queryset = queryset.exclude(_has_label(term))
         return queryset, False
+
+    def has_add_label_permission(self, request):
+        return request.user.has_perm("photos.add_label")
+
+    @admin.action(description="Add a label to selected photos…", permissions=["add_label"])
+    def add_label(self, request, queryset):
+        form = AddLabelForm(request.POST if "name" in request.POST else None)
+        if form.is_valid():
+            try:
+                changed = review.labels_add(photo_ids=queryset.values_list("pk", flat=True), name=form.cleaned_data["name"],
+                                            actor=request.user, note=form.cleaned_data["note"])
+            except review.ReviewError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(request, f"Label {form.cleaned_data['name']} approved on {changed} photo(s).")
+            return None
+        return self._intermediate(request, queryset, form, "add_label", "Add a label")
+
+    @admin.action(description="Flag selected photos for moderation…", permissions=["view"])
+    def flag_for_moderation(self, request, queryset):
+        form = StaffFlagForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            counted = sum(
+                moderation.photo_flag(photo_id=pk, reporter=request.user, reason=form.cleaned_data["reason"],
+                                      note=form.cleaned_data["note"])
+                for pk in queryset.values_list("pk", flat=True)
+            )
+            self.message_user(request, f"Flagged {counted} photo(s) for moderation.")
+            return None
+        return self._intermediate(request, queryset, form, "flag_for_moderation", "Flag for moderation")
+
+    def _intermediate(self, request, queryset, form, action: str, title: str):
+        return TemplateResponse(request, "admin/photos/photo_action.html", {
+            **self.admin_site.each_context(request), "title": title, "form": form, "action": action,
+            "photos": queryset[:50], "ids": list(queryset.values_list("pk", flat=True)), "count": queryset.count(),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME, "opts": self.model._meta,
+        })
 
     def has_reanalyse_permission(self, request):
         return request.user.has_perm("photos.change_label")
@@ -475,6 +512,16 @@ class ReviewNameFilter(LabelNameFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(name=self.value()) if self.value() else queryset
+
+
+class AddLabelForm(forms.Form):
+    name = forms.CharField(max_length=100, label="Label to add (approved)")
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class StaffFlagForm(forms.Form):
+    reason = forms.ChoiceField(choices=Flag.Reason.choices)
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class MergeForm(forms.Form):

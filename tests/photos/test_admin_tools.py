@@ -164,3 +164,39 @@ def test_site_users_cannot_export(client, photos):
     response = client.post(CHANGELIST, {"action": "export_csv_all", "_selected_action": [photos["street"].pk]})
 
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_add_a_label_to_many_photos_at_once(staff, photos):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from photos.models import AuditEvent
+
+    Label.objects.filter(photo=photos["cat-park"], name="Grass").update(review_state="rejected")
+    ids = [photos["dog-park"].pk, photos["cat-park"].pk, photos["street"].pk]
+
+    form = staff.post(CHANGELIST, {"action": "add_label", "_selected_action": ids})
+    assert "Label to add" in form.content.decode()
+    with CaptureQueriesContext(connection) as ctx:
+        done = staff.post(CHANGELIST, {"action": "add_label", "_selected_action": ids, "name": "Grass"}, follow=True)
+
+    # dog-park's pending and cat-park's rejected Grass are approved; street gets an editor label.
+    assert "Label Grass approved on 3 photo(s)." in done.content.decode()
+    got = {p: (lb.source, lb.review_state) for p in ids for lb in [Label.objects.get(photo_id=p, name="Grass")]}
+    assert got == {photos["dog-park"].pk: ("machine", "approved"), photos["cat-park"].pk: ("machine", "approved"),
+                   photos["street"].pk: ("editor", "approved")}
+    assert sorted(AuditEvent.objects.filter(label_name="Grass").values_list("action", flat=True)) == ["add", "approve", "approve"]
+    assert len(ctx) < 25
+
+
+def test_staff_flag_photos_for_moderation(staff, photos):
+    from photos.models import Flag
+
+    ids = [photos["street"].pk, photos["dog-home"].pk]
+
+    done = staff.post(CHANGELIST, {"action": "flag_for_moderation", "_selected_action": ids, "reason": "privacy",
+                                   "note": "licence plate"}, follow=True)
+
+    assert "Flagged 2 photo(s) for moderation." in done.content.decode()
+    assert set(Photo.objects.filter(pk__in=ids).values_list("moderation_state", flat=True)) == {"flagged"}
+    assert Flag.objects.filter(reason="privacy", note="licence plate").count() == 2
