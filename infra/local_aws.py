@@ -57,6 +57,7 @@ class LocalAws:
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_S3_ADDRESSING_STYLE": "path",
+            "CSP_MEDIA_ORIGINS": self.endpoint,
         }
 
 

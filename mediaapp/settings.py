@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "photos.security.LoginRateLimitMiddleware",
+    "photos.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "mediaapp.urls"
@@ -219,6 +221,37 @@ if PHOTOS_PIPELINE == "aws":
     CELERY_BEAT_SCHEDULE["sync-labels"] = {"task": "photos.tasks.sync_labels", "schedule": SYNC_INTERVAL_SECONDS}
 # A photo still uploaded/queued after this many seconds is re-enqueued by the sweeper.
 PHOTOS_STUCK_AFTER_SECONDS = int(env_float("PHOTOS_STUCK_AFTER_SECONDS", 120, lo=1, hi=86400))
+
+# Login rate limiting (photos.security): failures per address and per username.
+LOGIN_MAX_FAILURES = int(env_float("LOGIN_MAX_FAILURES", 5, lo=1, hi=1000))
+LOGIN_WINDOW_SECONDS = int(env_float("LOGIN_WINDOW_SECONDS", 900, lo=1, hi=86400))
+TRUSTED_PROXY_COUNT = int(env_float("TRUSTED_PROXY_COUNT", 0, lo=0, hi=10))
+# Extra origins pages may load images from / post to (the S3 endpoint for presigned URLs).
+CSP_MEDIA_ORIGINS = [o.strip() for o in os.environ.get("CSP_MEDIA_ORIGINS", "").split(",") if o.strip()]
+if PHOTOS_STORAGE == "s3" and not CSP_MEDIA_ORIGINS:
+    # Presigned URLs point at the bucket (or the emulator) directly.
+    CSP_MEDIA_ORIGINS = [
+        AWS_ENDPOINT_URL.rstrip("/") if AWS_ENDPOINT_URL else f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{AWS_REGION}.amazonaws.com"
+    ]
+
+# Password reset mails go to the console unless an SMTP server is configured.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env_float("EMAIL_PORT", 25, lo=1, hi=65535))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "mediaapp <noreply@localhost>")
+
+# Cache: the Redis broker's server by default when REDIS_CACHE_URL is set, else memory.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_CACHE_URL"]}
+        if os.environ.get("REDIS_CACHE_URL")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# Requests: forms other than file uploads stay small; uploads are checked per file.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = 100
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "photos:mine"

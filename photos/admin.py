@@ -662,6 +662,10 @@ class ModerationQueueAdmin(admin.ModelAdmin):
     blurred until clicked."""
 
     list_display = ("blurred_preview", "original_filename", "moderation_state", "severity_display", "reasons", "flagged_at", "lock", "decide_link")
+
+    class Media:
+        js = ["photos/reveal.js"]
+        css = {"all": ["photos/moderation.css"]}
     list_display_links = None
     list_filter = ("moderation_state",)
     list_per_page = 50
@@ -706,8 +710,7 @@ class ModerationQueueAdmin(admin.ModelAdmin):
         if not obj.thumbnail:
             return "–"
         return format_html(
-            '<img src="{}" alt="" class="blurred" style="max-height:72px;max-width:96px;filter:blur(12px);cursor:pointer" '
-            """title="Click to reveal" onclick="this.style.filter='none'">""",
+            '<img src="{}" alt="" class="blurred" style="max-height:72px;max-width:96px" title="Click to reveal">',
             reverse("photos:thumbnail", args=[obj.uid]),
         )
 

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class PhotosConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "photos"
+
+    def ready(self):
+        from . import security  # noqa: F401  (connects the login-failure signal receivers)
