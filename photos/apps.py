@@ -6,4 +6,7 @@ class PhotosConfig(AppConfig):
     name = "photos"
 
     def ready(self):
-        from . import security  # noqa: F401  (connects the login-failure signal receivers)
+        import importlib
+
+        # Connects the login-failure signal receivers.
+        importlib.import_module(f"{self.name}.security")

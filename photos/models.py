@@ -315,6 +315,7 @@ class AuditEvent(models.Model):
         REMOVE = "remove", "Removed"
         ESCALATE = "escalate", "Escalated"
         THRESHOLDS = "thresholds", "Changed thresholds"
+        DELETE = "delete", "Deleted photo"
 
     photo = models.ForeignKey(Photo, null=True, on_delete=models.SET_NULL, related_name="audit_events", db_index=False)
     label_name = models.CharField(max_length=100, blank=True)

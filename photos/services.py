@@ -262,3 +262,45 @@ def photos_reanalyse(*, photo_ids: list[int]) -> int:
         sent += 1
     Photo.objects.filter(id__in=ids).update(status=Photo.Status.QUEUED, updated_at=now)
     return sent
+
+
+def photo_delete(*, photo_id: int, actor) -> bool:
+    """Delete a photo: its row and everything hanging off it, then, once that commits,
+    its image and thumbnail in storage and (AWS pipeline) its DynamoDB record. Owners
+    delete their own photos, staff any. Recorded as an AuditEvent. False if not allowed
+    or not found."""
+    from .models import AuditEvent
+
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(id=photo_id).first()
+        if photo is None or not (actor.is_staff or (photo.owner_id is not None and photo.owner_id == actor.pk)):
+            return False
+        names = [f.name for f in (photo.image, photo.thumbnail) if f and f.name]
+        key, filename = photo.key, photo.original_filename
+        AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=actor, note=filename[:200],
+                                  before={"key": key, "uid": str(photo.uid)}, after={})
+        photo.delete()
+
+    def cleanup():
+        from django.core.files.storage import default_storage
+
+        for name in names:
+            try:
+                default_storage.delete(name)
+            except Exception as exc:  # storage hiccup: the row is gone, log what is left
+                logger.warning("photo %s deleted but %s could not be removed: %s", photo_id, name, exc)
+        if settings.PHOTOS_PIPELINE == "aws" and settings.LABELS_TABLE_NAME:
+            from .sync import dynamodb_table
+
+            try:
+                dynamodb_table().delete_item(Key={"pk": f"IMG#{key}", "sk": "ANALYSIS"})
+            except Exception as exc:
+                logger.warning("photo %s deleted but its DynamoDB record could not be: %s", photo_id, exc)
+
+    transaction.on_commit(cleanup)
+    return True
+
+
+def photos_already_uploaded(*, owner, sha256s: list[str]) -> dict[str, str]:
+    """Which of these content hashes the owner already has: {sha256: original filename}."""
+    return dict(Photo.objects.filter(owner=owner, sha256__in=sha256s).values_list("sha256", "original_filename"))

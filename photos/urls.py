@@ -9,4 +9,5 @@ urlpatterns = [
     path("status/", views.my_photos_status, name="status"),
     path("<uuid:uid>/image/", views.photo_file, {"kind": "image"}, name="image"),
     path("<uuid:uid>/thumbnail/", views.photo_file, {"kind": "thumbnail"}, name="thumbnail"),
+    path("<uuid:uid>/delete/", views.photo_delete, name="delete"),
 ]

@@ -42,12 +42,19 @@ def my_photos(request):
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
+            checked_files = []
             for upload in form.cleaned_data["photos"]:
                 try:
-                    checked = check_upload(upload)
+                    checked_files.append(check_upload(upload))
                 except UploadRejected as exc:
                     rejected.append((exc.filename, exc.message))
+            # Duplicates (same content, same owner) are reported, not stored twice.
+            known = services.photos_already_uploaded(owner=request.user, sha256s=[c.sha256 for c in checked_files])
+            for checked in checked_files:
+                if checked.sha256 in known:
+                    rejected.append((checked.original_filename, f"is already in your photos (as {known[checked.sha256]})."))
                     continue
+                known[checked.sha256] = checked.original_filename
                 # One transaction per file: a failure on one never loses the others.
                 with transaction.atomic():
                     accepted.append(services.photo_create(owner=request.user, upload=checked, visibility=form.visibility))
@@ -170,3 +177,15 @@ def gallery_photo(request, uid):
                              else "You already reported this photo; moderators will look at it.")
             return redirect("gallery")
     return render(request, "photos/gallery_photo.html", {"photo": photo, "form": form})
+
+
+@login_required
+@require_http_methods(["POST"])
+def photo_delete(request, uid):
+    photo = Photo.objects.filter(uid=uid).only("id", "original_filename", "owner_id").first()
+    if photo is None or not services.photo_delete(photo_id=photo.id, actor=request.user):
+        raise Http404("No such photo.")
+    if _wants_json(request):
+        return JsonResponse({"deleted": str(uid)})
+    messages.success(request, f"Deleted {photo.original_filename}.")
+    return redirect("photos:mine")

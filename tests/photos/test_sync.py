@@ -326,3 +326,21 @@ def test_sync_photos_asks_again_for_unprocessed_keys(table):
     assert result.applied == 150
     assert Label.objects.count() == 300
     assert len(rounds) > 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_photo_removes_its_dynamodb_record(table, settings, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    from photos.services import photo_delete
+
+    settings.PHOTOS_PIPELINE = "aws"
+    settings.LABELS_TABLE_NAME = "labels"
+    monkeypatch.setattr(sync, "dynamodb_table", lambda: table)
+    put(table, record("uploads/gone.jpg", 1))
+    owner = get_user_model().objects.create_user("o", password="x")
+    photo = Photo.objects.create(image="uploads/gone.jpg", owner=owner)
+
+    assert photo_delete(photo_id=photo.id, actor=owner) is True
+
+    assert "Item" not in table.get_item(Key={"pk": "IMG#uploads/gone.jpg", "sk": "ANALYSIS"})

@@ -250,3 +250,60 @@ def test_large_but_legal_pixel_count_header_is_refused_before_decoding(client_in
 
     assert "big.png is 8000×8000 pixels (64 MP); the limit is 50 MP." in " ".join(messages_of(response))
     assert stored_files(media_root) == []
+
+
+def test_the_same_photo_twice_is_reported_not_stored_twice(client_in, user, media_root, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        client_in.post(MY_PHOTOS, {"photos": upload("first.jpg", photo_bytes("rocket"))})
+        response = client_in.post(MY_PHOTOS, {"photos": [upload("again.jpg", photo_bytes("rocket")),
+                                                         upload("same-batch.jpg", photo_bytes("coffee"), "image/png"),
+                                                         upload("same-batch-2.jpg", photo_bytes("coffee"), "image/png")]})
+
+    text = " ".join(messages_of(response))
+    assert "again.jpg is already in your photos (as first.jpg)." in text
+    assert "same-batch-2.jpg is already in your photos (as same-batch.jpg)." in text
+    assert sorted(Photo.objects.values_list("original_filename", flat=True)) == ["first.jpg", "same-batch.jpg"]
+    assert len(stored_files(media_root)) == 2
+
+
+def test_another_user_may_upload_the_same_photo(client, user, django_capture_on_commit_callbacks):
+    other = get_user_model().objects.create_user("bob", password="x")
+    for who in (user, other):
+        client.force_login(who)
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(MY_PHOTOS, {"photos": upload("r.jpg", photo_bytes("rocket"))})
+
+    assert Photo.objects.count() == 2
+
+
+def test_delete_removes_the_row_the_files_and_is_recorded(client_in, user, media_root, django_capture_on_commit_callbacks):
+    from django.core.files.base import ContentFile
+
+    from photos.models import AuditEvent, Label
+
+    photo = Photo(owner=user, original_filename="a.jpg", content_type="image/jpeg")
+    photo.image.save("a.jpg", ContentFile(photo_bytes("rocket")))
+    photo.thumbnail.save("t.jpg", ContentFile(photo_bytes("rocket")))
+    Label.objects.create(photo=photo, name="Rocket", confidence=90.0)
+    assert len(stored_files(media_root)) == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_in.post(f"/photos/{photo.uid}/delete/")
+
+    assert response.status_code == 302
+    assert not Photo.objects.exists() and not Label.objects.exists()
+    assert stored_files(media_root) == []
+    event = AuditEvent.objects.get()
+    assert (event.action, event.actor, event.note) == ("delete", user, "a.jpg")
+
+
+def test_nobody_deletes_someone_elses_photo(client, user, media_root):
+    from django.core.files.base import ContentFile
+
+    photo = Photo(owner=user, original_filename="a.jpg")
+    photo.image.save("a.jpg", ContentFile(photo_bytes("rocket")))
+    client.force_login(get_user_model().objects.create_user("mallory", password="x"))
+
+    assert client.post(f"/photos/{photo.uid}/delete/").status_code == 404
+    assert client.get(f"/photos/{photo.uid}/delete/").status_code == 405
+    assert Photo.objects.filter(pk=photo.pk).exists()
