@@ -61,6 +61,9 @@ class UploadRejected(Exception):
 
 
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]]+", re.UNICODE)
+# Markup that turns an image into a polyglot a browser or server might execute. Real
+# photos' compressed data practically never contains these byte strings.
+_MARKUP = re.compile(rb"<\s*(script|html|svg|iframe|object|embed|body|\?php)\b|javascript:", re.IGNORECASE)
 
 
 def clean_filename(name: str) -> str:
@@ -120,8 +123,13 @@ def check_upload(upload) -> CheckedUpload:
         raise UploadRejected(filename, "is truncated or corrupt.") from None
     digest = hashlib.sha256()
     upload.seek(0)
+    tail = b""
     for chunk in upload.chunks():
         digest.update(chunk)
+        # Overlap chunks so a marker split across two of them is still seen.
+        if _MARKUP.search(tail + chunk):
+            raise UploadRejected(filename, "contains web page or script content; upload a plain photo.")
+        tail = chunk[-32:]
     upload.seek(0)
     return CheckedUpload(
         file=upload, original_filename=filename, format=fmt, width=width, height=height,

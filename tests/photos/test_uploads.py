@@ -4,6 +4,7 @@ after the transaction commits."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -307,3 +308,33 @@ def test_nobody_deletes_someone_elses_photo(client, user, media_root):
     assert client.post(f"/photos/{photo.uid}/delete/").status_code == 404
     assert client.get(f"/photos/{photo.uid}/delete/").status_code == 405
     assert Photo.objects.filter(pk=photo.pk).exists()
+
+
+@pytest.mark.parametrize("payload", [
+    b"<script>alert(document.cookie)</script>",
+    b"<html><body onload=alert(1)>",
+    b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    b"<?php system($_GET['c']); ?>",
+])
+@pytest.mark.parametrize("where", ["comment", "appended"])
+def test_polyglot_images_are_refused(client_in, media_root, payload, where):
+    if where == "comment":
+        data = encode(Image.open(io.BytesIO(photo_bytes("rocket"))), "JPEG", comment=payload)
+    else:
+        data = photo_bytes("rocket") + payload  # a valid JPEG with markup after its end
+    assert Image.open(io.BytesIO(data)).format == "JPEG"
+
+    response = client_in.post(MY_PHOTOS, {"photos": upload("cute.jpg", data)})
+
+    assert "cute.jpg contains web page or script content" in " ".join(messages_of(response))
+    assert stored_files(media_root) == []
+
+
+def test_real_sample_photos_are_not_mistaken_for_polyglots(client_in, django_capture_on_commit_callbacks):
+    from tests.samples import PHOTOS
+
+    names = sorted(PHOTOS)
+    with django_capture_on_commit_callbacks(execute=True):
+        client_in.post(MY_PHOTOS, {"photos": [upload(f"{n}.{PHOTOS[n].suffix[1:]}", PHOTOS[n].read_bytes()) for n in names]})
+
+    assert Photo.objects.count() == len(names)
