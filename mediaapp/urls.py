@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from photos import api
 from photos import views as photo_views
 
 urlpatterns = [
@@ -10,6 +11,9 @@ urlpatterns = [
     path("accounts/signup/", photo_views.signup, name="signup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("photos/", include("photos.urls")),
+    path("api/photos/", api.photos, name="api-photos"),
+    path("api/photos/<str:uid>/", api.photo_detail, name="api-photo"),
+    path("api/schema/", api.schema, name="api-schema"),
     path("gallery/", photo_views.gallery, name="gallery"),
     path("gallery/<uuid:uid>/", photo_views.gallery_photo, name="gallery_photo"),
 ]

@@ -133,7 +133,8 @@ def public_photos(search: str = "") -> QuerySet[Photo]:
     photos = Photo.objects.filter(
         visibility=Photo.Visibility.PUBLIC, status=Photo.Status.LABELED, moderation_state__in=PUBLIC_MODERATION_STATES
     )
-    search = (search or "").strip()
+    # NUL cannot reach PostgreSQL in a string; no label name contains it anyway.
+    search = (search or "").replace("\x00", "").strip()
     if search:
         parsed = parse_label_query(search)
         if parsed is None:

@@ -8,6 +8,7 @@
   var delay = 1000;
   // Give up after ~10 minutes: the sweeper retries stuck photos, a reload shows them.
   var pollsLeft = 600;
+  var running = false;
 
   function pendingIds() {
     return Array.prototype.map.call(list.querySelectorAll('.photo[data-pending="1"]'), function (li) {
@@ -47,7 +48,11 @@
     var ids = pendingIds().concat(
       Array.prototype.map.call(list.querySelectorAll('.photo[data-thumb-pending="1"]'), function (li) { return li.dataset.id; })
     );
-    if (!ids.length || pollsLeft-- <= 0) return;
+    if (!ids.length || pollsLeft-- <= 0) {
+      running = false;
+      return;
+    }
+    running = true;
     fetch(url + "?ids=" + encodeURIComponent(ids.join(",")), { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : { photos: [] }; })
       .then(function (data) {
@@ -66,5 +71,11 @@
   Array.prototype.forEach.call(list.querySelectorAll(".photo"), function (li) {
     if (!li.querySelector(".thumb img")) li.dataset.thumbPending = "1";
   });
+  // New cards from drag-and-drop uploads restart the polling if it had stopped.
+  document.addEventListener("photos:added", function () {
+    pollsLeft = 600;
+    if (!running) poll();
+  });
+  running = true;
   setTimeout(poll, 500);
 })();

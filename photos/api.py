@@ -1,0 +1,201 @@
+"""The JSON API for the photo-sharing app: public photos with their approved labels,
+label search, and uploads for signed-in users. The OpenAPI 3 schema at /api/schema/
+describes exactly these views (the tests fuzz them against it with schemathesis).
+
+Sessions authenticate; unsafe methods need the CSRF token (X-CSRFToken), like the site.
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import EmptyPage, Paginator
+from django.db import transaction
+from django.db.models import Prefetch
+from django.http import JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_http_methods
+
+from . import selectors, services
+from .forms import UploadForm, UploadRejected, check_upload
+from .models import Label, Photo
+
+PAGE_SIZE = 50
+MAX_QUERY = 200
+
+
+def _error(status: int, message: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+def _public_photos(query: str):
+    return selectors.public_photos(query).prefetch_related(
+        Prefetch("labels", queryset=Label.objects.filter(review_state=Label.Review.APPROVED).order_by("name"),
+                 to_attr="approved_labels")
+    )
+
+
+def _photo(photo: Photo) -> dict:
+    return {
+        "id": str(photo.uid),
+        "filename": photo.original_filename,
+        "width": photo.width,
+        "height": photo.height,
+        "created_at": photo.created_at.isoformat(),
+        "image_url": reverse("photos:image", args=[photo.uid]),
+        "thumbnail_url": reverse("photos:thumbnail", args=[photo.uid]) if photo.thumbnail else None,
+        "labels": [
+            {"name": lb.name, "confidence": None if lb.confidence is None else round(lb.confidence, 2)}
+            for lb in getattr(photo, "approved_labels", [])
+        ],
+    }
+
+
+# The method is checked before CSRF (an undeclared method gets 405, not a CSRF 403);
+# uploads are then CSRF-protected exactly as the site's forms are.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def photos(request):
+    if request.method == "POST":
+        return _upload(request)
+    query = request.GET.get("q", "")
+    if len(query) > MAX_QUERY:
+        return _error(400, f"q is longer than {MAX_QUERY} characters.")
+    try:
+        number = int(request.GET.get("page", "1"))
+    except ValueError:
+        return _error(400, "page must be a positive integer.")
+    if number < 1:
+        return _error(400, "page must be a positive integer.")
+    paginator = Paginator(_public_photos(query), PAGE_SIZE)
+    try:
+        page = paginator.page(number)
+    except EmptyPage:
+        page = None
+    results = [_photo(p) for p in page] if page else []
+    return JsonResponse({
+        "page": number,
+        "has_next": bool(page and page.has_next()),
+        "results": results,
+    })
+
+
+@csrf_exempt
+@require_GET
+def photo_detail(request, uid):
+    import uuid
+
+    try:
+        uid = uuid.UUID(uid)
+    except ValueError:
+        return _error(404, "No such public photo.")  # JSON, not the site's HTML 404
+    photo = _public_photos("").filter(uid=uid).first()
+    if photo is None:
+        return _error(404, "No such public photo.")
+    return JsonResponse(_photo(photo))
+
+
+@csrf_protect
+def _upload(request):
+    if not request.user.is_authenticated:
+        return _error(401, "Log in to upload.")
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _error(400, "No valid upload.", details=form.errors.get_json_data())
+    accepted, rejected = [], []
+    checked_files = []
+    for upload in form.cleaned_data["photos"]:
+        try:
+            checked_files.append(check_upload(upload))
+        except UploadRejected as exc:
+            rejected.append({"filename": exc.filename, "error": f"{exc.filename} {exc.message}"})
+    known = services.photos_already_uploaded(owner=request.user, sha256s=[c.sha256 for c in checked_files])
+    for checked in checked_files:
+        if checked.sha256 in known:
+            rejected.append({"filename": checked.original_filename,
+                             "error": f"{checked.original_filename} is already in your photos (as {known[checked.sha256]})."})
+            continue
+        known[checked.sha256] = checked.original_filename
+        with transaction.atomic():
+            photo = services.photo_create(owner=request.user, upload=checked, visibility=form.visibility)
+        accepted.append({"id": str(photo.uid), "filename": photo.original_filename, "status": photo.status})
+    return JsonResponse({"accepted": accepted, "rejected": rejected}, status=201 if accepted else 400)
+
+
+_PHOTO = {
+    "type": "object",
+    "required": ["id", "filename", "width", "height", "created_at", "image_url", "thumbnail_url", "labels"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "filename": {"type": "string"},
+        "width": {"type": "integer", "nullable": True},
+        "height": {"type": "integer", "nullable": True},
+        "created_at": {"type": "string", "format": "date-time"},
+        "image_url": {"type": "string"},
+        "thumbnail_url": {"type": "string", "nullable": True},
+        "labels": {"type": "array", "items": {
+            "type": "object", "required": ["name", "confidence"],
+            "properties": {"name": {"type": "string"}, "confidence": {"type": "number", "nullable": True}}}},
+    },
+    "additionalProperties": False,
+}
+_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+
+
+def schema_document() -> dict:
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "mediaapp photos API", "version": "1.0.0",
+                 "description": "Public photos with approved labels; uploads for signed-in users (session + CSRF)."},
+        "paths": {
+            "/api/photos/": {
+                "get": {
+                    "operationId": "listPhotos",
+                    "summary": "Public photos, newest first; q searches labels (words required, NOT or - excludes, parents match).",
+                    "parameters": [
+                        {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": MAX_QUERY}},
+                        {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                    ],
+                    "responses": {
+                        "200": {"description": "A page of photos", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["page", "has_next", "results"],
+                            "properties": {"page": {"type": "integer"}, "has_next": {"type": "boolean"},
+                                           "results": {"type": "array", "items": {"$ref": "#/components/schemas/Photo"}}},
+                            "additionalProperties": False}}}},
+                        "400": {"description": "Bad parameters", "content": error},
+                    },
+                },
+                "post": {
+                    "operationId": "uploadPhotos",
+                    "summary": "Upload photos (signed-in users; send the CSRF token as X-CSRFToken).",
+                    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                        "type": "object", "required": ["photos"],
+                        "properties": {"photos": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                                       "public": {"type": "boolean"}}}}}},
+                    "responses": {
+                        "201": {"description": "Accepted (and maybe some rejected) files"},
+                        "400": {"description": "Nothing accepted"},
+                        "401": {"description": "Not signed in", "content": error},
+                        "403": {"description": "CSRF token missing"},
+                    },
+                },
+            },
+            "/api/photos/{id}/": {
+                "get": {
+                    "operationId": "getPhoto",
+                    "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}],
+                    "responses": {
+                        "200": {"description": "A public photo", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Photo"}}}},
+                        "404": {"description": "No such public photo", "content": error},
+                    },
+                },
+            },
+        },
+        "components": {"schemas": {"Photo": _PHOTO, "Error": _ERROR}},
+    }
+
+
+@csrf_exempt
+@require_GET
+def schema(request):
+    return JsonResponse(schema_document())

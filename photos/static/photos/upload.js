@@ -1,0 +1,92 @@
+// Drag-and-drop upload on "My photos": one request per file, each with its own progress
+// bar and its own result; accepted photos join the list and update live (my_photos.js).
+(function () {
+  "use strict";
+  var zone = document.getElementById("dropzone");
+  var form = document.getElementById("upload-form");
+  if (!zone || !form || !window.XMLHttpRequest || !window.FormData) return;
+  var input = document.getElementById("drop-input");
+  var progressList = document.getElementById("upload-progress");
+  var list = document.getElementById("photo-list");
+  var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  var publicBox = document.getElementById("drop-public");
+  zone.hidden = false;
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function addCard(photo) {
+    var empty = list.querySelector(".empty");
+    if (empty) empty.remove();
+    var li = el("li", "photo");
+    li.dataset.id = photo.id;
+    li.dataset.pending = photo.pending ? "1" : "0";
+    li.dataset.thumbPending = "1";
+    li.appendChild(el("div", "thumb"));
+    var meta = el("div", "meta");
+    meta.appendChild(el("div", "filename", photo.filename));
+    meta.appendChild(el("div", "status status-" + photo.status, photo.status_display));
+    meta.appendChild(el("ul", "labels"));
+    li.appendChild(meta);
+    list.insertBefore(li, list.firstChild);
+    document.dispatchEvent(new CustomEvent("photos:added"));
+  }
+
+  function upload(file) {
+    var row = el("li");
+    var name = el("span", "", file.name);
+    var bar = el("progress");
+    bar.max = 100;
+    bar.value = 0;
+    row.appendChild(name);
+    row.appendChild(bar);
+    progressList.appendChild(row);
+
+    var data = new FormData();
+    data.append("photos", file, file.name);
+    if (publicBox.checked) data.append("public", "on");
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action || window.location.pathname);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-CSRFToken", csrf);
+    xhr.upload.onprogress = function (event) {
+      if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+    };
+    xhr.onload = function () {
+      var body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (e) { body = {}; }
+      bar.value = 100;
+      if (body.accepted && body.accepted.length) {
+        row.appendChild(el("span", "done", "uploaded"));
+        body.accepted.forEach(addCard);
+      }
+      (body.rejected || []).forEach(function (r) { row.appendChild(el("span", "error", r.error)); });
+      if (xhr.status >= 400 && !(body.rejected || []).length) {
+        row.appendChild(el("span", "error", file.name + " could not be uploaded (" + xhr.status + ")."));
+      }
+      row.dataset.result = body.accepted && body.accepted.length ? "accepted" : "rejected";
+    };
+    xhr.onerror = function () {
+      row.appendChild(el("span", "error", file.name + ": network error, nothing was stored."));
+      row.dataset.result = "rejected";
+    };
+    xhr.send(data);
+  }
+
+  function handle(files) {
+    Array.prototype.forEach.call(files, upload);
+  }
+
+  ["dragenter", "dragover"].forEach(function (type) {
+    zone.addEventListener(type, function (event) { event.preventDefault(); zone.classList.add("over"); });
+  });
+  ["dragleave", "drop"].forEach(function (type) {
+    zone.addEventListener(type, function (event) { event.preventDefault(); zone.classList.remove("over"); });
+  });
+  zone.addEventListener("drop", function (event) { handle(event.dataTransfer.files); });
+  input.addEventListener("change", function () { handle(input.files); input.value = ""; });
+})();
