@@ -1,0 +1,82 @@
+"""The site user's whole path in Chromium: sign up, drag and drop several real photos,
+watch their labels arrive, search the gallery, report a photo; once a moderator removes
+it, it is gone from the gallery and from the API."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import expect
+
+from photos import moderation
+from photos.models import Photo
+from tests.samples import PHOTOS
+
+pytestmark = [pytest.mark.browser, pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
+
+DROP = """
+async ([files]) => {
+  const transfer = new DataTransfer();
+  for (const f of files) {
+    const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
+    transfer.items.add(new File([bytes], f.name, { type: f.type }));
+  }
+  const zone = document.getElementById("dropzone");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+  }
+}
+"""
+
+
+def dropped(*names):
+    files = []
+    for name in names:
+        path = PHOTOS[name]
+        files.append({"name": path.name, "type": "image/png" if path.suffix == ".png" else "image/jpeg",
+                      "data": base64.b64encode(path.read_bytes()).decode()})
+    return files
+
+
+def test_sign_up_drop_photos_search_report_and_see_it_removed(live_server, real_celery_worker, page):
+    page.goto(f"{live_server.url}/accounts/signup/")
+    page.fill("input[name=username]", "ada")
+    page.fill("input[name=password1]", "a-long-pass-phrase-7")
+    page.fill("input[name=password2]", "a-long-pass-phrase-7")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live_server.url}/photos/")
+
+    page.check("#drop-public")
+    page.evaluate(DROP, [dropped("grace_hopper", "astronaut", "chelsea") + [
+        {"name": "notes.jpg", "type": "image/jpeg", "data": base64.b64encode(b"not a photo at all").decode()}]])
+
+    progress = page.locator("#upload-progress li")
+    expect(progress).to_have_count(4)
+    expect(page.locator('#upload-progress li[data-result="accepted"]')).to_have_count(3, timeout=30_000)
+    expect(progress.filter(has_text="notes.jpg")).to_contain_text("notes.jpg is not an image we can read")
+    grace = page.locator(".photo", has_text="grace_hopper.jpg")
+    expect(grace.locator(".chip", has_text="Face")).to_be_visible(timeout=60_000)
+    expect(page.locator(".photo", has_text="chelsea.png").locator(".status")).to_have_text("Labeled", timeout=60_000)
+
+    page.goto(f"{live_server.url}/gallery/?q=Person")
+    expect(page.locator("#gallery .photo")).to_have_count(2)  # grace_hopper and astronaut; not the cat
+    expect(page.locator("#gallery")).not_to_contain_text("chelsea.png")
+
+    page.click("#gallery a.filename:text('astronaut.png')")
+    page.click("#flag summary")
+    page.select_option("select[name=reason]", "privacy")
+    page.click("#flag button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("moderators will look at this photo")
+
+    astronaut = Photo.objects.get(original_filename="astronaut.png")
+    moderator = get_user_model().objects.create_user("mo", password="x", is_staff=True)
+    moderation.photo_moderate(photo_id=astronaut.pk, decision="remove", actor=moderator, note="face of a real person")
+
+    page.goto(f"{live_server.url}/gallery/")
+    expect(page.locator("#gallery")).not_to_contain_text("astronaut.png")
+    expect(page.locator("#gallery")).to_contain_text("grace_hopper.jpg")
+    api = page.request.get(f"{live_server.url}/api/photos/").json()
+    assert "astronaut.png" not in [p["filename"] for p in api["results"]]
+    assert page.request.get(f"{live_server.url}/api/photos/{astronaut.uid}/").status == 404
