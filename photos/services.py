@@ -304,3 +304,85 @@ def photo_delete(*, photo_id: int, actor) -> bool:
 def photos_already_uploaded(*, owner, sha256s: list[str]) -> dict[str, str]:
     """Which of these content hashes the owner already has: {sha256: original filename}."""
     return dict(Photo.objects.filter(owner=owner, sha256__in=sha256s).values_list("sha256", "original_filename"))
+
+
+# --- direct browser-to-S3 uploads -----------------------------------------------------
+
+DIRECT_UPLOAD_SECONDS = 600
+DIRECT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+class DirectUploadError(ValueError):
+    """The direct upload cannot go ahead or be confirmed; the message is for the user."""
+
+
+def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -> dict:
+    """A presigned POST letting the browser put one file straight into the bucket, with
+    the size and content type enforced by S3 itself, and a signed token to confirm it."""
+    from django.core import signing
+    from django.core.files.storage import default_storage
+
+    from .forms import clean_filename
+    from .models import photo_upload_to
+
+    if content_type not in DIRECT_TYPES:
+        raise DirectUploadError("Upload JPEG, PNG or WebP photos.")
+    limit = settings.PHOTOS_MAX_UPLOAD_BYTES
+    if not 0 < size <= limit:
+        raise DirectUploadError(f"Photos must be between 1 byte and {limit} bytes.")
+    key = photo_upload_to(Photo(), f"upload.{DIRECT_TYPES[content_type]}")
+    client = default_storage.connection.meta.client
+    post = client.generate_presigned_post(
+        Bucket=settings.AWS_STORAGE_BUCKET_NAME,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, limit]],
+        ExpiresIn=DIRECT_UPLOAD_SECONDS,
+    )
+    token = signing.dumps({"key": key, "user": owner.pk, "filename": clean_filename(filename)}, salt="direct-upload")
+    return {"url": post["url"], "fields": post["fields"], "token": token}
+
+
+def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibility.PRIVATE) -> Photo:
+    """Check the object the browser uploaded exactly as a form upload is checked, then
+    create its Photo (or claim the one a sync made first). A rejected file is deleted."""
+    from django.core import signing
+    from django.core.files.storage import default_storage
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from .forms import UploadRejected, check_upload
+
+    try:
+        data = signing.loads(token, salt="direct-upload", max_age=DIRECT_UPLOAD_SECONDS * 2)
+    except signing.BadSignature:
+        raise DirectUploadError("This upload link is invalid or has expired.") from None
+    if data.get("user") != owner.pk:
+        raise DirectUploadError("This upload belongs to someone else.")
+    key = data["key"]
+    try:
+        with default_storage.open(key, "rb") as handle:
+            content = handle.read(settings.PHOTOS_MAX_UPLOAD_BYTES + 1)
+    except (FileNotFoundError, OSError):
+        raise DirectUploadError("The file never reached storage; try the upload again.") from None
+    upload = SimpleUploadedFile(data["filename"], content)
+    try:
+        checked = check_upload(upload)
+        if checked.sha256 in photos_already_uploaded(owner=owner, sha256s=[checked.sha256]):
+            raise UploadRejected(checked.original_filename, "is already in your photos.")
+    except UploadRejected as exc:
+        default_storage.delete(key)
+        raise DirectUploadError(f"{exc.filename} {exc.message}") from None
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(image=key).first()
+        if photo is None:
+            photo = Photo(image=key)
+        elif photo.owner_id not in (None, owner.pk):
+            raise DirectUploadError("This upload belongs to someone else.")
+        photo.owner = owner
+        photo.original_filename = checked.original_filename
+        photo.content_type = CONTENT_TYPES[checked.format]
+        photo.size, photo.width, photo.height, photo.sha256 = checked.size, checked.width, checked.height, checked.sha256
+        photo.visibility = visibility
+        photo.save()
+        transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
+    return photo

@@ -81,7 +81,8 @@ def my_photos(request):
     return render(
         request,
         "photos/my_photos.html",
-        {"form": form, "photos": photos, "max_bytes": settings.PHOTOS_MAX_UPLOAD_BYTES},
+        {"form": form, "photos": photos, "max_bytes": settings.PHOTOS_MAX_UPLOAD_BYTES,
+         "direct_upload": settings.PHOTOS_STORAGE == "s3"},
         status=status,
     )
 
@@ -189,3 +190,39 @@ def photo_delete(request, uid):
         return JsonResponse({"deleted": str(uid)})
     messages.success(request, f"Deleted {photo.original_filename}.")
     return redirect("photos:mine")
+
+
+@login_required
+@require_http_methods(["POST"])
+def direct_upload(request):
+    """Step 1 of a browser-to-S3 upload (S3 storage only): a presigned POST."""
+    import json
+
+    if settings.PHOTOS_STORAGE != "s3":
+        return JsonResponse({"error": "Direct uploads need S3 storage."}, status=404)
+    try:
+        body = json.loads(request.body or b"{}")
+        start = services.direct_upload_start(owner=request.user, filename=str(body.get("filename", "")),
+                                             content_type=str(body.get("content_type", "")), size=int(body.get("size", 0)))
+    except (ValueError, TypeError) as exc:
+        return JsonResponse({"error": str(exc) if isinstance(exc, services.DirectUploadError) else "Bad request."}, status=400)
+    return JsonResponse(start)
+
+
+@login_required
+@require_http_methods(["POST"])
+def direct_upload_confirm(request):
+    """Step 2: the file is in the bucket; check it and create the photo."""
+    import json
+
+    if settings.PHOTOS_STORAGE != "s3":
+        return JsonResponse({"error": "Direct uploads need S3 storage."}, status=404)
+    try:
+        body = json.loads(request.body or b"{}")
+        visibility = Photo.Visibility.PUBLIC if body.get("public") else Photo.Visibility.PRIVATE
+        photo = services.direct_upload_confirm(owner=request.user, token=str(body.get("token", "")), visibility=visibility)
+    except services.DirectUploadError as exc:
+        return JsonResponse({"accepted": [], "rejected": [{"error": str(exc)}]}, status=400)
+    except ValueError:
+        return JsonResponse({"error": "Bad request."}, status=400)
+    return JsonResponse({"accepted": [_photo_json(photo)], "rejected": []}, status=201)

@@ -108,3 +108,77 @@ def test_reanalysis_in_the_aws_pipeline_copies_the_object_onto_itself(s3, settin
     assert "reanalyse-requested" in head["Metadata"]
     assert head["ContentLength"] == len(photo_bytes("rocket"))
     assert Photo.objects.get(pk=photo.pk).status == "queued"
+
+
+def _direct(client, **body):
+    import json
+
+    return client.post("/photos/direct/", json.dumps(body), content_type="application/json")
+
+
+def _confirm(client, token, public=False):
+    import json
+
+    return client.post("/photos/direct/confirm/", json.dumps({"token": token, "public": public}), content_type="application/json")
+
+
+def _post_to_s3(start, data: bytes, content_type: str):
+    import requests
+
+    return requests.post(start["url"], data=start["fields"], files={"file": ("upload", data, content_type)}, timeout=30)
+
+
+def test_direct_upload_to_s3_then_confirm_creates_the_photo(s3, client, django_capture_on_commit_callbacks, fake_queue):
+    import base64
+    import json
+
+    user = get_user_model().objects.create_user("alice", password="x")
+    client.force_login(user)
+
+    start = _direct(client, filename="../My Holiday.JPG", content_type="image/jpeg", size=len(photo_bytes("rocket"))).json()
+    policy = json.loads(base64.b64decode(start["fields"]["policy"]))
+    assert ["content-length-range", 1, 25 * 1024 * 1024] in policy["conditions"]
+    assert {"Content-Type": "image/jpeg"} in policy["conditions"]
+    assert _post_to_s3(start, photo_bytes("rocket"), "image/jpeg").status_code in (200, 204)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = _confirm(client, start["token"], public=True)
+
+    assert confirmed.status_code == 201
+    photo = Photo.objects.get()
+    assert photo.image.name == start["fields"]["key"] and photo.image.name.startswith("uploads/")
+    assert (photo.owner, photo.original_filename, photo.width, photo.visibility) == (user, "My Holiday.JPG", 640, "public")
+    assert ("photos.tasks.analyze_photo", (photo.id,)) in fake_queue.sent
+
+
+def test_a_disguised_file_put_directly_is_refused_and_deleted(s3, client):
+    user = get_user_model().objects.create_user("alice", password="x")
+    client.force_login(user)
+    start = _direct(client, filename="cat.jpg", content_type="image/jpeg", size=40).json()
+    _post_to_s3(start, b"<html><script>alert(1)</script></html>", "image/jpeg")
+
+    response = _confirm(client, start["token"])
+
+    assert response.status_code == 400
+    assert "cat.jpg is not an image we can read" in response.json()["rejected"][0]["error"]
+    assert not Photo.objects.exists()
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="uploads/").get("KeyCount", 0) == 0
+
+
+def test_direct_upload_refusals(s3, client):
+    alice = get_user_model().objects.create_user("alice", password="x")
+    client.force_login(alice)
+
+    assert _direct(client, filename="a.gif", content_type="image/gif", size=10).status_code == 400
+    assert _direct(client, filename="a.jpg", content_type="image/jpeg", size=10**9).status_code == 400
+    start = _direct(client, filename="a.jpg", content_type="image/jpeg", size=10).json()
+    assert _confirm(client, start["token"]).json()["rejected"][0]["error"].startswith("The file never reached storage")
+    assert _confirm(client, start["token"] + "x").json()["rejected"][0]["error"] == "This upload link is invalid or has expired."
+    client.force_login(get_user_model().objects.create_user("mallory", password="x"))
+    assert _confirm(client, start["token"]).json()["rejected"][0]["error"] == "This upload belongs to someone else."
+
+
+def test_direct_upload_is_off_without_s3(client):
+    client.force_login(get_user_model().objects.create_user("alice", password="x"))
+
+    assert _direct(client, filename="a.jpg", content_type="image/jpeg", size=10).status_code == 404

@@ -77,8 +77,56 @@
     xhr.send(data);
   }
 
+  // S3 storage: the browser sends the file straight to the bucket with a presigned POST
+  // (S3 enforces size and type), then asks the app to check it and create the photo.
+  function json(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body),
+    }).then(function (r) { return r.json().then(function (data) { return { status: r.status, data: data }; }); });
+  }
+
+  function uploadDirect(file) {
+    var row = el("li");
+    var bar = el("progress");
+    bar.max = 100;
+    bar.value = 0;
+    row.appendChild(el("span", "", file.name));
+    row.appendChild(bar);
+    progressList.appendChild(row);
+    function fail(message) {
+      row.appendChild(el("span", "error", message));
+      row.dataset.result = "rejected";
+    }
+    json(zone.dataset.direct, { filename: file.name, content_type: file.type, size: file.size }).then(function (res) {
+      if (res.status !== 200) return fail(file.name + ": " + (res.data.error || "refused"));
+      var data = new FormData();
+      Object.keys(res.data.fields).forEach(function (k) { data.append(k, res.data.fields[k]); });
+      data.append("file", file);
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", res.data.url);
+      xhr.upload.onprogress = function (event) {
+        if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+      };
+      xhr.onerror = function () { fail(file.name + ": the upload to storage failed, nothing was stored."); };
+      xhr.onload = function () {
+        if (xhr.status >= 300) return fail(file.name + ": storage refused the file (" + xhr.status + ").");
+        json(zone.dataset.confirm, { token: res.data.token, public: publicBox.checked }).then(function (done) {
+          (done.data.rejected || []).forEach(function (r) { fail(r.error); });
+          if (done.data.accepted && done.data.accepted.length) {
+            row.appendChild(el("span", "done", "uploaded"));
+            row.dataset.result = "accepted";
+            done.data.accepted.forEach(addCard);
+          }
+        });
+      };
+      xhr.send(data);
+    }).catch(function () { fail(file.name + ": network error, nothing was stored."); });
+  }
+
   function handle(files) {
-    Array.prototype.forEach.call(files, upload);
+    Array.prototype.forEach.call(files, zone.dataset.direct ? uploadDirect : upload);
   }
 
   ["dragenter", "dragover"].forEach(function (type) {
