@@ -159,6 +159,21 @@ def main(argv=None) -> int:
         ("photos, search Dog AND Grass NOT Car", "/admin/photos/photo/?q=Dog+AND+Grass+NOT+Car"),
         ("audit trail", "/admin/photos/auditevent/"),
     ]
+    public_pages = [
+        ("gallery", "/gallery/"),
+        ("gallery, search Dog", "/gallery/?q=Dog"),
+        ("gallery, search Animal NOT Cat", "/gallery/?q=Animal+NOT+Cat"),
+        ("gallery, search dog beach", "/gallery/?q=dog+beach"),
+        ("gallery, page 20 of Pet", "/gallery/?q=Pet&page=20"),
+        ("API, search Dog", "/api/photos/?q=Dog"),
+        ("API, search +Animal -Bird -Cat", "/api/photos/?q=%2BAnimal+-Bird+-Cat"),
+    ]
+    anonymous = Client()
+    print(f"\n== public pages over {PHOTOS:,} public photos, anonymous ({args.repeat} requests each)")
+    print(f"{'page':<42}{'median ms':>10}{'p95 ms':>9}{'queries':>9}")
+    for title, url in public_pages:
+        median, p95, queries = measure(anonymous, url, args.repeat)
+        print(f"{title:<42}{median * 1000:>10.0f}{p95 * 1000:>9.0f}{queries:>9}")
     print(f"\n== admin pages over {PHOTOS:,} photos / {PHOTOS * LABELS_PER_PHOTO:,} labels ({args.repeat} requests each)")
     print(f"{'page':<42}{'median ms':>10}{'p95 ms':>9}{'queries':>9}")
     for title, url in pages:

@@ -63,7 +63,9 @@ class UploadRejected(Exception):
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]]+", re.UNICODE)
 # Markup that turns an image into a polyglot a browser or server might execute. Real
 # photos' compressed data practically never contains these byte strings.
-_MARKUP = re.compile(rb"<\s*(script|html|svg|iframe|object|embed|body|\?php)\b|javascript:", re.IGNORECASE)
+# Matched against lower-cased bytes: a case-insensitive pattern is ~3x slower, and this
+# runs over every byte of every upload.
+_MARKUP = re.compile(rb"<\s*(?:script|html|svg|iframe|object|embed|body|\?php)\b|javascript:")
 
 
 def clean_filename(name: str) -> str:
@@ -127,7 +129,7 @@ def check_upload(upload) -> CheckedUpload:
     for chunk in upload.chunks():
         digest.update(chunk)
         # Overlap chunks so a marker split across two of them is still seen.
-        if _MARKUP.search(tail + chunk):
+        if _MARKUP.search((tail + chunk).lower()):
             raise UploadRejected(filename, "contains web page or script content; upload a plain photo.")
         tail = chunk[-32:]
     upload.seek(0)

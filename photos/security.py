@@ -95,3 +95,24 @@ class ContentSecurityPolicyMiddleware:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse (413) a request whose declared body is larger than any legitimate one: the
+    most files an upload form takes, each at the largest size allowed, plus form overhead.
+    Django streams file uploads to disk, so this is about disk and time, not memory."""
+
+    OVERHEAD = 1024 * 1024
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.PHOTOS_MAX_UPLOAD_BYTES * settings.PHOTOS_MAX_FILES_PER_UPLOAD + self.OVERHEAD
+        if length > limit:
+            return HttpResponse(f"Request too large: at most {limit} bytes.", status=413, content_type="text/plain")
+        return self.get_response(request)

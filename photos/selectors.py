@@ -157,3 +157,33 @@ def with_visible_labels(photos: QuerySet[Photo]) -> QuerySet[Photo]:
         Prefetch("labels", queryset=Label.objects.filter(visible_labels_q()).order_by("-confidence", "name"),
                  to_attr="visible_labels")
     )
+
+
+class Page(list):
+    """A page without a total count: counting every match of a label search over
+    100,000 photos costs more than showing the page."""
+
+    def __init__(self, items, number: int, has_next: bool):
+        super().__init__(items)
+        self.number = number
+        self._has_next = has_next
+
+    def has_next(self) -> bool:
+        return self._has_next
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def has_other_pages(self) -> bool:
+        return self.has_next() or self.has_previous()
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+
+def page_of(queryset, number: int, size: int) -> Page:
+    rows = list(queryset[(number - 1) * size : number * size + 1])
+    return Page(rows[:size], number, len(rows) > size)

@@ -151,11 +151,12 @@ GALLERY_PAGE = 24
 @require_GET
 def gallery(request):
     """Public photos, newest first, searchable by label (AND / NOT, parents match)."""
-    from django.core.paginator import Paginator
-
     query = request.GET.get("q", "")[:200]
-    photos = selectors.with_visible_labels(selectors.public_photos(query))
-    page = Paginator(photos, GALLERY_PAGE).get_page(request.GET.get("page"))
+    try:
+        number = min(10_000, max(1, int(request.GET.get("page", "1"))))
+    except ValueError:
+        number = 1
+    page = selectors.page_of(selectors.with_visible_labels(selectors.public_photos(query)), number, GALLERY_PAGE)
     return render(request, "photos/gallery.html", {"page": page, "query": query})
 
 

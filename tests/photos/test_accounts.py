@@ -86,3 +86,13 @@ def test_forms_need_their_csrf_token(alice):
     assert strict.post("/accounts/login/", {"username": "alice", "password": "old-pass-phrase-1"}).status_code == 403
     strict.force_login(alice)
     assert strict.post("/photos/", {}).status_code == 403
+
+
+def test_oversized_requests_are_refused_before_reading_them(client, settings):
+    settings.PHOTOS_MAX_UPLOAD_BYTES = 1000
+    settings.PHOTOS_MAX_FILES_PER_UPLOAD = 2
+
+    response = client.post("/photos/", data=b"x", content_type="application/octet-stream",
+                           CONTENT_LENGTH=str(2000 + 1024 * 1024 + 1))
+
+    assert response.status_code == 413

@@ -70,6 +70,8 @@ def test_bad_parameters_are_400(client, photos):
     assert client.get("/api/photos/", {"page": "x"}).status_code == 400
     assert client.get("/api/photos/", {"q": "x" * 201}).status_code == 400
     assert client.get("/api/photos/", {"page": "99"}).json()["results"] == []
+    assert client.get("/api/photos/", {"page": str(2**63)}).status_code == 400
+    assert client.get("/gallery/", {"page": str(2**63)}).status_code == 200
 
 
 def test_upload_needs_a_signed_in_user_and_the_csrf_token(photos):
