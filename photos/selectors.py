@@ -33,10 +33,10 @@ def visible_labels_q(prefix: str = "") -> Q:
 
 
 def photos_for_owner(*, owner) -> QuerySet[Photo]:
-    """The owner's photos, newest first, with their visible labels prefetched (two queries)."""
+    """The owner's photos, newest first (removed ones too, so the owner sees what
+    happened), with their visible labels prefetched (two queries)."""
     return (
         Photo.objects.filter(owner=owner)
-        .exclude(moderation_state=Photo.Moderation.REMOVED)
         .prefetch_related(
             Prefetch(
                 "labels",

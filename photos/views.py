@@ -111,6 +111,7 @@ def _photo_json(photo: Photo) -> dict:
         "status_display": photo.get_status_display(),
         "status_reason": photo.status_reason,
         "moderation": photo.moderation_state,
+        "visibility": photo.visibility,
         "pending": photo.is_pending,
         "labels": [{"name": lb.name, "confidence": round(lb.confidence, 1) if lb.confidence is not None else None} for lb in labels],
         "thumbnail": reverse("photos:thumbnail", args=[photo.uid]) if photo.thumbnail else None,

@@ -338,3 +338,15 @@ def test_real_sample_photos_are_not_mistaken_for_polyglots(client_in, django_cap
         client_in.post(MY_PHOTOS, {"photos": [upload(f"{n}.{PHOTOS[n].suffix[1:]}", PHOTOS[n].read_bytes()) for n in names]})
 
     assert Photo.objects.count() == len(names)
+
+
+def test_my_photos_shows_moderation_state_to_the_owner(client_in, user):
+    Photo.objects.create(owner=user, image="uploads/x/flagged.jpg", original_filename="flagged.jpg", moderation_state="flagged")
+    Photo.objects.create(owner=user, image="uploads/x/removed.jpg", original_filename="removed.jpg", moderation_state="removed",
+                         thumbnail="thumbnails/removed.jpg")
+
+    page = client_in.get(MY_PHOTOS).content.decode()
+
+    assert "Hidden from the gallery while moderators review it" in page
+    assert "Removed by a moderator" in page
+    assert "thumbnails/removed" not in page and "/thumbnail/" not in page
