@@ -119,6 +119,14 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # `make run` has a web server and worker processes writing to one SQLite file:
+    # WAL lets readers and the writer overlap; IMMEDIATE transactions take the write
+    # lock up front (a deferred one that upgrades fails at once with "database is
+    # locked" instead of waiting); the timeout lets writers queue.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

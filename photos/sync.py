@@ -185,6 +185,10 @@ def sync_labels(*, table=None, overlap_seconds: float | None = None, parallel: i
     Shards are independent (own lease, own checkpoint), so ``parallel`` of them run at
     once (SYNC_PARALLEL_SHARDS): one thread's SQL overlaps another's Python work."""
     parallel = max(1, min(SYNC_SHARDS, parallel or settings.SYNC_PARALLEL_SHARDS))
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        parallel = 1  # one writer at a time is all SQLite offers
     if parallel == 1:
         result = SyncResult()
         table = table or dynamodb_table()

@@ -110,3 +110,12 @@ def test_s3_storage_settings_are_private_and_never_overwrite(tmp_path):
     assert options["querystring_auth"] is True
     assert options["endpoint_url"] == "http://127.0.0.1:5000"
     assert "access_key" not in options and "secret_key" not in options
+
+
+def test_sqlite_is_set_up_for_several_writer_processes(tmp_path):
+    result = settings_in_subprocess({"MEDIAAPP_VAR_DIR": str(tmp_path)}, "settings.DATABASES['default']['OPTIONS']")
+
+    options = eval(result.stdout)
+    assert options["transaction_mode"] == "IMMEDIATE"
+    assert "journal_mode=WAL" in options["init_command"]
+    assert options["timeout"] >= 10
