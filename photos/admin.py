@@ -52,6 +52,13 @@ class CappedPaginator(Paginator):
     def count(self) -> int:
         return self.object_list.order_by()[: COUNT_CAP + 1].count()
 
+    @property
+    def capped(self) -> bool:
+        """True when there are more rows than were counted (templates say "2,000+")."""
+        return self.count > COUNT_CAP
+
+    cap = COUNT_CAP
+
 
 class EngineFilter(admin.SimpleListFilter):
     """Fixed choices: a DISTINCT over every photo on each page view is not worth it."""

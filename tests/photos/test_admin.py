@@ -130,3 +130,17 @@ def test_roles_are_idempotent():
     second = roles_ensure()
 
     assert first == second == {"Editors": 9, "Moderators": 10}
+
+
+def test_changelist_counts_stop_at_the_cap_and_say_so(admin_client, monkeypatch):
+    from photos import admin as photos_admin
+
+    monkeypatch.setattr(photos_admin, "COUNT_CAP", 5)
+    monkeypatch.setattr(photos_admin.CappedPaginator, "cap", 5)
+    seed(8)
+
+    page = admin_client.get(CHANGELIST).content.decode()
+
+    assert "more than 5 photos" in page
+    seed(2, start=100)
+    assert "1 photo" in admin_client.get(CHANGELIST + "?q=p101").content.decode()  # exact under the cap
