@@ -48,6 +48,7 @@ def test_sign_up_drop_photos_search_report_and_see_it_removed(live_server, real_
     page.click("button[type=submit]")
     expect(page).to_have_url(f"{live_server.url}/photos/")
 
+    expect(page.locator("#dropzone")).to_be_visible()  # upload.js has run
     page.check("#drop-public")
     page.evaluate(DROP, [dropped("grace_hopper", "astronaut", "chelsea") + [
         {"name": "notes.jpg", "type": "image/jpeg", "data": base64.b64encode(b"not a photo at all").decode()}]])
