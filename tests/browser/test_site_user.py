@@ -59,7 +59,9 @@ def test_sign_up_drop_photos_search_report_and_see_it_removed(live_server, real_
     expect(progress.filter(has_text="notes.jpg")).to_contain_text("notes.jpg is not an image we can read")
     grace = page.locator(".photo", has_text="grace_hopper.jpg")
     expect(grace.locator(".chip", has_text="Face")).to_be_visible(timeout=60_000)
-    expect(page.locator(".photo", has_text="chelsea.png").locator(".status")).to_have_text("Labeled", timeout=60_000)
+    # The worker labels them one after the other: wait for all three before searching.
+    for name in ("grace_hopper.jpg", "astronaut.png", "chelsea.png"):
+        expect(page.locator(".photo", has_text=name).locator(".status")).to_have_text("Labeled", timeout=60_000)
 
     page.goto(f"{live_server.url}/gallery/?q=Person")
     expect(page.locator("#gallery .photo")).to_have_count(2)  # grace_hopper and astronaut; not the cat
