@@ -7,15 +7,15 @@ Sessions authenticate; unsafe methods need the CSRF token (X-CSRFToken), like th
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import selectors, services
-from .forms import UploadForm, UploadRejected, check_upload
+from . import selectors
+from .forms import UploadForm
+from .uploading import photos_receive
 from .models import Label, Photo
 
 PAGE_SIZE = 50
@@ -92,23 +92,9 @@ def _upload(request):
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _error(400, "No valid upload.", details=form.errors.get_json_data())
-    accepted, rejected = [], []
-    checked_files = []
-    for upload in form.cleaned_data["photos"]:
-        try:
-            checked_files.append(check_upload(upload))
-        except UploadRejected as exc:
-            rejected.append({"filename": exc.filename, "error": f"{exc.filename} {exc.message}"})
-    known = services.photos_already_uploaded(owner=request.user, sha256s=[c.sha256 for c in checked_files])
-    for checked in checked_files:
-        if checked.sha256 in known:
-            rejected.append({"filename": checked.original_filename,
-                             "error": f"{checked.original_filename} is already in your photos (as {known[checked.sha256]})."})
-            continue
-        known[checked.sha256] = checked.original_filename
-        with transaction.atomic():
-            photo = services.photo_create(owner=request.user, upload=checked, visibility=form.visibility)
-        accepted.append({"id": str(photo.uid), "filename": photo.original_filename, "status": photo.status})
+    outcome = photos_receive(owner=request.user, files=form.cleaned_data["photos"], visibility=form.visibility)
+    accepted = [{"id": str(p.uid), "filename": p.original_filename, "status": p.status} for p in outcome.accepted]
+    rejected = [{"filename": name, "error": f"{name} {message}"} for name, message in outcome.rejected]
     return JsonResponse({"accepted": accepted, "rejected": rejected}, status=201 if accepted else 400)
 
 

@@ -7,14 +7,14 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from . import selectors, services
-from .forms import FlagForm, SignUpForm, UploadForm, UploadRejected, check_upload
+from .forms import FlagForm, SignUpForm, UploadForm
+from .uploading import photos_receive
 from .models import Photo
 
 MAX_STATUS_IDS = 200
@@ -42,22 +42,8 @@ def my_photos(request):
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
-            checked_files = []
-            for upload in form.cleaned_data["photos"]:
-                try:
-                    checked_files.append(check_upload(upload))
-                except UploadRejected as exc:
-                    rejected.append((exc.filename, exc.message))
-            # Duplicates (same content, same owner) are reported, not stored twice.
-            known = services.photos_already_uploaded(owner=request.user, sha256s=[c.sha256 for c in checked_files])
-            for checked in checked_files:
-                if checked.sha256 in known:
-                    rejected.append((checked.original_filename, f"is already in your photos (as {known[checked.sha256]})."))
-                    continue
-                known[checked.sha256] = checked.original_filename
-                # One transaction per file: a failure on one never loses the others.
-                with transaction.atomic():
-                    accepted.append(services.photo_create(owner=request.user, upload=checked, visibility=form.visibility))
+            outcome = photos_receive(owner=request.user, files=form.cleaned_data["photos"], visibility=form.visibility)
+            accepted, rejected = outcome.accepted, outcome.rejected
             if accepted and not rejected and not _wants_json(request):
                 messages.success(request, f"Uploaded {len(accepted)} photo{'s' if len(accepted) != 1 else ''}; labels appear here when analysis finishes.")
                 return HttpResponseRedirect(reverse("photos:mine"))
