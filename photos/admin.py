@@ -38,7 +38,7 @@ from .models import (
     ReviewItem,
 )
 from .selectors import has_label as _has_label
-from .selectors import label_names_under, parse_label_query  # noqa: F401  (parse_label_query: tested through here)
+from .selectors import label_names_under, label_parents, parse_label_query  # noqa: F401  (parse_label_query: tested through here)
 
 CHIPS_PER_PHOTO = 8
 # Changelists count at most this many rows (40 pages of photos): an exact COUNT over a
@@ -85,23 +85,35 @@ def cached_choices(key: str, compute, current: str | None = None):
     return choices
 
 
-class LabelNameFilter(admin.SimpleListFilter):
+class CachedNameFilter(admin.SimpleListFilter):
+    """A filter whose choices are the most common names of some rows, cached (they
+    aggregate over every label). Subclasses say which rows and which field."""
+
     title = "label"
     parameter_name = "label"
     # The most common names; any other is reachable through search.
     MAX_CHOICES = 50
+    cache_key = ""
+    name_field = "name"
+
+    def name_rows(self):
+        raise NotImplementedError
 
     def lookups(self, request, model_admin):
-        def compute():
-            names = (
-                Label.objects.exclude(review_state=Label.Review.REJECTED)
-                .values("name")
-                .annotate(n=Count("id"))
-                .order_by("-n", "name")[: self.MAX_CHOICES]
-            )
-            return [(row["name"], f"{row['name']} ({row['n']})") for row in names]
+        field = self.name_field
 
-        return cached_choices("admin:photo-label-choices", compute, self.value())
+        def compute():
+            rows = self.name_rows().values(field).annotate(n=Count("id")).order_by("-n", field)[: self.MAX_CHOICES]
+            return [(row[field], f"{row[field]} ({row['n']})") for row in rows if row[field]]
+
+        return cached_choices(self.cache_key, compute, self.value())
+
+
+class LabelNameFilter(CachedNameFilter):
+    cache_key = "admin:photo-label-choices"
+
+    def name_rows(self):
+        return Label.objects.exclude(review_state=Label.Review.REJECTED)
 
     def queryset(self, request, queryset):
         if self.value():
@@ -112,15 +124,18 @@ class LabelNameFilter(admin.SimpleListFilter):
         return queryset
 
 
-class PhotoParentFilter(admin.SimpleListFilter):
-    """Photos with a label under a parent: Animal includes Dog, Cat, Bird..."""
+class ParentFilter(admin.SimpleListFilter):
+    """Rows under a parent label (Animal includes Dog); the choices are the parents the
+    taxonomy knows. Subclasses say how a parent narrows their rows."""
 
     title = "parent label"
     parameter_name = "parent"
 
     def lookups(self, request, model_admin):
-        return [(p, p) for p in ("Animal", "Person", "Vehicle", "Plant", "Food", "Building", "Furniture", "Text")]
+        return [(p, p) for p in label_parents()]
 
+
+class PhotoParentFilter(ParentFilter):
     def queryset(self, request, queryset):
         return queryset.filter(_has_label(self.value())) if self.value() else queryset
 
@@ -492,30 +507,17 @@ class ConfidenceBandFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ParentLabelFilter(admin.SimpleListFilter):
-    """Labels under a parent (Animal includes Dog): Rekognition's parents are kept."""
-
-    title = "parent label"
-    parameter_name = "parent"
-
-    def lookups(self, request, model_admin):
-        return [(p, p) for p in ("Animal", "Person", "Vehicle", "Plant", "Food", "Building", "Furniture", "Text")]
-
+class ParentLabelFilter(ParentFilter):
     def queryset(self, request, queryset):
         value = self.value()
         return queryset.filter(name__in=label_names_under(value)) if value else queryset
 
 
-class ReviewNameFilter(LabelNameFilter):
-    def lookups(self, request, model_admin):
-        def compute():
-            names = (
-                Label.objects.filter(review_state=Label.Review.PENDING)
-                .values("name").annotate(n=Count("id")).order_by("-n", "name")[: self.MAX_CHOICES]
-            )
-            return [(row["name"], f"{row['name']} ({row['n']})") for row in names]
+class ReviewNameFilter(CachedNameFilter):
+    cache_key = "admin:review-label-choices"
 
-        return cached_choices("admin:review-label-choices", compute, self.value())
+    def name_rows(self):
+        return Label.objects.filter(review_state=Label.Review.PENDING)
 
     def queryset(self, request, queryset):
         return queryset.filter(name=self.value()) if self.value() else queryset
@@ -614,18 +616,14 @@ class ReviewQueueAdmin(admin.ModelAdmin):
         })
 
 
-class AuditLabelFilter(admin.SimpleListFilter):
+class AuditLabelFilter(CachedNameFilter):
     """The history of one label name (``?label=Dog``)."""
 
-    title = "label"
-    parameter_name = "label"
+    cache_key = "admin:audit-label-choices"
+    name_field = "label_name"
 
-    def lookups(self, request, model_admin):
-        def compute():
-            names = AuditEvent.objects.values("label_name").annotate(n=Count("id")).order_by("-n", "label_name")[:50]
-            return [(row["label_name"], row["label_name"]) for row in names if row["label_name"]]
-
-        return cached_choices("admin:audit-label-choices", compute, self.value())
+    def name_rows(self):
+        return AuditEvent.objects.all()
 
     def queryset(self, request, queryset):
         return queryset.filter(label_name=self.value()) if self.value() else queryset

@@ -67,9 +67,8 @@ def photo_can_view(*, user, photo: Photo) -> bool:
 TAXONOMY_SECONDS = 60
 
 
-def label_names_under(term: str) -> list[str]:
-    """``term`` (as typed, Title Cased) and every label name that has it as a parent, from
-    the small taxonomy table (cached for a minute): "Animal" -> Animal, Dog, Cat, Bird..."""
+def _taxonomy() -> dict[str, list[str]]:
+    """name -> parents for every machine label name (cached for a minute)."""
     from django.core.cache import cache
 
     from .models import LabelTaxonomy
@@ -78,6 +77,18 @@ def label_names_under(term: str) -> list[str]:
     if taxonomy is None:
         taxonomy = {name: list(parents or []) for name, parents in LabelTaxonomy.objects.values_list("name", "parents")}
         cache.set("label-taxonomy", taxonomy, TAXONOMY_SECONDS)
+    return taxonomy
+
+
+def label_parents() -> list[str]:
+    """Every name that is some label's parent (Animal, Vehicle...), sorted."""
+    return sorted({parent for parents in _taxonomy().values() for parent in parents})
+
+
+def label_names_under(term: str) -> list[str]:
+    """``term`` (as typed, Title Cased) and every label name that has it as a parent, from
+    the small taxonomy table: "Animal" -> Animal, Dog, Cat, Bird..."""
+    taxonomy = _taxonomy()
     variants = {term, term.title(), term.capitalize()}
     lowered = {v.lower() for v in variants}
     children = {name for name, parents in taxonomy.items() if any(p.lower() in lowered for p in parents)}
