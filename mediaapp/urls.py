@@ -12,8 +12,10 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("photos/", include("photos.urls")),
     path("api/photos/", api.photos, name="api-photos"),
-    path("api/photos/<str:uid>/", api.photo_detail, name="api-photo"),
+    path("api/photos/<uuid:uid>/", api.photo_detail, name="api-photo"),
     path("api/schema/", api.schema, name="api-schema"),
     path("gallery/", photo_views.gallery, name="gallery"),
     path("gallery/<uuid:uid>/", photo_views.gallery_photo, name="gallery_photo"),
 ]
+
+handler404 = "photos.api.not_found"

@@ -73,12 +73,6 @@ def photos(request):
 @csrf_exempt
 @require_GET
 def photo_detail(request, uid):
-    import uuid
-
-    try:
-        uid = uuid.UUID(uid)
-    except ValueError:
-        return _error(404, "No such public photo.")  # JSON, not the site's HTML 404
     photo = _public_photos("").filter(uid=uid).first()
     if photo is None:
         return _error(404, "No such public photo.")
@@ -177,3 +171,13 @@ def schema_document() -> dict:
 @require_GET
 def schema(request):
     return JsonResponse(schema_document())
+
+
+def not_found(request, exception=None):
+    """The project's 404 handler: API clients get JSON (e.g. for an id that is not a
+    UUID and so matches no URL), everyone else the site's page."""
+    if request.path.startswith("/api/"):
+        return _error(404, "Not found.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

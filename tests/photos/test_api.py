@@ -55,6 +55,9 @@ def test_label_search(client, photos, q, expected):
 def test_detail_is_404_for_anything_not_public(client, photos):
     assert client.get(f"/api/photos/{photos['dog'].uid}/").json()["filename"] == "dog.jpg"
     assert client.get(f"/api/photos/{photos['hidden'].uid}/").status_code == 404
+    not_an_id = client.get("/api/photos/not-a-uuid/")
+    assert (not_an_id.status_code, not_an_id["Content-Type"]) == (404, "application/json")
+    assert client.get("/gallery/not-a-uuid/")["Content-Type"].startswith("text/html")
 
 
 def test_nul_in_a_search_is_harmless(client, photos):
