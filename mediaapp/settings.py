@@ -157,7 +157,11 @@ AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL") or None
 AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
 LABELS_TABLE_NAME = os.environ.get("LABELS_TABLE_NAME", "")
 # Paths to extra Ultralytics YOLO ONNX exports for general labels (see docs/local-detector.md).
-LOCAL_LABEL_MODELS = [p for p in os.environ.get("LOCAL_LABEL_MODELS", "").split(os.pathsep) if p]
+# Same rule as photos.analysis.client.label_model_paths_from_env (which the settings
+# cannot import: it loads onnxruntime): ':' or ',' separated.
+LOCAL_LABEL_MODELS = [
+    p.strip() for p in os.environ.get("LOCAL_LABEL_MODELS", "").replace(",", os.pathsep).split(os.pathsep) if p.strip()
+]
 
 # Thresholds are applied when displaying and flagging, never when storing.
 LABEL_DISPLAY_THRESHOLD = env_float("LABEL_DISPLAY_THRESHOLD", 70.0)

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
-from .models import CONTENT_TYPES, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
+from .models import CONTENT_TYPES, EXTENSIONS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
 from .selectors import thresholds
 
 RECORD_STATUS = {
@@ -68,9 +68,11 @@ def _parse_time(stamp: str) -> datetime | None:
         return None
 
 
+_FORMATS = {ext: fmt for fmt, ext in EXTENSIONS.items()} | {"jpeg": "JPEG"}
+
+
 def format_from_key(key: str) -> str:
-    ext = PurePosixPath(key).suffix.lower().lstrip(".")
-    return {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}.get(ext, "")
+    return _FORMATS.get(PurePosixPath(key).suffix.lower().lstrip("."), "")
 
 
 def _box(box) -> dict:

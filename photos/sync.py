@@ -96,7 +96,7 @@ def with_backoff(call: Callable[[], Any], *, attempts: int = RETRY_ATTEMPTS, sle
     raise AssertionError("unreachable")
 
 
-def _parse(items: Iterable[dict]) -> tuple[list[LabelRecord], int]:
+def parse_items(items: Iterable[dict]) -> tuple[list[LabelRecord], int]:
     records, invalid = [], 0
     for item in items:
         try:
@@ -154,7 +154,7 @@ def sync_shard(shard: int, *, table=None, overlap_seconds: float | None = None, 
         query = {"IndexName": SYNC_INDEX, "KeyConditionExpression": condition, "Limit": PAGE_SIZE}
         while True:
             page = with_backoff(lambda: table.query(**query))
-            records, invalid = _parse(page.get("Items", []))
+            records, invalid = parse_items(page.get("Items", []))
             result.invalid += invalid
             result.pages += 1
             newest = max([checkpoint] + [r.updated_at for r in records])
@@ -228,7 +228,7 @@ def sync_photo(photo_id: int, *, table=None) -> ApplyResult | None:
     )
     if "Item" not in response:
         return None
-    records, _ = _parse([response["Item"]])
+    records, _ = parse_items([response["Item"]])
     return apply_records(records)
 
 
@@ -250,7 +250,7 @@ def sync_photos(photo_ids: Iterable[int], *, table=None, sleep=time.sleep) -> Ap
             if request:
                 sleep(random.uniform(0, RETRY_BASE_SECONDS * 2 ** min(attempt, 6)))
                 attempt += 1
-    records, _ = _parse(items)
+    records, _ = parse_items(items)
     return apply_records(records)
 
 

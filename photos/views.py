@@ -77,13 +77,14 @@ def my_photos(request):
 @require_GET
 def my_photos_status(request):
     """Status and visible labels of the user's photos, for the page's live updates."""
-    uids = [u for u in request.GET.get("ids", "").split(",") if u][:MAX_STATUS_IDS]
+    import uuid
+
     try:
-        photos = selectors.photos_for_owner(owner=request.user).filter(uid__in=uids)
-        data = [_photo_json(p) for p in photos]
-    except Exception:  # malformed UUIDs
+        uids = [uuid.UUID(u) for u in request.GET.get("ids", "").split(",") if u][:MAX_STATUS_IDS]
+    except ValueError:
         return JsonResponse({"error": "ids must be photo ids separated by commas"}, status=400)
-    return JsonResponse({"photos": data})
+    photos = selectors.photos_for_owner(owner=request.user).filter(uid__in=uids)
+    return JsonResponse({"photos": [_photo_json(p) for p in photos]})
 
 
 def _photo_json(photo: Photo) -> dict:
@@ -184,12 +185,10 @@ def photo_delete(request, uid):
 @require_http_methods(["POST"])
 def direct_upload(request):
     """Step 1 of a browser-to-S3 upload (S3 storage only): a presigned POST."""
-    import json
-
-    if settings.PHOTOS_STORAGE != "s3":
-        return JsonResponse({"error": "Direct uploads need S3 storage."}, status=404)
+    body, refusal = _direct_body(request)
+    if refusal:
+        return refusal
     try:
-        body = json.loads(request.body or b"{}")
         start = services.direct_upload_start(owner=request.user, filename=str(body.get("filename", "")),
                                              content_type=str(body.get("content_type", "")), size=int(body.get("size", 0)))
     except (ValueError, TypeError) as exc:
@@ -201,12 +200,10 @@ def direct_upload(request):
 @require_http_methods(["POST"])
 def direct_upload_confirm(request):
     """Step 2: the file is in the bucket; check it and create the photo."""
-    import json
-
-    if settings.PHOTOS_STORAGE != "s3":
-        return JsonResponse({"error": "Direct uploads need S3 storage."}, status=404)
+    body, refusal = _direct_body(request)
+    if refusal:
+        return refusal
     try:
-        body = json.loads(request.body or b"{}")
         visibility = Photo.Visibility.PUBLIC if body.get("public") else Photo.Visibility.PRIVATE
         photo = services.direct_upload_confirm(owner=request.user, token=str(body.get("token", "")), visibility=visibility)
     except services.DirectUploadError as exc:
@@ -214,3 +211,18 @@ def direct_upload_confirm(request):
     except ValueError:
         return JsonResponse({"error": "Bad request."}, status=400)
     return JsonResponse({"accepted": [_photo_json(photo)], "rejected": []}, status=201)
+
+
+def _direct_body(request) -> tuple[dict, JsonResponse | None]:
+    """The JSON body of a direct-upload call, or the response refusing it."""
+    import json
+
+    if settings.PHOTOS_STORAGE != "s3":
+        return {}, JsonResponse({"error": "Direct uploads need S3 storage."}, status=404)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return {}, JsonResponse({"error": "Bad request."}, status=400)
+    if not isinstance(body, dict):
+        return {}, JsonResponse({"error": "Bad request."}, status=400)
+    return body, None

@@ -50,7 +50,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         scanned = invalid = applied = differing = 0
         for items in sync.scan_records(segments=segments):
-            records, bad = sync._parse(items)
+            records, bad = sync.parse_items(items)
             invalid += bad
             scanned += len(items)
             keys = [r.key for r in records]
