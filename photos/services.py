@@ -160,17 +160,27 @@ def photo_analyze(*, photo_id: int) -> ApplyResult | None:
 
 
 def _jpeg_rendition(photo: Photo) -> bytes:
+    return _upright_jpeg(photo, side=RENDITION_MAX_SIDE, quality=90)
+
+
+def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
+    """The photo as a JPEG of at most ``side`` pixels a side, EXIF orientation applied,
+    transparency flattened on white, and no EXIF at all (no GPS position leaks)."""
     import io
 
     from PIL import Image, ImageOps
 
+    from .analysis.images import to_rgb
+
     with photo.image.open("rb") as handle:
         img = Image.open(handle)
-        img.draft("RGB", (RENDITION_MAX_SIDE, RENDITION_MAX_SIDE))
-        img = ImageOps.exif_transpose(img.convert("RGB") if img.mode not in ("RGB", "L") else img)
-        img.thumbnail((RENDITION_MAX_SIDE, RENDITION_MAX_SIDE))
+        img.draft("RGB", (side * 2, side * 2))  # JPEG: decode at reduced scale
+        img = ImageOps.exif_transpose(img)
+        if img.mode != "RGB":
+            img = to_rgb(img)
+        img.thumbnail((side, side), Image.Resampling.LANCZOS)
         buf = io.BytesIO()
-        img.convert("RGB").save(buf, "JPEG", quality=90)
+        img.save(buf, "JPEG", quality=quality, optimize=True)  # no exif= argument: nothing carried over
     return buf.getvalue()
 
 
@@ -180,30 +190,19 @@ THUMBNAIL_SIDE = 640
 def photo_make_thumbnail(*, photo_id: int) -> str | None:
     """Make the photo's JPEG thumbnail: EXIF orientation applied, no EXIF kept (so no
     GPS position leaks), at most THUMBNAIL_SIDE a side. Returns its storage name."""
-    import io
-
     from django.core.files.base import ContentFile
-    from PIL import Image, ImageOps
 
     from .models import thumbnail_upload_to
 
     photo = Photo.objects.filter(id=photo_id).first()
     if photo is None:
         return None
-    with photo.image.open("rb") as handle:
-        img = Image.open(handle)
-        img.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))
-        img = ImageOps.exif_transpose(img)
-        if img.mode != "RGB":
-            img = img.convert("RGBA").convert("RGB") if img.mode in ("P", "LA") else img.convert("RGB")
-        img.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.LANCZOS)
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=85, optimize=True)  # no exif= argument: nothing carried over
+    data = _upright_jpeg(photo, side=THUMBNAIL_SIDE, quality=85)
     storage = photo.image.storage
     name = thumbnail_upload_to(photo, "thumbnail.jpg")
     if photo.thumbnail and photo.thumbnail.name:
         storage.delete(photo.thumbnail.name)
-    saved = storage.save(name, ContentFile(buf.getvalue()))
+    saved = storage.save(name, ContentFile(data))
     photo_set_thumbnail(photo_id=photo.id, name=saved)
     return saved
 

@@ -96,7 +96,7 @@ def decode(data: bytes, *, max_side: int = WORK_MAX_SIDE) -> WorkingImage:
             img.load()
             img = ImageOps.exif_transpose(img)
             if img.mode != "RGB":
-                img = _to_rgb(img)
+                img = to_rgb(img)
             if max(img.size) > max_side:
                 img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
             rgb = np.asarray(img, dtype=np.uint8)
@@ -108,7 +108,8 @@ def decode(data: bytes, *, max_side: int = WORK_MAX_SIDE) -> WorkingImage:
     return WorkingImage(rgb=rgb, original_width=width, original_height=height, format=fmt)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, with transparency composited on white."""
     if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
         # Composite on white: transparent pixels are usually white paper, not black.
         rgba = img.convert("RGBA")
