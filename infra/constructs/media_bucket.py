@@ -10,19 +10,25 @@ from infra import resources
 from infra.nag import acknowledge
 
 
+# Every bucket here: private, encrypted, TLS only, no ACLs, kept when the stack goes.
+SECURE_BUCKET = {
+    "block_public_access": s3.BlockPublicAccess.BLOCK_ALL,
+    "encryption": s3.BucketEncryption.S3_MANAGED,
+    "enforce_ssl": True,
+    "object_ownership": s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    "removal_policy": RemovalPolicy.RETAIN,
+}
+
+
 class MediaBucket(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, cors_origins: list[str]) -> None:
         super().__init__(scope, construct_id)
         self.access_logs = s3.Bucket(
             self,
             "AccessLogs",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            **SECURE_BUCKET,
+            # Logs are evidence: kept a year, and they outlive the stack.
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(resources.ACCESS_LOG_EXPIRATION_DAYS))],
-            # Logs are evidence: they outlive the stack.
-            removal_policy=RemovalPolicy.RETAIN,
         )
         acknowledge(self.access_logs, "AwsSolutions-S1",
             "This is the access-log bucket itself; logging it into itself would loop.",
@@ -30,11 +36,8 @@ class MediaBucket(Construct):
         self.bucket = s3.Bucket(
             self,
             "Bucket",
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
+            **SECURE_BUCKET,
             versioned=True,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="media-bucket/",
             cors=[
@@ -54,6 +57,4 @@ class MediaBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 )
             ],
-            # Users' photos are never deleted by a stack operation.
-            removal_policy=RemovalPolicy.RETAIN,
         )
