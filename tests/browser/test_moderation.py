@@ -13,6 +13,7 @@ from infra.functions.labeler.record import Label as RecordLabel, LabelRecord
 from photos.models import AuditEvent, Photo
 from photos.roles import roles_ensure
 from photos.services import apply_records
+from tests.browser.steps import log_in
 from tests.samples import photo_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -26,13 +27,6 @@ def public_photo(name: str) -> Photo:
     apply_records([LabelRecord(bucket="b", key=photo.image.name, status="LABELED", engine="local", analyzed_at=stamp,
                                updated_at=stamp, labels=(RecordLabel(name="Rocket", confidence=95.0),))])
     return Photo.objects.get(pk=photo.pk)
-
-
-def log_in(page, url, username, password):
-    page.goto(url)
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("[type=submit]")
 
 
 def test_reported_photo_removed_by_a_moderator_leaves_the_gallery(live_server, browser):

@@ -5,18 +5,14 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.steps import sign_up
 from tests.samples import PHOTOS
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_sign_up_upload_two_photos_and_see_labels_appear(live_server, real_celery_worker, page):
-    page.goto(f"{live_server.url}/accounts/signup/")
-    page.fill("input[name=username]", "grace")
-    page.fill("input[name=password1]", "a-long-pass-phrase-9")
-    page.fill("input[name=password2]", "a-long-pass-phrase-9")
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/photos/")
+    sign_up(page, live_server.url, "grace", "a-long-pass-phrase-9")
 
     page.set_input_files("input[name=photos]", [str(PHOTOS["grace_hopper"]), str(PHOTOS["astronaut"])])
     page.click("#upload-form button[type=submit]")

@@ -13,6 +13,7 @@ from infra.functions.labeler.record import Box, Instance, Label as RecordLabel, 
 from photos.models import AuditEvent, Label, Photo
 from photos.roles import roles_ensure
 from photos.services import apply_records
+from tests.browser.steps import log_in
 from tests.samples import photo_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -33,10 +34,7 @@ def log_in_as_editor(page, live_server):
     roles_ensure()
     editor = get_user_model().objects.create_user("ed", password="pw-ed-12345", is_staff=True)
     editor.groups.add(Group.objects.get(name="Editors"))
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("input[name=username]", "ed")
-    page.fill("input[name=password]", "pw-ed-12345")
-    page.click("input[type=submit]")
+    log_in(page, f"{live_server.url}/admin/login/", "ed", "pw-ed-12345")
     return editor
 
 

@@ -12,41 +12,12 @@ from playwright.sync_api import expect
 
 from photos import moderation
 from photos.models import Photo
-from tests.samples import PHOTOS
+from tests.browser.steps import DROP, dropped, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
-DROP = """
-async ([files]) => {
-  const transfer = new DataTransfer();
-  for (const f of files) {
-    const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
-    transfer.items.add(new File([bytes], f.name, { type: f.type }));
-  }
-  const zone = document.getElementById("dropzone");
-  for (const type of ["dragenter", "dragover", "drop"]) {
-    zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
-  }
-}
-"""
-
-
-def dropped(*names):
-    files = []
-    for name in names:
-        path = PHOTOS[name]
-        files.append({"name": path.name, "type": "image/png" if path.suffix == ".png" else "image/jpeg",
-                      "data": base64.b64encode(path.read_bytes()).decode()})
-    return files
-
-
 def test_sign_up_drop_photos_search_report_and_see_it_removed(live_server, real_celery_worker, page):
-    page.goto(f"{live_server.url}/accounts/signup/")
-    page.fill("input[name=username]", "ada")
-    page.fill("input[name=password1]", "a-long-pass-phrase-7")
-    page.fill("input[name=password2]", "a-long-pass-phrase-7")
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live_server.url}/photos/")
+    sign_up(page, live_server.url, "ada", "a-long-pass-phrase-7")
 
     expect(page.locator("#dropzone")).to_be_visible()  # upload.js has run
     page.check("#drop-public")

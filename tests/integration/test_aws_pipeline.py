@@ -4,8 +4,6 @@ S3, SQS and DynamoDB; LocalRekognition for Amazon Rekognition."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,41 +11,23 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from infra.local_aws import LambdaRunner, create_resources
 from photos import sync
 from photos.models import Photo
+from tests.emulators import moto_server, use_s3_storage
 from tests.samples import photo_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def local_aws(settings, monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        aws = create_resources(f"http://127.0.0.1:{port}", prefix=f"e2e{port}")
+    with moto_server() as endpoint:
+        aws = create_resources(endpoint, prefix=f"e2e{endpoint.rsplit(':', 1)[1]}")
         for key, value in aws.django_env().items():
             monkeypatch.setenv(key, value)
         settings.PHOTOS_PIPELINE = "aws"
-        settings.PHOTOS_STORAGE = "s3"
         settings.AWS_ENDPOINT_URL = aws.endpoint
-        settings.AWS_STORAGE_BUCKET_NAME = aws.bucket
         settings.LABELS_TABLE_NAME = aws.table
-        settings.STORAGES = {**settings.STORAGES, "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": aws.bucket, "region_name": "us-east-1", "endpoint_url": aws.endpoint,
-                        "file_overwrite": False, "default_acl": None, "querystring_auth": True,
-                        "addressing_style": "path", "signature_version": "s3v4"}}}
+        use_s3_storage(settings, aws.bucket, aws.endpoint)
         yield aws
-    finally:
-        server.stop()
 
 
 def test_upload_to_labels_in_the_admin_through_the_aws_path(local_aws, client, fake_queue):

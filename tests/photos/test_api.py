@@ -9,23 +9,17 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, settings as hypothesis_settings
 
-from infra.functions.labeler.record import Label as RecordLabel, LabelRecord
 from mediaapp.wsgi import application
 from photos.api import schema_document
 from photos.models import Label, Photo
-from photos.services import apply_records
+from tests.records import analysed_photo
 from tests.samples import photo_bytes
 
 pytestmark = pytest.mark.django_db
 
 
 def analysed(name, labels, **fields):
-    key = f"uploads/{name}"
-    Photo.objects.create(image=key, original_filename=name, visibility="public", width=640, height=480, **fields)
-    stamp = "2026-11-22T08:00:00.000000Z"
-    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=stamp, updated_at=stamp,
-                               labels=tuple(RecordLabel(name=n, confidence=c, parents=tuple(p)) for n, (c, p) in labels.items()))])
-    return Photo.objects.get(image=key)
+    return analysed_photo(name, labels, width=640, height=480, **fields)
 
 
 @pytest.fixture

@@ -6,20 +6,14 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from infra.functions.labeler.record import Label as RecordLabel, LabelRecord
 from photos.models import AuditEvent, Flag, Label, LabelTaxonomy, Photo
-from photos.services import apply_records
+from tests.records import analysed_photo
 
 pytestmark = pytest.mark.django_db
 
 
 def analysed(name, labels, *, visibility="public"):
-    key = f"uploads/{name}"
-    Photo.objects.create(image=key, original_filename=name, visibility=visibility)
-    stamp = "2026-11-22T08:00:00.000000Z"
-    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=stamp, updated_at=stamp,
-                               labels=tuple(RecordLabel(name=n, confidence=c, parents=tuple(p)) for n, (c, p) in labels.items()))])
-    return Photo.objects.get(image=key)
+    return analysed_photo(name, labels, visibility=visibility)
 
 
 @pytest.fixture

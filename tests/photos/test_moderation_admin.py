@@ -67,7 +67,7 @@ def test_who_gets_the_queue_the_decision_page_and_the_thresholds(role, queue, de
 
 def test_queue_orders_by_severity_then_age_and_blurs_previews():
     mild_old = flagged("mild-old.jpg", 85.0, minutes=1)
-    severe = flagged("severe.jpg", 99.0, minutes=5)
+    flagged("severe.jpg", 99.0, minutes=5)
     mild_new = flagged("mild-new.jpg", 85.0, minutes=9)
     Photo.objects.filter(pk=mild_new.pk).update(flagged_at=mild_old.flagged_at.replace(year=2030))
     flagged("fine.jpg", 10.0)

@@ -11,6 +11,7 @@ from moto import mock_aws
 
 from photos import tasks
 from photos.models import Label, Photo
+from tests.emulators import use_s3_storage
 from tests.samples import photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -26,19 +27,7 @@ def s3(settings, monkeypatch):
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
-        settings.PHOTOS_STORAGE = "s3"
-        settings.AWS_STORAGE_BUCKET_NAME = BUCKET
-        settings.STORAGES = {
-            **settings.STORAGES,
-            "default": {
-                "BACKEND": "storages.backends.s3.S3Storage",
-                "OPTIONS": {
-                    "bucket_name": BUCKET, "region_name": "us-east-1", "file_overwrite": False,
-                    "default_acl": None, "querystring_auth": True, "querystring_expire": 300,
-                    "signature_version": "s3v4",
-                },
-            },
-        }
+        use_s3_storage(settings, BUCKET)
         yield client
 
 
