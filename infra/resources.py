@@ -5,6 +5,7 @@ it runs with the settings the stack deploys."""
 
 from __future__ import annotations
 
+from infra.functions.labeler import handler as _handler
 from infra.functions.labeler import record as _record
 
 # The table's keys are part of the record format; repeated here with the rest of its shape.
@@ -13,8 +14,9 @@ SYNC_INDEX = _record.SYNC_INDEX
 
 UPLOAD_PREFIX = "uploads/"
 THUMBNAIL_PREFIX = "thumbnails/"
-# Keys are stored with lowercase extensions (S3 suffix filters are case-sensitive).
-NOTIFIED_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+# Keys are stored with lowercase extensions (S3 suffix filters are case-sensitive). The
+# bucket notifies exactly what the handler analyses or records as skipped.
+NOTIFIED_SUFFIXES = _handler.ANALYSABLE_SUFFIXES + _handler.SKIPPED_SUFFIXES
 
 LABELER_TIMEOUT_SECONDS = 60
 # AWS: the queue's visibility timeout must be at least 6x the function timeout.

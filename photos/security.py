@@ -8,6 +8,7 @@ clears the username's count.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from django.conf import settings
@@ -81,16 +82,9 @@ class ContentSecurityPolicyMiddleware:
 
     @staticmethod
     def policy() -> str:
-        # Built per response (a few string joins) so a settings change applies at once.
-        media = " ".join(getattr(settings, "CSP_MEDIA_ORIGINS", []))
-        return (
-            "default-src 'self'; "
-            f"img-src 'self' data: {media}; "
-            "script-src 'self'; "
-            "style-src 'self' 'unsafe-inline'; "
-            f"connect-src 'self' {media}; "
-            f"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' {media}"
-        ).replace("  ", " ").strip()
+        # Looked up per response, so a settings change applies at once; built once per
+        # set of origins.
+        return _policy(tuple(getattr(settings, "CSP_MEDIA_ORIGINS", [])))
 
     def __call__(self, request):
         response = self.get_response(request)
@@ -119,3 +113,16 @@ class RequestSizeLimitMiddleware:
         if length > limit:
             return HttpResponse(f"Request too large: at most {limit} bytes.", status=413, content_type="text/plain")
         return self.get_response(request)
+
+
+@functools.lru_cache(maxsize=8)
+def _policy(origins: tuple[str, ...]) -> str:
+    media = " ".join(origins)
+    return (
+        "default-src 'self'; "
+        f"img-src 'self' data: {media}; "
+        "script-src 'self'; "
+        "style-src 'self' 'unsafe-inline'; "
+        f"connect-src 'self' {media}; "
+        f"object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self' {media}"
+    ).replace("  ", " ").strip()
