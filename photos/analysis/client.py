@@ -6,10 +6,11 @@ model, as boto3 does), the same response shapes, and the same error classes
 (``client.exceptions.InvalidImageFormatException`` and friends are boto3's own), so
 the analysis core cannot tell it from the real client.
 
-What it can see: faces and nudity (NudeNet's YOLOv8 model), text (RapidOCR's PP-OCRv4
-models), image quality and colours (numpy/OpenCV). No general object or scene model
-ships in any package, so for labels such as "Dog" or "Car" point
-``LOCAL_LABEL_MODELS`` at Ultralytics YOLO ONNX exports (see docs/local-detector.md).
+What it can see: general labels with parents and categories (an ImageNet classifier,
+EfficientNet-Lite0), objects with boxes (a COCO detector, NanoDet-g), faces and nudity
+(NudeNet's YOLOv8 model), text (RapidOCR's PP-OCRv4 models), image quality and colours
+(numpy/OpenCV). ``LOCAL_LABEL_MODELS`` adds Ultralytics YOLO ONNX exports. See
+docs/local-detector.md for every model, its licence and what it cannot see.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from botocore.exceptions import ParamValidationError
 from botocore.validate import ParamValidator
 
 from . import images, properties, taxonomy
+from .general import Classifier, ObjectDetector, Vocabulary, calibrate
+from .models import MODELS, verified_path
 from .ocr import TextReader, looks_like_text
 from .runtime import load_once, nudenet_model_path, package_version
 from .yolo import Detection, YoloModel
@@ -36,6 +39,16 @@ BYTES_LIMIT = 5 * 1024 * 1024  # Rekognition: 5 MB as Bytes
 S3_LIMIT = 15 * 1024 * 1024  # Rekognition: 15 MB from S3
 DETECTOR_FLOOR = 0.2  # NudeNet's own floor; callers' MinConfidence applies on top
 EXTRA_MODEL_FLOOR = 0.25
+OBJECT_FLOOR = 0.25  # raw NanoDet score (calibrated: 38)
+CLASSIFIER_FLOOR = 0.05  # aggregated probability; MinConfidence applies on top
+# Where the classifier and the detector disagree about what one large object is, the
+# evidence with the higher calibrated confidence decides: a box covering at least this
+# share of the image is the object the classifier looked at.
+MAIN_OBJECT_AREA = 0.25
+EXCLUSIVE_GROUPS = (
+    frozenset({"Cat", "Dog", "Horse", "Sheep", "Cow", "Elephant", "Bear", "Zebra", "Giraffe", "Bird"}),
+    frozenset({"Car", "Truck", "Bus", "Motorcycle", "Bicycle", "Train", "Airplane", "Boat"}),
+)
 MAX_WORDS = 100  # DetectText returns at most 100 words
 # The three calls of one analysis share one decode and one pass of each model; entries
 # live long enough for the sibling calls, which arrive within milliseconds.
@@ -98,9 +111,24 @@ class LocalRekognition:
     def label_models(self) -> list[YoloModel]:
         return [load_once(("yolo", p), lambda p=p: YoloModel(p)) for p in self._label_model_paths]
 
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return load_once(("vocabulary",), Vocabulary)
+
+    @property
+    def classifier(self) -> Classifier:
+        return load_once(("classifier",), lambda: Classifier(verified_path("efficientnet-lite0")))
+
+    @property
+    def object_detector(self) -> ObjectDetector:
+        return load_once(
+            ("objects",), lambda: ObjectDetector(verified_path("nanodet-g"), self.vocabulary.coco_classes)
+        )
+
     def warm(self) -> None:
         """Load every model now (worker start-up) rather than on the first photo."""
         self.faces_model, self.text_reader, self.label_models  # noqa: B018
+        self.classifier, self.object_detector  # noqa: B018
 
     def clear_cache(self) -> None:
         """Forget per-image results (benchmarks use it to measure cold analyses)."""
@@ -109,9 +137,10 @@ class LocalRekognition:
 
     @property
     def model_versions(self) -> dict[str, str]:
-        extra = "+".join(os.path.basename(p) for p in self._label_model_paths)
+        extra = "".join(f"+{os.path.basename(p)}" for p in self._label_model_paths)
+        general = "".join(f"+{name}-{spec.sha256[:8]}" for name, spec in MODELS.items())
         return {
-            "labels": f"local:nudenet-{package_version('nudenet')}" + (f"+{extra}" if extra else ""),
+            "labels": f"local:nudenet-{package_version('nudenet')}{general}{extra}",
             "moderation": f"local:nudenet-{package_version('nudenet')}",
             "text": f"local:rapidocr-{package_version('rapidocr-onnxruntime')}-ppocrv4",
         }
@@ -224,11 +253,22 @@ class LocalRekognition:
 
         return work.get("ocr", read)
 
+    def _general(self, work: _ImageWork) -> dict[str, float]:
+        def classify():
+            scores = self.vocabulary.aggregate(self.classifier.probabilities(work.image.rgb))
+            return {name: p * 100.0 for name, p in scores.items() if p >= CLASSIFIER_FLOOR}
+
+        return work.get("classifier", classify)
+
+    def _objects(self, work: _ImageWork) -> list[Detection]:
+        return work.get("objects", lambda: self.object_detector.detect(work.image.rgb, min_score=OBJECT_FLOOR))
+
     def _labels(self, work: _ImageWork, min_conf: float, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        vocabulary = self.vocabulary
         found: dict[str, dict[str, Any]] = {}
 
-        def add(name: str, confidence: float, det: Detection | None = None):
-            meta = taxonomy.LABELS.get(name, {"parents": [], "categories": [], "aliases": []})
+        def add(name: str, confidence: float, det: Detection | None = None, *, det_confidence: float | None = None):
+            meta = taxonomy.LABELS.get(name) or vocabulary.meta(name)
             label = found.setdefault(
                 name,
                 {
@@ -242,14 +282,25 @@ class LocalRekognition:
             )
             label["Confidence"] = max(label["Confidence"], confidence)
             if det is not None:
-                label["Instances"].append({"BoundingBox": _det_box(det), "Confidence": det.score * 100.0})
+                label["Instances"].append(
+                    {"BoundingBox": _det_box(det), "Confidence": det_confidence if det_confidence is not None else confidence}
+                )
 
+        general, objects = reconcile(self._general(work), self._objects(work))
+        for name, confidence in general.items():
+            add(name, confidence)
+        bodies = False
+        for det, name, confidence in objects:
+            add(name, confidence, det)
+            bodies = bodies or name == "Person"
+            for parent in vocabulary.meta(name)["parents"]:
+                add(parent, confidence)
         for det in self._faces_and_nudity(work):
             if det.name in taxonomy.FACE_CLASSES:
                 add("Face", det.score * 100.0, det)
-                # No body detector ships in a package: the face is the evidence of the
-                # person, so its box is the Person instance too.
-                add("Person", det.score * 100.0, det)
+                # Without a body box from the detector, the face is the evidence of the
+                # person, and its box the Person instance.
+                add("Person", det.score * 100.0, None if bodies else det)
                 add("Head", det.score * 100.0)
         for index, model in enumerate(self.label_models):
             detections = work.get(
@@ -375,6 +426,34 @@ class _ImageWork:
                     self._errors[name] = exc
                     raise
             return self._values[name]
+
+
+def reconcile(
+    general: dict[str, float], detections: list[Detection]
+) -> tuple[dict[str, float], list[tuple[Detection, str, float]]]:
+    """Make the classifier's labels (name -> 0-100) and the detector's boxes agree.
+
+    For a detection that covers much of the image (the object the classifier saw) and a
+    classifier label of the same exclusive kind (Cat vs Dog, Car vs Truck), the one with
+    the higher calibrated confidence wins: a stronger classifier renames the box, a
+    stronger box removes the contrary classifier label. Returns the classifier labels
+    and (detection, label name, calibrated confidence) for every box.
+    """
+    general = dict(general)
+    objects = []
+    for det in detections:
+        name, confidence = det.name, calibrate(det.score)
+        group = next((g for g in EXCLUSIVE_GROUPS if name in g), None)
+        if group is not None and det.width * det.height >= MAIN_OBJECT_AREA:
+            rivals = [(general[n], n) for n in group if n != name and n in general]
+            if rivals:
+                rival_confidence, rival = max(rivals)
+                if rival_confidence > confidence and rival_confidence > general.get(name, 0.0):
+                    name = rival
+                elif confidence > rival_confidence:
+                    general.pop(rival)
+        objects.append((det, name, confidence))
+    return general, objects
 
 
 def _det_box(det: Detection) -> dict[str, float]:

@@ -67,7 +67,7 @@ def make_session(path: os.PathLike | str) -> ort.InferenceSession:
         raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # a factory may load another model
 _cache: dict[tuple, object] = {}
 
 
