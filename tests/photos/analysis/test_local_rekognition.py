@@ -96,7 +96,7 @@ def test_finds_the_face_where_an_independent_detector_finds_it(rekognition, phot
     box = faces[0]["BoundingBox"]
     assert iou((box["Left"], box["Top"], box["Width"], box["Height"]), expected) > 0.6
     assert labels["Face"]["Confidence"] > 60
-    assert labels["Person"]["Confidence"] == labels["Face"]["Confidence"]
+    assert labels["Person"]["Confidence"] >= labels["Face"]["Confidence"]
     assert [p["Name"] for p in labels["Face"]["Parents"]] == ["Head", "Person"]
 
 
