@@ -13,8 +13,10 @@ latency of a full analysis (labels + moderation + text, what one upload costs):
 - stock: nudenet.NudeDetector().detect() then rapidocr_onnxruntime.RapidOCR()(),
          each with its default settings.
 
-It also checks that both find the same faces, and measures model load time and the
-peak RSS while analysing a 12 MP photo, each in a fresh process.
+It also checks that both find the same faces, measures model load time and the peak
+RSS while analysing a 12 MP photo, each in a fresh process, and prints what ours sees
+in each photo (top labels at MinConfidence 50) against the expectations written in
+EXPECTED below.
 """
 
 from __future__ import annotations
@@ -30,13 +32,31 @@ import time
 
 PHOTO_NAMES = ["astronaut", "chelsea", "coffee", "rocket", "motorcycle", "camera", "grace_hopper", "page"]
 FACE_THRESHOLD = 50.0  # percent, both engines
+DISPLAY_THRESHOLD = 70.0  # settings.LABEL_DISPLAY_THRESHOLD's default
+# What a person sees in each photo: at least one of these labels should be displayed
+# (confidence >= DISPLAY_THRESHOLD); "nothing" means no label should be.
+EXPECTED = {
+    "astronaut": {"Person"},
+    "chelsea": {"Cat"},
+    "coffee": {"Espresso", "Coffee", "Coffee Cup", "Cup"},
+    "rocket": {"Rocket", "Missile", "Spacecraft", "Space Shuttle"},
+    "motorcycle": {"Motorcycle"},
+    "camera": {"Person", "Tripod", "Camera"},
+    "grace_hopper": {"Person"},
+    "page": {"Text"},
+    "coffee+text": {"Text", "Espresso", "Coffee"},
+    "hubble": set(),
+}
 
 
 def load_photos() -> list[tuple[str, bytes]]:
     from tests.samples import photo_bytes, photo_with_text
 
+    from tests.samples import SKIMAGE_DATA
+
     photos = [(name, photo_bytes(name)) for name in PHOTO_NAMES]
     photos.append(("coffee+text", photo_with_text()[0]))
+    photos.append(("hubble", (SKIMAGE_DATA / "hubble_deep_field.jpg").read_bytes()))
     return photos
 
 
@@ -67,6 +87,10 @@ class Ours:
         return {
             "faces": sum(1 for lb in faces for i in lb.instances if i.confidence >= FACE_THRESHOLD),
             "lines": sum(1 for t in record.text if t.type == "LINE"),
+            "labels": [
+                (lb.name, round(float(lb.confidence)), len(lb.instances))
+                for lb in sorted(record.labels, key=lambda lb: -lb.confidence)
+            ],
         }
 
 
@@ -171,6 +195,7 @@ def side_by_side(rounds: int, cpus: int | None) -> dict:
             "load_s": loads[name],
             "faces": {r["photo"]: r["faces"] for r in per_round[-1]},
             "lines": {r["photo"]: r["lines"] for r in per_round[-1]},
+            "labels": {r["photo"]: r.get("labels", []) for r in per_round[-1]},
             "per_photo_ms": {
                 r["photo"]: statistics.median(rnd[i]["seconds"] for rnd in per_round[1:]) * 1000
                 for i, r in enumerate(per_round[1])
@@ -219,6 +244,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"faces >= {FACE_THRESHOLD:.0f}% (ours / stock): " + ", ".join(
             f"{p} {ours['faces'][p]}/{stock['faces'][p]}" for p in ours["faces"]) + f"  -> {'same' if same else 'DIFFERENT'}")
         print("text lines (ours / stock): " + ", ".join(f"{p} {ours['lines'][p]}/{stock['lines'][p]}" for p in ours["lines"]))
+
+    print(f"\n== what ours sees (labels >= {DISPLAY_THRESHOLD:.0f}, the display threshold; [n] = boxes)")
+    seen = report["one core"]["ours"]["labels"]
+    hits = 0
+    for photo, labels in seen.items():
+        shown = [(n, c, b) for n, c, b in labels if c >= DISPLAY_THRESHOLD]
+        expected = EXPECTED.get(photo, set())
+        ok = bool({n for n, _, _ in shown} & expected) if expected else not shown
+        hits += ok
+        listed = ", ".join(f"{n} {c}" + (f"[{b}]" if b else "") for n, c, b in shown[:8]) or "nothing"
+        print(f"{'ok  ' if ok else 'MISS'} {photo:<13} {listed}   (expected: {', '.join(sorted(expected)) or 'nothing'})")
+    print(f"expected label shown: {hits}/{len(seen)} photos")
 
     print("\n== model load, fresh process (median of 3)")
     for name in ENGINES:

@@ -16,7 +16,6 @@ file is built on first use, so a fresh worker works without the make step.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from .runtime import ModelError, package_dir, package_version
+from .runtime import file_sha256 as sha256_of
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "var" / "models"
 
@@ -110,14 +110,6 @@ MODELS: dict[str, ModelSpec] = {
 
 def model_dir() -> Path:
     return Path(os.environ.get("LOCAL_MODEL_DIR") or DEFAULT_DIR)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def source_files(spec: ModelSpec) -> dict[str, Path]:

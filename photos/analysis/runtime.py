@@ -7,6 +7,7 @@ thread-safe).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import threading
@@ -17,6 +18,24 @@ import onnxruntime as ort
 
 class ModelError(RuntimeError):
     """A model file is missing or is not the kind of model expected."""
+
+
+# The model files used as they ship in their pinned packages (requirements.txt), by
+# name; make_session refuses a file that differs. Converted models are checked by
+# models.verified_path against models.MODELS.
+SHIPPED_SHA256 = {
+    "320n.onnx": "c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f",  # nudenet==3.4.2
+    "ch_PP-OCRv4_det_infer.onnx": "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",  # rapidocr-onnxruntime==1.4.4
+    "ch_PP-OCRv4_rec_infer.onnx": "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",  # rapidocr-onnxruntime==1.4.4
+}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def package_dir(package: str) -> Path:
@@ -55,6 +74,9 @@ def make_session(path: os.PathLike | str) -> ort.InferenceSession:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
+    expected = SHIPPED_SHA256.get(path.name)
+    if expected is not None and file_sha256(path) != expected:
+        raise ModelError(f"{path}: sha256 {file_sha256(path)} is not the pinned package's {expected}; reinstall it")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

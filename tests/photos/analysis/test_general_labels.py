@@ -287,3 +287,14 @@ def test_model_versions_name_every_model(rekognition):
 
     assert "efficientnet-lite0" in versions and "nanodet-g" in versions
     assert json.dumps(versions)  # plain string, stored with each record
+
+
+def test_a_shipped_model_that_differs_from_its_package_fails_clearly(tmp_path):
+    from photos.analysis.runtime import nudenet_model_path
+    from photos.analysis.yolo import YoloModel
+
+    tampered = tmp_path / "320n.onnx"
+    tampered.write_bytes(nudenet_model_path().read_bytes()[:-1] + b"\0")
+
+    with pytest.raises(ModelError, match=r"320n\.onnx: sha256 .* is not the pinned package's"):
+        YoloModel(tampered)
