@@ -95,15 +95,15 @@ def label_names_under(term: str) -> list[str]:
     return sorted(variants | children)
 
 
-def has_label(term: str):
+def has_label(term: str, *, visible_only: bool = False):
     """An EXISTS condition on photos: a label called ``term`` or under it (Animal
-    includes Dog) that is not rejected. An indexed probe per photo."""
+    includes Dog) that is not rejected. An indexed probe per photo. ``visible_only``
+    (public pages) counts only the labels those pages show, those at or above the
+    display threshold, so no photo matches for a reason nobody can see."""
     from django.db.models import Exists, OuterRef
 
-    return Exists(
-        Label.objects.filter(photo=OuterRef("pk"), review_state__in=[Label.Review.PENDING, Label.Review.APPROVED],
-                             name__in=label_names_under(term))
-    )
+    shown = visible_labels_q() if visible_only else Q(review_state__in=[Label.Review.PENDING, Label.Review.APPROVED])
+    return Exists(Label.objects.filter(shown, photo=OuterRef("pk"), name__in=label_names_under(term)))
 
 
 def parse_label_query(text: str) -> tuple[list[str], list[str]] | None:
@@ -157,9 +157,9 @@ def public_photos(search: str = "") -> QuerySet[Photo]:
                 parsed = (search.split(), [])
         include, exclude = parsed
         for term in include[:MAX_SEARCH_TERMS]:
-            photos = photos.filter(has_label(term))
+            photos = photos.filter(has_label(term, visible_only=True))
         for term in exclude[:MAX_SEARCH_TERMS]:
-            photos = photos.exclude(has_label(term))
+            photos = photos.exclude(has_label(term, visible_only=True))
     return photos.order_by("-created_at", "-id")
 
 

@@ -104,3 +104,17 @@ def test_a_flag_needs_a_known_reason(client, photos):
 
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
     assert not Flag.objects.exists()
+
+
+def test_search_matches_only_the_labels_the_page_shows(client):
+    # The local detector stores labels between its floor (50) and the display threshold
+    # (70): a full-frame false "Person" at 55 on a starfield, a background "Car" at 55.
+    analysed("hubble.jpg", {"Person": (55.0, [])})
+    analysed("camera.jpg", {"Person": (96.0, []), "Tripod": (96.0, []), "Car": (55.0, ["Vehicle"])})
+    approved = analysed("approved.jpg", {"Car": (60.0, ["Vehicle"])})
+    Label.objects.filter(photo=approved, name="Car").update(review_state=Label.Review.APPROVED)
+
+    assert listed(client, "Person") == ["camera.jpg"]
+    assert listed(client, "Vehicle") == ["approved.jpg"]
+    assert listed(client, "Person NOT Vehicle") == ["camera.jpg"]
+    assert len(client.get("/api/photos/", {"q": "Person"}).json()["results"]) == 1
