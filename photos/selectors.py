@@ -135,6 +135,40 @@ def parse_label_query(text: str) -> tuple[list[str], list[str]] | None:
 
 
 MAX_SEARCH_TERMS = 8
+MAX_PHRASE_WORDS = 4
+
+
+def join_label_phrases(tokens: list[str]) -> list[str]:
+    """Adjacent words that together name a known label become one token, longest first,
+    so multi-word labels need no quotes: ``Furniture NOT Dining Table`` ->
+    ["Furniture", "NOT", "Dining Table"]; a +/- prefix stays on the phrase."""
+    taxonomy = _taxonomy()
+    known = {n.lower() for n in taxonomy} | {p.lower() for parents in taxonomy.values() for p in parents}
+
+    def plain(token: str) -> bool:
+        return token not in ("AND", "NOT") and token[:1] not in ("+", "-")
+
+    joined, i = [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        prefix = token[:1] if token[:1] in ("+", "-") else ""
+        if token in ("AND", "NOT"):
+            joined.append(token)
+            i += 1
+            continue
+        end = i + 1
+        while end < len(tokens) and end - i < MAX_PHRASE_WORDS and plain(tokens[end]):
+            end += 1
+        for j in range(end, i + 1, -1):
+            phrase = " ".join([token[len(prefix):], *tokens[i + 1 : j]])
+            if phrase.lower() in known:
+                joined.append(prefix + phrase)
+                i = j
+                break
+        else:
+            joined.append(token)
+            i += 1
+    return joined
 
 
 def public_photos(search: str = "") -> QuerySet[Photo]:
@@ -147,15 +181,15 @@ def public_photos(search: str = "") -> QuerySet[Photo]:
     # NUL cannot reach PostgreSQL in a string; no label name contains it anyway.
     search = (search or "").replace("\x00", "").strip()
     if search:
-        parsed = parse_label_query(search)
-        if parsed is None:
-            import shlex
+        import shlex
 
-            try:
-                parsed = (shlex.split(search), [])
-            except ValueError:
-                parsed = (search.split(), [])
-        include, exclude = parsed
+        try:
+            tokens = shlex.split(search)
+        except ValueError:
+            tokens = search.split()
+        tokens = join_label_phrases(tokens[: MAX_SEARCH_TERMS * MAX_PHRASE_WORDS * 2])
+        parsed = parse_label_query(shlex.join(tokens))
+        include, exclude = parsed if parsed is not None else (tokens, [])
         for term in include[:MAX_SEARCH_TERMS]:
             photos = photos.filter(has_label(term, visible_only=True))
         for term in exclude[:MAX_SEARCH_TERMS]:

@@ -9,7 +9,8 @@ naming it, never silently.
 
     make models          # or: python -m photos.analysis.models [--force]
 
-Files go to ``LOCAL_MODEL_DIR`` (default ``var/models`` in the checkout). A missing
+Files go to ``LOCAL_MODEL_DIR`` (default ``models/`` under ``MEDIAAPP_VAR_DIR``, itself
+``var/`` in the checkout by default). A missing
 file is built on first use, so a fresh worker works without the make step.
 """
 
@@ -30,7 +31,7 @@ from typing import Callable
 from .runtime import ModelError, package_dir, package_version
 from .runtime import file_sha256 as sha256_of
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "var" / "models"
+DEFAULT_VAR_DIR = Path(__file__).resolve().parents[2] / "var"
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,9 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def model_dir() -> Path:
-    return Path(os.environ.get("LOCAL_MODEL_DIR") or DEFAULT_DIR)
+    if os.environ.get("LOCAL_MODEL_DIR"):
+        return Path(os.environ["LOCAL_MODEL_DIR"])
+    return Path(os.environ.get("MEDIAAPP_VAR_DIR") or DEFAULT_VAR_DIR) / "models"
 
 
 def source_files(spec: ModelSpec) -> dict[str, Path]:

@@ -118,3 +118,14 @@ def test_search_matches_only_the_labels_the_page_shows(client):
     assert listed(client, "Vehicle") == ["approved.jpg"]
     assert listed(client, "Person NOT Vehicle") == ["camera.jpg"]
     assert len(client.get("/api/photos/", {"q": "Person"}).json()["results"]) == 1
+
+
+def test_multi_word_labels_need_no_quotes(client):
+    analysed("coffee.jpg", {"Espresso": (96.0, ["Coffee", "Beverage"]), "Dining Table": (77.0, ["Furniture"])})
+    analysed("table.jpg", {"Table": (90.0, ["Furniture"])})
+
+    assert listed(client, "Dining Table") == ["coffee.jpg"]
+    assert listed(client, "dining table espresso") == ["coffee.jpg"]
+    assert listed(client, "Furniture NOT dining table") == ["table.jpg"]
+    assert listed(client, "+furniture -Dining Table") == ["table.jpg"]
+    assert listed(client, "Table") == ["table.jpg"]
