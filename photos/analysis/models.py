@@ -7,7 +7,7 @@ byte-for-byte reproducible, so its sha256 is part of the manifest below and is c
 every time a model is loaded: a file that does not match fails with ``ModelError``
 naming it, never silently.
 
-    make models          # or: python -m photos.analysis.models [--force]
+    make models          # or: python -m photos.analysis.build [--force]
 
 Files go to ``LOCAL_MODEL_DIR`` (default ``models/`` under ``MEDIAAPP_VAR_DIR``, itself
 ``var/`` in the checkout by default). A missing
@@ -207,7 +207,3 @@ def main(argv: list[str] | None = None) -> int:
         status |= not ok
         print(f"{spec.name:<22} {spec.package}=={spec.version} ({spec.licence})  sha256 {actual}  {'ok' if ok else 'MISMATCH, expected ' + spec.sha256}")
     return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())
