@@ -126,9 +126,21 @@ class LocalRekognition:
         )
 
     def warm(self) -> None:
-        """Load every model now (worker start-up) rather than on the first photo."""
-        self.faces_model, self.text_reader, self.label_models  # noqa: B018
-        self.classifier, self.object_detector  # noqa: B018
+        """Load every model now (worker start-up) rather than on the first photo, two at
+        a time: checking a file's sha256 and building an onnxruntime session release the
+        GIL, so the loads overlap on a second core."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        loaders = [
+            lambda: self.faces_model,
+            lambda: self.text_reader,
+            lambda: self.classifier,
+            lambda: self.object_detector,
+            lambda: self.label_models,
+        ]
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(load) for load in loaders]:
+                future.result()
 
     def clear_cache(self) -> None:
         """Forget per-image results (benchmarks use it to measure cold analyses)."""

@@ -89,7 +89,8 @@ def make_session(path: os.PathLike | str) -> ort.InferenceSession:
         raise ModelError(f"cannot load ONNX model {path}: {exc}") from exc
 
 
-_lock = threading.RLock()  # a factory may load another model
+_lock = threading.Lock()
+_key_locks: dict[tuple, threading.Lock] = {}
 _cache: dict[tuple, object] = {}
 
 
@@ -98,7 +99,11 @@ def load_once(key: tuple, factory):
     obj = _cache.get(key)
     if obj is not None:
         return obj
+    # One lock per model, so different models load at the same time (warm() overlaps
+    # them) and a factory may load another model (the detector needs the vocabulary).
     with _lock:
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:
         obj = _cache.get(key)
         if obj is None:
             obj = factory()
