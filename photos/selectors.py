@@ -32,6 +32,12 @@ def visible_labels_q(prefix: str = "") -> Q:
     )
 
 
+def pending_machine_labels_q(prefix: str = "") -> Q:
+    """Machine labels no editor has decided yet: the review queue's rows, and the photos
+    the one-photo review steps through."""
+    return Q(**{f"{prefix}review_state": Label.Review.PENDING, f"{prefix}source": Label.Source.MACHINE})
+
+
 def photos_for_owner(*, owner) -> QuerySet[Photo]:
     """The owner's photos, newest first (removed ones too, so the owner sees what
     happened), with their visible labels prefetched (two queries)."""

@@ -133,10 +133,10 @@ def test_roles_are_idempotent():
 
 
 def test_changelist_counts_stop_at_the_cap_and_say_so(admin_client, monkeypatch):
-    from photos import admin as photos_admin
+    from photos.admin import filters
 
-    monkeypatch.setattr(photos_admin, "COUNT_CAP", 5)
-    monkeypatch.setattr(photos_admin.CappedPaginator, "cap", 5)
+    monkeypatch.setattr(filters, "COUNT_CAP", 5)
+    monkeypatch.setattr(filters.CappedPaginator, "cap", 5)
     seed(8)
 
     page = admin_client.get(CHANGELIST).content.decode()

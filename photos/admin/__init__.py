@@ -1,0 +1,12 @@
+"""The admin, split by concern: photos, review (editors), moderation, audit, settings
+(thresholds), with the shared filters and forms. Importing the package registers them.
+
+Every state change an admin screen offers goes through the services that enforce the
+rules and write the audit entry (photos/review.py, photos/moderation.py,
+photos/services.py); model fields that no service changes are read-only here.
+"""
+
+from ..selectors import parse_label_query  # noqa: F401  (tested through here)
+from . import audit, moderation, photos, review, settings  # noqa: F401  (registers the model admins)
+from .filters import COUNT_CAP, CappedPaginator  # noqa: F401
+from .photos import PhotoAdmin  # noqa: F401

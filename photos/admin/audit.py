@@ -1,0 +1,31 @@
+"""The audit trail: read-only, for everyone staff.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from ..models import (
+    AuditEvent,
+)
+from .filters import AuditLabelFilter, CappedPaginator
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("at", "action", "label_name", "actor", "photo")
+    list_filter = (AuditLabelFilter, "action")
+    search_fields = ("=label_name",)
+    list_select_related = ("actor", "photo")
+    readonly_fields = ("at", "action", "label_name", "actor", "photo", "before", "after", "note")
+    paginator = CappedPaginator
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

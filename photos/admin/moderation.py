@@ -1,0 +1,159 @@
+"""Moderators: the moderation queue with its decide view, and reports.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from .. import moderation
+from ..models import (
+    Flag,
+    ModerationCase,
+    ModerationLabel,
+    Photo,
+)
+from .filters import CappedPaginator
+from .forms import DecisionForm
+
+
+def _can_moderate(request) -> bool:
+    return request.user.is_active and request.user.is_staff and request.user.has_perm("photos.moderate_photo")
+
+
+@admin.register(ModerationCase)
+class ModerationQueueAdmin(admin.ModelAdmin):
+    """Flagged and escalated photos, most severe first, then oldest first. Previews are
+    blurred until clicked."""
+
+    list_display = ("blurred_preview", "original_filename", "moderation_state", "severity_display", "reasons", "flagged_at", "lock", "decide_link")
+
+    class Media:
+        js = ["photos/reveal.js"]
+        css = {"all": ["photos/moderation.css"]}
+    list_display_links = None
+    list_filter = ("moderation_state",)
+    list_per_page = 50
+    paginator = CappedPaginator
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        top = ModerationLabel.objects.filter(photo=OuterRef("pk")).order_by("-confidence")
+        flags = Flag.objects.filter(photo=OuterRef("pk"), resolved_at__isnull=True).values("photo").annotate(n=Count("id")).values("n")
+        # Not super(): it orders by get_ordering() before the annotations exist.
+        return (
+            self.model._default_manager.filter(moderation_state__in=Photo.AWAITING_MODERATION)
+            .select_related("moderation_locked_by")
+            .annotate(
+                severity=Coalesce(Subquery(top.values("confidence")[:1]), Value(0.0)),
+                top_label=Subquery(top.values("name")[:1]),
+                open_flags=Coalesce(Subquery(flags), Value(0)),
+            )
+        )
+
+    def get_ordering(self, request):
+        # Annotations, so not in `ordering` (the admin checks that against model fields).
+        return ("-severity", "flagged_at", "pk")
+
+    def has_view_permission(self, request, obj=None):
+        return _can_moderate(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_module_permission(self, request):
+        return _can_moderate(request)
+
+    @admin.display(description="Preview")
+    def blurred_preview(self, obj):
+        if not obj.thumbnail:
+            return "–"
+        return format_html(
+            '<img src="{}" alt="" class="blurred" style="max-height:72px;max-width:96px" title="Click to reveal">',
+            reverse("photos:thumbnail", args=[obj.uid]),
+        )
+
+    @admin.display(description="Severity", ordering="severity")
+    def severity_display(self, obj):
+        label = f" ({obj.top_label})" if obj.top_label else ""
+        return f"{obj.severity:.0f} %{label}"
+
+    @admin.display(description="Reports")
+    def reasons(self, obj):
+        return obj.open_flags or "–"
+
+    @admin.display(description="Locked by")
+    def lock(self, obj):
+        if obj.moderation_locked_by and obj.moderation_locked_until and obj.moderation_locked_until > timezone.now():
+            return str(obj.moderation_locked_by)
+        return "–"
+
+    @admin.display(description="")
+    def decide_link(self, obj):
+        return format_html('<a href="{}">decide</a>', reverse("admin:photos_moderationcase_decide", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            path("<int:object_id>/decide/", self.admin_site.admin_view(self.decide_view), name="photos_moderationcase_decide"),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, object_id):
+        if not _can_moderate(request):
+            raise PermissionDenied
+        photo = get_object_or_404(Photo.objects.select_related("owner", "moderation_locked_by"), pk=object_id)
+        form = DecisionForm(request.POST or None)
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    moderation.photo_moderate(photo_id=photo.pk, decision=form.cleaned_data["decision"],
+                                              actor=request.user, note=form.cleaned_data["note"])
+                except moderation.ModerationError as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                    return HttpResponseRedirect(reverse("admin:photos_moderationcase_decide", args=[photo.pk]))
+                self.message_user(request, f"{photo}: {form.cleaned_data['decision']} recorded.")
+                return HttpResponseRedirect(reverse("admin:photos_moderationcase_changelist"))
+        lock = moderation.case_lock(photo_id=photo.pk, actor=request.user)
+        holder = None if lock.acquired else get_user_model().objects.filter(pk=lock.holder_id).first()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Moderate {photo}",
+            "opts": self.model._meta,
+            "photo": photo,
+            "form": form,
+            "lock": lock,
+            "holder": holder,
+            "moderation_labels": photo.moderation_labels.all(),
+            "flags": photo.flags.select_related("reporter"),
+            "events": photo.audit_events.select_related("actor")[:50],
+        }
+        return TemplateResponse(request, "admin/photos/decide.html", context)
+
+
+@admin.register(Flag)
+class FlagAdmin(admin.ModelAdmin):
+    list_display = ("photo", "reason", "reporter", "created_at", "resolved_at")
+    list_filter = ("reason", ("resolved_at", admin.EmptyFieldListFilter))
+    list_select_related = ("photo", "reporter")
+    readonly_fields = ("photo", "reporter", "reason", "note", "created_at", "resolved_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

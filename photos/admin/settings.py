@@ -1,0 +1,55 @@
+"""Thresholds: superusers only, every change on the audit record.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+
+from ..models import (
+    AuditEvent,
+    ModerationSettings,
+)
+
+
+@admin.register(ModerationSettings)
+class ModerationSettingsAdmin(admin.ModelAdmin):
+    """Superusers only; changes apply to the next display and the next analysis."""
+
+    list_display = ("__str__", "category_thresholds", "updated_at", "updated_by")
+    readonly_fields = ("updated_at", "updated_by")
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    has_change_permission = has_view_permission
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def add_view(self, request, form_url="", extra_context=None):
+        # One row only: "add" edits the existing one. Checked here, not in
+        # has_add_permission, which the admin's sidebar calls on every page.
+        existing = ModerationSettings.objects.order_by("pk").first()
+        if existing is not None:
+            return HttpResponseRedirect(reverse("admin:photos_moderationsettings_change", args=[existing.pk]))
+        return super().add_view(request, form_url, extra_context)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        before = {}
+        if change:
+            old = ModerationSettings.objects.get(pk=obj.pk)
+            before = {"display": old.display_threshold, "flag": old.flag_threshold, "categories": old.category_thresholds}
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+        AuditEvent.objects.create(
+            action=AuditEvent.Action.THRESHOLDS, actor=request.user, before=before,
+            after={"display": obj.display_threshold, "flag": obj.flag_threshold, "categories": obj.category_thresholds},
+        )
