@@ -17,11 +17,10 @@ ROLES: dict[str, list[str]] = {
         "photos.change_reviewitem",
         "photos.view_auditevent",
     ],
-    # Moderators decide on flagged photos: see everything about a photo, change its
-    # moderation state.
+    # Moderators decide on flagged photos: see everything about a photo; its moderation
+    # state changes only through the moderation queue (moderate_photo), never the form.
     "Moderators": [
         "photos.view_photo",
-        "photos.change_photo",
         "photos.view_label",
         "photos.view_moderationlabel",
         "photos.view_detectedtext",

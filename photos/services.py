@@ -266,13 +266,15 @@ def photos_reanalyse(*, photo_ids: list[int]) -> int:
 def photo_delete(*, photo_id: int, actor) -> bool:
     """Delete a photo: its row and everything hanging off it, then, once that commits,
     its image and thumbnail in storage and (AWS pipeline) its DynamoDB record. Owners
-    delete their own photos, staff any. Recorded as an AuditEvent. False if not allowed
-    or not found."""
+    delete their own photos; others need the delete_photo permission (superusers): a
+    moderator removes a photo through moderation, which keeps its files for appeals.
+    Recorded as an AuditEvent. False if not allowed or not found."""
     from .models import AuditEvent
 
     with transaction.atomic():
         photo = Photo.objects.select_for_update().filter(id=photo_id).first()
-        if photo is None or not (actor.is_staff or (photo.owner_id is not None and photo.owner_id == actor.pk)):
+        owner = photo is not None and photo.owner_id is not None and photo.owner_id == actor.pk
+        if photo is None or not (owner or actor.has_perm("photos.delete_photo")):
             return False
         names = [f.name for f in (photo.image, photo.thumbnail) if f and f.name]
         key, filename = photo.key, photo.original_filename

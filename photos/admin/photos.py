@@ -31,35 +31,37 @@ from .review import photo_review
 CHIPS_PER_PHOTO = 8
 
 
-class LabelInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """Facts shown on the photo's page; decisions are made on the review page or in the
+    moderation queue, through the services."""
+
+    extra = 0
+    can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class LabelInline(ReadOnlyInline):
     model = Label
-    extra = 0
     fields = ("name", "confidence", "source", "review_state", "missing_from_latest", "parents", "reviewed_by", "reviewed_at")
-    readonly_fields = ("confidence", "source", "missing_from_latest", "parents", "reviewed_by", "reviewed_at")
     ordering = ("-confidence", "name")
-    show_change_link = True
 
 
-class ModerationLabelInline(admin.TabularInline):
+class ModerationLabelInline(ReadOnlyInline):
     model = ModerationLabel
-    extra = 0
     fields = ("name", "parent", "level", "confidence")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
-class DetectedTextInline(admin.TabularInline):
+class DetectedTextInline(ReadOnlyInline):
     model = DetectedText
-    extra = 0
     fields = ("text", "type", "confidence")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(type=DetectedText.Type.LINE)
@@ -77,7 +79,10 @@ class PhotoAdmin(admin.ModelAdmin):
     list_per_page = 50
     paginator = CappedPaginator
     show_full_result_count = False
+    # Every field is read-only: visibility is the owner's to change, moderation state the
+    # moderation service's, ownership never changes here (issue #10).
     readonly_fields = (
+        "original_filename", "owner", "visibility", "moderation_state",
         "preview", "history", "uid", "image", "thumbnail", "content_type", "size", "width", "height", "sha256", "etag",
         "status", "status_reason", "analyzed_at", "engine", "model_versions", "record_updated_at",
         "flagged_at", "cleared_moderation", "created_at", "updated_at",
@@ -90,12 +95,28 @@ class PhotoAdmin(admin.ModelAdmin):
         ("File", {"classes": ("collapse",), "fields": ("uid", "image", "thumbnail", "content_type", "size", "width", "height", "sha256", "etag", "created_at", "updated_at")}),
     )
     inlines = (LabelInline, ModerationLabelInline, DetectedTextInline)
-    raw_id_fields = ("owner",)
     actions = (
         "add_label", "flag_for_moderation", "reanalyse", "sync_all_now", "refresh_from_dynamodb",
         "export_csv_approved", "export_csv_all", "export_coco_approved", "export_coco_all",
     )
     change_form_template = "admin/photos/photo/change_form.html"
+
+    def has_add_permission(self, request):
+        return False  # photos come from uploads
+
+    def delete_model(self, request, obj):
+        if not services.photo_delete(photo_id=obj.pk, actor=request.user):
+            raise PermissionDenied
+
+    def get_deleted_objects(self, objs, request):
+        # Labels, texts and reports go with their photo (photo_delete): no separate
+        # permission to delete those rows is needed, and none is granted.
+        deleted, counts, _perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, set(), protected
+
+    def delete_queryset(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            services.photo_delete(photo_id=pk, actor=request.user)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -102,8 +102,17 @@ class LabelAdmin(admin.ModelAdmin):
     list_filter = ("review_state", "source", "missing_from_latest")
     search_fields = ("name",)
     list_select_related = ("photo", "reviewed_by")
-    raw_id_fields = ("photo",)
-    readonly_fields = ("confidence", "parents", "categories", "aliases", "instances", "missing_from_latest", "reviewed_by", "reviewed_at")
+    # A view of the labels: decisions go through the review queue and the review page
+    # (photos/review.py), which enforce the curation rules and write the audit entry.
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 def photo_review(model_admin, request, object_id):
