@@ -17,6 +17,12 @@ def fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users are made by the dozen; PBKDF2's deliberate 0.3 s each is for production."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     root = tmp_path / "media"
     root.mkdir()

@@ -157,3 +157,6 @@ class FlagAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a report is evidence: a moderator's decision resolves it, nothing deletes it

@@ -328,3 +328,6 @@ class AnalysisRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the records as received; erasure goes through photo_delete

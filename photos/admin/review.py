@@ -42,6 +42,11 @@ class ReviewQueueAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # The change permission is what the bulk actions need; a label's own form would
+        # change it without the review service, so one label is only viewed.
+        return obj is None and super().has_change_permission(request)
+
     def has_delete_permission(self, request, obj=None):
         return False
 

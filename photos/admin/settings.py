@@ -35,7 +35,7 @@ class ModerationSettingsAdmin(admin.ModelAdmin):
         # One row only: "add" edits the existing one. Checked here, not in
         # has_add_permission, which the admin's sidebar calls on every page.
         existing = ModerationSettings.objects.order_by("pk").first()
-        if existing is not None:
+        if existing is not None and self.has_add_permission(request):
             return HttpResponseRedirect(reverse("admin:photos_moderationsettings_change", args=[existing.pk]))
         return super().add_view(request, form_url, extra_context)
 
