@@ -100,6 +100,13 @@ class Photo(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("moderate_photo", "Can decide on flagged photos")]
+        constraints = [
+            # One copy of a file per owner, also when two uploads race (issue #10).
+            models.UniqueConstraint(
+                fields=["owner", "sha256"], condition=models.Q(owner__isnull=False) & ~models.Q(sha256=""),
+                name="photo_unique_per_owner",
+            ),
+        ]
         indexes = [
             # Serves the default ordering of every photo list (newest first) with LIMIT.
             models.Index(fields=["-created_at", "-id"], name="photo_newest"),

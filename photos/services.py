@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -373,17 +373,22 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
     except UploadRejected as exc:
         default_storage.delete(key)
         raise DirectUploadError(f"{exc.filename} {exc.message}") from None
-    with transaction.atomic():
-        photo = Photo.objects.select_for_update().filter(image=key).first()
-        if photo is None:
-            photo = Photo(image=key)
-        elif photo.owner_id not in (None, owner.pk):
-            raise DirectUploadError("This upload belongs to someone else.")
-        photo.owner = owner
-        photo.original_filename = checked.original_filename
-        photo.content_type = CONTENT_TYPES[checked.format]
-        photo.size, photo.width, photo.height, photo.sha256 = checked.size, checked.width, checked.height, checked.sha256
-        photo.visibility = visibility
-        photo.save()
-        transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
+    try:
+        with transaction.atomic():
+            photo = Photo.objects.select_for_update().filter(image=key).first()
+            if photo is None:
+                photo = Photo(image=key)
+            elif photo.owner_id not in (None, owner.pk):
+                raise DirectUploadError("This upload belongs to someone else.")
+            photo.owner = owner
+            photo.original_filename = checked.original_filename
+            photo.content_type = CONTENT_TYPES[checked.format]
+            photo.size, photo.width, photo.height, photo.sha256 = checked.size, checked.width, checked.height, checked.sha256
+            photo.visibility = visibility
+            photo.save()
+            transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
+    except IntegrityError:
+        # The same file confirmed twice at once: the unique constraint kept one.
+        default_storage.delete(key)
+        raise DirectUploadError(f"{checked.original_filename} is already in your photos.") from None
     return photo

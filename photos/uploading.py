@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from . import services
 from .forms import UploadRejected, check_upload
@@ -35,6 +35,13 @@ def photos_receive(*, owner, files, visibility: str) -> UploadOutcome:
             outcome.rejected.append((checked.original_filename, f"is already in your photos (as {known[checked.sha256]})."))
             continue
         known[checked.sha256] = checked.original_filename
-        with transaction.atomic():
-            outcome.accepted.append(services.photo_create(owner=owner, upload=checked, visibility=visibility))
+        try:
+            with transaction.atomic():
+                outcome.accepted.append(services.photo_create(owner=owner, upload=checked, visibility=visibility))
+        except IntegrityError:
+            # Another request stored the same file for this owner a moment ago (the
+            # unique constraint decided the race); photo_create removed our copy.
+            if not Photo.objects.filter(owner=owner, sha256=checked.sha256).exists():
+                raise
+            outcome.rejected.append((checked.original_filename, "is already in your photos."))
     return outcome

@@ -350,3 +350,4 @@ def test_my_photos_shows_moderation_state_to_the_owner(client_in, user):
     assert "Hidden from the gallery while moderators review it" in page
     assert "Removed by a moderator" in page
     assert "thumbnails/removed" not in page and "/thumbnail/" not in page
+
