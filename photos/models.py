@@ -10,6 +10,8 @@ import uuid
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -287,14 +289,33 @@ class ModerationCase(Photo):
         verbose_name_plural = "moderation queue"
 
 
+def validate_category_thresholds(value) -> None:
+    """An object of category name -> number from 0 to 100 (the admin form and the model
+    both check it, so a bad row cannot break the pages that read it)."""
+    if not isinstance(value, dict):
+        kind = "a list" if isinstance(value, list) else "a string" if isinstance(value, str) else "a number"
+        raise ValidationError('Give an object such as {"Explicit": 60}, not %(kind)s.', params={"kind": kind})
+    for name, limit in value.items():
+        if not str(name).strip():
+            raise ValidationError("A category name is empty.")
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 <= limit <= 100:
+            raise ValidationError("%(name)s: the threshold must be a number from 0 to 100.", params={"name": name})
+
+
 class ModerationSettings(models.Model):
     """Thresholds superusers change in the admin, in force at once (no deploy). One row;
     without it the settings module's defaults apply."""
 
-    display_threshold = models.FloatField(default=70.0, help_text="Machine labels are shown at or above this confidence (0-100).")
-    flag_threshold = models.FloatField(default=80.0, help_text="A moderation label at or above this confidence flags the photo.")
+    display_threshold = models.FloatField(
+        default=70.0, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text="Machine labels are shown at or above this confidence (0-100).",
+    )
+    flag_threshold = models.FloatField(
+        default=80.0, validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text="A moderation label at or above this confidence flags the photo (0-100).",
+    )
     category_thresholds = models.JSONField(
-        default=dict, blank=True,
+        default=dict, blank=True, validators=[validate_category_thresholds],
         help_text='Per top-level moderation category, e.g. {"Swimwear or Underwear": 95, "Explicit": 60}.',
     )
     updated_at = models.DateTimeField(auto_now=True)

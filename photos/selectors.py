@@ -17,10 +17,21 @@ def thresholds() -> dict:
     (ModerationSettings); without that row the settings' defaults apply. One query."""
     from .models import ModerationSettings
 
+    defaults = {"display": settings.LABEL_DISPLAY_THRESHOLD, "flag": settings.MODERATION_FLAG_THRESHOLD, "categories": {}}
     row = ModerationSettings.objects.order_by("pk").first()
     if row is None:
-        return {"display": settings.LABEL_DISPLAY_THRESHOLD, "flag": settings.MODERATION_FLAG_THRESHOLD, "categories": {}}
-    return {"display": row.display_threshold, "flag": row.flag_threshold, "categories": dict(row.category_thresholds or {})}
+        return defaults
+    # The admin validates; a row written around it (SQL, an old version) must still not
+    # break every page: out-of-range numbers and malformed categories fall back.
+    def limit(value, default):
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 100 else default
+
+    raw = row.category_thresholds if isinstance(row.category_thresholds, dict) else {}
+    return {
+        "display": limit(row.display_threshold, defaults["display"]),
+        "flag": limit(row.flag_threshold, defaults["flag"]),
+        "categories": {str(k): float(v) for k, v in raw.items() if limit(v, None) is not None},
+    }
 
 
 def visible_labels_q(prefix: str = "") -> Q:

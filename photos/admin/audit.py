@@ -8,11 +8,11 @@ from django.contrib import admin
 from ..models import (
     AuditEvent,
 )
-from .filters import AuditLabelFilter, CappedPaginator
+from .filters import AuditLabelFilter, CappedPaginator, CappedSearchMixin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(CappedSearchMixin, admin.ModelAdmin):
     list_display = ("at", "action", "label_name", "actor", "photo")
     list_filter = (AuditLabelFilter, "action")
     search_fields = ("=label_name",)

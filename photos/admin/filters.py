@@ -25,6 +25,23 @@ COUNT_CAP = 2_000
 FILTER_CHOICES_SECONDS = 300
 
 
+# Search boxes take at most this much: Django ANDs one condition per word, and thousands
+# of words held a PostgreSQL backend for minutes (SQLite: "Expression tree is too large").
+MAX_SEARCH_WORDS = 8
+MAX_SEARCH_CHARS = 200
+
+
+def capped_search_term(search_term: str) -> str:
+    return " ".join((search_term or "")[: MAX_SEARCH_CHARS * 4].split()[:MAX_SEARCH_WORDS])[:MAX_SEARCH_CHARS]
+
+
+class CappedSearchMixin:
+    """For every model admin with a search box (see MAX_SEARCH_WORDS)."""
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, capped_search_term(search_term))
+
+
 class CappedPaginator(Paginator):
     @cached_property
     def count(self) -> int:

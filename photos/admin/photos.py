@@ -24,7 +24,7 @@ from ..models import (
 )
 from ..selectors import has_label as _has_label
 from ..selectors import parse_label_query
-from .filters import CappedPaginator, EngineFilter, LabelNameFilter, PhotoParentFilter
+from .filters import CappedPaginator, CappedSearchMixin, EngineFilter, LabelNameFilter, PhotoParentFilter, capped_search_term
 from .forms import AddLabelForm, StaffFlagForm
 from .review import photo_review
 
@@ -68,7 +68,7 @@ class DetectedTextInline(ReadOnlyInline):
 
 
 @admin.register(Photo)
-class PhotoAdmin(admin.ModelAdmin):
+class PhotoAdmin(CappedSearchMixin, admin.ModelAdmin):
     list_display = ("thumbnail_tag", "original_filename", "owner", "status", "label_chips", "moderation_state", "engine", "created_at")
     list_display_links = ("thumbnail_tag", "original_filename")
     list_filter = ("status", "moderation_state", LabelNameFilter, PhotoParentFilter, EngineFilter, "visibility",
@@ -126,6 +126,7 @@ class PhotoAdmin(admin.ModelAdmin):
         return actions
 
     def get_search_results(self, request, queryset, search_term):
+        search_term = capped_search_term(search_term)
         parsed = parse_label_query(search_term)
         if parsed is None:
             return super().get_search_results(request, queryset, search_term)
@@ -317,7 +318,7 @@ class PhotoAdmin(admin.ModelAdmin):
 
 
 @admin.register(AnalysisRecord)
-class AnalysisRecordAdmin(admin.ModelAdmin):
+class AnalysisRecordAdmin(CappedSearchMixin, admin.ModelAdmin):
     list_display = ("key", "status", "engine", "updated_at", "received_at")
     list_filter = ("status", "engine")
     search_fields = ("=key",)

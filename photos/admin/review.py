@@ -19,12 +19,19 @@ from ..models import (
     ReviewItem,
 )
 from ..selectors import pending_machine_labels_q
-from .filters import CappedPaginator, ConfidenceBandFilter, ParentLabelFilter, ReviewEngineFilter, ReviewNameFilter
+from .filters import (
+    CappedPaginator,
+    CappedSearchMixin,
+    ConfidenceBandFilter,
+    ParentLabelFilter,
+    ReviewEngineFilter,
+    ReviewNameFilter,
+)
 from .forms import MergeForm
 
 
 @admin.register(ReviewItem)
-class ReviewQueueAdmin(admin.ModelAdmin):
+class ReviewQueueAdmin(CappedSearchMixin, admin.ModelAdmin):
     list_display = ("photo_thumbnail", "name", "confidence_display", "parents_display", "engine", "photo_link")
     list_display_links = None
     list_filter = (ReviewNameFilter, ParentLabelFilter, ConfidenceBandFilter, ReviewEngineFilter)
@@ -102,7 +109,7 @@ class ReviewQueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(Label)
-class LabelAdmin(admin.ModelAdmin):
+class LabelAdmin(CappedSearchMixin, admin.ModelAdmin):
     list_display = ("name", "photo", "confidence", "source", "review_state", "missing_from_latest", "reviewed_by", "reviewed_at")
     list_filter = ("review_state", "source", "missing_from_latest")
     search_fields = ("name",)

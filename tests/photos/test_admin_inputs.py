@@ -1,0 +1,91 @@
+"""No server error from anything a staff member can type, and no bad thresholds row that
+breaks the public pages (issue #10, finding 9)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from photos.models import AuditEvent, ModerationSettings
+from tests.records import analysed_photo
+
+pytestmark = pytest.mark.django_db
+
+SETTINGS = "/admin/photos/moderationsettings/"
+
+
+@pytest.fixture
+def root(client):
+    user = get_user_model().objects.create_superuser("root", password="x")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("flag_threshold", "500", "less than or equal to 100"),
+    ("display_threshold", "-1", "greater than or equal to 0"),
+    ("category_thresholds", "[1, 2]", "not a list"),
+    ("category_thresholds", '"x"', "not a string"),
+    ("category_thresholds", '{"Explicit": 200}', "Explicit: the threshold must be a number from 0 to 100"),
+    ("category_thresholds", '{"Explicit": "high"}', "Explicit: the threshold must be a number from 0 to 100"),
+])
+def test_thresholds_form_refuses_what_would_break_pages_or_silently_stop_flagging(root, field, value, message):
+    data = {"display_threshold": "70", "flag_threshold": "80", "category_thresholds": "{}", field: value}
+
+    response = root.post(f"{SETTINGS}add/", data)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ModerationSettings.objects.exists()
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.THRESHOLDS).exists()
+
+
+@pytest.mark.parametrize("categories", [[1, 2], "x", {"Explicit": "high"}, {"Explicit": 500}])
+def test_a_bad_row_written_around_the_form_breaks_no_page(client, categories):
+    analysed_photo("dog.jpg", {"Dog": (95.0, ["Animal"])})
+    row = ModerationSettings.objects.create()
+    ModerationSettings.objects.filter(pk=row.pk).update(category_thresholds=categories, flag_threshold=500, display_threshold=-3)
+    user = get_user_model().objects.create_user("u", password="x")
+    client.force_login(user)
+
+    assert client.get("/gallery/").status_code == 200
+    assert client.get("/gallery/", {"q": "Dog"}).status_code == 200
+    assert client.get("/photos/").status_code == 200
+    assert client.get("/api/photos/").status_code == 200
+
+
+@pytest.mark.parametrize("changelist", ["photo", "label", "reviewitem", "auditevent", "analysisrecord"])
+def test_admin_search_with_thousands_of_terms_answers_quickly(root, changelist):
+    analysed_photo("dog.jpg", {"Dog": (95.0, ["Animal"])})
+    terms = " ".join(f"term{i}" for i in range(5000))
+
+    started = time.perf_counter()
+    response = root.get(f"/admin/photos/{changelist}/", {"q": terms})
+
+    assert response.status_code == 200
+    assert time.perf_counter() - started < 5
+
+
+def test_admin_label_logic_search_with_thousands_of_terms(root):
+    analysed_photo("dog.jpg", {"Dog": (95.0, ["Animal"])})
+
+    response = root.get("/admin/photos/photo/", {"q": " ".join(["Dog"] + [f"-x{i}" for i in range(5000)])})
+
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("url", ["/admin/auth/user/", "/admin/auth/group/"])
+def test_account_search_is_capped_too(root, url):
+    assert root.get(url, {"q": " ".join(f"u{i}" for i in range(5000))}).status_code == 200
+
+
+@pytest.mark.parametrize("label", ["abc", "", "1.5", "-1", "99999999999999999999999"])
+def test_review_view_ignores_a_label_id_that_is_not_one(root, label):
+    photo = analysed_photo("dog.jpg", {"Dog": (95.0, ["Animal"])})
+
+    response = root.post(f"/admin/photos/photo/{photo.pk}/review/", {"action": "approve", "label": label})
+
+    assert response.status_code == 302
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.APPROVE).exists()
