@@ -81,6 +81,12 @@ def photo_can_view(*, user, photo: Photo) -> bool:
     return photo_is_public(photo)
 
 
+def photo_gets_original(*, user, photo: Photo) -> bool:
+    """The uploaded file, with whatever EXIF/GPS it carries, is its owner's (and
+    superusers'); everyone else sees the stripped display rendition."""
+    return user.is_authenticated and (user.is_superuser or (photo.owner_id is not None and photo.owner_id == user.pk))
+
+
 TAXONOMY_SECONDS = 60
 
 

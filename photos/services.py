@@ -185,6 +185,28 @@ def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
 
 
 THUMBNAIL_SIDE = 640
+DISPLAY_SIDE = 2048
+
+
+def display_rendition_name(photo: Photo) -> str:
+    return f"renditions/{photo.uid}.jpg"
+
+
+def photo_display_rendition(*, photo: Photo) -> str:
+    """The name in storage of the photo as everyone but its owner sees it: an upright JPEG
+    of at most DISPLAY_SIDE a side with no EXIF, XMP or IPTC (no GPS position, camera,
+    serial number, artist or timestamps). Made on first request and kept; photo_delete
+    removes it."""
+    from django.core.files.base import ContentFile
+
+    storage = photo.image.storage
+    name = display_rendition_name(photo)
+    if storage.exists(name):
+        return name
+    saved = storage.save(name, ContentFile(_upright_jpeg(photo, side=DISPLAY_SIDE, quality=88)))
+    if saved != name:  # two first requests at once: keep one copy
+        storage.delete(saved)
+    return name
 
 
 def photo_make_thumbnail(*, photo_id: int) -> str | None:
@@ -276,7 +298,7 @@ def photo_delete(*, photo_id: int, actor) -> bool:
         owner = photo is not None and photo.owner_id is not None and photo.owner_id == actor.pk
         if photo is None or not (owner or actor.has_perm("photos.delete_photo")):
             return False
-        names = [f.name for f in (photo.image, photo.thumbnail) if f and f.name]
+        names = [f.name for f in (photo.image, photo.thumbnail) if f and f.name] + [display_rendition_name(photo)]
         key, filename = photo.key, photo.original_filename
         AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=actor, note=filename[:200],
                                   before={"key": key, "uid": str(photo.uid)}, after={})
@@ -287,7 +309,7 @@ def photo_delete(*, photo_id: int, actor) -> bool:
 
         for name in names:
             try:
-                default_storage.delete(name)
+                default_storage.delete(name)  # a name that is not there is no error
             except Exception as exc:  # storage hiccup: the row is gone, log what is left
                 logger.warning("photo %s deleted but %s could not be removed: %s", photo_id, name, exc)
         if settings.PHOTOS_PIPELINE == "aws" and settings.LABELS_TABLE_NAME:

@@ -111,21 +111,32 @@ def _wants_json(request) -> bool:
 
 @require_GET
 def photo_file(request, uid, kind: str):
-    """The image or its thumbnail, only for those allowed to see the photo. Local files
-    are streamed; S3 objects are redirected to a short-lived presigned URL."""
+    """The image or its thumbnail, only for those allowed to see the photo. The original
+    goes to its owner (and superusers) only; everyone else, staff included, gets the
+    EXIF-free display rendition. Local files are streamed; S3 objects are redirected to a
+    short-lived presigned URL."""
     photo = get_object_or_404(Photo, uid=uid)
     if not selectors.photo_can_view(user=request.user, photo=photo):
         raise Http404("No such photo.")
-    field = photo.thumbnail if kind == "thumbnail" else photo.image
-    if not field or not field.name:
+    original = kind == "image" and selectors.photo_gets_original(user=request.user, photo=photo)
+    if kind == "thumbnail":
+        name = photo.thumbnail.name if photo.thumbnail else ""
+    elif original:
+        name = photo.image.name
+    else:
+        try:
+            name = services.photo_display_rendition(photo=photo)
+        except (FileNotFoundError, OSError):
+            raise Http404("Missing from storage.") from None
+    if not name:
         raise Http404("Not made yet.")
     if settings.PHOTOS_STORAGE == "s3":
-        return HttpResponseRedirect(default_storage.url(field.name))
+        return HttpResponseRedirect(default_storage.url(name))
     try:
-        handle = default_storage.open(field.name, "rb")
+        handle = default_storage.open(name, "rb")
     except FileNotFoundError:
         raise Http404("Missing from storage.") from None
-    content_type = "image/jpeg" if kind == "thumbnail" else photo.content_type or "application/octet-stream"
+    content_type = (photo.content_type or "application/octet-stream") if original else "image/jpeg"
     response = FileResponse(handle, content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=300"

@@ -23,6 +23,7 @@ from django.test import RequestFactory
 from photos.models import AnalysisRecord, AuditEvent, Flag, Label, ModerationLabel, ModerationSettings, Photo
 from photos.roles import roles_ensure
 from tests.records import analysed_photo
+from tests.samples import photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +75,7 @@ def world():
     users["moderator"].groups.add(Group.objects.get(name="Moderators"))
     owner = User.objects.create_user("owner", password="x")
     photo = analysed_photo("p.jpg", {"Dog": (90.0, ["Animal"])}, visibility="private", owner=owner)
-    default_storage.save(photo.image.name, ContentFile(b"\xff\xd8 a private original"))
+    default_storage.save(photo.image.name, ContentFile(photo_bytes("rocket")))
     flagged = analysed_photo("f.jpg", {"Cat": (90.0, [])}, owner=owner, moderation_state=Photo.Moderation.FLAGGED)
     ModerationLabel.objects.create(photo=flagged, name="Explicit", confidence=95.0, level=1)
     flag = Flag.objects.create(photo=flagged, reporter=users["site"], reason=Flag.Reason.NUDITY)
