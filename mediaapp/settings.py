@@ -236,6 +236,11 @@ if PHOTOS_PIPELINE == "aws":
 PHOTOS_STUCK_AFTER_SECONDS = int(env_float("PHOTOS_STUCK_AFTER_SECONDS", 120, lo=1, hi=86400))
 
 # Login rate limiting (photos.security): failures per address and per username.
+# A report hides a photo only on evidence: a staff member's, or this many distinct
+# reporters whose accounts are at least REPORTER_MIN_ACCOUNT_HOURS old. Other reports put
+# the photo in the moderation queue while it stays visible.
+REPORTS_TO_HIDE = int(env_float("REPORTS_TO_HIDE", 3, lo=1, hi=1000))
+REPORTER_MIN_ACCOUNT_HOURS = env_float("REPORTER_MIN_ACCOUNT_HOURS", 24, lo=0, hi=24 * 365)
 LOGIN_MAX_FAILURES = int(env_float("LOGIN_MAX_FAILURES", 5, lo=1, hi=1000))
 LOGIN_WINDOW_SECONDS = int(env_float("LOGIN_WINDOW_SECONDS", 900, lo=1, hi=86400))
 TRUSTED_PROXY_COUNT = int(env_float("TRUSTED_PROXY_COUNT", 0, lo=0, hi=10))

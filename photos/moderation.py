@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from .models import AuditEvent, Flag, Photo
@@ -73,10 +74,13 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "") -> Ph
     if held_by_other:
         raise ModerationError("Another moderator is deciding this photo; wait until they finish or their lock expires.")
     state, action = DECISIONS[decision]
-    if decision == "clear" and photo.moderation_state not in Photo.AWAITING_MODERATION:
-        raise ModerationError("Only a flagged or escalated photo can be cleared.")
-    if decision == "escalate" and photo.moderation_state != Photo.Moderation.FLAGGED:
-        raise ModerationError("Only a flagged photo can be escalated.")
+    reported = Flag.objects.filter(photo_id=photo_id, resolved_at__isnull=True).exists()
+    if decision == "clear" and photo.moderation_state not in Photo.AWAITING_MODERATION and not reported:
+        raise ModerationError("Only a flagged, escalated or reported photo can be cleared.")
+    if decision == "escalate" and photo.moderation_state != Photo.Moderation.FLAGGED and not (
+        reported and photo.moderation_state in (Photo.Moderation.NONE, Photo.Moderation.CLEARED)
+    ):
+        raise ModerationError("Only a flagged or reported photo can be escalated.")
     if photo.moderation_state == Photo.Moderation.REMOVED:
         raise ModerationError("The photo has already been removed.")
     before = {"moderation_state": photo.moderation_state}
@@ -96,10 +100,37 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "") -> Ph
     return photo
 
 
+def open_reports_q() -> Q:
+    """Photos with reports no moderator has decided on yet."""
+    return Q(Exists(Flag.objects.filter(photo=OuterRef("pk"), resolved_at__isnull=True)))
+
+
+def awaiting_moderation_q() -> Q:
+    """The moderation queue: flagged or escalated photos, and visible photos with open
+    reports (reported, but not on enough evidence to hide them)."""
+    return Q(moderation_state__in=Photo.AWAITING_MODERATION) | (
+        Q(moderation_state__in=(Photo.Moderation.NONE, Photo.Moderation.CLEARED)) & open_reports_q()
+    )
+
+
+def reports_hide(photo: Photo, reporter) -> bool:
+    """A report hides a photo only on evidence, never on one new account's word: a staff
+    member's report, or REPORTS_TO_HIDE distinct open reports from accounts at least
+    REPORTER_MIN_ACCOUNT_HOURS old."""
+    if reporter.is_staff and reporter.is_active:
+        return True
+    established = timezone.now() - timedelta(hours=settings.REPORTER_MIN_ACCOUNT_HOURS)
+    standing = Flag.objects.filter(
+        photo=photo, resolved_at__isnull=True, reporter__is_active=True, reporter__date_joined__lte=established
+    ).values("reporter").distinct().count()
+    return standing >= settings.REPORTS_TO_HIDE
+
+
 @transaction.atomic
 def photo_flag(*, photo_id: int, reporter, reason: str, note: str = "") -> bool:
-    """Record a person's flag. Repeat flags by one person count once (returns False).
-    A new flag puts a public or cleared photo back in the moderators' queue."""
+    """Record a person's report. Repeat reports by one person count once (returns
+    False). Every report puts the photo in the moderators' queue; it is hidden from
+    public pages only on evidence (``reports_hide``)."""
     if reason not in Flag.Reason.values:
         raise ModerationError(f"Unknown reason {reason!r}.")
     photo = Photo.objects.select_for_update().filter(id=photo_id).first()
@@ -110,7 +141,7 @@ def photo_flag(*, photo_id: int, reporter, reason: str, note: str = "") -> bool:
         return False
     now = timezone.now()
     before = photo.moderation_state
-    if photo.moderation_state in (Photo.Moderation.NONE, Photo.Moderation.CLEARED):
+    if photo.moderation_state in (Photo.Moderation.NONE, Photo.Moderation.CLEARED) and reports_hide(photo, reporter):
         photo.moderation_state = Photo.Moderation.FLAGGED
         photo.flagged_at = now
         photo.save(update_fields=["moderation_state", "flagged_at", "updated_at"])

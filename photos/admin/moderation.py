@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .. import moderation
+from ..moderation import awaiting_moderation_q
 from ..models import (
     Flag,
     ModerationCase,
@@ -51,7 +52,7 @@ class ModerationQueueAdmin(admin.ModelAdmin):
         flags = Flag.objects.filter(photo=OuterRef("pk"), resolved_at__isnull=True).values("photo").annotate(n=Count("id")).values("n")
         # Not super(): it orders by get_ordering() before the annotations exist.
         return (
-            self.model._default_manager.filter(moderation_state__in=Photo.AWAITING_MODERATION)
+            self.model._default_manager.filter(awaiting_moderation_q())
             .select_related("moderation_locked_by")
             .annotate(
                 severity=Coalesce(Subquery(top.values("confidence")[:1]), Value(0.0)),

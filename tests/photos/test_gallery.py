@@ -76,17 +76,27 @@ def test_photo_page_is_404_unless_public(client, photos, which):
     assert client.get(f"/photos/{photos[which].uid}/image/").status_code == 404
 
 
-def test_signed_in_user_flags_once_and_the_photo_leaves_the_gallery(client, photos):
-    alice = get_user_model().objects.create_user("alice", password="x")
-    client.force_login(alice)
+def test_a_report_reaches_moderators_and_the_photo_leaves_the_gallery_on_evidence(client, photos, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.REPORTS_TO_HIDE = 2
+    old = timezone.now() - timedelta(days=30)
+    alice, bob = (get_user_model().objects.create_user(n, password="x", date_joined=old) for n in ("alice", "bob"))
     url = f"/gallery/{photos['dog'].uid}/"
 
+    client.force_login(alice)
     first = client.post(url, {"reason": "spam", "note": "advert"}, follow=True)
     assert "Thank you" in first.content.decode()
+    assert Photo.objects.get(pk=photos["dog"].pk).moderation_state == "none"  # one report is not evidence
+    assert "dog.jpg" in listed(client)
+    client.force_login(bob)
+    client.post(url, {"reason": "spam"})
 
     assert Photo.objects.get(pk=photos["dog"].pk).moderation_state == "flagged"
     assert "dog.jpg" not in listed(client)
-    assert Flag.objects.get().reason == "spam"
+    assert sorted(Flag.objects.values_list("reason", flat=True)) == ["spam", "spam"]
     assert AuditEvent.objects.filter(action="flag", actor=alice).count() == 1
 
 

@@ -48,7 +48,7 @@ def test_thresholds_from_the_admin_row_apply_at_once_and_per_category():
     assert explicit.moderation_state == "flagged"  # 55 >= the general 50
 
 
-def test_a_person_flags_once_and_the_photo_goes_to_the_queue():
+def test_a_person_flags_once_and_the_photo_goes_to_the_queue_still_visible():
     photo = analysed()
     (alice,) = users("alice")
 
@@ -56,9 +56,53 @@ def test_a_person_flags_once_and_the_photo_goes_to_the_queue():
     assert moderation.photo_flag(photo_id=photo.id, reporter=alice, reason="spam") is False
 
     photo.refresh_from_db()
-    assert photo.moderation_state == "flagged"
+    assert photo.moderation_state == "none"
+    assert Photo.objects.filter(moderation.awaiting_moderation_q(), pk=photo.pk).exists()
     assert Flag.objects.count() == 1
     assert AuditEvent.objects.filter(action="flag", actor=alice).count() == 1
+
+
+def old_account(name):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return get_user_model().objects.create_user(name, password="x", date_joined=timezone.now() - timedelta(days=30))
+
+
+def test_reports_hide_only_on_evidence(settings):
+    """20 new accounts cannot hide a photo; three established ones can; one staff can."""
+    settings.REPORTS_TO_HIDE = 3
+    photo, staff_photo = analysed(), analysed("uploads/b.jpg")
+    for i in range(20):
+        spammer = get_user_model().objects.create_user(f"new{i}", password="x")
+        moderation.photo_flag(photo_id=photo.id, reporter=spammer, reason="spam")
+    photo.refresh_from_db()
+    assert photo.moderation_state == "none"
+
+    for i in range(2):
+        moderation.photo_flag(photo_id=photo.id, reporter=old_account(f"old{i}"), reason="spam")
+    photo.refresh_from_db()
+    assert photo.moderation_state == "none"
+    moderation.photo_flag(photo_id=photo.id, reporter=old_account("old2"), reason="spam")
+    photo.refresh_from_db()
+    assert photo.moderation_state == "flagged"
+
+    staff = get_user_model().objects.create_user("mod", password="x", is_staff=True)
+    moderation.photo_flag(photo_id=staff_photo.id, reporter=staff, reason="nudity")
+    staff_photo.refresh_from_db()
+    assert staff_photo.moderation_state == "flagged"
+
+
+def test_a_moderator_clears_a_reported_visible_photo_and_the_reports_are_resolved():
+    photo = analysed()
+    (alice, mod) = users("alice", "mod")
+    moderation.photo_flag(photo_id=photo.id, reporter=alice, reason="spam")
+
+    moderation.photo_moderate(photo_id=photo.id, decision="clear", actor=mod, note="fine")
+
+    assert not Photo.objects.filter(moderation.awaiting_moderation_q(), pk=photo.pk).exists()
+    assert Flag.objects.get().resolved_at is not None
 
 
 def test_unknown_reason_is_refused():
