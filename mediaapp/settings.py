@@ -7,6 +7,7 @@ Every variable is listed in README.md ("Configuration"). Defaults: SQLite in
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 import secrets
 from pathlib import Path
 
@@ -78,8 +79,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "storages",
+    "axes",
     "photos",
 ]
+
+# Login throttling: django-axes, locking a username *from one address* after
+# LOGIN_MAX_FAILURES failures (the pair, so nobody elsewhere can lock a user out of their
+# own account, and one address behind a proxy is not everybody). Superusers see and lift
+# lockouts in the admin (Axes: access attempts) or with `manage.py axes_reset`.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -90,8 +98,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "photos.security.LoginRateLimitMiddleware",
     "photos.security.ContentSecurityPolicyMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
+    "photos.security.LoginAddressRateMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mediaapp.urls"
@@ -243,6 +253,23 @@ REPORTS_TO_HIDE = int(env_float("REPORTS_TO_HIDE", 3, lo=1, hi=1000))
 REPORTER_MIN_ACCOUNT_HOURS = env_float("REPORTER_MIN_ACCOUNT_HOURS", 24, lo=0, hi=24 * 365)
 LOGIN_MAX_FAILURES = int(env_float("LOGIN_MAX_FAILURES", 5, lo=1, hi=1000))
 LOGIN_WINDOW_SECONDS = int(env_float("LOGIN_WINDOW_SECONDS", 900, lo=1, hi=86400))
+AXES_FAILURE_LIMIT = LOGIN_MAX_FAILURES
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_WINDOW_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "photos.security.client_ip"
+AXES_VERBOSE = False
+
+# Abuse limits (django-ratelimit; per process unless REDIS_CACHE_URL gives a shared
+# cache): sign-ups per address, reports and upload requests per account.
+RATELIMIT_VIEW = "photos.views.rate_limited"
+RATELIMIT_IP_META_KEY = "photos.security.client_ip"
+SIGNUP_RATE = os.environ.get("SIGNUP_RATE", "5/h")
+REPORT_RATE = os.environ.get("REPORT_RATE", "30/h")
+UPLOAD_RATE = os.environ.get("UPLOAD_RATE", "120/h")
+LOGIN_ADDRESS_RATE = os.environ.get("LOGIN_ADDRESS_RATE", "60/h")
 TRUSTED_PROXY_COUNT = int(env_float("TRUSTED_PROXY_COUNT", 0, lo=0, hi=10))
 # Extra origins pages may load images from / post to (the S3 endpoint for presigned URLs).
 CSP_MEDIA_ORIGINS = [o.strip() for o in os.environ.get("CSP_MEDIA_ORIGINS", "").split(",") if o.strip()]

@@ -7,11 +7,13 @@ Sessions authenticate; unsafe methods need the CSRF token (X-CSRFToken), like th
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.core import is_ratelimited
 
 from . import selectors
 from .forms import UploadForm
@@ -56,6 +58,10 @@ def _photo(photo: Photo) -> dict:
 @require_http_methods(["GET", "POST"])
 def photos(request):
     if request.method == "POST":
+        if request.user.is_authenticated and is_ratelimited(
+            request, group="uploads", key="user", rate=settings.UPLOAD_RATE, method="POST", increment=True
+        ):
+            return _error(429, "Too many uploads in a short time; wait a while and try again.")
         return _upload(request)
     query = request.GET.get("q", "")
     if len(query) > MAX_QUERY:

@@ -48,9 +48,19 @@ class UploadForm(forms.Form):
 
 
 class SignUpForm(UserCreationForm):
+    """Username, e-mail (so a forgotten password can be reset) and password."""
+
+    email = forms.EmailField(max_length=254, help_text="For resetting your password; never shown to anyone.")
+
     class Meta(UserCreationForm.Meta):
         model = get_user_model()
-        fields = ("username",)
+        fields = ("username", "email")
+
+    def clean_email(self):
+        email = get_user_model().objects.normalize_email(self.cleaned_data["email"]).strip()
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account already uses this e-mail address; reset its password instead.")
+        return email
 
 
 class UploadRejected(Exception):

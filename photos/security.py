@@ -1,75 +1,48 @@
-"""Login rate limiting and the Content-Security-Policy.
+"""The client's address, the Content-Security-Policy and the request size limit.
 
-Failed logins are counted per client address and per username (the ``user_login_failed``
-signal covers the site's and the admin's login alike); past LOGIN_MAX_FAILURES within
-LOGIN_WINDOW_SECONDS, login POSTs get a 429 until the window passes. A successful login
-clears the username's count.
+Login throttling is django-axes' (settings: AXES_*), abuse limits django-ratelimit's
+(photos/views.py); both read the client's address from ``client_ip``.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in, user_login_failed
-from django.core.cache import cache
-from django.dispatch import receiver
 from django.http import HttpResponse
 
-LOGIN_PATHS = ("/accounts/login/", "/admin/login/")
-
-
-def _client(request) -> str:
-    # Behind a proxy, set TRUSTED_PROXY_COUNT so the client address is read from
-    # X-Forwarded-For; otherwise the socket's address is the only trustworthy one.
+def client_ip(request) -> str:
+    """The client's address (django-axes and django-ratelimit both use it). Behind a
+    proxy, set TRUSTED_PROXY_COUNT so it is read from X-Forwarded-For; otherwise the
+    socket's address is the only trustworthy one."""
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies:
         forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR", "")
+    return request.META.get("REMOTE_ADDR", "") or "0.0.0.0"
 
 
-def _keys(request, username: str | None) -> list[str]:
-    keys = [f"login-fail:ip:{_client(request)}"]
-    if username:
-        digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-        keys.append(f"login-fail:user:{digest}")
-    return keys
+LOGIN_PATHS = ("/accounts/login/", "/admin/login/")
 
 
-@receiver(user_login_failed)
-def _count_failure(sender, credentials, request=None, **kwargs):
-    if request is None:
-        return
-    for key in _keys(request, credentials.get("username")):
-        cache.add(key, 0, settings.LOGIN_WINDOW_SECONDS)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, settings.LOGIN_WINDOW_SECONDS)
+class LoginAddressRateMiddleware:
+    """At most LOGIN_ADDRESS_RATE login attempts from one address across all usernames
+    (django-axes locks a username from an address; this stops spraying one password over
+    many usernames)."""
 
-
-@receiver(user_logged_in)
-def _clear_failures(sender, request, user, **kwargs):
-    if request is not None:
-        cache.delete_many(_keys(request, user.get_username())[1:])
-
-
-class LoginRateLimitMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         if request.method == "POST" and request.path in LOGIN_PATHS:
-            username = request.POST.get("username")
-            if any((cache.get(key) or 0) >= settings.LOGIN_MAX_FAILURES for key in _keys(request, username)):
-                minutes = max(1, settings.LOGIN_WINDOW_SECONDS // 60)
-                return HttpResponse(
-                    f"Too many failed logins. Try again in {minutes} minutes, or reset your password.",
-                    status=429, content_type="text/plain", headers={"Retry-After": str(settings.LOGIN_WINDOW_SECONDS)},
-                )
+            from django_ratelimit.core import is_ratelimited
+
+            if is_ratelimited(request, group="login-address", key="ip", rate=settings.LOGIN_ADDRESS_RATE,
+                              method="POST", increment=True):
+                from .views import rate_limited
+
+                return rate_limited(request)
         return self.get_response(request)
 
 

@@ -11,6 +11,7 @@ from django.http import FileResponse, Http404, HttpResponseRedirect, JsonRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
+from django_ratelimit.decorators import ratelimit
 
 from . import selectors, services
 from .forms import FlagForm, SignUpForm, UploadForm
@@ -20,6 +21,29 @@ from .models import Photo
 MAX_STATUS_IDS = 200
 
 
+def rate_limited(request, exception=None):
+    """django-ratelimit's answer (RATELIMIT_VIEW): 429, in the site's style or as JSON."""
+    message = "Too many requests from you in a short time. Please wait a while and try again."
+    if request.path.startswith("/api/") or _wants_json(request):
+        return JsonResponse({"error": message}, status=429, headers={"Retry-After": "3600"})
+    response = render(request, "429.html", {"message": message}, status=429)
+    response["Retry-After"] = "3600"
+    return response
+
+
+def _upload_rate(group, request):
+    return settings.UPLOAD_RATE
+
+
+def _report_rate(group, request):
+    return settings.REPORT_RATE
+
+
+def _signup_rate(group, request):
+    return settings.SIGNUP_RATE
+
+
+@ratelimit(key="ip", rate=_signup_rate, method="POST")
 @require_http_methods(["GET", "POST"])
 def signup(request):
     if request.user.is_authenticated:
@@ -33,6 +57,7 @@ def signup(request):
 
 
 @login_required
+@ratelimit(key="user", rate=_upload_rate, method="POST", group="uploads")
 @require_http_methods(["GET", "POST"])
 def my_photos(request):
     form = UploadForm()
@@ -159,6 +184,7 @@ def gallery(request):
     return render(request, "photos/gallery.html", {"page": page, "query": query})
 
 
+@ratelimit(key="user_or_ip", rate=_report_rate, method="POST")
 @require_http_methods(["GET", "POST"])
 def gallery_photo(request, uid):
     """One public photo with its labels, and a form to flag it (signed-in users)."""
@@ -193,6 +219,7 @@ def photo_delete(request, uid):
 
 
 @login_required
+@ratelimit(key="user", rate=_upload_rate, method="POST", group="uploads")
 @require_http_methods(["POST"])
 def direct_upload(request):
     """Step 1 of a browser-to-S3 upload (S3 storage only): a presigned POST."""

@@ -13,6 +13,7 @@ from tests.samples import PHOTOS
 def sign_up(page, base_url: str, username: str, password: str) -> None:
     page.goto(f"{base_url}/accounts/signup/")
     page.fill("input[name=username]", username)
+    page.fill("input[name=email]", f"{username}@example.com")
     page.fill("input[name=password1]", password)
     page.fill("input[name=password2]", password)
     page.click("button[type=submit]")

@@ -55,6 +55,13 @@ DECISIONS: dict[str, dict] = {
     "photos.AnalysisRecord": {"view": {"moderator", "superuser"}, "add": set(), "change": set(), "delete": set(),
                               "editable": set(), "actions": {}},
     "photos.AuditEvent": {"view": STAFF, "add": set(), "change": set(), "delete": set(), "editable": set(), "actions": {}},
+    # django-axes: superusers see lockouts and lift them (delete an attempt, or the action).
+    "axes.AccessAttempt": {"view": {"superuser"}, "add": set(), "change": {"superuser"}, "delete": {"superuser"},
+                           "editable": set(), "actions": {"superuser": {"cleanup_expired_attempts", "delete_selected"}}},
+    "axes.AccessLog": {"view": {"superuser"}, "add": set(), "change": {"superuser"}, "delete": {"superuser"},
+                       "editable": set(), "actions": {"superuser": {"delete_selected"}}},
+    "axes.AccessFailureLog": {"view": {"superuser"}, "add": set(), "change": {"superuser"}, "delete": {"superuser"},
+                              "editable": set(), "actions": {"superuser": {"delete_selected"}}},
     "photos.ModerationSettings": {"view": {"superuser"}, "add": {"superuser"}, "change": {"superuser"}, "delete": set(),
                                   "editable": {"display_threshold", "flag_threshold", "category_thresholds"},
                                   "actions": {}},
@@ -82,7 +89,13 @@ def world():
     event = AuditEvent.objects.create(action=AuditEvent.Action.FLAG, actor=users["site"], photo=flagged)
     thresholds = ModerationSettings.objects.create()
     label = photo.labels.get()
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    seen = {"user_agent": "x", "ip_address": "10.0.0.1", "username": "owner", "http_accept": "*/*", "path_info": "/accounts/login/"}
     objects = {
+        "axes.AccessAttempt": AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=1),
+        "axes.AccessLog": AccessLog.objects.create(**seen),
+        "axes.AccessFailureLog": AccessFailureLog.objects.create(**seen, locked_out=False),
         "auth.Group": Group.objects.get(name="Editors"), "auth.User": owner, "photos.Photo": photo,
         "photos.Label": label, "photos.ReviewItem": label, "photos.ModerationCase": flagged, "photos.Flag": flag,
         "photos.AnalysisRecord": AnalysisRecord.objects.filter(photo=photo).first(), "photos.AuditEvent": event,
@@ -102,7 +115,7 @@ def snapshot() -> str:
     from django.apps import apps
 
     rows = []
-    for model in [*apps.get_app_config("photos").get_models(), get_user_model(), Group]:
+    for model in [*apps.get_app_config("photos").get_models(), *apps.get_app_config("axes").get_models(), get_user_model(), Group]:
         if model._meta.proxy:
             continue
         data = serializers.serialize("json", model.objects.order_by("pk"))
