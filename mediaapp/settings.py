@@ -158,6 +158,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_SECURE = not DEBUG and env_bool("DJANGO_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HSTS outside debug (browsers honour it only over HTTPS): a year, no subdomains or
+# preload unless the operator opts in.
+SECURE_HSTS_SECONDS = 0 if DEBUG else int(env_float("DJANGO_HSTS_SECONDS", 31_536_000, lo=0, hi=63_072_000))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
 
 # --- the photo pipeline ---------------------------------------------------------
 PHOTOS_PIPELINE = env_choice("PHOTOS_PIPELINE", "local", ("local", "aws"))

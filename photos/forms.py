@@ -75,7 +75,11 @@ _UNSAFE = re.compile(r"[^\w.\- ()\[\]]+", re.UNICODE)
 # photos' compressed data practically never contains these byte strings.
 # Matched against lower-cased bytes: a case-insensitive pattern is ~3x slower, and this
 # runs over every byte of every upload.
-_MARKUP = re.compile(rb"<\s*(?:script|html|svg|iframe|object|embed|body|\?php)\b|javascript:")
+_MARKUP = re.compile(
+    rb"<\s*(?:script|html|svg|iframe|object|embed|body|\?php)\b|javascript:"
+    # Short tag names would match compressed data by chance; these need their attribute.
+    rb"|<\s*img\b[^>]{0,300}?\bon[a-z]+\s*=|<\s*meta\b[^>]{0,300}?\bhttp-equiv|\bon(?:error|load)\s*="
+)
 
 
 def clean_filename(name: str) -> str:

@@ -18,6 +18,10 @@ logger = logging.getLogger(__name__)
 
 ANALYSIS_SOFT_LIMIT = 120
 ANALYSIS_HARD_LIMIT = 150
+# No analysis outlives its hard time limit: a photo still "analyzing" this long after its
+# last update lost its worker (killed, out of memory) and is picked up again at the
+# sweeper's next run (every minute), not ten minutes later.
+ANALYZING_ABANDONED_SECONDS = ANALYSIS_HARD_LIMIT + 30
 
 
 class TransientAnalysisError(Exception):
@@ -77,7 +81,7 @@ def sweep_stuck_photos() -> dict[str, int]:
     """Re-enqueue photos stuck in uploaded/queued/analyzing (see services)."""
     return services.photos_sweep_stuck(
         stuck_after_seconds=settings.PHOTOS_STUCK_AFTER_SECONDS,
-        analyzing_after_seconds=ANALYSIS_HARD_LIMIT * 4,
+        analyzing_after_seconds=ANALYZING_ABANDONED_SECONDS,
     )
 
 

@@ -197,7 +197,7 @@ class PhotoAdmin(CappedSearchMixin, admin.ModelAdmin):
 
         scope = "approved" if approved_only else "all"
         if kind == "csv":
-            response = StreamingHttpResponse(exports.labels_csv(queryset, approved_only=approved_only), content_type="text/csv")
+            response = StreamingHttpResponse(exports.labels_csv(queryset, approved_only=approved_only), content_type="text/csv; charset=utf-8")
             name = f"labels-{scope}.csv"
         else:
             response = StreamingHttpResponse(exports.labels_coco(queryset, approved_only=approved_only),

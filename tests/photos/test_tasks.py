@@ -153,3 +153,22 @@ def test_sweeper_leaves_recent_and_finished_photos_alone(fake_queue):
 
     assert services.photos_sweep_stuck(stuck_after_seconds=3600, analyzing_after_seconds=3600)["found"] == 0
     assert fake_queue.sent == []
+
+
+def test_a_photo_left_analyzing_by_a_killed_worker_is_picked_up_within_minutes(fake_queue):
+    """No analysis outlives its hard time limit, so 'analyzing' past it means the worker
+    died: the next sweep (every minute) takes the photo again, not ten minutes later."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from photos.tasks import ANALYSIS_HARD_LIMIT, sweep_stuck_photos
+
+    photo = Photo.objects.create(image="uploads/k/killed.jpg", original_filename="killed.jpg", status=Photo.Status.ANALYZING,
+                                 analysis_attempts=1)
+    Photo.objects.filter(pk=photo.pk).update(updated_at=timezone.now() - timedelta(seconds=ANALYSIS_HARD_LIMIT + 60))
+
+    result = sweep_stuck_photos()
+
+    assert result["enqueued"] == 1
+    assert "photos.tasks.analyze_photo" in fake_queue.task_names() or fake_queue.sent

@@ -315,6 +315,9 @@ def test_nobody_deletes_someone_elses_photo(client, user, media_root):
     b"<html><body onload=alert(1)>",
     b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
     b"<?php system($_GET['c']); ?>",
+    b'<img src=x onerror="fetch(\'//evil\')">',
+    b'<IMG SRC=x OnError=alert(1)>',
+    b'<meta http-equiv="refresh" content="0;url=https://evil.example/">',
 ])
 @pytest.mark.parametrize("where", ["comment", "appended"])
 def test_polyglot_images_are_refused(client_in, media_root, payload, where):

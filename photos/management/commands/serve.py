@@ -2,7 +2,8 @@
 
 With Redis reachable at CELERY_BROKER_URL a real worker runs beside the web server;
 without it, tasks run in-process (eager) and the command says so in one line.
-Ctrl-C (or SIGTERM) stops every child cleanly.
+Ctrl-C (or SIGTERM) stops every child cleanly; a child that dies on its own (killed, out
+of memory) is restarted, and only one that keeps dying stops the rest.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 STOP_GRACE_SECONDS = 15
+# A child that dies is restarted, unless it died this many times within the window.
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 60
 
 
 def broker_reachable(url: str) -> bool:
@@ -40,19 +44,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr, port, concurrency, **options):
         env = dict(os.environ)
-        children: list[subprocess.Popen] = []
+        commands: dict[str, list[str]] = {}
         url = settings.CELERY_BROKER_URL
         if settings.CELERY_TASK_ALWAYS_EAGER:
             self.stdout.write("Tasks run in-process (CELERY_TASK_ALWAYS_EAGER=1).")
         elif broker_reachable(url):
             schedule = settings.VAR_DIR / "celerybeat-schedule"
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "mediaapp", "worker", "--beat", "--schedule", str(schedule),
-                     "--loglevel", "INFO", "--concurrency", str(concurrency)],
-                    env=env,
-                )
-            )
+            commands["worker"] = [sys.executable, "-m", "celery", "-A", "mediaapp", "worker", "--beat", "--schedule",
+                                  str(schedule), "--loglevel", "INFO", "--concurrency", str(concurrency)]
             self.stdout.write(f"Celery worker ({concurrency} processes) and beat running on {url}.")
         else:
             env["CELERY_TASK_ALWAYS_EAGER"] = "1"
@@ -60,13 +59,16 @@ class Command(BaseCommand):
                 f"Redis is not reachable at {url}: tasks run in-process, so an upload waits for its analysis "
                 "and the stuck-photo sweeper does not run. Start Redis for a real worker."
             )
-        children.append(
-            subprocess.Popen([sys.executable, "manage.py", "runserver", f"{addr}:{port}", "--noreload"], env=env,
-                             cwd=settings.BASE_DIR)
-        )
+        commands["web"] = [sys.executable, "manage.py", "runserver", f"{addr}:{port}", "--noreload"]
         self.stdout.write(f"Web app on http://{addr}:{port}/ (admin at /admin/). Ctrl-C stops everything.")
 
+        def start(name: str) -> subprocess.Popen:
+            return subprocess.Popen(commands[name], env=env, cwd=settings.BASE_DIR)
+
+        children = {name: start(name) for name in commands}
+        exits: dict[str, list[float]] = {name: [] for name in commands}
         stopping = False
+        failure = None
 
         def stop(signum, frame):
             nonlocal stopping
@@ -75,19 +77,32 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         try:
-            while not stopping and all(child.poll() is None for child in children):
+            while not stopping:
                 time.sleep(0.3)
+                for name, child in list(children.items()):
+                    if child.poll() is None or stopping:
+                        continue
+                    # A child that died (killed, out of memory) is restarted; one that keeps
+                    # dying is a real failure, and everything stops with its exit code.
+                    now = time.monotonic()
+                    exits[name] = [t for t in exits[name] if now - t < RESTART_WINDOW_SECONDS] + [now]
+                    if len(exits[name]) > MAX_RESTARTS:
+                        failure = (name, child.returncode)
+                        stopping = True
+                        break
+                    self.stderr.write(f"The {name} process exited with {child.returncode}; restarting it.")
+                    children[name] = start(name)
         finally:
-            for child in children:
+            for child in children.values():
                 if child.poll() is None:
                     child.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE_SECONDS
-            for child in children:
+            for child in children.values():
                 try:
                     child.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     child.kill()
-        failed = [c for c in children if c.returncode not in (0, -signal.SIGTERM, None)]
-        if failed and not stopping:
-            self.stderr.write(f"A child process exited with {failed[0].returncode}; stopped the rest.")
+        if failure:
+            self.stderr.write(f"The {failure[0]} process exited {MAX_RESTARTS + 1} times within "
+                              f"{RESTART_WINDOW_SECONDS} s (last code {failure[1]}); stopped the rest.")
             sys.exit(1)
