@@ -295,3 +295,65 @@ def test_site_views_by_role(client, world, role):
     else:
         assert snapshot() == before
     assert json.dumps(sorted(SITE_GETS))  # the table is data, printed on failure
+
+
+SITE_URLS = {
+    # every route of the site (mediaapp/urls.py, photos/urls.py) -> how this file covers it
+    "": "redirect", "accounts/signup/": "signup", "accounts/": "django.contrib.auth.urls", "photos/": "SITE_GETS",
+    "photos/status/": "SITE_GETS", "photos/direct/": "direct", "photos/direct/confirm/": "direct",
+    "photos/<uuid:uid>/image/": "image", "photos/<uuid:uid>/thumbnail/": "image", "photos/<uuid:uid>/delete/": "delete",
+    "api/photos/": "api", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
+    "gallery/<uuid:uid>/": "report", "admin/": "the admin tests above",
+}
+
+
+def test_every_site_route_is_in_the_matrix():
+    from django.urls import get_resolver
+
+    def routes(resolver, prefix=""):
+        for pattern in resolver.url_patterns:
+            route = prefix + str(pattern.pattern)
+            if hasattr(pattern, "url_patterns"):
+                if route in SITE_URLS:
+                    yield route
+                else:
+                    yield from routes(pattern, route)
+            else:
+                yield route
+
+    assert set(routes(get_resolver())) <= set(SITE_URLS) | {"^static/(?P<path>.*)$", "^media/(?P<path>.*)$"}
+
+
+@pytest.mark.parametrize("role", [*ROLES, "owner"])
+def test_private_photo_stays_private_on_every_site_route(client, world, role):
+    if role == "owner":
+        client.force_login(world["photo"].owner)
+    else:
+        login(client, world, role)
+    photo = world["photo"]  # private
+    before = snapshot()
+
+    api = client.get(f"/api/photos/{photo.uid}/")
+    gallery = client.get(f"/gallery/{photo.uid}/")
+    report = client.post(f"/gallery/{photo.uid}/", {"reason": "spam"})
+    confirm = client.post("/photos/direct/confirm/", {"token": "forged"}, content_type="application/json")
+
+    assert api.status_code == 404 and gallery.status_code == 404  # not public: not in the public pages for anyone
+    assert report.status_code in (302, 404) and not Flag.objects.filter(photo=photo).exists()
+    assert confirm.status_code in (302, 400, 404)  # anonymous: to log in; others: a forged token is refused
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_reports_on_a_public_photo(client, world, role):
+    login(client, world, role)
+    photo = world["photo"]
+    Photo.objects.filter(pk=photo.pk).update(visibility=Photo.Visibility.PUBLIC)
+
+    client.post(f"/gallery/{photo.uid}/", {"reason": "spam"})
+
+    reported = Flag.objects.filter(photo=photo).exists()
+    assert reported is (role != "anonymous")
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.FLAG, photo=photo).exists() is reported
+    photo.refresh_from_db()
+    assert (photo.moderation_state == Photo.Moderation.FLAGGED) is (role in STAFF)  # one new account is no evidence
