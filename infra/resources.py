@@ -14,6 +14,8 @@ SYNC_INDEX = _record.SYNC_INDEX
 
 UPLOAD_PREFIX = "uploads/"
 THUMBNAIL_PREFIX = "thumbnails/"
+# EXIF-free display renditions that everyone but a photo's owner is served (Django).
+RENDITION_PREFIX = "renditions/"
 # Keys are stored with lowercase extensions (S3 suffix filters are case-sensitive). The
 # bucket notifies exactly what the handler analyses or records as skipped.
 NOTIFIED_SUFFIXES = _handler.ANALYSABLE_SUFFIXES + _handler.SKIPPED_SUFFIXES
@@ -21,14 +23,20 @@ NOTIFIED_SUFFIXES = _handler.ANALYSABLE_SUFFIXES + _handler.SKIPPED_SUFFIXES
 LABELER_TIMEOUT_SECONDS = 60
 # AWS: the queue's visibility timeout must be at least 6x the function timeout.
 QUEUE_VISIBILITY_SECONDS = 6 * LABELER_TIMEOUT_SECONDS
-DLQ_MAX_RECEIVE_COUNT = 4
+# At least 5 (AWS's advice for SQS -> Lambda): a message the poller received while the
+# function was at its concurrency limit, or whose analysis Rekognition throttled, must
+# have room to be retried before it is moved to the dead-letter queue.
+DLQ_MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_DAYS = 14
 SQS_BATCH_SIZE = 5
 LABELER_MEMORY_MB = 512
-# Each image costs one DetectLabels, one DetectModerationLabels and one DetectText call;
-# Rekognition's default quota is 50 TPS per API in large regions (5 in some), so a
-# handful of concurrent functions stays under it. A stack parameter changes it.
-DEFAULT_RESERVED_CONCURRENCY = 5
+# Each image costs one DetectLabels, one DetectModerationLabels and one DetectText call,
+# made at the same time, each taking ~0.3-1 s: one running function sends each API at
+# most ~1-3 requests a second. Rekognition's default quota is 50 TPS per API in large
+# regions (5 in some), so 5 concurrent functions stay under it in every region. The
+# stack parameter sets the event source mapping's MaximumConcurrency (the poller itself
+# stops there; reserved concurrency would throttle batches it had already received).
+DEFAULT_MAXIMUM_CONCURRENCY = 5
 
 TABLE_KEY_SCHEMA = [
     {"AttributeName": "pk", "KeyType": "HASH"},

@@ -189,7 +189,9 @@ DISPLAY_SIDE = 2048
 
 
 def display_rendition_name(photo: Photo) -> str:
-    return f"renditions/{photo.uid}.jpg"
+    from infra.resources import RENDITION_PREFIX  # the web app's S3 policy grants this prefix
+
+    return f"{RENDITION_PREFIX}{photo.uid}.jpg"
 
 
 def photo_display_rendition(*, photo: Photo) -> str:

@@ -34,7 +34,7 @@ class Labeler(Construct):
         *,
         bucket: s3.IBucket,
         table: dynamodb.ITable,
-        reserved_concurrency: int | float,
+        max_concurrency: int | float,
     ) -> None:
         super().__init__(scope, construct_id)
         self.dead_letters = sqs.Queue(
@@ -85,7 +85,6 @@ class Labeler(Construct):
             ),
             timeout=Duration.seconds(resources.LABELER_TIMEOUT_SECONDS),
             memory_size=resources.LABELER_MEMORY_MB,
-            reserved_concurrent_executions=reserved_concurrency,
             environment={
                 "LABELS_TABLE_NAME": table.table_name,
                 "UPLOAD_PREFIX": resources.UPLOAD_PREFIX,
@@ -99,6 +98,9 @@ class Labeler(Construct):
                 self.queue,
                 batch_size=resources.SQS_BATCH_SIZE,
                 report_batch_item_failures=True,
+                # The poller stops at this many concurrent functions, so a burst waits in
+                # the queue instead of burning receive counts on throttled invocations.
+                max_concurrency=max_concurrency,
             )
         )
         # Least privilege, spelled out: grant_read() would add s3:GetBucket*/List* and

@@ -17,14 +17,15 @@ from infra.constructs.media_bucket import MediaBucket
 class MediaPipelineStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        reserved = CfnParameter(
+        concurrency = CfnParameter(
             self,
-            "LabelerReservedConcurrency",
+            "LabelerMaximumConcurrency",
             type="Number",
-            default=resources.DEFAULT_RESERVED_CONCURRENCY,
-            min_value=1,
+            default=resources.DEFAULT_MAXIMUM_CONCURRENCY,
+            min_value=2,  # the event source mapping's minimum
             max_value=1000,
-            description="Concurrent labeler functions; each image makes 3 Rekognition calls, keep it under your TPS quota.",
+            description="Concurrent labeler functions the SQS poller runs; each makes 3 Rekognition calls at once, "
+                        "keep it under your TPS quota (docs/aws.md).",
         )
         origins = CfnParameter(
             self,
@@ -36,11 +37,12 @@ class MediaPipelineStack(Stack):
         media = MediaBucket(self, "Media", cors_origins=origins.value_as_list)
         labels = LabelsTable(self, "Labels")
         labeler = Labeler(
-            self, "Labeler", bucket=media.bucket, table=labels.table, reserved_concurrency=reserved.value_as_number
+            self, "Labeler", bucket=media.bucket, table=labels.table, max_concurrency=concurrency.value_as_number
         )
 
         # What the Django web app and Celery workers need, and nothing more.
         bucket_arn = media.bucket.bucket_arn
+        prefixes = (resources.UPLOAD_PREFIX, resources.THUMBNAIL_PREFIX, resources.RENDITION_PREFIX)
         self.web_policy = iam.ManagedPolicy(
             self,
             "WebAppPolicy",
@@ -48,20 +50,21 @@ class MediaPipelineStack(Stack):
             statements=[
                 iam.PolicyStatement(
                     actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-                    resources=[f"{bucket_arn}/{resources.UPLOAD_PREFIX}*", f"{bucket_arn}/{resources.THUMBNAIL_PREFIX}*"],
+                    resources=[f"{bucket_arn}/{prefix}*" for prefix in prefixes],
                 ),
-                iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": [f"{resources.UPLOAD_PREFIX}*", f"{resources.THUMBNAIL_PREFIX}*"]}},
-                ),
+                # Without s3:ListBucket on the bucket, S3 answers HeadObject on a missing
+                # key with 403 instead of 404, and django-storages' exists() (called for
+                # every new key, file_overwrite=False) raises it: uploads would fail. A
+                # HeadObject request carries no s3:prefix, so a prefix condition would
+                # deny it too; the grant is on this one bucket, unconditioned.
+                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket_arn]),
                 iam.PolicyStatement(
                     actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem"],
                     resources=[labels.table.table_arn, f"{labels.table.table_arn}/index/{resources.SYNC_INDEX}"],
                 ),
             ],
         )
-        for prefix in (resources.UPLOAD_PREFIX, resources.THUMBNAIL_PREFIX):
+        for prefix in prefixes:
             acknowledge(
                 self.web_policy,
                 f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(media.bucket)}.Arn>/{prefix}*]",
