@@ -96,7 +96,7 @@ def create_resources(endpoint: str, *, prefix: str = "mediaapp-local") -> LocalA
             "PointInTimeRecoveryEnabled": True})
 
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
-        {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [
+        {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"], "Filter": {"Key": {"FilterRules": [
             {"Name": "prefix", "Value": resources.UPLOAD_PREFIX}, {"Name": "suffix", "Value": suffix}]}}}
         for suffix in resources.NOTIFIED_SUFFIXES]})
     return LocalAws(endpoint=endpoint, bucket=bucket, table=table, queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url)

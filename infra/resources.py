@@ -10,6 +10,7 @@ from infra.functions.labeler import record as _record
 
 # The table's keys are part of the record format; repeated here with the rest of its shape.
 SORT_KEY = _record.SORT_KEY
+TOMBSTONE_ATTRIBUTES = tuple(sorted(_record.tombstone_item(bucket="b", key="k", at="t", reason="r")))
 SYNC_INDEX = _record.SYNC_INDEX
 
 UPLOAD_PREFIX = "uploads/"

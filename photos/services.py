@@ -289,7 +289,8 @@ def photos_reanalyse(*, photo_ids: list[int]) -> int:
 
 def photo_delete(*, photo_id: int, actor) -> bool:
     """Delete a photo: its row and everything hanging off it, then, once that commits,
-    its image and thumbnail in storage and (AWS pipeline) its DynamoDB record. Owners
+    its image, thumbnail and rendition in storage (every version, on S3) and, in the AWS
+    pipeline, its DynamoDB record, replaced by an erasure tombstone. Owners
     delete their own photos; others need the delete_photo permission (superusers): a
     moderator removes a photo through moderation, which keeps its files for appeals.
     Recorded as an AuditEvent. False if not allowed or not found."""
@@ -304,6 +305,11 @@ def photo_delete(*, photo_id: int, actor) -> bool:
         key, filename = photo.key, photo.original_filename
         AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=actor, note=filename[:200],
                                   before={"key": key, "uid": str(photo.uid)}, after={})
+        if settings.PHOTOS_PIPELINE == "aws" and settings.LABELS_TABLE_NAME:
+            # The tombstone before the row goes: if it cannot be written, the transaction
+            # rolls back and the photo stays (nothing half-erased); once it is, no
+            # replayed S3 event, retry or reconcile can bring the photo back.
+            erase_record(key=key)
         photo.delete()
 
     def cleanup():
@@ -311,19 +317,59 @@ def photo_delete(*, photo_id: int, actor) -> bool:
 
         for name in names:
             try:
-                default_storage.delete(name)  # a name that is not there is no error
+                if settings.PHOTOS_STORAGE == "s3":
+                    delete_every_version(name)
+                else:
+                    default_storage.delete(name)  # a name that is not there is no error
             except Exception as exc:  # storage hiccup: the row is gone, log what is left
                 logger.warning("photo %s deleted but %s could not be removed: %s", photo_id, name, exc)
-        if settings.PHOTOS_PIPELINE == "aws" and settings.LABELS_TABLE_NAME:
-            from .sync import dynamodb_table
-
-            try:
-                dynamodb_table().delete_item(Key={"pk": f"IMG#{key}", "sk": "ANALYSIS"})
-            except Exception as exc:
-                logger.warning("photo %s deleted but its DynamoDB record could not be: %s", photo_id, exc)
 
     transaction.on_commit(cleanup)
     return True
+
+
+def erase_record(*, key: str) -> None:
+    """Leave the erasure tombstone for ``key`` and drop its analysis record (DynamoDB)."""
+    from infra.functions.labeler.record import SORT_KEY, now_iso, tombstone_item
+
+    from .sync import dynamodb_table, with_backoff
+
+    table = dynamodb_table()
+    tombstone = tombstone_item(bucket=settings.AWS_STORAGE_BUCKET_NAME or "", key=key, at=now_iso(), reason="deleted in the app")
+    with_backoff(lambda: table.put_item(Item=tombstone))
+    with_backoff(lambda: table.delete_item(Key={"pk": f"IMG#{key}", "sk": SORT_KEY}))
+
+
+def delete_every_version(name: str) -> int:
+    """Erase an object from the versioned bucket: every version and delete marker, not
+    just a new delete marker over the old bytes (which the bucket would keep 30 days)."""
+    from django.core.files.storage import default_storage
+
+    client = default_storage.connection.meta.client
+    bucket = default_storage.bucket_name
+    key = default_storage._normalize_name(name)
+    deleted = 0
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=key):
+        versions = [v for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if v["Key"] == key]
+        if versions:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key, "VersionId": v["VersionId"]} for v in versions],
+                                                         "Quiet": True})
+            deleted += len(versions)
+    return deleted
+
+
+def photos_erased(*, keys: list[str]) -> int:
+    """Photos whose objects were erased (tombstones from the sync): deleted outside the
+    app, so their rows go too, on the audit record. Unknown keys are nothing to do."""
+    from .models import AuditEvent
+
+    removed = 0
+    for photo in Photo.objects.filter(image__in=keys).only("id", "original_filename", "image", "uid"):
+        AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=None, note=f"{photo.original_filename[:150]} "
+                                  "(its object was deleted from the bucket)", before={"key": photo.image.name, "uid": str(photo.uid)})
+        photo.delete()
+        removed += 1
+    return removed
 
 
 def photos_already_uploaded(*, owner, sha256s: list[str]) -> dict[str, str]:

@@ -27,7 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from infra.functions.labeler.core import error_code
-from infra.functions.labeler.record import SORT_KEY, SYNC_INDEX, SYNC_SHARDS, LabelRecord, RecordError
+from infra.functions.labeler.record import SORT_KEY, SYNC_INDEX, SYNC_SHARDS, LabelRecord, RecordError, is_tombstone
 
 from .models import Photo, SyncCheckpoint
 from .services import ApplyResult, apply_records
@@ -97,8 +97,11 @@ def with_backoff(call: Callable[[], Any], *, attempts: int = RETRY_ATTEMPTS, sle
 
 
 def parse_items(items: Iterable[dict]) -> tuple[list[LabelRecord], int]:
+    """LabelRecords of the items (tombstones are not records: see ``erased_keys``)."""
     records, invalid = [], 0
     for item in items:
+        if is_tombstone(item):
+            continue
         try:
             records.append(LabelRecord.from_item(item))
         except RecordError as exc:
@@ -107,6 +110,11 @@ def parse_items(items: Iterable[dict]) -> tuple[list[LabelRecord], int]:
             invalid += 1
             logger.error("invalid label record %s: %s", item.get("pk"), exc)
     return records, invalid
+
+
+def erased_keys(items: Iterable[dict]) -> list[str]:
+    """Object keys the items say were erased (deleted in the app or outside it)."""
+    return [str(item.get("key") or str(item.get("pk", "")).removeprefix("IMG#")) for item in items if is_tombstone(item)]
 
 
 def _stamp(moment: datetime) -> str:
@@ -155,12 +163,17 @@ def sync_shard(shard: int, *, table=None, overlap_seconds: float | None = None, 
         while True:
             page = with_backoff(lambda: table.query(**query))
             records, invalid = parse_items(page.get("Items", []))
+            erased = erased_keys(page.get("Items", []))
             result.invalid += invalid
             result.pages += 1
             newest = max([checkpoint] + [r.updated_at for r in records])
             with transaction.atomic():
                 applied = apply_records(records)
                 result.add(applied)
+                if erased:
+                    from .services import photos_erased
+
+                    photos_erased(keys=erased)
                 renewed = SyncCheckpoint.objects.filter(shard=shard, lease_token=token).update(
                     checkpoint=newest,
                     records_applied=F("records_applied") + applied.applied,

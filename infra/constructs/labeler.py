@@ -64,12 +64,15 @@ class Labeler(Construct):
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        for suffix in resources.NOTIFIED_SUFFIXES:
-            bucket.add_event_notification(
-                s3.EventType.OBJECT_CREATED,
-                s3n.SqsDestination(self.queue),
-                s3.NotificationKeyFilter(prefix=resources.UPLOAD_PREFIX, suffix=suffix),
-            )
+        # Created objects are analysed; removed ones (in the app or outside it) leave an
+        # erasure tombstone, so the photo leaves Django too and nothing brings it back.
+        for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED):
+            for suffix in resources.NOTIFIED_SUFFIXES:
+                bucket.add_event_notification(
+                    event,
+                    s3n.SqsDestination(self.queue),
+                    s3.NotificationKeyFilter(prefix=resources.UPLOAD_PREFIX, suffix=suffix),
+                )
 
         log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
         self.function = lambda_.Function(
@@ -112,7 +115,12 @@ class Labeler(Construct):
             )
         )
         self.function.add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[table.table_arn])
+            # PutItem/ConditionCheckItem: the record, written only if no tombstone is there
+            # (one transaction); DeleteItem: the record, when a tombstone replaces it.
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"],
+                resources=[table.table_arn],
+            )
         )
         self.function.add_to_role_policy(iam.PolicyStatement(actions=REKOGNITION_ACTIONS, resources=["*"]))
 

@@ -48,8 +48,10 @@ class MediaPipelineStack(Stack):
             "WebAppPolicy",
             description="Django web app and workers: media objects under the app's prefixes, labels table reads.",
             statements=[
+                # DeleteObjectVersion: erasure removes every version of a photo's objects,
+                # not only a delete marker over bytes the bucket would keep for 30 days.
                 iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
                     resources=[f"{bucket_arn}/{prefix}*" for prefix in prefixes],
                 ),
                 # Without s3:ListBucket on the bucket, S3 answers HeadObject on a missing
@@ -57,10 +59,17 @@ class MediaPipelineStack(Stack):
                 # every new key, file_overwrite=False) raises it: uploads would fail. A
                 # HeadObject request carries no s3:prefix, so a prefix condition would
                 # deny it too; the grant is on this one bucket, unconditioned.
-                iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket_arn]),
+                iam.PolicyStatement(actions=["s3:ListBucket", "s3:ListBucketVersions"], resources=[bucket_arn]),
                 iam.PolicyStatement(
                     actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem"],
                     resources=[labels.table.table_arn, f"{labels.table.table_arn}/index/{resources.SYNC_INDEX}"],
+                ),
+                # Erasure tombstones only: a put limited to the tombstone's attributes, so
+                # the web app can never write an analysis record (labels) itself.
+                iam.PolicyStatement(
+                    actions=["dynamodb:PutItem"],
+                    resources=[labels.table.table_arn],
+                    conditions={"ForAllValues:StringEquals": {"dynamodb:Attributes": list(resources.TOMBSTONE_ATTRIBUTES)}},
                 ),
             ],
         )

@@ -81,8 +81,10 @@ def test_uploads_of_every_image_suffix_notify_the_queue(template):
     filters = sorted(
         tuple(sorted((r["Name"], r["Value"]) for r in c["Filter"]["Key"]["FilterRules"])) for c in configs
     )
-    assert filters == sorted((("prefix", "uploads/"), ("suffix", s)) for s in resources.NOTIFIED_SUFFIXES)
-    assert all(c["Events"] == ["s3:ObjectCreated:*"] for c in configs)
+    assert filters == sorted(2 * [(("prefix", "uploads/"), ("suffix", s)) for s in resources.NOTIFIED_SUFFIXES])
+    # Created objects are analysed, removed ones leave an erasure tombstone.
+    assert sorted(c["Events"][0] for c in configs) == sorted(
+        ["s3:ObjectCreated:*"] * len(resources.NOTIFIED_SUFFIXES) + ["s3:ObjectRemoved:*"] * len(resources.NOTIFIED_SUFFIXES))
 
 
 def test_queue_has_a_dlq_and_a_visibility_timeout_of_six_function_timeouts(template):
@@ -159,7 +161,8 @@ def test_labeler_permissions_are_least_privilege(template):
     actions = sorted(a for acts, _ in statements for a in acts)
     assert actions == sorted([
         "rekognition:DetectLabels", "rekognition:DetectModerationLabels", "rekognition:DetectText",
-        "s3:GetObject", "s3:GetObjectVersion", "dynamodb:GetItem", "dynamodb:PutItem",
+        "s3:GetObject", "s3:GetObjectVersion", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem",
+        "dynamodb:DeleteItem",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     ])
     by_action = {a: r for acts, r in statements for a in acts}
@@ -177,6 +180,10 @@ def test_web_app_policy_reads_the_table_and_writes_only_its_prefixes(template):
     assert suffixes == ["/renditions/*", "/thumbnails/*", "/uploads/*"]
     dynamo = next(acts for acts, _ in statements if any(a.startswith("dynamodb:") for a in acts))
     assert "dynamodb:PutItem" not in dynamo and "dynamodb:Query" in dynamo
+    # The web app's only put: erasure tombstones, limited to their attributes.
+    (put,) = [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "dynamodb:PutItem" in _actions(st)]
+    allowed = put["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
+    assert "labels" not in allowed and set(allowed) == set(resources.TOMBSTONE_ATTRIBUTES)
 
 
 def test_web_app_may_list_the_bucket_so_head_object_on_a_missing_key_is_404_not_403(template):

@@ -59,3 +59,73 @@ def test_upload_to_labels_in_the_admin_through_the_aws_path(local_aws, client, f
     # The admin's refresh button reads the same record back (one GetItem).
     refresh = client.post(f"/admin/photos/photo/{photo.pk}/refresh/", follow=True)
     assert "Already up to date with DynamoDB." in refresh.content.decode()
+
+
+def test_a_deleted_photo_never_comes_back(local_aws, client, fake_queue):
+    """Erasure: delete, then replay the upload's S3 event, retry, sync and reconcile: the
+    photo stays gone, every version of its object too (issue #11, finding 1)."""
+    import json
+
+    import boto3
+    from django.core.management import call_command
+
+    owner = get_user_model().objects.create_user("owner", password="x")
+    client.force_login(owner)
+    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.png", photo_bytes("chelsea"), "image/png")]})
+    photo = Photo.objects.get()
+    key = photo.image.name
+    runner = LambdaRunner(local_aws)
+    for _ in range(5):
+        runner.poll_once()
+    sync.sync_labels()
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.LABELED
+
+    client.post(f"/photos/{photo.uid}/delete/")
+    for _ in range(5):  # the ObjectRemoved events of the app's own deletes
+        runner.poll_once()
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    versions = s3.list_object_versions(Bucket=local_aws.bucket, Prefix=key)
+    assert versions.get("Versions", []) == [] and versions.get("DeleteMarkers", []) == []
+
+    replay = {"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                           "eventTime": "2030-01-01T00:00:00.000Z", "s3": {"bucket": {"name": local_aws.bucket},
+                                                                          "object": {"key": key, "size": 10, "eTag": "e"}}}]}
+    sqs = boto3.client("sqs", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    sqs.send_message(QueueUrl=local_aws.queue_url, MessageBody=json.dumps(replay))
+    for _ in range(3):
+        assert runner.poll_once()["failed"] == 0
+    sync.sync_labels()
+    call_command("reconcile_labels", segments=2)
+
+    assert not Photo.objects.filter(image=key).exists()
+    table = boto3.resource("dynamodb", endpoint_url=local_aws.endpoint, region_name="us-east-1").Table(local_aws.table)
+    assert "Item" not in table.get_item(Key={"pk": f"IMG#{key}", "sk": "ANALYSIS"})
+    assert table.get_item(Key={"pk": f"IMG#{key}", "sk": "ERASED"})["Item"]["key"] == key
+
+
+def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, client, fake_queue):
+    import boto3
+
+    from photos.models import AuditEvent
+
+    owner = get_user_model().objects.create_user("owner", password="x")
+    client.force_login(owner)
+    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.png", photo_bytes("chelsea"), "image/png")]})
+    photo = Photo.objects.get()
+    runner = LambdaRunner(local_aws)
+    for _ in range(5):
+        runner.poll_once()
+    sync.sync_labels()
+
+    # Someone deletes the object in the console, every version. (S3 also notifies a plain
+    # delete, ObjectRemoved:DeleteMarkerCreated; moto sends only the permanent delete.)
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    for version in s3.list_object_versions(Bucket=local_aws.bucket, Prefix=photo.image.name)["Versions"]:
+        s3.delete_object(Bucket=local_aws.bucket, Key=photo.image.name, VersionId=version["VersionId"])
+    for _ in range(3):
+        runner.poll_once()
+    sync.sync_labels()
+
+    assert not Photo.objects.filter(pk=photo.pk).exists()
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, actor=None).exists()

@@ -1,5 +1,5 @@
 """Lambda handler: S3 ObjectCreated events, delivered through SQS, to LabelRecords in
-DynamoDB.
+DynamoDB; ObjectRemoved events to tombstones (erasure).
 
 Thin on purpose: parse the SQS batch and the S3 events inside each message, call the
 analysis core per object, write the record with a conditional put, and report as batch
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from .core import AnalyzeOptions, ImageRef, analyze, error_code, is_transient
-from .record import STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
+from .record import SORT_KEY, STATUS_SKIPPED, TOMBSTONE_SORT_KEY, AnalysisError, LabelRecord, now_iso, tombstone_item
 
 UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
 # Rekognition reads JPEG and PNG only; other accepted uploads get a SKIPPED record.
@@ -82,6 +82,7 @@ class S3Object:
     etag: str
     version: str | None
     sequencer: str
+    removed: bool = False
 
 
 def parse_message(body: str) -> list[S3Object] | None:
@@ -100,7 +101,8 @@ def parse_message(body: str) -> list[S3Object] | None:
     objects = []
     for n, record in enumerate(records):
         try:
-            if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
+            name = str(record.get("eventName", ""))
+            if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
                 continue
             s3 = record["s3"]
             raw_key = s3["object"]["key"]
@@ -113,6 +115,7 @@ def parse_message(body: str) -> list[S3Object] | None:
                     etag=str(s3["object"].get("eTag") or ""),
                     version=s3["object"].get("versionId") or None,
                     sequencer=_sequencer(s3["object"].get("sequencer"), record.get("eventTime")),
+                    removed=name.startswith("ObjectRemoved:"),
                 )
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -131,37 +134,69 @@ def _sequencer(sequencer: Any, event_time: Any) -> str:
     return "0" * SEQUENCER_WIDTH
 
 
+def erased(table: Any, key: str) -> bool:
+    return "Item" in table.get_item(Key={"pk": f"IMG#{key}", "sk": TOMBSTONE_SORT_KEY}, ConsistentRead=True,
+                                    ProjectionExpression="pk")
+
+
 def already_done(table: Any, obj: S3Object) -> bool:
     """True if this event (or a later one for the key) was already recorded: a duplicate
     event costs one read instead of three Rekognition calls."""
     item = table.get_item(
-        Key={"pk": f"IMG#{obj.key}", "sk": "ANALYSIS"}, ConsistentRead=True, ProjectionExpression="s3_sequencer"
+        Key={"pk": f"IMG#{obj.key}", "sk": SORT_KEY}, ConsistentRead=True, ProjectionExpression="s3_sequencer"
     ).get("Item")
     return bool(item) and str(item.get("s3_sequencer", "")) >= obj.sequencer
 
 
-def put_record(table: Any, record: LabelRecord, sequencer: str) -> bool:
-    """Write unless a record from the same or a later event is there; False if skipped."""
+def put_record(table: Any, record: LabelRecord, sequencer: str) -> str:
+    """Write unless the photo was erased or a record from the same or a later event is
+    there, in one transaction (a tombstone written meanwhile wins): "written", "erased"
+    or "stale"."""
     item = record.to_item()
     item["s3_sequencer"] = sequencer
     try:
-        table.put_item(
-            Item=item,
-            ConditionExpression="attribute_not_exists(pk) OR s3_sequencer < :seq",
-            ExpressionAttributeValues={":seq": sequencer},
-        )
+        table.meta.client.transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": table.name, "Key": {"pk": item["pk"], "sk": TOMBSTONE_SORT_KEY},
+                                "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": table.name, "Item": item,
+                     "ConditionExpression": "attribute_not_exists(pk) OR s3_sequencer < :seq",
+                     "ExpressionAttributeValues": {":seq": sequencer}}},
+        ])
     except Exception as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return False
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            return "erased"
+        if reasons[1:2] == ["ConditionalCheckFailed"]:
+            return "stale"
         raise
-    return True
+    return "written"
+
+
+def erase(table: Any, obj: S3Object, reason: str) -> None:
+    """Leave the tombstone and drop the analysis, in one transaction."""
+    tombstone = tombstone_item(bucket=obj.bucket, key=obj.key, at=now_iso(), reason=reason)
+    table.meta.client.transact_write_items(TransactItems=[
+        {"Put": {"TableName": table.name, "Item": tombstone}},
+        {"Delete": {"TableName": table.name, "Key": {"pk": tombstone["pk"], "sk": SORT_KEY}}},
+    ])
 
 
 def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
     if not obj.key.startswith(UPLOAD_PREFIX):
         log(logging.WARNING, "ignored: outside the upload prefix", key=obj.key)
         return "ignored"
+    if obj.removed:
+        # Deleted outside the app (or by it: then the tombstone is there already). Every
+        # version is gone or going; the photo must not come back.
+        erase(table, obj, reason="S3 ObjectRemoved event")
+        log(logging.INFO, "erased", key=obj.key)
+        return "erased"
     lower = obj.key.lower()
+    if erased(table, obj.key):
+        log(logging.INFO, "ignored: the photo was erased", key=obj.key)
+        return "erased"
     if already_done(table, obj):
         log(logging.INFO, "duplicate event, already recorded", key=obj.key, sequencer=obj.sequencer)
         return "duplicate"
@@ -178,10 +213,10 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
     else:
         log(logging.WARNING, "ignored: not an image suffix", key=obj.key)
         return "ignored"
-    written = put_record(table, record, obj.sequencer)
-    log(logging.INFO, "recorded" if written else "newer record kept", key=obj.key, status=record.status,
-        labels=len(record.labels), error=record.error.code if record.error else None)
-    return record.status if written else "duplicate"
+    outcome = put_record(table, record, obj.sequencer)
+    log(logging.INFO, {"written": "recorded", "stale": "newer record kept", "erased": "erased meanwhile, not recorded"}[outcome],
+        key=obj.key, status=record.status, labels=len(record.labels), error=record.error.code if record.error else None)
+    return {"written": record.status, "stale": "duplicate", "erased": "erased"}[outcome]
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -62,6 +62,23 @@ def shard_for(key: str) -> int:
     return int.from_bytes(digest[:4], "big") % SYNC_SHARDS
 
 
+# Erasure: deleting a photo leaves this item beside (instead of) its ANALYSIS record, so
+# no replayed event, retry or reconcile brings the photo back. It is on the sync index
+# too, so photos deleted outside the app (S3 ObjectRemoved events) leave Django as well.
+TOMBSTONE_SORT_KEY = "ERASED"
+
+
+def tombstone_item(*, bucket: str, key: str, at: str, reason: str) -> dict[str, Any]:
+    return {
+        "pk": f"IMG#{key}", "sk": TOMBSTONE_SORT_KEY, "bucket": bucket, "key": key, "erased_at": at,
+        "reason": reason[:200], "updated_at": at, "gsi1pk": f"SYNC#{shard_for(key)}",
+    }
+
+
+def is_tombstone(item: dict[str, Any]) -> bool:
+    return item.get("sk") == TOMBSTONE_SORT_KEY
+
+
 def now_iso() -> str:
     """UTC timestamp with fixed-width microseconds, so strings sort like times."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

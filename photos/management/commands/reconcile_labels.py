@@ -65,6 +65,11 @@ class Command(BaseCommand):
                 self.stdout.write(line)
             if not dry_run and records:
                 applied += apply_records(records).applied
+            erased = sync.erased_keys(items)
+            if erased and not dry_run:
+                from photos.services import photos_erased
+
+                photos_erased(keys=erased)
             rate = scanned / max(1e-6, time.monotonic() - started)
             sys.stderr.write(f"\rscanned {scanned} records ({rate:.0f}/s), {differing} differences, {invalid} invalid")
             sys.stderr.flush()
