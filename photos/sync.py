@@ -268,36 +268,51 @@ def sync_photos(photo_ids: Iterable[int], *, table=None, sleep=time.sleep) -> Ap
 
 
 def scan_records(*, segments: int = 4, table=None, page_size: int = 500) -> Iterator[list[dict]]:
-    """Yield pages of raw items from a parallel Scan (one thread per segment)."""
+    """Yield pages of raw items from a parallel Scan (one thread per segment). A segment
+    that fails stops the others and its error is raised here; the threads never outlive
+    the consumer (a full queue cannot hold them, so this never hangs)."""
     import queue
+    import threading
 
     table = table or dynamodb_table()
     pages: queue.Queue = queue.Queue(maxsize=segments * 2)
     done = object()
+    stop = threading.Event()
+
+    def put(value) -> bool:
+        while not stop.is_set():
+            try:
+                pages.put(value, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def scan(segment: int) -> None:
         try:
             kwargs = {"Segment": segment, "TotalSegments": segments, "Limit": page_size}
-            while True:
+            while not stop.is_set():
                 page = with_backoff(lambda: table.scan(**kwargs))
-                pages.put(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
+                if not put(page.get("Items", [])) or "LastEvaluatedKey" not in page:
                     break
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         except BaseException as exc:  # handed to the consumer, which re-raises it
-            pages.put(exc)
+            put(exc)
         finally:
-            pages.put(done)
+            put(done)
 
     with ThreadPoolExecutor(max_workers=segments, thread_name_prefix="scan") as pool:
         for segment in range(segments):
             pool.submit(scan, segment)
-        finished = 0
-        while finished < segments:
-            page = pages.get()
-            if page is done:
-                finished += 1
-            elif isinstance(page, BaseException):
-                raise page
-            else:
-                yield page
+        try:
+            finished = 0
+            while finished < segments:
+                page = pages.get()
+                if page is done:
+                    finished += 1
+                elif isinstance(page, BaseException):
+                    raise page
+                else:
+                    yield page
+        finally:
+            stop.set()

@@ -344,3 +344,26 @@ def test_deleting_a_photo_removes_its_dynamodb_record(table, settings, monkeypat
     assert photo_delete(photo_id=photo.id, actor=owner) is True
 
     assert "Item" not in table.get_item(Key={"pk": "IMG#uploads/gone.jpg", "sk": "ANALYSIS"})
+
+
+def test_reconcile_scan_never_hangs_when_a_segment_fails():
+    """One segment fails at once while the others have many pages to give: the error is
+    raised promptly and no thread is left blocked on the full queue (it used to hang)."""
+    import time as _time
+
+    class Table:
+        def scan(self, Segment, TotalSegments, Limit, ExclusiveStartKey=None):
+            if Segment == 1:
+                raise RuntimeError("segment 1: AccessDenied")
+            n = (ExclusiveStartKey or {}).get("n", 0)
+            return {"Items": [{"pk": f"IMG#{Segment}-{n}"}], "LastEvaluatedKey": {"n": n + 1}}
+
+    started = _time.monotonic()
+    before = threading.active_count()
+    with pytest.raises(RuntimeError, match="segment 1"):
+        for _ in sync.scan_records(segments=4, table=Table(), page_size=1):
+            _time.sleep(0.01)  # a slow consumer: the queue fills up
+
+    assert _time.monotonic() - started < 10
+    _time.sleep(0.5)
+    assert threading.active_count() <= before
