@@ -275,6 +275,7 @@ SIGNUP_RATE = os.environ.get("SIGNUP_RATE", "5/h")
 REPORT_RATE = os.environ.get("REPORT_RATE", "30/h")
 UPLOAD_RATE = os.environ.get("UPLOAD_RATE", "120/h")
 LOGIN_ADDRESS_RATE = os.environ.get("LOGIN_ADDRESS_RATE", "60/h")
+PASSWORD_RESET_RATE = os.environ.get("PASSWORD_RESET_RATE", "5/h")
 TRUSTED_PROXY_COUNT = int(env_float("TRUSTED_PROXY_COUNT", 0, lo=0, hi=10))
 # Extra origins pages may load images from / post to (the S3 endpoint for presigned URLs).
 CSP_MEDIA_ORIGINS = [o.strip() for o in os.environ.get("CSP_MEDIA_ORIGINS", "").split(",") if o.strip()]

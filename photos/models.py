@@ -296,8 +296,8 @@ def validate_category_thresholds(value) -> None:
         kind = "a list" if isinstance(value, list) else "a string" if isinstance(value, str) else "a number"
         raise ValidationError('Give an object such as {"Explicit": 60}, not %(kind)s.', params={"kind": kind})
     for name, limit in value.items():
-        if not str(name).strip():
-            raise ValidationError("A category name is empty.")
+        if not str(name).strip() or not str(name).isprintable():
+            raise ValidationError("A category name is empty or holds control characters.")
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 <= limit <= 100:
             raise ValidationError("%(name)s: the threshold must be a number from 0 to 100.", params={"name": name})
 

@@ -10,6 +10,8 @@ label when the photo has none of that name).
 
 from __future__ import annotations
 
+import unicodedata
+
 from typing import Iterable
 
 from django.db import transaction
@@ -32,6 +34,8 @@ def clean_name(name: str) -> str:
     cleaned = " ".join((name or "").split())
     if not cleaned:
         raise ReviewError("A label needs a name.")
+    if not cleaned.isprintable() or any(unicodedata.category(c) == "Cf" for c in cleaned):
+        raise ReviewError("Label names cannot hold control or invisible characters.")
     if len(cleaned) > MAX_NAME:
         raise ReviewError(f"Label names have at most {MAX_NAME} characters.")
     return cleaned

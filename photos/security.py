@@ -11,6 +11,7 @@ import functools
 from django.conf import settings
 from django.http import HttpResponse
 
+
 def client_ip(request) -> str:
     """The client's address (django-axes and django-ratelimit both use it). Behind a
     proxy, set TRUSTED_PROXY_COUNT so it is read from X-Forwarded-For; otherwise the
@@ -23,22 +24,25 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "") or "0.0.0.0"
 
 
-LOGIN_PATHS = ("/accounts/login/", "/admin/login/")
+# Account forms served by Django's own views, and the setting holding each one's rate.
+ADDRESS_RATES = {"/accounts/login/": "LOGIN_ADDRESS_RATE", "/admin/login/": "LOGIN_ADDRESS_RATE",
+                 "/accounts/password_reset/": "PASSWORD_RESET_RATE"}
 
 
 class LoginAddressRateMiddleware:
     """At most LOGIN_ADDRESS_RATE login attempts from one address across all usernames
     (django-axes locks a username from an address; this stops spraying one password over
-    many usernames)."""
+    many usernames), and PASSWORD_RESET_RATE reset mails asked for from one address."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method == "POST" and request.path in LOGIN_PATHS:
+        setting = ADDRESS_RATES.get(request.path) if request.method == "POST" else None
+        if setting:
             from django_ratelimit.core import is_ratelimited
 
-            if is_ratelimited(request, group="login-address", key="ip", rate=settings.LOGIN_ADDRESS_RATE,
+            if is_ratelimited(request, group=f"address:{setting}", key="ip", rate=getattr(settings, setting),
                               method="POST", increment=True):
                 from .views import rate_limited
 

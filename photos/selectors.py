@@ -76,8 +76,9 @@ def photo_can_view(*, user, photo: Photo) -> bool:
     """Owner and staff always; anyone else only for public, labelled photos that are
     neither flagged nor removed."""
     owner = photo.owner_id is not None and photo.owner_id == user.pk
-    if user.is_authenticated and (user.is_staff or owner):
-        return photo.moderation_state != Photo.Moderation.REMOVED or user.is_staff
+    staff = user.is_authenticated and user.is_staff and user.has_perm("photos.view_photo")
+    if user.is_authenticated and (staff or owner):
+        return photo.moderation_state != Photo.Moderation.REMOVED or staff
     return photo_is_public(photo)
 
 

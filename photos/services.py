@@ -179,8 +179,11 @@ def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
         if img.mode != "RGB":
             img = to_rgb(img)
         img.thumbnail((side, side), Image.Resampling.LANCZOS)
+        # Pillow carries some of im.info into the JPEG it writes (a JPEG COM comment, a
+        # PNG text chunk): nothing of the upload's metadata goes along.
+        img.info = {}
         buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=quality, optimize=True)  # no exif= argument: nothing carried over
+        img.save(buf, "JPEG", quality=quality, optimize=True)  # no exif=/comment=/icc_profile=: nothing carried over
     return buf.getvalue()
 
 

@@ -36,10 +36,22 @@ def capped_search_term(search_term: str) -> str:
 
 
 class CappedSearchMixin:
-    """For every model admin with a search box (see MAX_SEARCH_WORDS)."""
+    """For every model admin: a capped search box (see MAX_SEARCH_WORDS), and actions
+    that refuse a selection that is not row ids (a crafted POST) instead of a 500."""
 
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, capped_search_term(search_term))
+
+    def response_action(self, request, queryset):
+        from django.contrib import messages
+        from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+        from django.http import HttpResponseRedirect
+
+        selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
+        if any(not (value.isascii() and value.isdigit() and len(value) <= 18) for value in selected):
+            self.message_user(request, "The selection was not a list of rows; nothing was done.", messages.WARNING)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
 
 class CappedPaginator(Paginator):

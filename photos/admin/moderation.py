@@ -16,14 +16,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from .. import moderation
-from ..moderation import awaiting_moderation_q
 from ..models import (
     Flag,
     ModerationCase,
     ModerationLabel,
     Photo,
 )
-from .filters import CappedPaginator
+from ..moderation import awaiting_moderation_q
+from .filters import CappedPaginator, CappedSearchMixin
 from .forms import DecisionForm
 
 
@@ -32,7 +32,7 @@ def _can_moderate(request) -> bool:
 
 
 @admin.register(ModerationCase)
-class ModerationQueueAdmin(admin.ModelAdmin):
+class ModerationQueueAdmin(CappedSearchMixin, admin.ModelAdmin):
     """Flagged and escalated photos, most severe first, then oldest first. Previews are
     blurred until clicked."""
 
@@ -147,7 +147,7 @@ class ModerationQueueAdmin(admin.ModelAdmin):
 
 
 @admin.register(Flag)
-class FlagAdmin(admin.ModelAdmin):
+class FlagAdmin(CappedSearchMixin, admin.ModelAdmin):
     list_display = ("photo", "reason", "reporter", "created_at", "resolved_at")
     list_filter = ("reason", ("resolved_at", admin.EmptyFieldListFilter))
     list_select_related = ("photo", "reporter")

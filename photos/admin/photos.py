@@ -83,7 +83,7 @@ class PhotoAdmin(CappedSearchMixin, admin.ModelAdmin):
     # moderation service's, ownership never changes here (issue #10).
     readonly_fields = (
         "original_filename", "owner", "visibility", "moderation_state",
-        "preview", "history", "uid", "image", "thumbnail", "content_type", "size", "width", "height", "sha256", "etag",
+        "preview", "history", "uid", "image_key", "thumbnail_key", "content_type", "size", "width", "height", "sha256", "etag",
         "status", "status_reason", "analyzed_at", "engine", "model_versions", "record_updated_at",
         "flagged_at", "cleared_moderation", "created_at", "updated_at",
     )
@@ -92,7 +92,7 @@ class PhotoAdmin(CappedSearchMixin, admin.ModelAdmin):
         ("History", {"fields": ("history",)}),
         ("Analysis", {"fields": ("status", "status_reason", "analyzed_at", "engine", "model_versions", "record_updated_at")}),
         ("Moderation", {"fields": ("moderation_state", "flagged_at", "cleared_moderation")}),
-        ("File", {"classes": ("collapse",), "fields": ("uid", "image", "thumbnail", "content_type", "size", "width", "height", "sha256", "etag", "created_at", "updated_at")}),
+        ("File", {"classes": ("collapse",), "fields": ("uid", "image_key", "thumbnail_key", "content_type", "size", "width", "height", "sha256", "etag", "created_at", "updated_at")}),
     )
     inlines = (LabelInline, ModerationLabelInline, DetectedTextInline)
     actions = (
@@ -306,6 +306,16 @@ class PhotoAdmin(CappedSearchMixin, admin.ModelAdmin):
                              ((e.at.strftime("%Y-%m-%d %H:%M"), e.actor or "system", e.get_action_display(), e.label_name)
                               for e in events)),
         )
+
+    # Names, not links: the file field's widget links to storage.url(), on S3 a presigned
+    # URL of the original (with its EXIF), which only the owner may have.
+    @admin.display(description="Image key")
+    def image_key(self, obj: Photo):
+        return obj.image.name if obj.image else "–"
+
+    @admin.display(description="Thumbnail key")
+    def thumbnail_key(self, obj: Photo):
+        return obj.thumbnail.name if obj.thumbnail else "–"
 
     @admin.display(description="Image")
     def preview(self, obj: Photo):

@@ -142,7 +142,8 @@ def photo_review(model_admin, request, object_id):
         if (action == "add" and not can_add) or (action != "add" and not can_change):
             raise PermissionDenied
         label_id = request.POST.get("label", "")
-        label = Label.objects.filter(pk=int(label_id), photo=photo).first() if label_id.isdigit() else None
+        numeric = label_id.isascii() and label_id.isdigit() and len(label_id) <= 18
+        label = Label.objects.filter(pk=int(label_id), photo=photo).first() if numeric else None
         try:
             if action in ("approve", "reject") and label:
                 decision = Label.Review.APPROVED if action == "approve" else Label.Review.REJECTED

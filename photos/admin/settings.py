@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -11,12 +12,47 @@ from ..models import (
     AuditEvent,
     ModerationSettings,
 )
+from .filters import CappedSearchMixin
+
+
+class LenientJSONField(forms.JSONField):
+    """An empty box is {}; JSON Python cannot parse (a 5,000-digit number) is a form
+    error, not a server error."""
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return {}
+        try:
+            return super().to_python(value)
+        except ValueError as exc:  # int too large to convert, and the like
+            if isinstance(exc, forms.ValidationError):
+                raise
+            raise forms.ValidationError(f"Not JSON this page accepts: {exc}") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except ValueError:
+            return data
+
+
+class ThresholdsForm(forms.ModelForm):
+    category_thresholds = LenientJSONField(required=False, help_text=ModerationSettings._meta.get_field("category_thresholds").help_text)
+
+    class Meta:
+        model = ModerationSettings
+        fields = ("display_threshold", "flag_threshold", "category_thresholds")
+
+    def clean_category_thresholds(self):
+        value = self.cleaned_data.get("category_thresholds")
+        return {} if value is None else value
 
 
 @admin.register(ModerationSettings)
-class ModerationSettingsAdmin(admin.ModelAdmin):
+class ModerationSettingsAdmin(CappedSearchMixin, admin.ModelAdmin):
     """Superusers only; changes apply to the next display and the next analysis."""
 
+    form = ThresholdsForm
     list_display = ("__str__", "category_thresholds", "updated_at", "updated_by")
     readonly_fields = ("updated_at", "updated_by")
 

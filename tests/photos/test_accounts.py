@@ -181,3 +181,13 @@ def test_upload_requests_per_account_are_limited(client, settings):
 
     assert codes == [302, 302, 429]
     assert api.status_code == 429 and "error" in api.json()
+
+
+def test_password_reset_mails_from_one_address_are_limited(client, alice, settings):
+    settings.PASSWORD_RESET_RATE = "3/h"
+
+    codes = [client.post("/accounts/password_reset/", {"email": "alice@example.com"}, REMOTE_ADDR="10.0.0.4").status_code
+             for _ in range(5)]
+
+    assert codes == [302, 302, 302, 429, 429]
+    assert len(mail.outbox) == 3

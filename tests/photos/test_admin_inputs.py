@@ -89,3 +89,43 @@ def test_review_view_ignores_a_label_id_that_is_not_one(root, label):
 
     assert response.status_code == 302
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.APPROVE).exists()
+
+
+@pytest.mark.parametrize("categories", ["", "null", "1" * 5000, '{"\\u0000": 5}', '{"ok\\u200b": 5}'])
+def test_thresholds_form_answers_odd_json_with_a_form_error(root, categories):
+    response = root.post(f"{SETTINGS}add/", {"display_threshold": "70", "flag_threshold": "80", "category_thresholds": categories})
+
+    assert response.status_code in (200, 302)
+    if response.status_code == 302:  # an empty box is {}
+        assert ModerationSettings.objects.get().category_thresholds == {}
+    else:
+        assert not ModerationSettings.objects.exists()
+
+
+@pytest.mark.parametrize("label", ["¹", "٣", "9" * 5000])
+def test_review_view_ignores_unicode_digits_and_huge_numbers(root, label):
+    photo = analysed_photo("dog.jpg", {"Dog": (95.0, ["Animal"])})
+
+    assert root.post(f"/admin/photos/photo/{photo.pk}/review/", {"action": "approve", "label": label}).status_code == 302
+
+
+@pytest.mark.parametrize("name", ["Ren\x00x", "zero\u200bwidth", "bell\x07"])
+def test_label_names_with_control_or_invisible_characters_are_refused(root, name):
+    photo = analysed_photo("dog.jpg", {"Dog": (95.0, ["Animal"])})
+
+    root.post(f"/admin/photos/photo/{photo.pk}/review/", {"action": "add", "name": name})
+    label = photo.labels.get()
+    root.post(f"/admin/photos/photo/{photo.pk}/review/", {"action": "rename", "label": label.pk, "name": name})
+
+    assert list(photo.labels.values_list("name", flat=True)) == ["Dog"]
+
+
+@pytest.mark.parametrize("selected", ["abc", "1.5", "", "¹"])
+def test_admin_actions_with_a_forged_selection_do_nothing_instead_of_a_500(root, selected):
+    photo = analysed_photo("dog.jpg", {"Dog": (95.0, ["Animal"])})
+
+    response = root.post("/admin/photos/photo/", {"action": "flag_for_moderation", "_selected_action": [selected, photo.pk],
+                                                  "reason": "spam"})
+
+    assert response.status_code == 302
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.FLAG).exists()

@@ -163,3 +163,14 @@ def test_the_owner_still_deletes_their_own_photo(client, photo, owner):
     client.post(f"/photos/{photo.uid}/delete/")
 
     assert not Photo.objects.filter(pk=photo.pk).exists()
+
+
+def test_deleting_an_account_deletes_its_photos_through_photo_delete(client, photo, owner):
+    name = photo.image.name
+    client.force_login(staff(None, is_superuser=True))
+
+    client.post(f"/admin/auth/user/{owner.pk}/delete/", {"post": "yes"})
+
+    assert not get_user_model().objects.filter(pk=owner.pk).exists()
+    assert not Photo.objects.filter(pk=photo.pk).exists() and not default_storage.exists(name)
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, note="private.jpg").count() == 1

@@ -125,3 +125,48 @@ def test_deleting_the_photo_removes_its_rendition(client, photo, django_capture_
         client.post(f"/photos/{photo.uid}/delete/")
 
     assert not default_storage.exists(rendition)
+
+
+def test_no_comment_or_text_chunk_reaches_the_rendition_or_thumbnail(client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import PngImagePlugin
+
+    owner = get_user_model().objects.create_user("owner2", password="x")
+    client.force_login(owner)
+    img = Image.open(PHOTOS["chelsea"]).convert("RGB")
+    jpeg, png = io.BytesIO(), io.BytesIO()
+    img.save(jpeg, "JPEG", comment=b"COMLEAK GPS 48.85N 2.29E")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "PNGLEAK home address")
+    img.rotate(90, expand=True).save(png, "PNG", pnginfo=info)
+    client.post("/photos/", {"photos": [SimpleUploadedFile("a.jpg", jpeg.getvalue()), SimpleUploadedFile("b.png", png.getvalue())],
+                             "public": "on"})
+    client.logout()
+    from photos.services import photo_make_thumbnail
+
+    for photo in Photo.objects.filter(owner=owner):
+        Photo.objects.filter(pk=photo.pk).update(status=Photo.Status.LABELED)
+        data = body(client.get(f"/photos/{photo.uid}/image/"))
+        with default_storage.open(photo_make_thumbnail(photo_id=photo.pk), "rb") as f:
+            thumbnail = f.read()
+        for leaked in (b"COMLEAK", b"PNGLEAK"):
+            assert leaked not in data and leaked not in thumbnail
+
+
+def test_the_admin_photo_page_links_no_storage_url(client, settings):
+    """On S3 the file field's link is a presigned URL of the original: staff get names."""
+    photo = Photo.objects.create(image="uploads/x/secret.jpg", original_filename="secret.jpg", thumbnail="thumbnails/x/t.jpg")
+    client.force_login(user("editor", "Editors"))
+
+    page = client.get(f"/admin/photos/photo/{photo.pk}/change/").content.decode()
+
+    assert "uploads/x/secret.jpg" in page and "/media/uploads/x/secret.jpg" not in page
+    assert 'href="/media/' not in page
+
+
+def test_staff_without_the_view_permission_sees_no_private_photo(client, photo):
+    photo, _ = photo
+    Photo.objects.filter(pk=photo.pk).update(visibility="private")
+    client.force_login(get_user_model().objects.create_user("staffonly", password="x", is_staff=True))
+
+    assert client.get(f"/photos/{photo.uid}/image/").status_code == 404
