@@ -204,12 +204,19 @@ def test_throttled_image_is_retried_and_the_others_are_not(aws):
 def test_dynamodb_throttling_reports_the_message_for_retry(aws, monkeypatch):
     upload(aws, "uploads/a.jpg")
 
+    class ThrottledClient:
+        def transact_write_items(self, **kwargs):
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "Throttled"},
+                               "CancellationReasons": [{"Code": "ThrottlingError"}, {"Code": "None"}]}, "TransactWriteItems")
+
     class ThrottledTable:
+        name = TABLE
+
+        class meta:
+            client = ThrottledClient()
+
         def get_item(self, **kwargs):
             return {}
-
-        def put_item(self, **kwargs):
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "PutItem")
 
     monkeypatch.setattr(labeler, "TABLE", ThrottledTable())
     event = sqs_event(aws)
@@ -242,3 +249,54 @@ def test_logs_are_json_lines(aws):
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert any(e["message"] == "recorded" and e["key"] == "uploads/a.jpg" and e["status"] == "LABELED" for e in lines)
     assert all({"level", "message"} <= set(e) for e in lines)
+
+
+def test_a_throttled_burst_backs_off_and_nothing_reaches_the_dlq(aws, monkeypatch):
+    """200 uploads while Rekognition throttles for 6 s, on a queue that moves a message
+    to the DLQ at its 5th receive. Retried after the queue's 1 s visibility timeout (hot),
+    each message would be received 6 times inside the throttled window; backed off (1, 2,
+    4 s...) it comes back few enough times and is labelled (issue #11, finding 2)."""
+    import time
+
+    monkeypatch.setattr(labeler, "BACKOFF_BASE_SECONDS", 1)
+    monkeypatch.setattr(labeler, "SQS", aws.sqs)
+    monkeypatch.setattr(labeler, "_queue_urls", {})
+    dlq = aws.sqs.create_queue(QueueName="burst-dlq")["QueueUrl"]
+    dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = aws.sqs.create_queue(QueueName="burst", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(resources.DLQ_MAX_RECEIVE_COUNT)})})["QueueUrl"]
+    arn = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    keys = [f"uploads/burst/{n}.jpg" for n in range(200)]
+    for start in range(0, len(keys), 10):
+        aws.sqs.send_message_batch(QueueUrl=queue, Entries=[
+            {"Id": str(n), "MessageBody": _event_body(k, f"{n + 1:020X}")} for n, k in enumerate(keys[start:start + 10])])
+    throttled_until = time.monotonic() + 6
+    real_call = aws.rekognition._call
+
+    def throttling(op, response, Image, **kwargs):
+        if time.monotonic() < throttled_until:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, op)
+        return real_call(op, response, Image, **kwargs)
+
+    monkeypatch.setattr(aws.rekognition, "_call", throttling)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        got = aws.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+        if not got:
+            attrs = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+            if attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0":
+                break
+            time.sleep(0.2)
+            continue
+        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                              "attributes": m["Attributes"], "eventSourceARN": arn} for m in got]}
+        failed = {f["itemIdentifier"] for f in labeler.handler(event, None)["batchItemFailures"]}
+        for m in got:
+            if m["MessageId"] not in failed:
+                aws.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
+
+    dead = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert dead["ApproximateNumberOfMessages"] == "0"
+    assert all(item(aws, key)["status"] == "LABELED" for key in keys)
+

@@ -46,6 +46,11 @@ TRANSIENT_CODES = frozenset(
         "LimitExceededException",
         "RequestTimeout",
         "RequestTimeoutException",
+        # DynamoDB transactions: a conflict with another write, or a cancellation the
+        # record writer did not decide itself (its own conditions are handled there).
+        "TransactionConflictException",
+        "TransactionCanceledException",
+        "TransactionInProgressException",
     }
 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ def log(level: int, message: str, *, exc_info: bool = False, **fields: Any) -> N
 # runner can put their own in place.
 REKOGNITION: Any = None
 TABLE: Any = None
+SQS: Any = None
+# A message that failed for a transient reason (Rekognition or DynamoDB throttling, a
+# server error) is hidden for BASE x 2^(receives - 1) seconds, +-20 %, at most MAX,
+# instead of coming back after the queue's visibility timeout: a throttled burst backs
+# off rather than burning its receive count (5) and landing in the DLQ.
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 900
+_queue_urls: dict[str, str] = {}
 
 
 def clients() -> tuple[Any, Any]:
@@ -68,6 +77,35 @@ def clients() -> tuple[Any, Any]:
         if TABLE is None:
             TABLE = boto3.resource("dynamodb", config=config).Table(os.environ["LABELS_TABLE_NAME"])
     return REKOGNITION, TABLE
+
+
+def sqs_client() -> Any:
+    global SQS
+    if SQS is None:
+        import boto3
+
+        SQS = boto3.client("sqs")
+    return SQS
+
+
+def back_off(message: dict[str, Any]) -> int | None:
+    """Hide a transiently failed message for longer each time it comes back; the delay
+    set, or None if it could not be set (the queue's own timeout then applies)."""
+    receives = int(message.get("attributes", {}).get("ApproximateReceiveCount") or 1)
+    delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, receives - 1))
+    delay = max(1, int(delay * random.uniform(0.8, 1.2)))
+    arn = message.get("eventSourceARN", "")
+    try:
+        if arn not in _queue_urls:
+            _, _, _, _region, account, name = arn.split(":", 5)
+            _queue_urls[arn] = sqs_client().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+        sqs_client().change_message_visibility(
+            QueueUrl=_queue_urls[arn], ReceiptHandle=message["receiptHandle"], VisibilityTimeout=delay
+        )
+    except Exception as exc:  # the failure is still reported; only the delay is lost
+        log(logging.WARNING, "could not back off", message_id=message.get("messageId"), error=repr(exc))
+        return None
+    return delay
 
 
 class PoisonMessage(ValueError):
@@ -241,7 +279,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             # Throttling, server errors and anything unexpected: SQS redelivers after the
             # visibility timeout, and the DLQ keeps what never succeeds.
             transient = is_transient(exc)
+            delay = back_off(message) if transient else None
             log(logging.WARNING if transient else logging.ERROR, "message failed, will be retried",
-                exc_info=not transient, message_id=message_id, error=repr(exc), transient=transient)
+                exc_info=not transient, message_id=message_id, error=repr(exc), transient=transient, retry_in=delay)
             failures.append({"itemIdentifier": message_id})
     return {"batchItemFailures": failures}
