@@ -21,7 +21,9 @@ RENDITION_PREFIX = "renditions/"
 # bucket notifies exactly what the handler analyses or records as skipped.
 NOTIFIED_SUFFIXES = _handler.ANALYSABLE_SUFFIXES + _handler.SKIPPED_SUFFIXES
 
-LABELER_TIMEOUT_SECONDS = 60
+# Room for one image's worst case (every SDK call timing out and retrying, see the
+# handler's IMAGE_WORST_CASE_SECONDS) plus the rest of a batch done normally.
+LABELER_TIMEOUT_SECONDS = 180
 # AWS: the queue's visibility timeout must be at least 6x the function timeout.
 QUEUE_VISIBILITY_SECONDS = 6 * LABELER_TIMEOUT_SECONDS
 # At least 5 (AWS's advice for SQS -> Lambda): a message the poller received while the

@@ -247,7 +247,8 @@ def sync_photo(photo_id: int, *, table=None) -> ApplyResult | None:
 
 def sync_photos(photo_ids: Iterable[int], *, table=None, sleep=time.sleep) -> ApplyResult:
     """BatchGetItem the records of many photos and apply them in one call. Keys DynamoDB
-    leaves unprocessed are asked for again, with backoff, until none is left."""
+    leaves unprocessed are asked for again, with backoff, at most RETRY_ATTEMPTS times;
+    then SyncThrottled (the Celery task retries later) rather than looping forever."""
     keys = list(Photo.objects.filter(id__in=list(photo_ids)).values_list("image", flat=True))
     table = table or dynamodb_table()
     client = table.meta.client
@@ -261,6 +262,8 @@ def sync_photos(photo_ids: Iterable[int], *, table=None, sleep=time.sleep) -> Ap
             items.extend(response.get("Responses", {}).get(table.name, []))
             request = response.get("UnprocessedKeys") or {}
             if request:
+                if attempt >= RETRY_ATTEMPTS:
+                    raise SyncThrottled(f"DynamoDB left keys unprocessed {attempt} times in a row")
                 sleep(random.uniform(0, RETRY_BASE_SECONDS * 2 ** min(attempt, 6)))
                 attempt += 1
     records, _ = parse_items(items)

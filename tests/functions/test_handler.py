@@ -300,3 +300,27 @@ def test_a_throttled_burst_backs_off_and_nothing_reaches_the_dlq(aws, monkeypatc
     assert dead["ApproximateNumberOfMessages"] == "0"
     assert all(item(aws, key)["status"] == "LABELED" for key in keys)
 
+
+
+def test_a_message_is_started_only_with_time_for_its_worst_case(aws):
+    """Every SDK call is bounded; a message is not started without the time its worst
+    case needs, it is reported failed (retried) instead of being cut off by the timeout
+    (issue #11, finding 7)."""
+    upload(aws, "uploads/a.jpg")
+    upload(aws, "uploads/b.jpg")
+    event = sqs_event(aws)
+    uploads = {"Records": [r for r in event["Records"] if "ObjectCreated" in r["body"]]}
+
+    class Context:
+        def __init__(self, left_ms):
+            self.left_ms = left_ms
+
+        def get_remaining_time_in_millis(self):
+            return self.left_ms
+
+    late = labeler.handler(uploads, Context(labeler.IMAGE_WORST_CASE_SECONDS * 1000 - 1))
+    assert len(late["batchItemFailures"]) == 2 and aws.rekognition.calls == []
+
+    in_time = labeler.handler(uploads, Context(resources.LABELER_TIMEOUT_SECONDS * 1000))
+    assert in_time == {"batchItemFailures": []}
+    assert labeler.IMAGE_WORST_CASE_SECONDS < resources.LABELER_TIMEOUT_SECONDS

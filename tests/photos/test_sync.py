@@ -367,3 +367,26 @@ def test_reconcile_scan_never_hangs_when_a_segment_fails():
     assert _time.monotonic() - started < 10
     _time.sleep(0.5)
     assert threading.active_count() <= before
+
+
+@pytest.mark.django_db
+def test_unprocessed_keys_are_asked_for_a_bounded_number_of_times():
+    """DynamoDB that keeps leaving keys unprocessed ends in SyncThrottled (the Celery task
+    retries later), not in an endless loop."""
+    Photo.objects.create(image="uploads/u/1.jpg", original_filename="1.jpg")
+    calls = []
+
+    class Client:
+        def batch_get_item(self, RequestItems):
+            calls.append(1)
+            return {"Responses": {"t": []}, "UnprocessedKeys": RequestItems}
+
+    class Table:
+        name = "t"
+
+        class meta:
+            client = Client()
+
+    with pytest.raises(sync.SyncThrottled):
+        sync.sync_photos(Photo.objects.values_list("id", flat=True), table=Table(), sleep=lambda s: None)
+    assert len(calls) == sync.RETRY_ATTEMPTS + 1

@@ -60,6 +60,17 @@ SQS: Any = None
 # server error) is hidden for BASE x 2^(receives - 1) seconds, +-20 %, at most MAX,
 # instead of coming back after the queue's visibility timeout: a throttled burst backs
 # off rather than burning its receive count (5) and landing in the DLQ.
+# Bounded work: one SDK call takes at most SDK_ATTEMPTS x (connect + read timeout) plus
+# the standard mode's backoff (under 1 s + 2 s); an image is its three Rekognition calls
+# (in parallel) and three DynamoDB calls in a row (tombstone, duplicate, write), so at
+# most IMAGE_WORST_CASE_SECONDS.
+# A message is started only with that much of the function's time left; the rest of the
+# batch is reported failed (and retried) instead of being cut off by the timeout.
+SDK_ATTEMPTS = 3
+SDK_CONNECT_TIMEOUT = 3
+SDK_READ_TIMEOUT = 10
+SDK_CALL_WORST_CASE_SECONDS = SDK_ATTEMPTS * (SDK_CONNECT_TIMEOUT + SDK_READ_TIMEOUT) + 3
+IMAGE_WORST_CASE_SECONDS = 4 * SDK_CALL_WORST_CASE_SECONDS
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
 _queue_urls: dict[str, str] = {}
@@ -71,7 +82,8 @@ def clients() -> tuple[Any, Any]:
         import boto3
         from botocore.config import Config
 
-        config = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=5, read_timeout=30)
+        config = Config(retries={"mode": "standard", "max_attempts": SDK_ATTEMPTS},
+                        connect_timeout=SDK_CONNECT_TIMEOUT, read_timeout=SDK_READ_TIMEOUT)
         if REKOGNITION is None:
             REKOGNITION = boto3.client("rekognition", config=config)
         if TABLE is None:
@@ -264,6 +276,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for message in event.get("Records", []):
         message_id = message.get("messageId", "")
         started = time.perf_counter()
+        left_ms = context.get_remaining_time_in_millis() if context is not None else None
+        if left_ms is not None and left_ms < IMAGE_WORST_CASE_SECONDS * 1000:
+            log(logging.WARNING, "not enough time left; the message is retried", message_id=message_id, left_ms=left_ms)
+            failures.append({"itemIdentifier": message_id})
+            continue
         try:
             objects = parse_message(message.get("body", ""))
             if objects is None:
