@@ -366,12 +366,25 @@ def photos_erased(*, keys: list[str]) -> int:
     app, so their rows go too, on the audit record. Unknown keys are nothing to do."""
     from .models import AuditEvent
 
-    removed = 0
-    for photo in Photo.objects.filter(image__in=keys).only("id", "original_filename", "image", "uid"):
+    removed, leftovers = 0, []
+    for photo in Photo.objects.filter(image__in=keys).only("id", "original_filename", "image", "thumbnail", "uid"):
         AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=None, note=f"{photo.original_filename[:150]} "
                                   "(its object was deleted from the bucket)", before={"key": photo.image.name, "uid": str(photo.uid)})
+        leftovers += [n for n in (photo.thumbnail.name if photo.thumbnail else "", display_rendition_name(photo)) if n]
         photo.delete()
         removed += 1
+
+    def cleanup():  # what the app made from the object: thumbnail and rendition
+        from django.core.files.storage import default_storage
+
+        for name in leftovers:
+            try:
+                delete_every_version(name) if settings.PHOTOS_STORAGE == "s3" else default_storage.delete(name)
+            except Exception as exc:
+                logger.warning("erased photo's %s could not be removed: %s", name, exc)
+
+    if leftovers:
+        transaction.on_commit(cleanup)
     return removed
 
 

@@ -104,6 +104,13 @@ def test_a_deleted_photo_never_comes_back(local_aws, client, fake_queue):
     assert table.get_item(Key={"pk": f"IMG#{key}", "sk": "ERASED"})["Item"]["key"] == key
 
 
+def s3_versions(local_aws, prefix):
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    return s3.list_object_versions(Bucket=local_aws.bucket, Prefix=prefix).get("Versions", [])
+
+
 def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, client, fake_queue):
     import boto3
 
@@ -117,6 +124,10 @@ def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, clie
     for _ in range(5):
         runner.poll_once()
     sync.sync_labels()
+    client.logout()
+    Photo.objects.filter(pk=photo.pk).update(visibility="public")
+    assert client.get(f"/photos/{photo.uid}/image/").status_code == 302  # the rendition, made and stored in S3
+    assert s3_versions(local_aws, f"renditions/{photo.uid}")
 
     # Someone deletes the object in the console, every version. (S3 also notifies a plain
     # delete, ObjectRemoved:DeleteMarkerCreated; moto sends only the permanent delete.)
@@ -129,3 +140,5 @@ def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, clie
 
     assert not Photo.objects.filter(pk=photo.pk).exists()
     assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, actor=None).exists()
+    # What the app made from it goes too: no version of its rendition is left.
+    assert s3.list_object_versions(Bucket=local_aws.bucket, Prefix=f"renditions/{photo.uid}").get("Versions", []) == []
