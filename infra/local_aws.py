@@ -53,6 +53,7 @@ class LocalAws:
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_STORAGE_BUCKET_NAME": self.bucket,
             "LABELS_TABLE_NAME": self.table,
+            "LABELER_QUEUE_URL": self.queue_url,
             "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",

@@ -18,6 +18,7 @@ SETTINGS = {
     "MediaBucketName": "AWS_STORAGE_BUCKET_NAME",
     "LabelsTableName": "LABELS_TABLE_NAME",
     "Region": "AWS_REGION",
+    "LabelerQueueUrl": "LABELER_QUEUE_URL",
 }
 
 

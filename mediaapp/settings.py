@@ -171,6 +171,9 @@ AWS_REGION = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"
 AWS_ENDPOINT_URL = os.environ.get("AWS_ENDPOINT_URL") or None
 AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
 LABELS_TABLE_NAME = os.environ.get("LABELS_TABLE_NAME", "")
+# The labeler's SQS queue (stack output LabelerQueueUrl): re-analysis sends it an
+# S3-event-shaped message instead of rewriting the object.
+LABELER_QUEUE_URL = os.environ.get("LABELER_QUEUE_URL", "")
 # Paths to extra Ultralytics YOLO ONNX exports for general labels (see docs/local-detector.md).
 # Same rule as photos.analysis.client.label_model_paths_from_env (which the settings
 # cannot import: it loads onnxruntime): ':' or ',' separated.

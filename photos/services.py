@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -267,26 +268,40 @@ def photos_sweep_stuck(*, stuck_after_seconds: int, analyzing_after_seconds: int
 
 def photos_reanalyse(*, photo_ids: list[int]) -> int:
     """Analyse photos again; their labels follow the curation rules when the new record
-    is applied. Locally: back to ``uploaded`` (one UPDATE) and onto the queue. In AWS:
-    each object is copied onto itself with fresh metadata, which S3 announces as a new
-    ObjectCreated event, so the Lambda analyses it again. Returns how many were sent."""
+    is applied. Locally: back to ``uploaded`` (one UPDATE) and onto the queue. In AWS: the
+    labeler's queue gets an S3-event-shaped message per photo (``reanalyse``), so the
+    object itself is never rewritten (no new version, Content-Type and Cache-Control
+    kept). Returns how many were sent."""
     ids = list(photo_ids)
     now = timezone.now()
     if settings.PHOTOS_PIPELINE == "local":
         Photo.objects.filter(id__in=ids).update(status=Photo.Status.UPLOADED, analysis_attempts=0, updated_at=now)
         return sum(1 for pid in ids if photo_enqueue_analysis(photo_id=pid))
-    from django.core.files.storage import default_storage
+    import json
+    import urllib.parse
 
-    client = default_storage.connection.meta.client
-    bucket = settings.AWS_STORAGE_BUCKET_NAME
+    import boto3
+
+    if not settings.LABELER_QUEUE_URL:
+        raise ImproperlyConfigured("Re-analysis in AWS needs LABELER_QUEUE_URL (the stack's LabelerQueueUrl output).")
+    sqs = boto3.client("sqs", region_name=settings.AWS_REGION or None, endpoint_url=settings.AWS_ENDPOINT_URL or None)
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    photos = list(Photo.objects.filter(id__in=ids).values_list("id", "image", "size", "etag"))
     sent = 0
-    for key in Photo.objects.filter(id__in=ids).values_list("image", flat=True):
-        client.copy_object(
-            Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": key},
-            MetadataDirective="REPLACE", Metadata={"reanalyse-requested": now.isoformat()},
-        )
-        sent += 1
-    Photo.objects.filter(id__in=ids).update(status=Photo.Status.QUEUED, updated_at=now)
+    for start in range(0, len(photos), 10):
+        entries = [
+            {"Id": str(pid), "MessageBody": json.dumps({"Records": [{
+                "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Reanalyse", "eventTime": stamp,
+                "reanalyse": True,
+                "s3": {"bucket": {"name": settings.AWS_STORAGE_BUCKET_NAME},
+                       "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size or 0, "eTag": etag or ""}},
+            }]})}
+            for pid, key, size, etag in photos[start : start + 10]
+        ]
+        response = sqs.send_message_batch(QueueUrl=settings.LABELER_QUEUE_URL, Entries=entries)
+        ok = {e["Id"] for e in response.get("Successful", [])}
+        sent += len(ok)
+        Photo.objects.filter(id__in=[int(i) for i in ok]).update(status=Photo.Status.QUEUED, updated_at=now)
     return sent
 
 

@@ -64,6 +64,8 @@ class MediaPipelineStack(Stack):
                     actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan", "dynamodb:DeleteItem"],
                     resources=[labels.table.table_arn, f"{labels.table.table_arn}/index/{resources.SYNC_INDEX}"],
                 ),
+                # Re-analysis: an S3-event-shaped message to the labeler, not an object rewrite.
+                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[labeler.queue.queue_arn]),
                 # Erasure tombstones only: a put limited to the tombstone's attributes, so
                 # the web app can never write an analysis record (labels) itself.
                 iam.PolicyStatement(
@@ -91,7 +93,7 @@ class MediaPipelineStack(Stack):
             "MediaBucketName": (media.bucket.bucket_name, "AWS_STORAGE_BUCKET_NAME"),
             "LabelsTableName": (labels.table.table_name, "LABELS_TABLE_NAME"),
             "Region": (self.region, "AWS_REGION"),
-            "LabelerQueueUrl": (labeler.queue.queue_url, None),
+            "LabelerQueueUrl": (labeler.queue.queue_url, "LABELER_QUEUE_URL"),
             "DeadLetterQueueUrl": (labeler.dead_letters.queue_url, None),
             "DeadLetterAlarmName": (labeler.dlq_alarm.alarm_name, None),
             "LabelerFunctionName": (labeler.function.function_name, None),

@@ -180,6 +180,9 @@ def test_web_app_policy_reads_the_table_and_writes_only_its_prefixes(template):
     assert suffixes == ["/renditions/*", "/thumbnails/*", "/uploads/*"]
     dynamo = next(acts for acts, _ in statements if any(a.startswith("dynamodb:") for a in acts))
     assert "dynamodb:PutItem" not in dynamo and "dynamodb:Query" in dynamo
+    # Re-analysis messages the labeler's queue (no object rewrite, so no s3:CopyObject).
+    (send,) = [r for acts, r in statements if "sqs:SendMessage" in acts]
+    assert send["Fn::GetAtt"][0].startswith("LabelerQueue")
     # The web app's only put: erasure tombstones, limited to their attributes.
     (put,) = [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "dynamodb:PutItem" in _actions(st)]
     allowed = put["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]
@@ -274,7 +277,8 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
     outputs = tmp_path / "cdk-outputs.json"
     outputs.write_text(json.dumps({"MediaPipeline": {
         "MediaBucketName": "mediapipeline-mediabucket-1abc", "LabelsTableName": "MediaPipeline-LabelsTable-XYZ",
-        "Region": "eu-west-1", "WebAppPolicyArn": "arn:aws:iam::123456789012:policy/x"}}))
+        "Region": "eu-west-1", "WebAppPolicyArn": "arn:aws:iam::123456789012:policy/x",
+        "LabelerQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/q"}}))
     import contextlib
     import io
 
@@ -286,6 +290,7 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
         "AWS_STORAGE_BUCKET_NAME=mediapipeline-mediabucket-1abc",
         "LABELS_TABLE_NAME=MediaPipeline-LabelsTable-XYZ",
         "AWS_REGION=eu-west-1",
+        "LABELER_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/q",
         "PHOTOS_PIPELINE=aws",
         "PHOTOS_STORAGE=s3",
     ]

@@ -26,6 +26,7 @@ def local_aws(settings, monkeypatch):
         settings.PHOTOS_PIPELINE = "aws"
         settings.AWS_ENDPOINT_URL = aws.endpoint
         settings.LABELS_TABLE_NAME = aws.table
+        settings.LABELER_QUEUE_URL = aws.queue_url
         use_s3_storage(settings, aws.bucket, aws.endpoint)
         yield aws
 
@@ -142,3 +143,33 @@ def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, clie
     assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, actor=None).exists()
     # What the app made from it goes too: no version of its rendition is left.
     assert s3.list_object_versions(Bucket=local_aws.bucket, Prefix=f"renditions/{photo.uid}").get("Versions", []) == []
+
+
+def test_reanalysis_replaces_the_record_without_touching_the_object(local_aws, client, fake_queue):
+    import boto3
+
+    from infra.functions.labeler.record import LabelRecord
+    from photos.services import photos_reanalyse
+
+    owner = get_user_model().objects.create_user("owner", password="x")
+    client.force_login(owner)
+    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.png", photo_bytes("chelsea"), "image/png")]})
+    photo = Photo.objects.get()
+    runner = LambdaRunner(local_aws)
+    for _ in range(5):
+        runner.poll_once()
+    sync.sync_labels()
+    table = boto3.resource("dynamodb", endpoint_url=local_aws.endpoint, region_name="us-east-1").Table(local_aws.table)
+    first = table.get_item(Key={"pk": f"IMG#{photo.image.name}", "sk": "ANALYSIS"})["Item"]
+
+    assert photos_reanalyse(photo_ids=[photo.pk]) == 1
+    for _ in range(3):
+        assert runner.poll_once()["failed"] == 0
+
+    second = table.get_item(Key={"pk": f"IMG#{photo.image.name}", "sk": "ANALYSIS"})["Item"]
+    assert second["s3_sequencer"] > first["s3_sequencer"]
+    assert LabelRecord.from_item(second).analyzed_at > LabelRecord.from_item(first).analyzed_at
+    assert len(s3_versions(local_aws, photo.image.name)) == 1  # no copy, no new version
+    sync.sync_labels()
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.LABELED and photo.labels.filter(name="Cat").exists()

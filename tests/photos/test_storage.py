@@ -81,21 +81,36 @@ def test_image_view_redirects_the_owner_to_a_short_lived_presigned_url(s3, clien
     assert client.get(f"/photos/{photo.uid}/image/").status_code == 404
 
 
-def test_reanalysis_in_the_aws_pipeline_copies_the_object_onto_itself(s3, settings):
+def test_reanalysis_in_the_aws_pipeline_messages_the_labeler_and_leaves_the_object_alone(s3, settings):
+    """Not a self-copy (a new version each time, Content-Type reset to
+    binary/octet-stream, Cache-Control dropped): an S3-event-shaped message on the
+    labeler's queue (issue #11, finding 5)."""
+    import json
+
+    import boto3
+
     from photos.services import photos_reanalyse
 
     settings.PHOTOS_PIPELINE = "aws"
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    settings.LABELER_QUEUE_URL = sqs.create_queue(QueueName="labeler")["QueueUrl"]
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    photo = Photo(original_filename="a.jpg", content_type="image/jpeg", status="labeled")
-    photo.image.save("a.jpg", ContentFile(photo_bytes("rocket")))
+    photo = Photo(original_filename="a b.jpg", content_type="image/jpeg", status="labeled", size=3, etag="e1")
+    photo.image.save("a b.jpg", ContentFile(photo_bytes("rocket")))
+    before = s3.head_object(Bucket=BUCKET, Key=photo.image.name)
 
     assert photos_reanalyse(photo_ids=[photo.id]) == 1
 
     versions = s3.list_object_versions(Bucket=BUCKET, Prefix=photo.image.name)["Versions"]
-    assert len(versions) == 2  # a new ObjectCreated (Copy) event for the labeler
-    head = s3.head_object(Bucket=BUCKET, Key=photo.image.name)
-    assert "reanalyse-requested" in head["Metadata"]
-    assert head["ContentLength"] == len(photo_bytes("rocket"))
+    assert len(versions) == 1
+    after = s3.head_object(Bucket=BUCKET, Key=photo.image.name)
+    assert after["ContentType"] == before["ContentType"] and after["ETag"] == before["ETag"]
+    (message,) = sqs.receive_message(QueueUrl=settings.LABELER_QUEUE_URL)["Messages"]
+    (record,) = json.loads(message["Body"])["Records"]
+    from infra.functions.labeler.handler import parse_message
+
+    (obj,) = parse_message(message["Body"])
+    assert record["reanalyse"] is True and obj.reanalyse and obj.key == photo.image.name
     assert Photo.objects.get(pk=photo.pk).status == "queued"
 
 

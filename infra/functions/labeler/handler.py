@@ -15,7 +15,7 @@ import os
 import random
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -133,6 +133,7 @@ class S3Object:
     version: str | None
     sequencer: str
     removed: bool = False
+    reanalyse: bool = False  # a message from the app, not S3: analyse the current object again
 
 
 def parse_message(body: str) -> list[S3Object] | None:
@@ -166,6 +167,7 @@ def parse_message(body: str) -> list[S3Object] | None:
                     version=s3["object"].get("versionId") or None,
                     sequencer=_sequencer(s3["object"].get("sequencer"), record.get("eventTime")),
                     removed=name.startswith("ObjectRemoved:"),
+                    reanalyse=bool(record.get("reanalyse")),
                 )
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -196,6 +198,16 @@ def already_done(table: Any, obj: S3Object) -> bool:
         Key={"pk": f"IMG#{obj.key}", "sk": SORT_KEY}, ConsistentRead=True, ProjectionExpression="s3_sequencer"
     ).get("Item")
     return bool(item) and str(item.get("s3_sequencer", "")) >= obj.sequencer
+
+
+def reanalysis_sequencer(table: Any, obj: S3Object) -> str:
+    """A sequencer that sorts after the stored record's (so the new analysis replaces
+    it) and after earlier re-analyses: the stored S3 sequencer + "-R" + this request's
+    time. A real S3 event for the key (a new object version) still sorts after both."""
+    item = table.get_item(Key={"pk": f"IMG#{obj.key}", "sk": SORT_KEY}, ConsistentRead=True,
+                          ProjectionExpression="s3_sequencer").get("Item") or {}
+    base = str(item.get("s3_sequencer", "0" * SEQUENCER_WIDTH)).split("-R")[0]
+    return f"{base}-R{obj.sequencer}"
 
 
 def put_record(table: Any, record: LabelRecord, sequencer: str) -> str:
@@ -247,7 +259,9 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
     if erased(table, obj.key):
         log(logging.INFO, "ignored: the photo was erased", key=obj.key)
         return "erased"
-    if already_done(table, obj):
+    if obj.reanalyse:
+        obj = replace(obj, sequencer=reanalysis_sequencer(table, obj))
+    elif already_done(table, obj):
         log(logging.INFO, "duplicate event, already recorded", key=obj.key, sequencer=obj.sequencer)
         return "duplicate"
     if lower.endswith(ANALYSABLE_SUFFIXES):
