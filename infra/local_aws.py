@@ -98,8 +98,7 @@ def create_resources(endpoint: str, *, prefix: str = "mediaapp-local") -> LocalA
 
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
         {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"], "Filter": {"Key": {"FilterRules": [
-            {"Name": "prefix", "Value": resources.UPLOAD_PREFIX}, {"Name": "suffix", "Value": suffix}]}}}
-        for suffix in resources.NOTIFIED_SUFFIXES]})
+            {"Name": "prefix", "Value": resources.NOTIFIED_PREFIX}]}}}]})
     return LocalAws(endpoint=endpoint, bucket=bucket, table=table, queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url)
 
 

@@ -17,9 +17,10 @@ UPLOAD_PREFIX = "uploads/"
 THUMBNAIL_PREFIX = "thumbnails/"
 # EXIF-free display renditions that everyone but a photo's owner is served (Django).
 RENDITION_PREFIX = "renditions/"
-# Keys are stored with lowercase extensions (S3 suffix filters are case-sensitive). The
-# bucket notifies exactly what the handler analyses or records as skipped.
-NOTIFIED_SUFFIXES = _handler.ANALYSABLE_SUFFIXES + _handler.SKIPPED_SUFFIXES
+# The bucket notifies every object under the upload prefix, whatever its suffix (S3's
+# suffix filters are case-sensitive): the handler analyses JPEG/PNG in any letter case and
+# records everything else as skipped.
+NOTIFIED_PREFIX = UPLOAD_PREFIX
 
 # Room for one image's worst case (every SDK call timing out and retrying, see the
 # handler's IMAGE_WORST_CASE_SECONDS) plus the rest of a batch done normally.

@@ -15,8 +15,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-# Stored keys keep a lowercase extension: S3 notification suffix filters are
-# case-sensitive, and one spelling per format keeps them short.
+# Stored keys keep one lowercase extension per format (the labeler compares suffixes in
+# lower case, so objects put into the bucket directly may use any case).
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 UPLOAD_PREFIX = "uploads"

@@ -66,13 +66,11 @@ class Labeler(Construct):
         )
         # Created objects are analysed; removed ones (in the app or outside it) leave an
         # erasure tombstone, so the photo leaves Django too and nothing brings it back.
+        # Every object under the prefix: suffix filters are case-sensitive (Chelsea.JPG).
         for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED):
-            for suffix in resources.NOTIFIED_SUFFIXES:
-                bucket.add_event_notification(
-                    event,
-                    s3n.SqsDestination(self.queue),
-                    s3.NotificationKeyFilter(prefix=resources.UPLOAD_PREFIX, suffix=suffix),
-                )
+            bucket.add_event_notification(
+                event, s3n.SqsDestination(self.queue), s3.NotificationKeyFilter(prefix=resources.NOTIFIED_PREFIX)
+            )
 
         log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
         self.function = lambda_.Function(

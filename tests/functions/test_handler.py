@@ -69,8 +69,7 @@ def aws(monkeypatch):
         arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         s3.put_bucket_notification_configuration(Bucket=BUCKET, NotificationConfiguration={"QueueConfigurations": [
             {"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [
-                {"Name": "prefix", "Value": resources.UPLOAD_PREFIX}, {"Name": "suffix", "Value": suffix}]}}}
-            for suffix in resources.NOTIFIED_SUFFIXES]})
+                {"Name": "prefix", "Value": resources.NOTIFIED_PREFIX}]}}}]})
         table = boto3.resource("dynamodb").create_table(**resources.table_definition(TABLE))
         rekognition = FakeRekognition()
         monkeypatch.setattr(labeler, "REKOGNITION", rekognition)
@@ -324,3 +323,18 @@ def test_a_message_is_started_only_with_time_for_its_worst_case(aws):
     in_time = labeler.handler(uploads, Context(resources.LABELER_TIMEOUT_SECONDS * 1000))
     assert in_time == {"batchItemFailures": []}
     assert labeler.IMAGE_WORST_CASE_SECONDS < resources.LABELER_TIMEOUT_SECONDS
+
+
+def test_images_in_any_letter_case_are_analysed_and_other_files_are_on_the_record_as_skipped(aws):
+    """Objects put straight into the bucket: upper-case extensions were never notified
+    (suffix filters are case-sensitive) and non-images left no trace (issue #11, finding 6)."""
+    for key in ("uploads/direct/Chelsea.JPG", "uploads/direct/Scan.PNG", "uploads/direct/notes.txt"):
+        upload(aws, key)
+
+    assert labeler.handler(sqs_event(aws), None) == {"batchItemFailures": []}
+
+    assert aws.rekognition.images() == ["uploads/direct/Chelsea.JPG", "uploads/direct/Scan.PNG"]
+    assert item(aws, "uploads/direct/Chelsea.JPG")["status"] == "LABELED"
+    skipped = LabelRecord.from_item(item(aws, "uploads/direct/notes.txt"))
+    assert skipped.status == "SKIPPED" and skipped.error.code == "NotAnImage"
+

@@ -23,7 +23,10 @@ from .core import AnalyzeOptions, ImageRef, analyze, error_code, is_transient
 from .record import SORT_KEY, STATUS_SKIPPED, TOMBSTONE_SORT_KEY, AnalysisError, LabelRecord, now_iso, tombstone_item
 
 UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
-# Rekognition reads JPEG and PNG only; other accepted uploads get a SKIPPED record.
+# Rekognition reads JPEG and PNG only; other accepted uploads get a SKIPPED record. The
+# bucket notifies every object under the prefix (S3 suffix filters are case-sensitive:
+# "Chelsea.JPG" put straight into the bucket must be analysed too); suffixes are compared
+# in lower case here.
 ANALYSABLE_SUFFIXES = (".jpg", ".jpeg", ".png")
 SKIPPED_SUFFIXES = (".webp",)
 SEQUENCER_WIDTH = 32  # S3 sequencers differ in length: left-pad to compare as strings
@@ -275,8 +278,14 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
             analyzed_at=stamp, updated_at=stamp,
         )
     else:
-        log(logging.WARNING, "ignored: not an image suffix", key=obj.key)
-        return "ignored"
+        # Anything else put under the prefix (a .txt, a .HEIC...) is on the record as
+        # skipped, so operators see it rather than nothing.
+        stamp = now_iso()
+        record = LabelRecord(
+            bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
+            error=AnalysisError(code="NotAnImage", message="Only JPEG and PNG photos are analysed (WebP is skipped)."),
+            analyzed_at=stamp, updated_at=stamp,
+        )
     outcome = put_record(table, record, obj.sequencer)
     log(logging.INFO, {"written": "recorded", "stale": "newer record kept", "erased": "erased meanwhile, not recorded"}[outcome],
         key=obj.key, status=record.status, labels=len(record.labels), error=record.error.code if record.error else None)
