@@ -277,32 +277,34 @@ def photos_reanalyse(*, photo_ids: list[int]) -> int:
     if settings.PHOTOS_PIPELINE == "local":
         Photo.objects.filter(id__in=ids).update(status=Photo.Status.UPLOADED, analysis_attempts=0, updated_at=now)
         return sum(1 for pid in ids if photo_enqueue_analysis(photo_id=pid))
-    import json
-    import urllib.parse
-
-    import boto3
-
-    if not settings.LABELER_QUEUE_URL:
-        raise ImproperlyConfigured("Re-analysis in AWS needs LABELER_QUEUE_URL (the stack's LabelerQueueUrl output).")
-    sqs = boto3.client("sqs", region_name=settings.AWS_REGION or None, endpoint_url=settings.AWS_ENDPOINT_URL or None)
-    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     photos = list(Photo.objects.filter(id__in=ids).values_list("id", "image", "size", "etag"))
     sent = 0
     for start in range(0, len(photos), 10):
-        entries = [
-            {"Id": str(pid), "MessageBody": json.dumps({"Records": [{
-                "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Reanalyse", "eventTime": stamp,
-                "reanalyse": True,
-                "s3": {"bucket": {"name": settings.AWS_STORAGE_BUCKET_NAME},
-                       "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size or 0, "eTag": etag or ""}},
-            }]})}
-            for pid, key, size, etag in photos[start : start + 10]
-        ]
-        response = sqs.send_message_batch(QueueUrl=settings.LABELER_QUEUE_URL, Entries=entries)
-        ok = {e["Id"] for e in response.get("Successful", [])}
+        ok = labeler_send([(str(pid), key, size or 0, etag or "") for pid, key, size, etag in photos[start : start + 10]],
+                          reanalyse=True)
         sent += len(ok)
         Photo.objects.filter(id__in=[int(i) for i in ok]).update(status=Photo.Status.QUEUED, updated_at=now)
     return sent
+
+
+def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool) -> set[str]:
+    """Send the labeler's queue an S3-event-shaped message per (id, key, size, etag), at
+    most 10 (one SendMessageBatch); the ids that were sent."""
+    import boto3
+
+    from infra.functions.labeler.handler import event_message
+
+    if not settings.LABELER_QUEUE_URL:
+        raise ImproperlyConfigured("Messaging the labeler needs LABELER_QUEUE_URL (the stack's LabelerQueueUrl output).")
+    sqs = boto3.client("sqs", region_name=settings.AWS_REGION or None, endpoint_url=settings.AWS_ENDPOINT_URL or None)
+    stamp = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    entries = [
+        {"Id": ident, "MessageBody": event_message(bucket=settings.AWS_STORAGE_BUCKET_NAME, key=key, size=size, etag=etag,
+                                                   event_time=stamp, reanalyse=reanalyse)}
+        for ident, key, size, etag in objects
+    ]
+    response = sqs.send_message_batch(QueueUrl=settings.LABELER_QUEUE_URL, Entries=entries)
+    return {e["Id"] for e in response.get("Successful", [])}
 
 
 def photo_delete(*, photo_id: int, actor) -> bool:

@@ -173,3 +173,44 @@ def test_reanalysis_replaces_the_record_without_touching_the_object(local_aws, c
     sync.sync_labels()
     photo.refresh_from_db()
     assert photo.status == Photo.Status.LABELED and photo.labels.filter(name="Cat").exists()
+
+
+def test_analyse_bucket_backfills_objects_that_never_had_a_record(local_aws, fake_queue):
+    """Images already in the bucket before the stack (events lost): the backfill sends
+    exactly those with no record and no tombstone, and the pipeline labels them."""
+    import io as _io
+    from contextlib import redirect_stderr
+
+    import boto3
+    from django.core.management import call_command
+
+    from infra.functions.labeler.record import now_iso, tombstone_item
+
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    sqs = boto3.client("sqs", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    table = boto3.resource("dynamodb", endpoint_url=local_aws.endpoint, region_name="us-east-1").Table(local_aws.table)
+    runner = LambdaRunner(local_aws)
+    s3.put_object(Bucket=local_aws.bucket, Key="uploads/old/done.jpg", Body=photo_bytes("rocket"))
+    for _ in range(3):
+        runner.poll_once()  # done.jpg has its record
+    for key, name in (("uploads/old/cat.jpg", "chelsea"), ("uploads/old/Coffee.PNG", "coffee"), ("uploads/old/gone.jpg", "camera")):
+        s3.put_object(Bucket=local_aws.bucket, Key=key, Body=photo_bytes(name))
+    table.put_item(Item=tombstone_item(bucket=local_aws.bucket, key="uploads/old/gone.jpg", at=now_iso(), reason="test"))
+    sqs.purge_queue(QueueUrl=local_aws.queue_url)  # as if the objects predated the notifications
+
+    out = _io.StringIO()
+    with redirect_stderr(_io.StringIO()):
+        call_command("analyse_bucket", dry_run=True, stdout=out)
+    assert sorted(line.split()[-1] for line in out.getvalue().splitlines() if line.startswith("would send")) == [
+        "uploads/old/Coffee.PNG", "uploads/old/cat.jpg"]
+
+    with redirect_stderr(_io.StringIO()):
+        call_command("analyse_bucket", stdout=_io.StringIO())
+    for _ in range(3):
+        assert runner.poll_once()["failed"] == 0
+    sync.sync_labels()
+
+    assert sorted(Photo.objects.values_list("image", flat=True)) == [
+        "uploads/old/Coffee.PNG", "uploads/old/cat.jpg", "uploads/old/done.jpg"]
+    assert Photo.objects.get(image="uploads/old/cat.jpg").labels.filter(name="Cat").exists()
+    assert not Photo.objects.filter(image="uploads/old/gone.jpg").exists()
