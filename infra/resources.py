@@ -32,6 +32,7 @@ QUEUE_VISIBILITY_SECONDS = 6 * LABELER_TIMEOUT_SECONDS
 # have room to be retried before it is moved to the dead-letter queue.
 DLQ_MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_DAYS = 14
+QUEUE_AGE_ALARM_SECONDS = 900
 SQS_BATCH_SIZE = 5
 LABELER_MEMORY_MB = 512
 # Each image costs one DetectLabels, one DetectModerationLabels and one DetectText call,

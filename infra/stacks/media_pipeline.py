@@ -3,8 +3,11 @@ the Django web app and workers run with."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, CfnParameter, Stack
+from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Duration, Fn, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra import resources
@@ -39,6 +42,12 @@ class MediaPipelineStack(Stack):
         labeler = Labeler(
             self, "Labeler", bucket=media.bucket, table=labels.table, max_concurrency=concurrency.value_as_number
         )
+
+        alarm_email = CfnParameter(
+            self, "AlarmEmail", type="String", default="",
+            description="Optional: an e-mail address subscribed to the pipeline's alarms (confirm the subscription mail).",
+        )
+        self.alarm_topic = self._alarms(labeler, alarm_email.value_as_string)
 
         # What the Django web app and Celery workers need, and nothing more.
         bucket_arn = media.bucket.bucket_arn
@@ -96,6 +105,7 @@ class MediaPipelineStack(Stack):
             "LabelerQueueUrl": (labeler.queue.queue_url, "LABELER_QUEUE_URL"),
             "DeadLetterQueueUrl": (labeler.dead_letters.queue_url, None),
             "DeadLetterAlarmName": (labeler.dlq_alarm.alarm_name, None),
+            "AlarmTopicArn": (self.alarm_topic.topic_arn, None),
             "LabelerFunctionName": (labeler.function.function_name, None),
             "WebAppPolicyArn": (self.web_policy.managed_policy_arn, None),
         }
@@ -104,3 +114,44 @@ class MediaPipelineStack(Stack):
         self.labeler = labeler
         self.media = media
         self.labels = labels
+
+    def _alarms(self, labeler: Labeler, email: str) -> sns.Topic:
+        """One topic for every alarm of the pipeline: uploads in the DLQ, function errors
+        and throttles, and a queue that stops draining (its oldest message's age)."""
+        # Not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic that
+        # uses the AWS-managed SNS key, and the notifications carry alarm names and
+        # metrics only, no personal data.
+        topic = sns.Topic(self, "Alarms", display_name="Media pipeline alarms", enforce_ssl=True)
+        subscription = sns.CfnSubscription(self, "AlarmEmailSubscription", topic_arn=topic.topic_arn, protocol="email",
+                                           endpoint=email)
+        subscription.cfn_options.condition = CfnCondition(
+            self, "HasAlarmEmail", expression=Fn.condition_not(Fn.condition_equals(email, "")))
+        function, queue = labeler.function, labeler.queue
+        alarms = [
+            labeler.dlq_alarm,
+            cloudwatch.Alarm(
+                self, "LabelerErrorsAlarm", alarm_description="The labeler function failed (see its logs).",
+                metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"), threshold=1,
+                evaluation_periods=1, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self, "LabelerThrottlesAlarm",
+                alarm_description="The labeler was throttled: account concurrency is short of LabelerMaximumConcurrency.",
+                metric=function.metric_throttles(period=Duration.minutes(5), statistic="Sum"), threshold=1,
+                evaluation_periods=1, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self, "QueueAgeAlarm",
+                alarm_description="Uploads have waited over 15 minutes for the labeler: it is stuck or too slow.",
+                metric=queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5), statistic="Maximum"),
+                threshold=resources.QUEUE_AGE_ALARM_SECONDS, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in alarms:
+            alarm.add_alarm_action(cw_actions.SnsAction(topic))
+        return topic
+

@@ -108,6 +108,19 @@ def test_an_alarm_watches_the_dead_letter_queue(template):
     })
 
 
+def test_every_alarm_notifies_the_alarm_topic_with_an_optional_email(template):
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
+    assert metrics == ["ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "Errors", "Throttles"]
+    (topic_id,) = template.find_resources("AWS::SNS::Topic")
+    for alarm in alarms.values():  # an alarm nobody hears about is no alarm
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+    (subscription,) = template.find_resources("AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    template.has_parameter("AlarmEmail", {"Type": "String", "Default": ""})
+
+
 def test_labeler_runs_on_the_latest_python_runtime(template):
     latest = max(
         (getattr(lambda_.Runtime, n) for n in dir(lambda_.Runtime) if n.startswith("PYTHON_3_")),
