@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from .filters import CappedSearchMixin
+from .filters import StaffInputMixin
 
 User = get_user_model()
 admin.site.unregister(User)
@@ -18,7 +18,7 @@ admin.site.unregister(Group)
 
 
 @admin.register(User)
-class AccountAdmin(CappedSearchMixin, UserAdmin):
+class AccountAdmin(StaffInputMixin, UserAdmin):
     """Deleting an account deletes its photos through photo_delete first (files, every
     version, records, tombstones, audit entries), not by the database's cascade."""
 
@@ -47,5 +47,5 @@ class AccountAdmin(CappedSearchMixin, UserAdmin):
 
 
 @admin.register(Group)
-class RoleAdmin(CappedSearchMixin, GroupAdmin):
+class RoleAdmin(StaffInputMixin, GroupAdmin):
     pass

@@ -8,11 +8,11 @@ from django.contrib import admin
 from ..models import (
     AuditEvent,
 )
-from .filters import AuditLabelFilter, CappedPaginator, CappedSearchMixin
+from .filters import AuditLabelFilter, CappedPaginator, ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(CappedSearchMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "action", "label_name", "actor", "photo")
     list_filter = (AuditLabelFilter, "action")
     search_fields = ("=label_name",)
@@ -20,12 +20,3 @@ class AuditEventAdmin(CappedSearchMixin, admin.ModelAdmin):
     readonly_fields = ("at", "action", "label_name", "actor", "photo", "before", "after", "note")
     paginator = CappedPaginator
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -35,7 +35,7 @@ def capped_search_term(search_term: str) -> str:
     return " ".join((search_term or "")[: MAX_SEARCH_CHARS * 4].split()[:MAX_SEARCH_WORDS])[:MAX_SEARCH_CHARS]
 
 
-class CappedSearchMixin:
+class StaffInputMixin:
     """For every model admin: a capped search box (see MAX_SEARCH_WORDS), and actions
     that refuse a selection that is not row ids (a crafted POST) instead of a 500."""
 
@@ -52,6 +52,20 @@ class CappedSearchMixin:
             self.message_user(request, "The selection was not a list of rows; nothing was done.", messages.WARNING)
             return HttpResponseRedirect(request.get_full_path())
         return super().response_action(request, queryset)
+
+
+class ReadOnlyAdmin(StaffInputMixin, admin.ModelAdmin):
+    """A screen to look at rows that no admin form may add, change or delete (decisions
+    go through the services; some rows are evidence)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class CappedPaginator(Paginator):

@@ -23,7 +23,7 @@ from ..models import (
     Photo,
 )
 from ..moderation import awaiting_moderation_q
-from .filters import CappedPaginator, CappedSearchMixin
+from .filters import CappedPaginator, ReadOnlyAdmin
 from .forms import DecisionForm
 
 
@@ -32,7 +32,7 @@ def _can_moderate(request) -> bool:
 
 
 @admin.register(ModerationCase)
-class ModerationQueueAdmin(CappedSearchMixin, admin.ModelAdmin):
+class ModerationQueueAdmin(ReadOnlyAdmin):
     """Flagged and escalated photos, most severe first, then oldest first. Previews are
     blurred until clicked."""
 
@@ -67,15 +67,6 @@ class ModerationQueueAdmin(CappedSearchMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None):
         return _can_moderate(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_module_permission(self, request):
         return _can_moderate(request)
@@ -147,17 +138,9 @@ class ModerationQueueAdmin(CappedSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(Flag)
-class FlagAdmin(CappedSearchMixin, admin.ModelAdmin):
+class FlagAdmin(ReadOnlyAdmin):
+    # Read-only: a report is evidence; a moderator's decision resolves it, nothing deletes it.
     list_display = ("photo", "reason", "reporter", "created_at", "resolved_at")
     list_filter = ("reason", ("resolved_at", admin.EmptyFieldListFilter))
     list_select_related = ("photo", "reporter")
     readonly_fields = ("photo", "reporter", "reason", "note", "created_at", "resolved_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # a report is evidence: a moderator's decision resolves it, nothing deletes it

@@ -24,7 +24,15 @@ from ..models import (
 )
 from ..selectors import has_label as _has_label
 from ..selectors import parse_label_query
-from .filters import CappedPaginator, CappedSearchMixin, EngineFilter, LabelNameFilter, PhotoParentFilter, capped_search_term
+from .filters import (
+    CappedPaginator,
+    EngineFilter,
+    LabelNameFilter,
+    PhotoParentFilter,
+    ReadOnlyAdmin,
+    StaffInputMixin,
+    capped_search_term,
+)
 from .forms import AddLabelForm, StaffFlagForm
 from .review import photo_review
 
@@ -68,7 +76,7 @@ class DetectedTextInline(ReadOnlyInline):
 
 
 @admin.register(Photo)
-class PhotoAdmin(CappedSearchMixin, admin.ModelAdmin):
+class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
     list_display = ("thumbnail_tag", "original_filename", "owner", "status", "label_chips", "moderation_state", "engine", "created_at")
     list_display_links = ("thumbnail_tag", "original_filename")
     list_filter = ("status", "moderation_state", LabelNameFilter, PhotoParentFilter, EngineFilter, "visibility",
@@ -328,17 +336,9 @@ class PhotoAdmin(CappedSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(AnalysisRecord)
-class AnalysisRecordAdmin(CappedSearchMixin, admin.ModelAdmin):
+class AnalysisRecordAdmin(ReadOnlyAdmin):
+    # Read-only: the records as received; erasure goes through photo_delete.
     list_display = ("key", "status", "engine", "updated_at", "received_at")
     list_filter = ("status", "engine")
     search_fields = ("=key",)
     readonly_fields = ("photo", "key", "updated_at", "status", "engine", "payload", "received_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # the records as received; erasure goes through photo_delete

@@ -21,17 +21,18 @@ from ..models import (
 from ..selectors import pending_machine_labels_q
 from .filters import (
     CappedPaginator,
-    CappedSearchMixin,
     ConfidenceBandFilter,
     ParentLabelFilter,
+    ReadOnlyAdmin,
     ReviewEngineFilter,
     ReviewNameFilter,
+    StaffInputMixin,
 )
 from .forms import MergeForm
 
 
 @admin.register(ReviewItem)
-class ReviewQueueAdmin(CappedSearchMixin, admin.ModelAdmin):
+class ReviewQueueAdmin(StaffInputMixin, admin.ModelAdmin):
     list_display = ("photo_thumbnail", "name", "confidence_display", "parents_display", "engine", "photo_link")
     list_display_links = None
     list_filter = (ReviewNameFilter, ParentLabelFilter, ConfidenceBandFilter, ReviewEngineFilter)
@@ -109,22 +110,13 @@ class ReviewQueueAdmin(CappedSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(Label)
-class LabelAdmin(CappedSearchMixin, admin.ModelAdmin):
+class LabelAdmin(ReadOnlyAdmin):
     list_display = ("name", "photo", "confidence", "source", "review_state", "missing_from_latest", "reviewed_by", "reviewed_at")
     list_filter = ("review_state", "source", "missing_from_latest")
     search_fields = ("name",)
     list_select_related = ("photo", "reviewed_by")
     # A view of the labels: decisions go through the review queue and the review page
     # (photos/review.py), which enforce the curation rules and write the audit entry.
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def photo_review(model_admin, request, object_id):

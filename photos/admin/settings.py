@@ -12,7 +12,7 @@ from ..models import (
     AuditEvent,
     ModerationSettings,
 )
-from .filters import CappedSearchMixin
+from .filters import StaffInputMixin
 
 
 class LenientJSONField(forms.JSONField):
@@ -49,7 +49,7 @@ class ThresholdsForm(forms.ModelForm):
 
 
 @admin.register(ModerationSettings)
-class ModerationSettingsAdmin(CappedSearchMixin, admin.ModelAdmin):
+class ModerationSettingsAdmin(StaffInputMixin, admin.ModelAdmin):
     """Superusers only; changes apply to the next display and the next analysis."""
 
     form = ThresholdsForm
