@@ -5,7 +5,6 @@ it runs with the settings the stack deploys."""
 
 from __future__ import annotations
 
-from infra.functions.labeler import handler as _handler
 from infra.functions.labeler import record as _record
 
 # The table's keys are part of the record format; repeated here with the rest of its shape.

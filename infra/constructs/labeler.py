@@ -52,17 +52,10 @@ class Labeler(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
         )
-        self.dlq_alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersAlarm",
-            alarm_description="Uploads the labeler gave up on: inspect and redrive the DLQ.",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(1), statistic="Maximum"
-            ),
+        self.dlq_alarm = alarm_at_or_above(
+            self, "DeadLettersAlarm", "Uploads the labeler gave up on: inspect and redrive the DLQ.",
+            self.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(1), statistic="Maximum"),
             threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         # Created objects are analysed; removed ones (in the app or outside it) leave an
         # erasure tombstone, so the photo leaves Django too and nothing brings it back.
@@ -131,6 +124,16 @@ class Labeler(Construct):
         acknowledge(self.function, BASIC_EXECUTION_ROLE_FINDING,
             "The AWS managed basic execution role grants only CloudWatch Logs writes.",
         )
+
+
+def alarm_at_or_above(scope: Construct, construct_id: str, description: str, metric: cloudwatch.IMetric, *,
+                      threshold: float) -> cloudwatch.Alarm:
+    """An alarm when one period of ``metric`` reaches ``threshold``; no data is not a breach."""
+    return cloudwatch.Alarm(
+        scope, construct_id, alarm_description=description, metric=metric, threshold=threshold, evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
 
 
 def logical_id(resource) -> str:

@@ -4,7 +4,6 @@ the Django web app and workers run with."""
 from __future__ import annotations
 
 from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Duration, Fn, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
@@ -12,7 +11,7 @@ from constructs import Construct
 
 from infra import resources
 from infra.nag import acknowledge
-from infra.constructs.labeler import BASIC_EXECUTION_ROLE_FINDING, Labeler, logical_id
+from infra.constructs.labeler import BASIC_EXECUTION_ROLE_FINDING, Labeler, alarm_at_or_above, logical_id
 from infra.constructs.labels_table import LabelsTable
 from infra.constructs.media_bucket import MediaBucket
 
@@ -127,29 +126,18 @@ class MediaPipelineStack(Stack):
         subscription.cfn_options.condition = CfnCondition(
             self, "HasAlarmEmail", expression=Fn.condition_not(Fn.condition_equals(email, "")))
         function, queue = labeler.function, labeler.queue
+        five_minutes = Duration.minutes(5)
         alarms = [
             labeler.dlq_alarm,
-            cloudwatch.Alarm(
-                self, "LabelerErrorsAlarm", alarm_description="The labeler function failed (see its logs).",
-                metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"), threshold=1,
-                evaluation_periods=1, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self, "LabelerThrottlesAlarm",
-                alarm_description="The labeler was throttled: account concurrency is short of LabelerMaximumConcurrency.",
-                metric=function.metric_throttles(period=Duration.minutes(5), statistic="Sum"), threshold=1,
-                evaluation_periods=1, comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
-            cloudwatch.Alarm(
-                self, "QueueAgeAlarm",
-                alarm_description="Uploads have waited over 15 minutes for the labeler: it is stuck or too slow.",
-                metric=queue.metric_approximate_age_of_oldest_message(period=Duration.minutes(5), statistic="Maximum"),
-                threshold=resources.QUEUE_AGE_ALARM_SECONDS, evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ),
+            alarm_at_or_above(self, "LabelerErrorsAlarm", "The labeler function failed (see its logs).",
+                              function.metric_errors(period=five_minutes, statistic="Sum"), threshold=1),
+            alarm_at_or_above(self, "LabelerThrottlesAlarm",
+                              "The labeler was throttled: account concurrency is short of LabelerMaximumConcurrency.",
+                              function.metric_throttles(period=five_minutes, statistic="Sum"), threshold=1),
+            alarm_at_or_above(self, "QueueAgeAlarm",
+                              "Uploads have waited over 15 minutes for the labeler: it is stuck or too slow.",
+                              queue.metric_approximate_age_of_oldest_message(period=five_minutes, statistic="Maximum"),
+                              threshold=resources.QUEUE_AGE_ALARM_SECONDS),
         ]
         for alarm in alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
