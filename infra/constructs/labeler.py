@@ -106,10 +106,11 @@ class Labeler(Construct):
             )
         )
         self.function.add_to_role_policy(
+            # Query: a key's record and tombstone in one read (the table, no index);
             # PutItem/ConditionCheckItem: the record, written only if no tombstone is there
             # (one transaction); DeleteItem: the record, when a tombstone replaces it.
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"],
+                actions=["dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem"],
                 resources=[table.table_arn],
             )
         )

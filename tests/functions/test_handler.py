@@ -214,8 +214,8 @@ def test_dynamodb_throttling_reports_the_message_for_retry(aws, monkeypatch):
         class meta:
             client = ThrottledClient()
 
-        def get_item(self, **kwargs):
-            return {}
+        def query(self, **kwargs):
+            return {"Items": []}
 
     monkeypatch.setattr(labeler, "TABLE", ThrottledTable())
     event = sqs_event(aws)

@@ -173,7 +173,7 @@ def test_labeler_permissions_are_least_privilege(template):
     actions = sorted(a for acts, _ in statements for a in acts)
     assert actions == sorted([
         "rekognition:DetectLabels", "rekognition:DetectModerationLabels", "rekognition:DetectText",
-        "s3:GetObject", "s3:GetObjectVersion", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:ConditionCheckItem",
+        "s3:GetObject", "s3:GetObjectVersion", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem",
         "dynamodb:DeleteItem",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     ])

@@ -65,7 +65,7 @@ SQS: Any = None
 # off rather than burning its receive count (5) and landing in the DLQ.
 # Bounded work: one SDK call takes at most SDK_ATTEMPTS x (connect + read timeout) plus
 # the standard mode's backoff (under 1 s + 2 s); an image is its three Rekognition calls
-# (in parallel) and three DynamoDB calls in a row (tombstone, duplicate, write), so at
+# (in parallel) and two DynamoDB calls in a row (read what is stored, write), so at
 # most IMAGE_WORST_CASE_SECONDS.
 # A message is started only with that much of the function's time left; the rest of the
 # batch is reported failed (and retried) instead of being cut off by the timeout.
@@ -73,7 +73,7 @@ SDK_ATTEMPTS = 3
 SDK_CONNECT_TIMEOUT = 3
 SDK_READ_TIMEOUT = 10
 SDK_CALL_WORST_CASE_SECONDS = SDK_ATTEMPTS * (SDK_CONNECT_TIMEOUT + SDK_READ_TIMEOUT) + 3
-IMAGE_WORST_CASE_SECONDS = 4 * SDK_CALL_WORST_CASE_SECONDS
+IMAGE_WORST_CASE_SECONDS = 3 * SDK_CALL_WORST_CASE_SECONDS
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
 _queue_urls: dict[str, str] = {}
@@ -203,27 +203,30 @@ def _sequencer(sequencer: Any, event_time: Any) -> str:
     return "0" * SEQUENCER_WIDTH
 
 
-def erased(table: Any, key: str) -> bool:
-    return "Item" in table.get_item(Key={"pk": f"IMG#{key}", "sk": TOMBSTONE_SORT_KEY}, ConsistentRead=True,
-                                    ProjectionExpression="pk")
+@dataclass(frozen=True)
+class Stored:
+    """What the table holds for a key, read once per object (one Query on its partition,
+    strongly consistent): an erasure tombstone, and the S3 sequencer of its record."""
+
+    erased: bool
+    sequencer: str  # "" without a record
 
 
-def already_done(table: Any, obj: S3Object) -> bool:
-    """True if this event (or a later one for the key) was already recorded: a duplicate
-    event costs one read instead of three Rekognition calls."""
-    item = table.get_item(
-        Key={"pk": f"IMG#{obj.key}", "sk": SORT_KEY}, ConsistentRead=True, ProjectionExpression="s3_sequencer"
-    ).get("Item")
-    return bool(item) and str(item.get("s3_sequencer", "")) >= obj.sequencer
+def stored(table: Any, key: str) -> Stored:
+    items = table.query(
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"IMG#{key}"}, ConsistentRead=True,
+        ProjectionExpression="sk, s3_sequencer",
+    ).get("Items", [])
+    by_sort_key = {item["sk"]: item for item in items}
+    return Stored(erased=TOMBSTONE_SORT_KEY in by_sort_key,
+                  sequencer=str(by_sort_key.get(SORT_KEY, {}).get("s3_sequencer", "")))
 
 
-def reanalysis_sequencer(table: Any, obj: S3Object) -> str:
+def reanalysis_sequencer(current: Stored, obj: S3Object) -> str:
     """A sequencer that sorts after the stored record's (so the new analysis replaces
     it) and after earlier re-analyses: the stored S3 sequencer + "-R" + this request's
     time. A real S3 event for the key (a new object version) still sorts after both."""
-    item = table.get_item(Key={"pk": f"IMG#{obj.key}", "sk": SORT_KEY}, ConsistentRead=True,
-                          ProjectionExpression="s3_sequencer").get("Item") or {}
-    base = str(item.get("s3_sequencer", "0" * SEQUENCER_WIDTH)).split("-R")[0]
+    base = (current.sequencer or "0" * SEQUENCER_WIDTH).split("-R")[0]
     return f"{base}-R{obj.sequencer}"
 
 
@@ -273,12 +276,15 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
         log(logging.INFO, "erased", key=obj.key)
         return "erased"
     lower = obj.key.lower()
-    if erased(table, obj.key):
+    current = stored(table, obj.key)
+    if current.erased:
         log(logging.INFO, "ignored: the photo was erased", key=obj.key)
         return "erased"
     if obj.reanalyse:
-        obj = replace(obj, sequencer=reanalysis_sequencer(table, obj))
-    elif already_done(table, obj):
+        obj = replace(obj, sequencer=reanalysis_sequencer(current, obj))
+    elif current.sequencer >= obj.sequencer:
+        # This event (or a later one for the key) is recorded: a duplicate costs one read
+        # instead of three Rekognition calls.
         log(logging.INFO, "duplicate event, already recorded", key=obj.key, sequencer=obj.sequencer)
         return "duplicate"
     if lower.endswith(ANALYSABLE_SUFFIXES):
