@@ -31,19 +31,12 @@ def rate_limited(request, exception=None):
     return response
 
 
-def _upload_rate(group, request):
-    return settings.UPLOAD_RATE
+def _rate(setting: str):
+    """django-ratelimit's rate as a callable, so it reads the setting on each request."""
+    return lambda group, request: getattr(settings, setting)
 
 
-def _report_rate(group, request):
-    return settings.REPORT_RATE
-
-
-def _signup_rate(group, request):
-    return settings.SIGNUP_RATE
-
-
-@ratelimit(key="ip", rate=_signup_rate, method="POST")
+@ratelimit(key="ip", rate=_rate("SIGNUP_RATE"), method="POST")
 @require_http_methods(["GET", "POST"])
 def signup(request):
     if request.user.is_authenticated:
@@ -57,7 +50,7 @@ def signup(request):
 
 
 @login_required
-@ratelimit(key="user", rate=_upload_rate, method="POST", group="uploads")
+@ratelimit(key="user", rate=_rate("UPLOAD_RATE"), method="POST", group="uploads")
 @require_http_methods(["GET", "POST"])
 def my_photos(request):
     form = UploadForm()
@@ -184,7 +177,7 @@ def gallery(request):
     return render(request, "photos/gallery.html", {"page": page, "query": query})
 
 
-@ratelimit(key="user_or_ip", rate=_report_rate, method="POST")
+@ratelimit(key="user_or_ip", rate=_rate("REPORT_RATE"), method="POST")
 @require_http_methods(["GET", "POST"])
 def gallery_photo(request, uid):
     """One public photo with its labels, and a form to flag it (signed-in users)."""
@@ -219,7 +212,7 @@ def photo_delete(request, uid):
 
 
 @login_required
-@ratelimit(key="user", rate=_upload_rate, method="POST", group="uploads")
+@ratelimit(key="user", rate=_rate("UPLOAD_RATE"), method="POST", group="uploads")
 @require_http_methods(["POST"])
 def direct_upload(request):
     """Step 1 of a browser-to-S3 upload (S3 storage only): a presigned POST."""

@@ -62,6 +62,18 @@ def test_upload_to_labels_in_the_admin_through_the_aws_path(local_aws, client, f
     assert "Already up to date with DynamoDB." in refresh.content.decode()
 
 
+def labelled_upload(local_aws, client):
+    """A user's upload through the form, analysed by the handler and synced back: the
+    photo and the runner that fed the handler."""
+    client.force_login(get_user_model().objects.create_user("owner", password="x"))
+    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.png", photo_bytes("chelsea"), "image/png")]})
+    runner = LambdaRunner(local_aws)
+    for _ in range(5):
+        runner.poll_once()
+    sync.sync_labels()
+    return Photo.objects.get(), runner
+
+
 def test_a_deleted_photo_never_comes_back(local_aws, client, fake_queue):
     """Erasure: delete, then replay the upload's S3 event, retry, sync and reconcile: the
     photo stays gone, every version of its object too (issue #11, finding 1)."""
@@ -70,15 +82,8 @@ def test_a_deleted_photo_never_comes_back(local_aws, client, fake_queue):
     import boto3
     from django.core.management import call_command
 
-    owner = get_user_model().objects.create_user("owner", password="x")
-    client.force_login(owner)
-    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.png", photo_bytes("chelsea"), "image/png")]})
-    photo = Photo.objects.get()
+    photo, runner = labelled_upload(local_aws, client)
     key = photo.image.name
-    runner = LambdaRunner(local_aws)
-    for _ in range(5):
-        runner.poll_once()
-    sync.sync_labels()
     photo.refresh_from_db()
     assert photo.status == Photo.Status.LABELED
 
@@ -117,14 +122,7 @@ def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, clie
 
     from photos.models import AuditEvent
 
-    owner = get_user_model().objects.create_user("owner", password="x")
-    client.force_login(owner)
-    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.png", photo_bytes("chelsea"), "image/png")]})
-    photo = Photo.objects.get()
-    runner = LambdaRunner(local_aws)
-    for _ in range(5):
-        runner.poll_once()
-    sync.sync_labels()
+    photo, runner = labelled_upload(local_aws, client)
     client.logout()
     Photo.objects.filter(pk=photo.pk).update(visibility="public")
     assert client.get(f"/photos/{photo.uid}/image/").status_code == 302  # the rendition, made and stored in S3
@@ -151,14 +149,7 @@ def test_reanalysis_replaces_the_record_without_touching_the_object(local_aws, c
     from infra.functions.labeler.record import LabelRecord
     from photos.services import photos_reanalyse
 
-    owner = get_user_model().objects.create_user("owner", password="x")
-    client.force_login(owner)
-    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.png", photo_bytes("chelsea"), "image/png")]})
-    photo = Photo.objects.get()
-    runner = LambdaRunner(local_aws)
-    for _ in range(5):
-        runner.poll_once()
-    sync.sync_labels()
+    photo, runner = labelled_upload(local_aws, client)
     table = boto3.resource("dynamodb", endpoint_url=local_aws.endpoint, region_name="us-east-1").Table(local_aws.table)
     first = table.get_item(Key={"pk": f"IMG#{photo.image.name}", "sk": "ANALYSIS"})["Item"]
 
