@@ -190,6 +190,7 @@ def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
 
 THUMBNAIL_SIDE = 640
 DISPLAY_SIDE = 2048
+RENDITION_CACHE_SECONDS = 24 * 3600
 
 
 def display_rendition_name(photo: Photo) -> str:
@@ -205,13 +206,19 @@ def photo_display_rendition(*, photo: Photo) -> str:
     removes it."""
     from django.core.files.base import ContentFile
 
+    from django.core.cache import cache
+
     storage = photo.image.storage
     name = display_rendition_name(photo)
-    if storage.exists(name):
+    # Remembered once made, so a page of photos costs no storage round trip (a HeadObject
+    # on S3) per image; a deleted photo 404s before this is asked.
+    if cache.get(f"rendition:{name}") or storage.exists(name):
+        cache.set(f"rendition:{name}", True, RENDITION_CACHE_SECONDS)
         return name
     saved = storage.save(name, ContentFile(_upright_jpeg(photo, side=DISPLAY_SIDE, quality=88)))
     if saved != name:  # two first requests at once: keep one copy
         storage.delete(saved)
+    cache.set(f"rendition:{name}", True, RENDITION_CACHE_SECONDS)
     return name
 
 
