@@ -12,15 +12,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_after_configure.connect
+def _pipeline_schedule(sender, **kwargs):
+    """The common beat schedule (settings) plus the configured pipeline's own tasks."""
+    from photos.pipelines import pipeline
+
+    sender.conf.beat_schedule = {**sender.conf.beat_schedule, **pipeline().periodic_tasks()}
+
+
 def _warm_models(**kwargs):
-    """Load the ONNX models in each worker process after the fork (sessions made before
-    a fork are not safe to use in the child), so the first photo is not slow."""
-    from django.conf import settings
+    """Prepare each worker process after the fork (the local pipeline loads its ONNX
+    models: sessions made before a fork are not safe in the child)."""
+    from photos.pipelines import pipeline
 
-    if settings.PHOTOS_PIPELINE == "local":
-        from photos.services import local_rekognition
-
-        local_rekognition().warm()
+    pipeline().warm()
 
 
 worker_process_init.connect(_warm_models)

@@ -248,8 +248,7 @@ CELERY_BEAT_SCHEDULE = {
 SYNC_INTERVAL_SECONDS = env_float("SYNC_INTERVAL_SECONDS", 30, lo=1, hi=3600)
 SYNC_OVERLAP_SECONDS = env_float("SYNC_OVERLAP_SECONDS", 120, lo=0, hi=86400)
 SYNC_PARALLEL_SHARDS = int(env_float("SYNC_PARALLEL_SHARDS", 2, lo=1, hi=64))
-if PHOTOS_PIPELINE == "aws":
-    CELERY_BEAT_SCHEDULE["sync-labels"] = {"task": "photos.tasks.sync_labels", "schedule": SYNC_INTERVAL_SECONDS}
+# The pipeline adds its own periodic tasks (the AWS sync): mediaapp/celery.py.
 # A photo still uploaded/queued after this many seconds is re-enqueued by the sweeper.
 PHOTOS_STUCK_AFTER_SECONDS = int(env_float("PHOTOS_STUCK_AFTER_SECONDS", 120, lo=1, hi=86400))
 

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from .apply import ApplyResult, apply_records, format_from_key  # noqa: F401  (the public home of apply_records)
 from .models import CONTENT_TYPES, EXTENSIONS, Photo
+from .pipelines import pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -61,31 +61,12 @@ def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibi
 
 
 def photo_enqueue_analysis(*, photo_id: int) -> bool:
-    """Send analyze_photo for a photo; mark it ``queued`` if the broker took it.
+    """Start the analysis of a stored photo through the configured pipeline.
 
     Returns False (and logs) when the broker is unreachable: the photo stays
-    ``uploaded`` and the periodic sweeper enqueues it later. Nothing is lost."""
-    from .tasks import analyze_photo, make_thumbnail
-
-    if settings.PHOTOS_PIPELINE != "local":
-        # In AWS the S3 notification starts the analysis; the thumbnail is still ours.
-        try:
-            make_thumbnail.delay(photo_id)
-        except Exception as exc:
-            logger.warning("could not enqueue the thumbnail of photo %s: %s", photo_id, exc)
-        return False
-    # Marked queued first: in eager mode (no Redis) the task runs inside delay().
-    Photo.objects.filter(id=photo_id, status=Photo.Status.UPLOADED).update(
-        status=Photo.Status.QUEUED, updated_at=timezone.now()
-    )
-    try:
-        analyze_photo.delay(photo_id)
-        make_thumbnail.delay(photo_id)
-    except Exception as exc:  # kombu raises OperationalError and friends
-        logger.warning("could not enqueue analysis of photo %s: %s", photo_id, exc)
-        Photo.objects.filter(id=photo_id, status=Photo.Status.QUEUED).update(status=Photo.Status.UPLOADED)
-        return False
-    return True
+    ``uploaded`` and the periodic sweeper enqueues it later. Nothing is lost. In AWS the
+    S3 notification starts the analysis, so this only asks for the thumbnail."""
+    return pipeline().enqueue_analysis(photo_id=photo_id)
 
 
 def photo_mark_analyzing(*, photo_id: int) -> bool:
@@ -242,76 +223,16 @@ def photo_make_thumbnail(*, photo_id: int) -> str | None:
     return saved
 
 
-MAX_ANALYSIS_ATTEMPTS = 5
-SWEEP_BATCH = 500  # photos per sweep; a backlog drains over a few minutes, not in one burst
-
-
 def photos_sweep_stuck(*, stuck_after_seconds: int, analyzing_after_seconds: int) -> dict[str, int]:
-    """Re-enqueue photos stuck before analysis (broker down during upload, worker lost
-    mid-task); give up, marking them failed, after MAX_ANALYSIS_ATTEMPTS."""
-    from datetime import timedelta
-
-    from django.db.models import Q
-
-    if settings.PHOTOS_PIPELINE != "local":
-        return {"enqueued": 0, "failed": 0, "found": 0}  # in AWS the S3 event drives analysis
-    now = timezone.now()
-    stuck = Photo.objects.filter(
-        Q(status__in=[Photo.Status.UPLOADED, Photo.Status.QUEUED], updated_at__lt=now - timedelta(seconds=stuck_after_seconds))
-        | Q(status=Photo.Status.ANALYZING, updated_at__lt=now - timedelta(seconds=analyzing_after_seconds))
-    ).values_list("id", "analysis_attempts")[:SWEEP_BATCH]
-    give_up = [pid for pid, attempts in stuck if attempts >= MAX_ANALYSIS_ATTEMPTS]
-    retry = [pid for pid, attempts in stuck if attempts < MAX_ANALYSIS_ATTEMPTS]
-    if give_up:
-        Photo.objects.filter(id__in=give_up).update(
-            status=Photo.Status.FAILED, status_reason=f"Gave up after {MAX_ANALYSIS_ATTEMPTS} analysis attempts.", updated_at=now
-        )
-    if retry:
-        # Reset to uploaded so the enqueue marks them queued again with a fresh clock.
-        Photo.objects.filter(id__in=retry).update(status=Photo.Status.UPLOADED, updated_at=now)
-    enqueued = sum(1 for pid in retry if photo_enqueue_analysis(photo_id=pid))
-    return {"enqueued": enqueued, "failed": len(give_up), "found": len(stuck)}
+    """Re-enqueue photos whose analysis was lost (the pipeline knows how; in AWS the S3
+    event drives analysis and ``analyse_bucket`` is the backfill)."""
+    return pipeline().sweep(stuck_after_seconds=stuck_after_seconds, analyzing_after_seconds=analyzing_after_seconds)
 
 
 def photos_reanalyse(*, photo_ids: list[int]) -> int:
     """Analyse photos again; their labels follow the curation rules when the new record
-    is applied. Locally: back to ``uploaded`` (one UPDATE) and onto the queue. In AWS: the
-    labeler's queue gets an S3-event-shaped message per photo (``reanalyse``), so the
-    object itself is never rewritten (no new version, Content-Type and Cache-Control
-    kept). Returns how many were sent."""
-    ids = list(photo_ids)
-    now = timezone.now()
-    if settings.PHOTOS_PIPELINE == "local":
-        Photo.objects.filter(id__in=ids).update(status=Photo.Status.UPLOADED, analysis_attempts=0, updated_at=now)
-        return sum(1 for pid in ids if photo_enqueue_analysis(photo_id=pid))
-    photos = list(Photo.objects.filter(id__in=ids).values_list("id", "image", "size", "etag"))
-    sent = 0
-    for start in range(0, len(photos), 10):
-        ok = labeler_send([(str(pid), key, size or 0, etag or "") for pid, key, size, etag in photos[start : start + 10]],
-                          reanalyse=True)
-        sent += len(ok)
-        Photo.objects.filter(id__in=[int(i) for i in ok]).update(status=Photo.Status.QUEUED, updated_at=now)
-    return sent
-
-
-def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool) -> set[str]:
-    """Send the labeler's queue an S3-event-shaped message per (id, key, size, etag), at
-    most 10 (one SendMessageBatch); the ids that were sent."""
-    import boto3
-
-    from infra.functions.labeler.handler import event_message
-
-    if not settings.LABELER_QUEUE_URL:
-        raise ImproperlyConfigured("Messaging the labeler needs LABELER_QUEUE_URL (the stack's LabelerQueueUrl output).")
-    sqs = boto3.client("sqs", region_name=settings.AWS_REGION or None, endpoint_url=settings.AWS_ENDPOINT_URL or None)
-    stamp = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    entries = [
-        {"Id": ident, "MessageBody": event_message(bucket=settings.AWS_STORAGE_BUCKET_NAME, key=key, size=size, etag=etag,
-                                                   event_time=stamp, reanalyse=reanalyse)}
-        for ident, key, size, etag in objects
-    ]
-    response = sqs.send_message_batch(QueueUrl=settings.LABELER_QUEUE_URL, Entries=entries)
-    return {e["Id"] for e in response.get("Successful", [])}
+    is applied. The object itself is never rewritten. Returns how many were sent."""
+    return pipeline().reanalyse(photo_ids=list(photo_ids))
 
 
 def photo_delete(*, photo_id: int, actor) -> bool:
@@ -332,11 +253,10 @@ def photo_delete(*, photo_id: int, actor) -> bool:
         key, filename = photo.key, photo.original_filename
         AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=actor, note=filename[:200],
                                   before={"key": key, "uid": str(photo.uid)}, after={})
-        if settings.PHOTOS_PIPELINE == "aws" and settings.LABELS_TABLE_NAME:
-            # The tombstone before the row goes: if it cannot be written, the transaction
-            # rolls back and the photo stays (nothing half-erased); once it is, no
-            # replayed S3 event, retry or reconcile can bring the photo back.
-            erase_record(key=key)
+        # The tombstone before the row goes: if it cannot be written, the transaction
+        # rolls back and the photo stays (nothing half-erased); once it is, no replayed
+        # S3 event, retry or reconcile can bring the photo back.
+        pipeline().erase(key=key)
         photo.delete()
 
     def cleanup():
@@ -353,18 +273,6 @@ def photo_delete(*, photo_id: int, actor) -> bool:
 
     transaction.on_commit(cleanup)
     return True
-
-
-def erase_record(*, key: str) -> None:
-    """Leave the erasure tombstone for ``key`` and drop its analysis record (DynamoDB)."""
-    from infra.functions.labeler.record import SORT_KEY, now_iso, tombstone_item
-
-    from .sync import dynamodb_table, with_backoff
-
-    table = dynamodb_table()
-    tombstone = tombstone_item(bucket=settings.AWS_STORAGE_BUCKET_NAME or "", key=key, at=now_iso(), reason="deleted in the app")
-    with_backoff(lambda: table.put_item(Item=tombstone))
-    with_backoff(lambda: table.delete_item(Key={"pk": f"IMG#{key}", "sk": SORT_KEY}))
 
 
 def delete_every_version(name: str) -> int:

@@ -12,6 +12,7 @@ from django.conf import settings
 from infra.functions.labeler import is_transient
 
 from . import services, sync
+from .pipelines import pipeline
 from .sync import SyncThrottled as SyncThrottledError
 
 logger = logging.getLogger(__name__)
@@ -95,11 +96,8 @@ def sweep_stuck_photos() -> dict[str, int]:
     time_limit=300,
 )
 def sync_labels() -> dict:
-    """Pull new LabelRecords from DynamoDB into Django (PHOTOS_PIPELINE=aws only)."""
-    if settings.PHOTOS_PIPELINE != "aws":
-        return {"skipped": "PHOTOS_PIPELINE is not aws"}
-    result = sync.sync_labels()
-    return {"shards": result.shards, "applied": result.applied, "stale": result.stale, "invalid": result.invalid}
+    """Pull new LabelRecords in, where the pipeline keeps them elsewhere (DynamoDB)."""
+    return pipeline().sync()
 
 
 @shared_task(autoretry_for=(SyncThrottledError,), retry_backoff=2, retry_jitter=True, max_retries=5)

@@ -4,7 +4,6 @@ facts: every state change goes through a service), exports, analysis records.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
@@ -15,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from .. import moderation, review, services
+from ..pipelines import pipeline
 from ..models import (
     AnalysisRecord,
     DetectedText,
@@ -128,7 +128,7 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
 
     def get_actions(self, request):
         actions = super().get_actions(request)
-        if settings.PHOTOS_PIPELINE != "aws":
+        if not pipeline().syncs_records:
             actions.pop("refresh_from_dynamodb", None)
             actions.pop("sync_all_now", None)
         return actions
@@ -266,7 +266,7 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:photos_photo_change", args=[photo.pk]))
 
     def render_change_form(self, request, context, *args, **kwargs):
-        context["show_refresh"] = settings.PHOTOS_PIPELINE == "aws" and kwargs.get("obj") is not None
+        context["show_refresh"] = pipeline().syncs_records and kwargs.get("obj") is not None
         context["show_review"] = kwargs.get("obj") is not None
         return super().render_change_form(request, context, *args, **kwargs)
 

@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from photos import services, tasks
+from photos.pipelines.local import MAX_ANALYSIS_ATTEMPTS
 from photos.models import Label, Photo
 from tests.samples import PHOTOS, encode, photo_bytes
 
@@ -137,7 +138,7 @@ def test_thumbnail_is_replaced_not_duplicated():
 
 def test_sweeper_gives_up_after_max_attempts(fake_queue):
     photo = stored_photo(photo_bytes("rocket"))
-    Photo.objects.filter(pk=photo.pk).update(status=Photo.Status.ANALYZING, analysis_attempts=services.MAX_ANALYSIS_ATTEMPTS)
+    Photo.objects.filter(pk=photo.pk).update(status=Photo.Status.ANALYZING, analysis_attempts=MAX_ANALYSIS_ATTEMPTS)
 
     result = services.photos_sweep_stuck(stuck_after_seconds=0, analyzing_after_seconds=0)
 

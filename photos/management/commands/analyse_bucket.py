@@ -20,7 +20,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from infra.functions.labeler.record import SORT_KEY, TOMBSTONE_SORT_KEY
 from infra.resources import UPLOAD_PREFIX
-from photos import services, sync
+from photos import sync
+from photos.pipelines import pipeline
 
 BATCH_GET = 50
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--start-after", default="", help="resume after this key (printed by an earlier run)")
 
     def handle(self, *args, dry_run, start_after, **options):
-        if settings.PHOTOS_PIPELINE != "aws" or settings.PHOTOS_STORAGE != "s3":
+        if not pipeline().backfills or settings.PHOTOS_STORAGE != "s3":
             raise CommandError("analyse_bucket is for the AWS pipeline (PHOTOS_PIPELINE=aws, PHOTOS_STORAGE=s3).")
         from django.core.files.storage import default_storage
 
@@ -59,7 +60,7 @@ class Command(BaseCommand):
                             self.stdout.write(f"would send {key}")
                         sent += len(batch)
                     else:
-                        ok = services.labeler_send(batch, reanalyse=False)
+                        ok = pipeline().backfill(batch)
                         failed = [key for ident, key, _, _ in batch if ident not in ok]
                         if failed:
                             raise CommandError(f"SQS refused {len(failed)} message(s), first {failed[0]!r}; "

@@ -1,0 +1,54 @@
+"""What every analysis pipeline does; the services call these and nothing else."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+
+class PipelineUnsupported(Exception):
+    """The configured pipeline has no such operation (e.g. a bucket backfill locally)."""
+
+
+class Pipeline(ABC):
+    name: str = ""
+    # Records arrive from elsewhere (DynamoDB) and can be pulled on demand: the admin's
+    # "refresh" button and its sync actions are shown.
+    syncs_records: bool = False
+    # Stored objects that never had an analysis can be sent for one (analyse_bucket).
+    backfills: bool = False
+
+    @abstractmethod
+    def enqueue_analysis(self, *, photo_id: int) -> bool:
+        """Start the analysis of a newly stored photo (and its thumbnail); True if this
+        pipeline put the analysis on a queue, False if something else starts it or the
+        queue was unreachable (the sweeper then retries)."""
+
+    @abstractmethod
+    def reanalyse(self, *, photo_ids: list[int]) -> int:
+        """Analyse these photos again without touching their objects; how many were sent."""
+
+    def erase(self, *, key: str) -> None:
+        """Make the analysis of ``key`` unrecoverable before its row goes (a tombstone
+        where records live elsewhere). Raises if that cannot be done, so the caller's
+        transaction rolls back and nothing is half-erased. Locally the record is the row."""
+
+    def sweep(self, *, stuck_after_seconds: int, analyzing_after_seconds: int) -> dict[str, int]:
+        """Re-enqueue photos whose analysis was lost; counts of what was found and done."""
+        return {"enqueued": 0, "failed": 0, "found": 0}
+
+    def sync(self) -> dict[str, Any]:
+        """Pull new analysis records in, where records live outside the database."""
+        return {"skipped": f"the {self.name} pipeline writes records straight to the database"}
+
+    def periodic_tasks(self) -> dict[str, dict[str, Any]]:
+        """Celery beat entries this pipeline needs besides the common ones."""
+        return {}
+
+    def warm(self) -> None:
+        """Prepare a freshly forked worker process (load models)."""
+
+    def backfill(self, objects: list[tuple[str, str, int, str]]) -> set[str]:
+        """Ask for analysis of stored objects that never had any: (id, key, size, etag)
+        each; the ids accepted."""
+        raise PipelineUnsupported(f"the {self.name} pipeline has no bucket backfill (it is for PHOTOS_PIPELINE=aws)")
