@@ -144,7 +144,7 @@ class LambdaRunner:
              "awsRegion": REGION}
             for m in messages
         ]}
-        result = self.handler.handler(event, _Context())
+        result = self.handler.handler(event, LambdaContext())
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
@@ -163,16 +163,19 @@ class LambdaRunner:
                 stop.wait(1)
 
 
-class _Context:
+class LambdaContext:
+    """What Lambda passes the handler (Powertools' Logger reads the names and ids)."""
+
     function_name = "labeler-local"
-    aws_request_id = ""
+    memory_limit_in_mb = resources.LABELER_MEMORY_MB
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:labeler-local"
 
-    def __init__(self):
+    def __init__(self, left_ms: int = resources.LABELER_TIMEOUT_SECONDS * 1000):
         self.aws_request_id = str(uuid.uuid4())
+        self.left_ms = left_ms
 
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return resources.LABELER_TIMEOUT_SECONDS * 1000
+    def get_remaining_time_in_millis(self) -> int:
+        return self.left_ms
 
 
 def main(argv: list[str] | None = None) -> int:

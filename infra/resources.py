@@ -17,13 +17,13 @@ THUMBNAIL_PREFIX = "thumbnails/"
 # EXIF-free display renditions that everyone but a photo's owner is served (Django).
 RENDITION_PREFIX = "renditions/"
 # The bucket notifies every object under the upload prefix, whatever its suffix (S3's
-# suffix filters are case-sensitive): the handler analyses JPEG/PNG in any letter case and
-# records everything else as skipped.
+# suffix filters are case-sensitive): the handler analyses JPEG/PNG/WebP in any letter
+# case and records everything else as skipped.
 NOTIFIED_PREFIX = UPLOAD_PREFIX
 
 # Room for one image's worst case (every SDK call timing out and retrying, see the
 # handler's IMAGE_WORST_CASE_SECONDS) plus the rest of a batch done normally.
-LABELER_TIMEOUT_SECONDS = 180
+LABELER_TIMEOUT_SECONDS = 240
 # AWS: the queue's visibility timeout must be at least 6x the function timeout.
 QUEUE_VISIBILITY_SECONDS = 6 * LABELER_TIMEOUT_SECONDS
 # At least 5 (AWS's advice for SQS -> Lambda): a message the poller received while the
@@ -31,9 +31,16 @@ QUEUE_VISIBILITY_SECONDS = 6 * LABELER_TIMEOUT_SECONDS
 # have room to be retried before it is moved to the dead-letter queue.
 DLQ_MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_DAYS = 14
+# The labeler's CloudWatch metrics (Powertools, embedded metric format), dimension
+# service=labeler; the FAILED-rate alarm reads ImagesFailed and ImagesLabeled.
+METRICS_NAMESPACE = "MediaPipeline"
+FAILED_RATE_ALARM_PERCENT = 20  # of the images analysed in 15 minutes...
+FAILED_RATE_MIN_IMAGES = 10  # ...once at least this many were
 QUEUE_AGE_ALARM_SECONDS = 900
 SQS_BATCH_SIZE = 5
-LABELER_MEMORY_MB = 512
+# Room to decode a 50 MP photo (the app's limit; RGBA 200 MB) for an analysis rendition;
+# the handler refuses more than 100 MP before decoding.
+LABELER_MEMORY_MB = 1024
 # Each image costs one DetectLabels, one DetectModerationLabels and one DetectText call,
 # made at the same time, each taking ~0.3-1 s: one running function sends each API at
 # most ~1-3 requests a second. Rekognition's default quota is 50 TPS per API in large

@@ -5,7 +5,7 @@ says in its docstring what it guarantees."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -14,6 +14,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from .apply import ApplyResult, apply_records, format_from_key  # noqa: F401  (the public home of apply_records)
+from infra.functions.labeler.rendition import upright_jpeg
+
 from .models import CONTENT_TYPES, EXTENSIONS, Photo
 from .pipelines import pipeline
 
@@ -92,12 +94,8 @@ def photo_set_thumbnail(*, photo_id: int, name: str) -> None:
 
 # --- analysis (local pipeline) ---------------------------------------------------------
 
-# Rekognition reads JPEG and PNG up to 15 MB; anything else gets a JPEG rendition of at
-# most this many pixels a side (well inside every Rekognition limit).
-RENDITION_MAX_SIDE = 4096
-ANALYSABLE_FORMATS = {"JPEG", "PNG"}
-S3_OBJECT_LIMIT = 15 * 1024 * 1024
-
+# Rekognition reads JPEG and PNG up to 15 MB; anything else is analysed as a JPEG
+# rendition within its limits, made by the same code as in the labeler Lambda.
 _local_client = None
 
 
@@ -124,49 +122,25 @@ def photo_analyze(*, photo_id: int) -> ApplyResult | None:
     Rejections by the detector become a FAILED record; transient errors are raised
     (botocore ClientError) for the task to retry."""
     from infra.functions.labeler import AnalyzeOptions, ImageRef, analyze
+    from infra.functions.labeler.rendition import analysis_rendition, needs_rendition
 
     if not photo_mark_analyzing(photo_id=photo_id):
         return None
     photo = Photo.objects.get(id=photo_id)
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
-    fmt = format_from_key(photo.key)
-    if fmt in ANALYSABLE_FORMATS and photo.size <= S3_OBJECT_LIMIT:
-        image = ImageRef(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size)
-    else:
-        image = ImageRef(
-            bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size,
-            data=_jpeg_rendition(photo),
-        )
+    image = ImageRef(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size)
+    if needs_rendition(photo.key, photo.size):
+        with photo.image.open("rb") as handle:
+            image = replace(image, data=analysis_rendition(handle.read(), max_pixels=2 * settings.PHOTOS_MAX_PIXELS))
     record = analyze(image, local_rekognition(), options=AnalyzeOptions())
     return apply_records([record])
 
 
-def _jpeg_rendition(photo: Photo) -> bytes:
-    return _upright_jpeg(photo, side=RENDITION_MAX_SIDE, quality=90)
-
-
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
-    """The photo as a JPEG of at most ``side`` pixels a side, EXIF orientation applied,
-    transparency flattened on white, and no EXIF at all (no GPS position leaks)."""
-    import io
-
-    from PIL import Image, ImageOps
-
-    from .analysis.images import to_rgb
-
+    """The photo as a JPEG of at most ``side`` pixels a side, upright, flattened, and
+    with none of the upload's metadata (no GPS position leaks)."""
     with photo.image.open("rb") as handle:
-        img = Image.open(handle)
-        img.draft("RGB", (side * 2, side * 2))  # JPEG: decode at reduced scale
-        img = ImageOps.exif_transpose(img)
-        if img.mode != "RGB":
-            img = to_rgb(img)
-        img.thumbnail((side, side), Image.Resampling.LANCZOS)
-        # Pillow carries some of im.info into the JPEG it writes (a JPEG COM comment, a
-        # PNG text chunk): nothing of the upload's metadata goes along.
-        img.info = {}
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=quality, optimize=True)  # no exif=/comment=/icc_profile=: nothing carried over
-    return buf.getvalue()
+        return upright_jpeg(handle, side=side, quality=quality)
 
 
 THUMBNAIL_SIDE = 640

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import Duration
+from aws_cdk import BundlingOptions, DockerImage, Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -17,9 +17,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import resources
+from infra.bundling import PipLayer
 from infra.nag import acknowledge
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+LAYERS_DIR = Path(__file__).resolve().parent.parent / "layers"
 BASIC_EXECUTION_ROLE_FINDING = (
     "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]"
 )
@@ -35,7 +37,11 @@ class Labeler(Construct):
         bucket: s3.IBucket,
         table: dynamodb.ITable,
         max_concurrency: int | float,
+        analysis: dict[str, str] | None = None,
     ) -> None:
+        """``analysis``: the handler's feature switches and floors as environment values
+        (DETECT_MODERATION, DETECT_TEXT, IMAGE_PROPERTIES, MAX_LABELS,
+        MIN_LABEL_CONFIDENCE; the stack's parameters); unset means the defaults."""
         super().__init__(scope, construct_id)
         self.dead_letters = sqs.Queue(
             self,
@@ -66,23 +72,45 @@ class Labeler(Construct):
             )
 
         log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
+        runtime, architecture = lambda_.Runtime.PYTHON_3_14, lambda_.Architecture.ARM_64
+        # Powertools and Pillow, in a layer built without Docker (infra/bundling.py): pip
+        # installs the hash-locked wheels for this runtime and architecture.
+        self.dependencies = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(
+                str(LAYERS_DIR / "labeler"),
+                bundling=BundlingOptions(
+                    image=DockerImage.from_registry("unused-local-bundling-always-succeeds"),
+                    local=PipLayer(LAYERS_DIR / "labeler" / "requirements.txt",
+                                   platforms=["manylinux_2_28_aarch64", "manylinux2014_aarch64"], python_version="3.14"),
+                ),
+            ),
+            compatible_runtimes=[runtime],
+            compatible_architectures=[architecture],
+            description="The labeler's dependencies: aws-lambda-powertools, Pillow (infra/layers/labeler/requirements.txt).",
+        )
         self.function = lambda_.Function(
             self,
             "Function",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
+            runtime=runtime,
+            architecture=architecture,
             handler="labeler.handler.handler",
-            # The asset is the labeler package alone: record, core, handler; boto3 comes
-            # from the runtime.
+            # The asset is the labeler package alone: record, core, handler...; boto3
+            # comes from the runtime, the rest from the layer.
             code=lambda_.Code.from_asset(
                 str(FUNCTIONS_DIR), exclude=["*", "!labeler", "!labeler/*.py", "**/__pycache__", "*.pyc"]
             ),
+            layers=[self.dependencies],
             timeout=Duration.seconds(resources.LABELER_TIMEOUT_SECONDS),
             memory_size=resources.LABELER_MEMORY_MB,
             environment={
                 "LABELS_TABLE_NAME": table.table_name,
                 "UPLOAD_PREFIX": resources.UPLOAD_PREFIX,
-                "LOG_LEVEL": "INFO",
+                "POWERTOOLS_SERVICE_NAME": "labeler",
+                "POWERTOOLS_METRICS_NAMESPACE": resources.METRICS_NAMESPACE,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                **(analysis or {}),
             },
             log_group=log_group,
             description="Labels uploaded photos with Amazon Rekognition and records them in DynamoDB.",

@@ -3,7 +3,8 @@ the Django web app and workers run with."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Duration, Fn, Stack
+from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Duration, Fn, Stack, Token
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sns as sns
@@ -39,7 +40,8 @@ class MediaPipelineStack(Stack):
         media = MediaBucket(self, "Media", cors_origins=origins.value_as_list)
         labels = LabelsTable(self, "Labels")
         labeler = Labeler(
-            self, "Labeler", bucket=media.bucket, table=labels.table, max_concurrency=concurrency.value_as_number
+            self, "Labeler", bucket=media.bucket, table=labels.table, max_concurrency=concurrency.value_as_number,
+            analysis=self._analysis_parameters(),
         )
 
         alarm_email = CfnParameter(
@@ -114,6 +116,31 @@ class MediaPipelineStack(Stack):
         self.media = media
         self.labels = labels
 
+    def _analysis_parameters(self) -> dict[str, str]:
+        """What Rekognition is asked for each image: the features an operator pays for
+        (README, "Cost per image"), MaxLabels and MinConfidence. Defaults: everything on,
+        as the app expects; the handler's environment carries the choice."""
+        def switch(name: str, description: str) -> str:
+            return CfnParameter(self, name, type="String", default="true", allowed_values=["true", "false"],
+                                description=description).value_as_string
+
+        def number(name: str, default: float, lo: float, hi: float, description: str) -> str:
+            return Token.as_string(CfnParameter(self, name, type="Number", default=default, min_value=lo, max_value=hi,
+                                                description=description).value)
+
+        return {
+            "DETECT_MODERATION": switch(
+                "DetectModeration", "DetectModerationLabels on every image. Off: no photo is flagged automatically; "
+                "only reports bring photos to moderators."),
+            "DETECT_TEXT": switch("DetectText", "DetectText on every image (text found in photos, searchable)."),
+            "IMAGE_PROPERTIES": switch(
+                "ImageProperties", "DetectLabels' IMAGE_PROPERTIES feature (dominant colours, quality), billed apart."),
+            "MAX_LABELS": number("MaxLabels", 100, 1, 1000, "DetectLabels' MaxLabels: labels kept per image."),
+            "MIN_LABEL_CONFIDENCE": number(
+                "MinLabelConfidence", 50, 0, 100, "DetectLabels' MinConfidence: labels below it are not stored "
+                "(the app's display threshold applies on top)."),
+        }
+
     def _alarms(self, labeler: Labeler, email: str) -> sns.Topic:
         """One topic for every alarm of the pipeline: uploads in the DLQ, function errors
         and throttles, and a queue that stops draining (its oldest message's age)."""
@@ -138,8 +165,29 @@ class MediaPipelineStack(Stack):
                               "Uploads have waited over 15 minutes for the labeler: it is stuck or too slow.",
                               queue.metric_approximate_age_of_oldest_message(period=five_minutes, statistic="Maximum"),
                               threshold=resources.QUEUE_AGE_ALARM_SECONDS),
+            alarm_at_or_above(self, "FailedRateAlarm",
+                              f"Over {resources.FAILED_RATE_ALARM_PERCENT} % of images ended FAILED in 15 minutes: "
+                              "Rekognition rejects them or cannot read the bucket (permissions, KMS).",
+                              failed_rate(), threshold=resources.FAILED_RATE_ALARM_PERCENT),
         ]
         for alarm in alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
         return topic
 
+
+
+def failed_rate() -> cloudwatch.MathExpression:
+    """Percent of the images the labeler analysed in 15 minutes that ended FAILED (its
+    Powertools metrics), 0 while fewer than FAILED_RATE_MIN_IMAGES were analysed."""
+    period = Duration.minutes(15)
+
+    def count(name: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(namespace=resources.METRICS_NAMESPACE, metric_name=name,
+                                 dimensions_map={"service": "labeler"}, statistic="Sum", period=period)
+
+    total = "(FILL(failed, 0) + FILL(labeled, 0))"
+    return cloudwatch.MathExpression(
+        expression=f"IF({total} >= {resources.FAILED_RATE_MIN_IMAGES}, 100 * FILL(failed, 0) / {total}, 0)",
+        using_metrics={"failed": count("ImagesFailed"), "labeled": count("ImagesLabeled")},
+        period=period, label="Images FAILED (%)",
+    )

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from infra.functions.labeler.rendition import flatten
+
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
 MIN_SIDE = 80
 MAX_SIDE = 10_000
@@ -109,11 +111,5 @@ def decode(data: bytes, *, max_side: int = WORK_MAX_SIDE) -> WorkingImage:
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
-    """RGB, with transparency composited on white."""
-    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
-        # Composite on white: transparent pixels are usually white paper, not black.
-        rgba = img.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return img.convert("RGB")
+    """RGB, with transparency composited on white (the labeler's rendition rule)."""
+    return flatten(img)

@@ -77,7 +77,7 @@ def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool) -
     most 10 (one SendMessageBatch); the ids that were sent."""
     import boto3
 
-    from infra.functions.labeler.handler import event_message
+    from infra.functions.labeler.messages import event_message
 
     if not settings.LABELER_QUEUE_URL:
         raise ImproperlyConfigured("Messaging the labeler needs LABELER_QUEUE_URL (the stack's LabelerQueueUrl output).")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -248,3 +249,21 @@ def test_labeler_package_needs_nothing_beyond_the_standard_library():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("env", "error"), [
+    ({"DETECT_TEXT": "yes"}, "DETECT_TEXT='yes': expected true or false"),
+    ({"MAX_LABELS": "0"}, "MAX_LABELS='0': expected 1 to 1000"),
+    ({"MIN_LABEL_CONFIDENCE": "101"}, "MIN_LABEL_CONFIDENCE='101': expected 0 to 100"),
+])
+def test_a_bad_analysis_setting_fails_at_cold_start_not_silently(env, error):
+    with pytest.raises(ValueError, match=re.escape(error)):
+        AnalyzeOptions.from_env(env)
+
+
+def test_analysis_settings_from_the_environment():
+    options = AnalyzeOptions.from_env({"DETECT_MODERATION": "False", "MAX_LABELS": "25", "MIN_LABEL_CONFIDENCE": "72.5"})
+
+    assert (options.moderation, options.text, options.image_properties) == (False, True, True)
+    assert (options.max_labels, options.min_label_confidence) == (25, 72.5)
+    assert AnalyzeOptions.from_env({}) == AnalyzeOptions()

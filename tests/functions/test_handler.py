@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import uuid
 
 import boto3
@@ -13,8 +12,11 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
 
 from infra import resources
+from infra.local_aws import LambdaContext
 from infra.functions.labeler import handler as labeler
 from infra.functions.labeler.record import LabelRecord
 from tests.functions.test_core import LABELS_RESPONSE, MODERATION_RESPONSE, TEXT_RESPONSE
@@ -24,9 +26,15 @@ TABLE = "labels-test"
 
 
 class FakeRekognition:
-    """Canned, service-model-valid responses; per-key errors on demand."""
+    """Canned, service-model-valid responses; per-key errors on demand. It holds images
+    to Rekognition's documented limits (15 MB from S3, 5 MB as Bytes, JPEG or PNG, at
+    most 10,000 px a side), reading S3Objects from the (moto) bucket."""
 
-    def __init__(self):
+    S3_LIMIT = 15 * 1024 * 1024
+    BYTES_LIMIT = 5 * 1024 * 1024
+
+    def __init__(self, s3):
+        self.s3 = s3
         self.calls: list[tuple[str, dict]] = []
         self.errors: dict[str, str] = {}
         real = boto3.client("rekognition", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
@@ -35,11 +43,31 @@ class FakeRekognition:
                              ("detect_text", TEXT_RESPONSE)):
             stubber.add_response(op, response)  # validates the canned shapes
 
+    def _reject(self, op, code):
+        raise ClientError({"Error": {"Code": code, "Message": f"{code} for test"}}, op)
+
     def _call(self, op, response, Image, **kwargs):
-        name = Image["S3Object"]["Name"]
         self.calls.append((op, Image))
-        if name in self.errors:
-            raise ClientError({"Error": {"Code": self.errors[name], "Message": f"{self.errors[name]} for test"}}, op)
+        if "S3Object" in Image:
+            name = Image["S3Object"]["Name"]
+            if name in self.errors:
+                self._reject(op, self.errors[name])
+            try:
+                data, limit = self.s3.get_object(Bucket=Image["S3Object"]["Bucket"], Key=name)["Body"].read(), self.S3_LIMIT
+            except self.s3.exceptions.NoSuchKey:
+                return response  # events some tests make up, with no object behind them
+        else:
+            data, limit = Image["Bytes"], self.BYTES_LIMIT
+        if len(data) > limit:
+            self._reject(op, "ImageTooLargeException")
+        if not data.startswith((b"\xff\xd8", b"\x89PNG")):
+            self._reject(op, "InvalidImageFormatException")
+        try:
+            with PILImage.open(io.BytesIO(data)) as img:
+                if max(img.size) > 10_000:
+                    self._reject(op, "ImageTooLargeException")
+        except UnidentifiedImageError:
+            pass  # the placeholder bytes most tests upload: only their magic is checked
         return response
 
     def detect_labels(self, **kwargs):
@@ -52,7 +80,10 @@ class FakeRekognition:
         return self._call("DetectText", TEXT_RESPONSE, **kwargs)
 
     def images(self):
-        return sorted({c[1]["S3Object"]["Name"] for c in self.calls})
+        return sorted({c[1]["S3Object"]["Name"] for c in self.calls if "S3Object" in c[1]})
+
+    def bytes_sent(self):
+        return [c[1]["Bytes"] for c in self.calls if "Bytes" in c[1]]
 
 
 @pytest.fixture
@@ -71,7 +102,7 @@ def aws(monkeypatch):
             {"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [
                 {"Name": "prefix", "Value": resources.NOTIFIED_PREFIX}]}}}]})
         table = boto3.resource("dynamodb").create_table(**resources.table_definition(TABLE))
-        rekognition = FakeRekognition()
+        rekognition = FakeRekognition(s3)
         monkeypatch.setattr(labeler, "REKOGNITION", rekognition)
         monkeypatch.setattr(labeler, "TABLE", table)
 
@@ -115,7 +146,7 @@ def test_real_s3_events_with_encoded_keys_are_decoded_and_recorded(aws):
     for key in keys:
         upload(aws, key)
 
-    result = labeler.handler(sqs_event(aws), None)
+    result = labeler.handler(sqs_event(aws), LambdaContext())
 
     assert result == {"batchItemFailures": []}
     assert aws.rekognition.images() == sorted(keys)
@@ -130,7 +161,7 @@ def test_s3_test_event_is_skipped(aws):
     event = sqs_event(aws)
     assert any("s3:TestEvent" in r["body"] for r in event["Records"])
 
-    assert labeler.handler(event, None) == {"batchItemFailures": []}
+    assert labeler.handler(event, LambdaContext()) == {"batchItemFailures": []}
     assert aws.rekognition.calls == []
 
 
@@ -140,7 +171,7 @@ def test_duplicate_event_is_analysed_once(aws):
     objects = [r for r in event["Records"] if "ObjectCreated" in r["body"]]
     duplicated = {"Records": objects + [dict(objects[0], messageId="second-delivery")]}
 
-    assert labeler.handler(duplicated, None) == {"batchItemFailures": []}
+    assert labeler.handler(duplicated, LambdaContext()) == {"batchItemFailures": []}
 
     assert [c[0] for c in aws.rekognition.calls].count("DetectLabels") == 1
 
@@ -152,10 +183,10 @@ def _event_body(key, sequencer):
 
 
 def test_out_of_order_event_never_replaces_a_newer_record(aws):
-    labeler.handler(sqs_event(aws, bodies=[_event_body("uploads/b.jpg", "0055B988749DF4BC2D")]), None)
+    labeler.handler(sqs_event(aws, bodies=[_event_body("uploads/b.jpg", "0055B988749DF4BC2D")]), LambdaContext())
     newer = item(aws, "uploads/b.jpg")
 
-    result = labeler.handler(sqs_event(aws, bodies=[_event_body("uploads/b.jpg", "55B988749DF4BC2C")]), None)  # older, shorter
+    result = labeler.handler(sqs_event(aws, bodies=[_event_body("uploads/b.jpg", "55B988749DF4BC2C")]), LambdaContext())  # older, shorter
 
     assert result == {"batchItemFailures": []}
     assert item(aws, "uploads/b.jpg") == newer
@@ -169,7 +200,7 @@ def test_a_poison_message_alone_is_reported_failed(aws):
     event["Records"].insert(1, dict(event["Records"][0], messageId="poison", body="{not json"))
     event["Records"].append(dict(event["Records"][0], messageId="not-s3", body=json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]})))
 
-    result = labeler.handler(event, None)
+    result = labeler.handler(event, LambdaContext())
 
     assert result == {"batchItemFailures": [{"itemIdentifier": "poison"}, {"itemIdentifier": "not-s3"}]}
     assert item(aws, "uploads/good-1.jpg") and item(aws, "uploads/good-2.jpg")
@@ -180,7 +211,7 @@ def test_rekognition_rejection_is_recorded_as_failed_not_retried(aws, code):
     upload(aws, "uploads/bad.jpg")
     aws.rekognition.errors["uploads/bad.jpg"] = code
 
-    assert labeler.handler(sqs_event(aws), None) == {"batchItemFailures": []}
+    assert labeler.handler(sqs_event(aws), LambdaContext()) == {"batchItemFailures": []}
 
     record = LabelRecord.from_item(item(aws, "uploads/bad.jpg"))
     assert record.status == "FAILED" and record.error.code == code
@@ -193,7 +224,7 @@ def test_throttled_image_is_retried_and_the_others_are_not(aws):
     event = sqs_event(aws)
     slow_id = next(r["messageId"] for r in event["Records"] if "slow.jpg" in r["body"])
 
-    result = labeler.handler(event, None)
+    result = labeler.handler(event, LambdaContext())
 
     assert result == {"batchItemFailures": [{"itemIdentifier": slow_id}]}
     assert item(aws, "uploads/slow.jpg") is None
@@ -221,33 +252,162 @@ def test_dynamodb_throttling_reports_the_message_for_retry(aws, monkeypatch):
     event = sqs_event(aws)
     object_ids = [r["messageId"] for r in event["Records"] if "ObjectCreated" in r["body"]]
 
-    assert labeler.handler(event, None) == {"batchItemFailures": [{"itemIdentifier": i} for i in object_ids]}
+    assert labeler.handler(event, LambdaContext()) == {"batchItemFailures": [{"itemIdentifier": i} for i in object_ids]}
 
 
-def test_webp_gets_a_skipped_record(aws):
-    upload(aws, "uploads/pic.webp")
+@pytest.fixture
+def logs():
+    """The labeler's JSON log lines (Powertools writes to the stream it was made with)."""
+    stream = io.StringIO()
+    handler = labeler.logger.registered_handler
+    previous = handler.setStream(stream)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        handler.setStream(previous)
 
-    labeler.handler(sqs_event(aws), None)
+
+def emitted_metrics(capsys) -> dict[str, float]:
+    """Sums of the CloudWatch metrics (EMF lines) the handler printed."""
+    totals: dict[str, float] = {}
+    for line in capsys.readouterr().out.splitlines():
+        blob = json.loads(line)
+        for directive in blob.get("_aws", {}).get("CloudWatchMetrics", []):
+            assert directive["Namespace"] == labeler.METRICS_NAMESPACE
+            for metric in directive["Metrics"]:
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(blob[metric["Name"]])
+    return totals
+
+
+def test_logs_are_json_with_the_request_cold_start_and_message_as_correlation_id(aws, logs):
+    upload(aws, "uploads/a.jpg")
+    event = sqs_event(aws)
+    message_id = next(r["messageId"] for r in event["Records"] if "a.jpg" in r["body"])
+
+    labeler.handler(event, LambdaContext())
+
+    lines = logs()
+    recorded = next(e for e in lines if e["message"] == "recorded")
+    assert recorded["key"] == "uploads/a.jpg" and recorded["status"] == "LABELED"
+    assert recorded["correlation_id"] == message_id and recorded["service"] == "labeler"
+    assert {"cold_start", "function_request_id", "level", "timestamp"} <= set(recorded)
+
+
+def test_outcomes_are_metrics_and_failed_images_are_counted(aws, capsys):
+    """The FAILED-rate alarm reads ImagesFailed and ImagesLabeled (issue #11, finding 7)."""
+    for key in ("uploads/ok-1.jpg", "uploads/ok-2.jpg", "uploads/broken.jpg", "uploads/notes.txt"):
+        upload(aws, key)
+    aws.rekognition.errors["uploads/broken.jpg"] = "InvalidS3ObjectException"
+    capsys.readouterr()
+
+    assert labeler.handler(sqs_event(aws), LambdaContext()) == {"batchItemFailures": []}
+
+    totals = emitted_metrics(capsys)
+    assert (totals["ImagesLabeled"], totals["ImagesFailed"], totals["ImagesSkipped"]) == (2, 1, 1)
+
+
+def test_every_record_failing_is_reported_per_message_not_raised(aws):
+    upload(aws, "uploads/a.jpg")
+    upload(aws, "uploads/b.jpg")
+    event = {"Records": [r for r in sqs_event(aws)["Records"] if "ObjectCreated" in r["body"]]}
+    aws.rekognition.errors.update({"uploads/a.jpg": "ThrottlingException", "uploads/b.jpg": "ThrottlingException"})
+
+    result = labeler.handler(event, LambdaContext())
+
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(r["messageId"] for r in event["Records"])
+
+
+def encoded(img, fmt, **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def assert_rekognition_took(data: bytes, *, max_side: int = 4096):
+    assert data[:2] == b"\xff\xd8" and len(data) <= 5 * 1024 * 1024
+    with PILImage.open(io.BytesIO(data)) as img:
+        assert img.format == "JPEG" and max(img.size) <= max_side and not img.getexif()
+
+
+def test_a_webp_is_analysed_through_a_rendition(aws):
+    """Rekognition reads JPEG and PNG only: WebP uploads were SKIPPED in AWS, so never
+    moderated nor public (issue #11, finding 4)."""
+    upload(aws, "uploads/pic.webp", encoded(PILImage.new("RGB", (640, 480), (200, 40, 40)), "WEBP"))
+
+    labeler.handler(sqs_event(aws), LambdaContext())
 
     record = LabelRecord.from_item(item(aws, "uploads/pic.webp"))
-    assert record.status == "SKIPPED" and record.error.code == "UnsupportedFormat"
+    assert record.status == "LABELED" and record.labels[0].name == "Dog"
+    assert aws.rekognition.images() == []  # never asked to read the WebP itself
+    sent = aws.rekognition.bytes_sent()
+    assert len(sent) == 3
+    assert_rekognition_took(sent[0])
+
+
+def test_a_wide_60_megapixel_png_is_analysed_through_a_rendition(aws):
+    """12,000 x 5,000 px: over Rekognition's 10,000 px a side, which only its answer
+    tells; the labeler then sends a 4,096 px JPEG."""
+    img = PILImage.linear_gradient("L").resize((12_000, 5_000)).convert("RGB")
+    upload(aws, "uploads/panorama.PNG", encoded(img, "PNG", compress_level=1))
+
+    labeler.handler(sqs_event(aws), LambdaContext())
+
+    record = LabelRecord.from_item(item(aws, "uploads/panorama.PNG"))
+    assert record.status == "LABELED"
+    assert aws.rekognition.images() == ["uploads/panorama.PNG"]  # tried as stored first
+    sent = aws.rekognition.bytes_sent()
+    assert len(sent) == 3
+    assert_rekognition_took(sent[0])
+    with PILImage.open(io.BytesIO(sent[0])) as rendition:
+        assert rendition.size == (4096, 1707)
+
+
+def test_a_jpeg_over_15_mb_is_analysed_through_a_rendition_under_5_mb(aws):
+    import numpy as np
+
+    noise = np.random.default_rng(7).integers(0, 256, (2600, 3400, 3), dtype=np.uint8)
+    data = encoded(PILImage.fromarray(noise), "JPEG", quality=100)
+    assert len(data) > 15 * 1024 * 1024
+    upload(aws, "uploads/huge.jpg", data)
+
+    labeler.handler(sqs_event(aws), LambdaContext())
+
+    assert LabelRecord.from_item(item(aws, "uploads/huge.jpg")).status == "LABELED"
+    assert aws.rekognition.images() == []  # known too big from the event's size
+    assert_rekognition_took(aws.rekognition.bytes_sent()[0])
+
+
+@pytest.mark.parametrize(("body", "limit", "code"), [
+    (b"RIFF\x00\x00\x00\x00WEBPnot really", None, "UnreadableImage"),
+    (None, 10_000, "TooManyPixels"),
+])
+def test_an_image_that_cannot_be_rendered_is_failed_with_the_reason(aws, monkeypatch, body, limit, code):
+    if limit:
+        monkeypatch.setattr(labeler, "RENDITION_MAX_PIXELS", limit)
+    upload(aws, "uploads/bad.webp", body or encoded(PILImage.new("RGB", (200, 100)), "WEBP"))
+
+    assert labeler.handler(sqs_event(aws), LambdaContext()) == {"batchItemFailures": []}
+
+    record = LabelRecord.from_item(item(aws, "uploads/bad.webp"))
+    assert record.status == "FAILED" and record.error.code == code
     assert aws.rekognition.calls == []
 
 
-def test_logs_are_json_lines(aws):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(labeler.JsonFormatter())
-    labeler.logger.addHandler(handler)
-    try:
-        upload(aws, "uploads/a.jpg")
-        labeler.handler(sqs_event(aws), None)
-    finally:
-        labeler.logger.removeHandler(handler)
+def test_switched_off_features_are_not_called(aws, monkeypatch):
+    """The stack's parameters: no DetectModerationLabels, no DetectText, no image
+    properties, MaxLabels 10 and MinConfidence 70."""
+    from infra.functions.labeler.core import AnalyzeOptions
 
-    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert any(e["message"] == "recorded" and e["key"] == "uploads/a.jpg" and e["status"] == "LABELED" for e in lines)
-    assert all({"level", "message"} <= set(e) for e in lines)
+    env = {"DETECT_MODERATION": "false", "DETECT_TEXT": "false", "IMAGE_PROPERTIES": "false", "MAX_LABELS": "10",
+           "MIN_LABEL_CONFIDENCE": "70"}
+    monkeypatch.setattr(labeler, "OPTIONS", AnalyzeOptions.from_env(env))
+    upload(aws, "uploads/a.jpg")
+
+    labeler.handler(sqs_event(aws), LambdaContext())
+
+    assert [op for op, _ in aws.rekognition.calls] == ["DetectLabels"]
+    record = LabelRecord.from_item(item(aws, "uploads/a.jpg"))
+    assert record.status == "LABELED" and record.moderation_labels == () and record.text == ()
 
 
 def test_a_throttled_burst_backs_off_and_nothing_reaches_the_dlq(aws, monkeypatch):
@@ -259,7 +419,6 @@ def test_a_throttled_burst_backs_off_and_nothing_reaches_the_dlq(aws, monkeypatc
 
     monkeypatch.setattr(labeler, "BACKOFF_BASE_SECONDS", 1)
     monkeypatch.setattr(labeler, "SQS", aws.sqs)
-    monkeypatch.setattr(labeler, "_queue_urls", {})
     dlq = aws.sqs.create_queue(QueueName="burst-dlq")["QueueUrl"]
     dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     queue = aws.sqs.create_queue(QueueName="burst", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(
@@ -290,7 +449,7 @@ def test_a_throttled_burst_backs_off_and_nothing_reaches_the_dlq(aws, monkeypatc
             continue
         event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
                               "attributes": m["Attributes"], "eventSourceARN": arn} for m in got]}
-        failed = {f["itemIdentifier"] for f in labeler.handler(event, None)["batchItemFailures"]}
+        failed = {f["itemIdentifier"] for f in labeler.handler(event, LambdaContext())["batchItemFailures"]}
         for m in got:
             if m["MessageId"] not in failed:
                 aws.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
@@ -310,17 +469,10 @@ def test_a_message_is_started_only_with_time_for_its_worst_case(aws):
     event = sqs_event(aws)
     uploads = {"Records": [r for r in event["Records"] if "ObjectCreated" in r["body"]]}
 
-    class Context:
-        def __init__(self, left_ms):
-            self.left_ms = left_ms
-
-        def get_remaining_time_in_millis(self):
-            return self.left_ms
-
-    late = labeler.handler(uploads, Context(labeler.IMAGE_WORST_CASE_SECONDS * 1000 - 1))
+    late = labeler.handler(uploads, LambdaContext(labeler.IMAGE_WORST_CASE_SECONDS * 1000 - 1))
     assert len(late["batchItemFailures"]) == 2 and aws.rekognition.calls == []
 
-    in_time = labeler.handler(uploads, Context(resources.LABELER_TIMEOUT_SECONDS * 1000))
+    in_time = labeler.handler(uploads, LambdaContext(resources.LABELER_TIMEOUT_SECONDS * 1000))
     assert in_time == {"batchItemFailures": []}
     assert labeler.IMAGE_WORST_CASE_SECONDS < resources.LABELER_TIMEOUT_SECONDS
 
@@ -331,7 +483,7 @@ def test_images_in_any_letter_case_are_analysed_and_other_files_are_on_the_recor
     for key in ("uploads/direct/Chelsea.JPG", "uploads/direct/Scan.PNG", "uploads/direct/notes.txt"):
         upload(aws, key)
 
-    assert labeler.handler(sqs_event(aws), None) == {"batchItemFailures": []}
+    assert labeler.handler(sqs_event(aws), LambdaContext()) == {"batchItemFailures": []}
 
     assert aws.rekognition.images() == ["uploads/direct/Chelsea.JPG", "uploads/direct/Scan.PNG"]
     assert item(aws, "uploads/direct/Chelsea.JPG")["status"] == "LABELED"

@@ -110,8 +110,9 @@ def test_an_alarm_watches_the_dead_letter_queue(template):
 
 def test_every_alarm_notifies_the_alarm_topic_with_an_optional_email(template):
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
-    metrics = sorted(a["Properties"]["MetricName"] for a in alarms.values())
-    assert metrics == ["ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "Errors", "Throttles"]
+    metrics = sorted(a["Properties"].get("MetricName", "(metric math)") for a in alarms.values())
+    assert metrics == ["(metric math)", "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "Errors",
+                       "Throttles"]
     (topic_id,) = template.find_resources("AWS::SNS::Topic")
     for alarm in alarms.values():  # an alarm nobody hears about is no alarm
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
@@ -259,7 +260,66 @@ def test_lambda_asset_is_the_labeler_package_alone(synthesized):
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     asset_dir = outdir / f"asset.{asset_hash}"
     files = sorted(str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file())
-    assert files == ["labeler/__init__.py", "labeler/core.py", "labeler/handler.py", "labeler/record.py"]
+    assert files == ["labeler/__init__.py", "labeler/core.py", "labeler/handler.py", "labeler/messages.py",
+                     "labeler/record.py", "labeler/rendition.py"]
+
+
+def test_the_dependencies_layer_holds_powertools_and_pillow_for_arm64_python_3_14(synthesized):
+    """Built by pip from hash-locked wheels, without Docker (issue #11, findings 4 and 8)."""
+    _, template, outdir, _ = synthesized
+    (layer_id, layer), = template.find_resources("AWS::Lambda::LayerVersion").items()
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
+    function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
+    assert function["Properties"]["Layers"] == [{"Ref": layer_id}]
+    assert function["Properties"]["Architectures"] == ["arm64"]
+    asset_dir = outdir / f"asset.{layer['Properties']['Content']['S3Key'].removesuffix('.zip')}"
+    python = asset_dir / "python"
+    assert (python / "aws_lambda_powertools" / "__init__.py").is_file()
+    assert [p.name for p in (python / "PIL").glob("_imaging.*.so")] == ["_imaging.cpython-314-aarch64-linux-gnu.so"]
+    assert not list(python.rglob("*.pyc")) and not (python / "bin").exists()
+
+
+def test_the_function_sends_its_metrics_and_logs_through_powertools(template):
+    function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "labeler"
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == resources.METRICS_NAMESPACE
+
+
+def test_the_failed_rate_alarm_reads_the_labelers_metrics(template):
+    """Every image FAILED (a permission or KMS problem) was quiet (issue #11, finding 7)."""
+    alarm = the(template, "AWS::CloudWatch::Alarm", {"Threshold": resources.FAILED_RATE_ALARM_PERCENT})
+    queries = {q["Id"]: q for q in alarm["Properties"]["Metrics"]}
+    expression = queries.pop("expr_1")["Expression"]
+    assert "100 * FILL(failed, 0)" in expression and f">= {resources.FAILED_RATE_MIN_IMAGES}" in expression
+    for name, metric in (("failed", "ImagesFailed"), ("labeled", "ImagesLabeled")):
+        stat = queries[name]["MetricStat"]
+        assert stat["Metric"] == {"Namespace": resources.METRICS_NAMESPACE, "MetricName": metric,
+                                  "Dimensions": [{"Name": "service", "Value": "labeler"}]}
+        assert stat["Stat"] == "Sum" and stat["Period"] == 900 and queries[name]["ReturnData"] is False
+
+
+@pytest.mark.parametrize(("parameter", "variable", "default"), [
+    ("DetectModeration", "DETECT_MODERATION", "true"),
+    ("DetectText", "DETECT_TEXT", "true"),
+    ("ImageProperties", "IMAGE_PROPERTIES", "true"),
+    ("MaxLabels", "MAX_LABELS", 100),
+    ("MinLabelConfidence", "MIN_LABEL_CONFIDENCE", 50),
+])
+def test_rekognition_features_and_floors_are_stack_parameters(template, parameter, variable, default):
+    """Operators switch features off or change MaxLabels/MinConfidence without a code
+    change; the defaults are what the handler did before (issue #11, finding 7)."""
+    from infra.functions.labeler.core import AnalyzeOptions
+
+    params = template.to_json()["Parameters"][parameter]
+    assert params["Default"] == default
+    function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
+    assert function["Properties"]["Environment"]["Variables"][variable] == {"Ref": parameter}
+    defaults = {k: str(v["Default"]) for k, v in template.to_json()["Parameters"].items()}
+    mapping = {"DETECT_MODERATION": "DetectModeration", "DETECT_TEXT": "DetectText", "IMAGE_PROPERTIES": "ImageProperties",
+               "MAX_LABELS": "MaxLabels", "MIN_LABEL_CONFIDENCE": "MinLabelConfidence"}
+    assert AnalyzeOptions.from_env({k: defaults[v] for k, v in mapping.items()}) == AnalyzeOptions()
 
 
 def test_tests_synthesize_what_the_cli_synthesizes(synthesized, tmp_path):

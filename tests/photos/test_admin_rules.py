@@ -82,7 +82,7 @@ def test_no_role_changes_a_photo_through_its_change_form(client, photo, group):
 
     assert response.status_code == 403
     assert state(photo) == before
-    assert client.get(f"/gallery/").status_code == 200 and photo.original_filename not in client.get("/gallery/").content.decode()
+    assert client.get("/gallery/").status_code == 200 and photo.original_filename not in client.get("/gallery/").content.decode()
 
 
 def test_even_a_superuser_cannot_change_visibility_owner_or_moderation_in_the_change_form(client, photo):

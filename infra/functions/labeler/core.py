@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from .record import (
     STATUS_FAILED,
@@ -36,6 +36,9 @@ REJECTION_CODES = frozenset(
         "InvalidParameterException",
     }
 )
+# Rejections an analysis rendition (a JPEG within the limits) gets past: over 10,000 px a
+# side, or a file whose name says JPEG/PNG but whose bytes are another format.
+RENDITION_HELPS = frozenset({"ImageTooLargeException", "InvalidImageFormatException"})
 # Worth retrying with backoff; the caller (Lambda batch, Celery task) does that.
 TRANSIENT_CODES = frozenset(
     {
@@ -85,9 +88,13 @@ class ImageRef:
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
-    """Request-time floors only. They are deliberately low: the record keeps the raw
-    machine output and display / flag thresholds are applied later, so they can change
-    without re-analysing anything."""
+    """Which Rekognition features run, and request-time floors. The floors are
+    deliberately low: the record keeps the raw machine output and display / flag
+    thresholds are applied later, so they can change without re-analysing anything.
+
+    General labels always run. Moderation, text and image properties are each a
+    separately billed feature an operator may switch off (stack parameters); a feature
+    switched off leaves its part of the record empty."""
 
     min_label_confidence: float = 50.0
     max_labels: int = 100
@@ -95,6 +102,36 @@ class AnalyzeOptions:
     min_word_confidence: float = 50.0
     max_dominant_colors: int = 5
     engine: str | None = None
+    moderation: bool = True
+    text: bool = True
+    image_properties: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AnalyzeOptions:
+        """From the labeler's environment (the stack's parameters); unset means default.
+        A bad value raises at cold start rather than labelling with a wrong setting."""
+        default = cls()
+
+        def flag(name: str, value: bool) -> bool:
+            raw = env.get(name, "").strip().lower()
+            if raw in ("", "true", "false"):
+                return value if raw == "" else raw == "true"
+            raise ValueError(f"{name}={env[name]!r}: expected true or false")
+
+        def number(name: str, value: float, lo: float, hi: float) -> float:
+            raw = env.get(name, "").strip()
+            parsed = float(raw) if raw else value
+            if not lo <= parsed <= hi:
+                raise ValueError(f"{name}={raw!r}: expected {lo:g} to {hi:g}")
+            return parsed
+
+        return cls(
+            max_labels=int(number("MAX_LABELS", default.max_labels, 1, 1000)),
+            min_label_confidence=number("MIN_LABEL_CONFIDENCE", default.min_label_confidence, 0, 100),
+            moderation=flag("DETECT_MODERATION", default.moderation),
+            text=flag("DETECT_TEXT", default.text),
+            image_properties=flag("IMAGE_PROPERTIES", default.image_properties),
+        )
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -120,7 +157,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def analyze(image: ImageRef, client: Any, *, options: AnalyzeOptions | None = None) -> LabelRecord:
-    """Analyse one image with three concurrent Rekognition calls.
+    """Analyse one image with up to three concurrent Rekognition calls (``options``).
 
     Returns a LABELED record, or a FAILED record when Rekognition rejects the image
     (bad format, too large, unreadable S3 object, bad parameter). Throttling, server
@@ -129,31 +166,19 @@ def analyze(image: ImageRef, client: Any, *, options: AnalyzeOptions | None = No
     options = options or AnalyzeOptions()
     engine = options.engine or getattr(client, "engine_name", "rekognition")
     request = image.request()
-    calls = {
-        "labels": (
-            client.detect_labels,
-            {
-                "Image": request,
-                "MinConfidence": options.min_label_confidence,
-                "MaxLabels": options.max_labels,
-                "Features": ["GENERAL_LABELS", "IMAGE_PROPERTIES"],
-                "Settings": {
-                    "ImageProperties": {"MaxDominantColors": options.max_dominant_colors}
-                },
-            },
-        ),
-        "moderation": (
-            client.detect_moderation_labels,
-            {"Image": request, "MinConfidence": options.min_moderation_confidence},
-        ),
-        "text": (
-            client.detect_text,
-            {
-                "Image": request,
-                "Filters": {"WordFilter": {"MinConfidence": options.min_word_confidence}},
-            },
-        ),
+    features = ["GENERAL_LABELS"] + (["IMAGE_PROPERTIES"] if options.image_properties else [])
+    labels_request: dict[str, Any] = {
+        "Image": request, "MinConfidence": options.min_label_confidence, "MaxLabels": options.max_labels, "Features": features,
     }
+    if options.image_properties:
+        labels_request["Settings"] = {"ImageProperties": {"MaxDominantColors": options.max_dominant_colors}}
+    calls: dict[str, tuple[Any, dict[str, Any]]] = {"labels": (client.detect_labels, labels_request)}
+    if options.moderation:
+        calls["moderation"] = (client.detect_moderation_labels,
+                               {"Image": request, "MinConfidence": options.min_moderation_confidence})
+    if options.text:
+        calls["text"] = (client.detect_text,
+                         {"Image": request, "Filters": {"WordFilter": {"MinConfidence": options.min_word_confidence}}})
     with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="rekognition") as pool:
         futures = {name: pool.submit(fn, **kwargs) for name, (fn, kwargs) in calls.items()}
         results: dict[str, Any] = {}
@@ -191,15 +216,15 @@ def analyze(image: ImageRef, client: Any, *, options: AnalyzeOptions | None = No
     return LabelRecord(
         status=STATUS_LABELED,
         labels=tuple(_labels(results["labels"])),
-        moderation_labels=tuple(_moderation(results["moderation"])),
-        text=tuple(_text(results["text"])),
+        moderation_labels=tuple(_moderation(results.get("moderation", {}))),
+        text=tuple(_text(results.get("text", {}))),
         properties=_properties(results["labels"]),
         model_versions={
             k: v
             for k, v in {
                 "labels": results["labels"].get("LabelModelVersion"),
-                "moderation": results["moderation"].get("ModerationModelVersion"),
-                "text": results["text"].get("TextModelVersion"),
+                "moderation": results.get("moderation", {}).get("ModerationModelVersion"),
+                "text": results.get("text", {}).get("TextModelVersion"),
             }.items()
             if v
         },

@@ -3,14 +3,14 @@ DynamoDB; ObjectRemoved events to tombstones (erasure).
 
 Thin on purpose: parse the SQS batch and the S3 events inside each message, call the
 analysis core per object, write the record with a conditional put, and report as batch
-item failures exactly the messages worth retrying. Needs nothing beyond the Lambda
-runtime's boto3.
+item failures exactly the messages worth retrying. Needs the Lambda runtime's boto3 and
+the dependencies layer: Powertools (logs, metrics, batch, event classes) and Pillow (for
+analysis renditions).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import random
 import time
@@ -19,39 +19,58 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from .core import AnalyzeOptions, ImageRef, analyze, error_code, is_transient
-from .record import SORT_KEY, STATUS_SKIPPED, TOMBSTONE_SORT_KEY, AnalysisError, LabelRecord, now_iso, tombstone_item
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3Event
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from .messages import event_message  # noqa: F401  (the handler reads what the app sends)
+from .core import RENDITION_HELPS, AnalyzeOptions, ImageRef, analyze, error_code, is_transient
+from .record import (
+    SORT_KEY,
+    STATUS_FAILED,
+    STATUS_LABELED,
+    STATUS_SKIPPED,
+    TOMBSTONE_SORT_KEY,
+    AnalysisError,
+    LabelRecord,
+    now_iso,
+    tombstone_item,
+)
+from .rendition import RenditionError, analysis_rendition, needs_rendition
 
 UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
-# Rekognition reads JPEG and PNG only; other accepted uploads get a SKIPPED record. The
-# bucket notifies every object under the prefix (S3 suffix filters are case-sensitive:
-# "Chelsea.JPG" put straight into the bucket must be analysed too); suffixes are compared
-# in lower case here.
-ANALYSABLE_SUFFIXES = (".jpg", ".jpeg", ".png")
-SKIPPED_SUFFIXES = (".webp",)
+# Photos the app accepts: JPEG and PNG go to Rekognition as stored when they are within
+# its limits, and as an analysis rendition when not (WebP always). The bucket notifies
+# every object under the prefix (S3 suffix filters are case-sensitive: "Chelsea.JPG" put
+# straight into the bucket must be analysed too); suffixes are compared in lower case.
+# Anything else gets a SKIPPED record.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+METRICS_NAMESPACE = "MediaPipeline"  # infra/resources.py says the same (the stack sets it)
 SEQUENCER_WIDTH = 32  # S3 sequencers differ in length: left-pad to compare as strings
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"level": record.levelname, "message": record.getMessage(), "logger": record.name}
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-logger = logging.getLogger("labeler")
-if not logger.handlers:
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(JsonFormatter())
-    logger.addHandler(_handler)
-    logger.propagate = False
-logger.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
-
-
-def log(level: int, message: str, *, exc_info: bool = False, **fields: Any) -> None:
-    logger.log(level, message, exc_info=exc_info, extra={"fields": fields})
+# Powertools: JSON logs with the request id, cold start and each message's id as the
+# correlation id; CloudWatch metrics as EMF lines (no API calls); the SQS partial-batch
+# protocol. From the dependencies layer in AWS (infra/constructs/labeler.py).
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "labeler"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", METRICS_NAMESPACE),
+                  service=os.environ.get("POWERTOOLS_SERVICE_NAME", "labeler"))
+# Every message failing (a throttled burst) is reported message by message like any
+# partial failure, not raised as an invocation error: throttling has its own alarm and
+# back-off, and the Errors alarm stays for the function's own faults.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+# What the operator chose in the stack's parameters (features, MaxLabels, MinConfidence).
+OPTIONS = AnalyzeOptions.from_env(os.environ)
+# Images decoded for a rendition: refused above this (a decompression bomb, or more
+# memory than the function has); the app accepts at most 50 MP.
+RENDITION_MAX_PIXELS = int(os.environ.get("RENDITION_MAX_PIXELS", 100_000_000))
+# An object larger than this is not read into memory for a rendition.
+RENDITION_MAX_BYTES = int(os.environ.get("RENDITION_MAX_BYTES", 64 * 1024 * 1024))
+# The outcome of each object, as a metric (count) and in the logs.
+OUTCOME_METRICS = {STATUS_LABELED: "ImagesLabeled", STATUS_FAILED: "ImagesFailed", STATUS_SKIPPED: "ImagesSkipped",
+                   "erased": "ObjectsErased", "duplicate": "DuplicateEvents", "ignored": "ObjectsIgnored"}
 
 
 # Module-level clients, created on first use (not at import) so tests and the local
@@ -59,38 +78,44 @@ def log(level: int, message: str, *, exc_info: bool = False, **fields: Any) -> N
 REKOGNITION: Any = None
 TABLE: Any = None
 SQS: Any = None
+S3: Any = None
 # A message that failed for a transient reason (Rekognition or DynamoDB throttling, a
 # server error) is hidden for BASE x 2^(receives - 1) seconds, +-20 %, at most MAX,
 # instead of coming back after the queue's visibility timeout: a throttled burst backs
 # off rather than burning its receive count (5) and landing in the DLQ.
 # Bounded work: one SDK call takes at most SDK_ATTEMPTS x (connect + read timeout) plus
-# the standard mode's backoff (under 1 s + 2 s); an image is its three Rekognition calls
-# (in parallel) and two DynamoDB calls in a row (read what is stored, write), so at
-# most IMAGE_WORST_CASE_SECONDS.
+# the standard mode's backoff (under 1 s + 2 s). An image is, in a row: the stored read
+# (DynamoDB), Rekognition's calls (in parallel) as stored, and when it needs a rendition
+# the object's read, the rendition (at most RENDITION_SECONDS) and Rekognition's calls
+# again, then the write: at most IMAGE_WORST_CASE_SECONDS.
 # A message is started only with that much of the function's time left; the rest of the
 # batch is reported failed (and retried) instead of being cut off by the timeout.
 SDK_ATTEMPTS = 3
 SDK_CONNECT_TIMEOUT = 3
 SDK_READ_TIMEOUT = 10
 SDK_CALL_WORST_CASE_SECONDS = SDK_ATTEMPTS * (SDK_CONNECT_TIMEOUT + SDK_READ_TIMEOUT) + 3
-IMAGE_WORST_CASE_SECONDS = 3 * SDK_CALL_WORST_CASE_SECONDS
+RENDITION_SECONDS = 15  # measured: a 60 MP PNG renders in about 2 s on one vCPU
+IMAGE_WORST_CASE_SECONDS = 5 * SDK_CALL_WORST_CASE_SECONDS + RENDITION_SECONDS
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_MAX_SECONDS = 900
-_queue_urls: dict[str, str] = {}
+
+
+def _config() -> Any:
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "max_attempts": SDK_ATTEMPTS},
+                  connect_timeout=SDK_CONNECT_TIMEOUT, read_timeout=SDK_READ_TIMEOUT)
 
 
 def clients() -> tuple[Any, Any]:
     global REKOGNITION, TABLE
     if REKOGNITION is None or TABLE is None:
         import boto3
-        from botocore.config import Config
 
-        config = Config(retries={"mode": "standard", "max_attempts": SDK_ATTEMPTS},
-                        connect_timeout=SDK_CONNECT_TIMEOUT, read_timeout=SDK_READ_TIMEOUT)
         if REKOGNITION is None:
-            REKOGNITION = boto3.client("rekognition", config=config)
+            REKOGNITION = boto3.client("rekognition", config=_config())
         if TABLE is None:
-            TABLE = boto3.resource("dynamodb", config=config).Table(os.environ["LABELS_TABLE_NAME"])
+            TABLE = boto3.resource("dynamodb", config=_config()).Table(os.environ["LABELS_TABLE_NAME"])
     return REKOGNITION, TABLE
 
 
@@ -103,28 +128,37 @@ def sqs_client() -> Any:
     return SQS
 
 
-def back_off(message: dict[str, Any]) -> int | None:
+def s3_client() -> Any:
+    global S3
+    if S3 is None:
+        import boto3
+
+        S3 = boto3.client("s3", config=_config())
+    return S3
+
+
+def back_off(message: SQSRecord) -> int | None:
     """Hide a transiently failed message for longer each time it comes back; the delay
     set, or None if it could not be set (the queue's own timeout then applies)."""
-    receives = int(message.get("attributes", {}).get("ApproximateReceiveCount") or 1)
+    receives = int(message.attributes.approximate_receive_count or 1)
     delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, receives - 1))
     delay = max(1, int(delay * random.uniform(0.8, 1.2)))
-    arn = message.get("eventSourceARN", "")
     try:
-        if arn not in _queue_urls:
-            _, _, _, _region, account, name = arn.split(":", 5)
-            _queue_urls[arn] = sqs_client().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
         sqs_client().change_message_visibility(
-            QueueUrl=_queue_urls[arn], ReceiptHandle=message["receiptHandle"], VisibilityTimeout=delay
+            QueueUrl=message.queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=delay
         )
     except Exception as exc:  # the failure is still reported; only the delay is lost
-        log(logging.WARNING, "could not back off", message_id=message.get("messageId"), error=repr(exc))
+        logger.warning("could not back off", extra={"error": repr(exc)})
         return None
     return delay
 
 
 class PoisonMessage(ValueError):
     """A message that will never parse: it goes back to SQS and on to the DLQ."""
+
+
+class NoTimeLeft(Exception):
+    """Not enough of the invocation left for this message's worst case: retried."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +174,8 @@ class S3Object:
 
 
 def parse_message(body: str) -> list[S3Object] | None:
-    """The objects an SQS message body announces; None for S3's test event."""
+    """The objects an SQS message body announces (S3's event, read with Powertools' S3
+    data classes); None for S3's test event."""
     try:
         event = json.loads(body)
     except (TypeError, ValueError) as exc:
@@ -149,26 +184,24 @@ def parse_message(body: str) -> list[S3Object] | None:
         raise PoisonMessage("body is not a JSON object")
     if event.get("Event") == "s3:TestEvent":
         return None
-    records = event.get("Records")
-    if not isinstance(records, list):
+    if not isinstance(event.get("Records"), list):
         raise PoisonMessage("no Records list in the S3 event")
     objects = []
-    for n, record in enumerate(records):
+    for n, record in enumerate(S3Event(event).records):
         try:
-            name = str(record.get("eventName", ""))
+            name = str(record.event_name or "")
             if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
                 continue
-            s3 = record["s3"]
-            raw_key = s3["object"]["key"]
+            obj = record.s3.get_object
             objects.append(
                 S3Object(
-                    bucket=s3["bucket"]["name"],
-                    # Keys arrive URL-encoded with '+' for spaces.
-                    key=urllib.parse.unquote_plus(raw_key),
-                    size=int(s3["object"].get("size") or 0),
-                    etag=str(s3["object"].get("eTag") or ""),
-                    version=s3["object"].get("versionId") or None,
-                    sequencer=_sequencer(s3["object"].get("sequencer"), record.get("eventTime")),
+                    bucket=record.s3.bucket.name,
+                    # Keys arrive URL-encoded with '+' for spaces (the data class keeps them so).
+                    key=urllib.parse.unquote_plus(obj.key),
+                    size=int(obj.get("size") or 0),
+                    etag=str(obj.get("eTag") or ""),
+                    version=obj.get("versionId") or None,
+                    sequencer=_sequencer(obj.get("sequencer"), record.get("eventTime")),
                     removed=name.startswith("ObjectRemoved:"),
                     reanalyse=bool(record.get("reanalyse")),
                 )
@@ -176,20 +209,6 @@ def parse_message(body: str) -> list[S3Object] | None:
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise PoisonMessage(f"Records[{n}] is not an S3 event record: {exc!r}") from None
     return objects
-
-
-def event_message(*, bucket: str, key: str, size: int, etag: str, event_time: str, reanalyse: bool = False) -> str:
-    """An SQS body shaped like S3's ObjectCreated notification, for what the app asks of
-    the labeler itself: re-analysis (``reanalyse``) and backfill of objects that never
-    had a record. ``event_time`` is ISO 8601 with milliseconds and a Z."""
-    record: dict[str, Any] = {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "eventTime": event_time,
-        "eventName": "ObjectCreated:Reanalyse" if reanalyse else "ObjectCreated:Backfill",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size, "eTag": etag}},
-    }
-    if reanalyse:
-        record["reanalyse"] = True
-    return json.dumps({"Records": [record]})
 
 
 def _sequencer(sequencer: Any, event_time: Any) -> str:
@@ -265,82 +284,127 @@ def erase(table: Any, obj: S3Object, reason: str) -> None:
     ])
 
 
+def read_object(obj: S3Object) -> bytes:
+    """The object's bytes (the version the event names), at most RENDITION_MAX_BYTES."""
+    request = {"Bucket": obj.bucket, "Key": obj.key, **({"VersionId": obj.version} if obj.version else {})}
+    response = s3_client().get_object(**request)
+    if int(response.get("ContentLength") or 0) > RENDITION_MAX_BYTES:
+        response["Body"].close()
+        raise RenditionError("ObjectTooLarge", f"{response['ContentLength']} bytes is over {RENDITION_MAX_BYTES}")
+    return response["Body"].read()
+
+
+def analyse_object(obj: S3Object, rekognition: Any) -> LabelRecord:
+    """Rekognition reads the object itself when it can; otherwise (too big, too wide,
+    not JPEG/PNG) it gets an analysis rendition as Bytes, as the local worker does."""
+    image = ImageRef(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, version=obj.version)
+    as_stored = None
+    if not needs_rendition(obj.key, obj.size):
+        as_stored = analyze(image, rekognition, options=OPTIONS)
+        # Over 10,000 px a side, or a mislabelled format: only Rekognition's answer says.
+        if as_stored.error is None or as_stored.error.code not in RENDITION_HELPS:
+            return as_stored
+    started = time.perf_counter()
+    try:
+        data = analysis_rendition(read_object(obj), max_pixels=RENDITION_MAX_PIXELS)
+    except RenditionError as exc:
+        if as_stored is not None and as_stored.error is not None:  # Rekognition's reason first
+            return replace(as_stored, error=AnalysisError(
+                code=as_stored.error.code, message=f"{as_stored.error.message} (no rendition either: {exc})"[:500]))
+        stamp = now_iso()
+        return LabelRecord(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_FAILED,
+                           engine="rekognition", error=AnalysisError(code=exc.code, message=str(exc)[:500]),
+                           analyzed_at=stamp, updated_at=stamp)
+    except Exception as exc:
+        if is_transient(exc) or error_code(exc) is None:
+            raise
+        stamp = now_iso()  # NoSuchKey, AccessDenied...: a fact about the object, on the record
+        return LabelRecord(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_FAILED,
+                           engine="rekognition", error=AnalysisError(code=error_code(exc) or "", message=str(exc)[:500]),
+                           analyzed_at=stamp, updated_at=stamp)
+    metrics.add_metric(name="RenditionsMade", unit=MetricUnit.Count, value=1)
+    logger.info("analysing a rendition", extra={"key": obj.key, "bytes": len(data),
+                                                 "ms": round((time.perf_counter() - started) * 1000)})
+    return analyze(replace(image, data=data), rekognition, options=OPTIONS)
+
+
 def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
     if not obj.key.startswith(UPLOAD_PREFIX):
-        log(logging.WARNING, "ignored: outside the upload prefix", key=obj.key)
+        logger.warning("ignored: outside the upload prefix", extra={"key": obj.key})
         return "ignored"
     if obj.removed:
         # Deleted outside the app (or by it: then the tombstone is there already). Every
         # version is gone or going; the photo must not come back.
         erase(table, obj, reason="S3 ObjectRemoved event")
-        log(logging.INFO, "erased", key=obj.key)
+        logger.info("erased", extra={"key": obj.key})
         return "erased"
-    lower = obj.key.lower()
     current = stored(table, obj.key)
     if current.erased:
-        log(logging.INFO, "ignored: the photo was erased", key=obj.key)
+        logger.info("ignored: the photo was erased", extra={"key": obj.key})
         return "erased"
     if obj.reanalyse:
         obj = replace(obj, sequencer=reanalysis_sequencer(current, obj))
     elif current.sequencer >= obj.sequencer:
         # This event (or a later one for the key) is recorded: a duplicate costs one read
         # instead of three Rekognition calls.
-        log(logging.INFO, "duplicate event, already recorded", key=obj.key, sequencer=obj.sequencer)
+        logger.info("duplicate event, already recorded", extra={"key": obj.key, "sequencer": obj.sequencer})
         return "duplicate"
-    if lower.endswith(ANALYSABLE_SUFFIXES):
-        image = ImageRef(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, version=obj.version)
-        record = analyze(image, rekognition, options=AnalyzeOptions())
-    elif lower.endswith(SKIPPED_SUFFIXES):
-        stamp = now_iso()
-        record = LabelRecord(
-            bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
-            error=AnalysisError(code="UnsupportedFormat", message="Rekognition reads JPEG and PNG only."),
-            analyzed_at=stamp, updated_at=stamp,
-        )
+    if obj.key.lower().endswith(IMAGE_SUFFIXES):
+        record = analyse_object(obj, rekognition)
     else:
         # Anything else put under the prefix (a .txt, a .HEIC...) is on the record as
         # skipped, so operators see it rather than nothing.
         stamp = now_iso()
         record = LabelRecord(
             bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
-            error=AnalysisError(code="NotAnImage", message="Only JPEG and PNG photos are analysed (WebP is skipped)."),
+            error=AnalysisError(code="NotAnImage", message="Only JPEG, PNG and WebP photos are analysed."),
             analyzed_at=stamp, updated_at=stamp,
         )
     outcome = put_record(table, record, obj.sequencer)
-    log(logging.INFO, {"written": "recorded", "stale": "newer record kept", "erased": "erased meanwhile, not recorded"}[outcome],
-        key=obj.key, status=record.status, labels=len(record.labels), error=record.error.code if record.error else None)
+    logger.info({"written": "recorded", "stale": "newer record kept", "erased": "erased meanwhile, not recorded"}[outcome],
+                extra={"key": obj.key, "status": record.status, "labels": len(record.labels),
+                       "error": record.error.code if record.error else None})
     return {"written": record.status, "stale": "duplicate", "erased": "erased"}[outcome]
 
 
+def record_handler(record: SQSRecord, lambda_context: Any = None) -> list[str]:
+    """One SQS message: every S3 object it announces. Raising reports the message as
+    a batch item failure (Powertools' BatchProcessor)."""
+    logger.set_correlation_id(record.message_id)
+    left_ms = lambda_context.get_remaining_time_in_millis() if lambda_context is not None else None
+    if left_ms is not None and left_ms < IMAGE_WORST_CASE_SECONDS * 1000:
+        logger.warning("not enough time left; the message is retried", extra={"left_ms": left_ms})
+        raise NoTimeLeft(f"{left_ms} ms left, {IMAGE_WORST_CASE_SECONDS} s needed")
+    started = time.perf_counter()
+    rekognition, table = clients()
+    try:
+        objects = parse_message(record.body)
+        if objects is None:
+            logger.info("skipped s3:TestEvent")
+            return []
+        outcomes = [process_object(obj, rekognition, table) for obj in objects]
+    except PoisonMessage as exc:
+        logger.error("poison message", extra={"error": str(exc)})
+        raise
+    except Exception as exc:
+        # Throttling, server errors and anything unexpected: SQS redelivers (later each
+        # time for transient errors) and the DLQ keeps what never succeeds.
+        transient = is_transient(exc)
+        delay = back_off(record) if transient else None
+        (logger.warning if transient else logger.exception)(
+            "message failed, will be retried", extra={"error": repr(exc), "transient": transient, "retry_in": delay})
+        raise
+    for outcome in outcomes:
+        metrics.add_metric(name=OUTCOME_METRICS[outcome], unit=MetricUnit.Count, value=1)
+    logger.info("message done", extra={"outcomes": outcomes, "ms": round((time.perf_counter() - started) * 1000)})
+    return outcomes
+
+
+@metrics.log_metrics(capture_cold_start_metric=True)
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Process every S3 object of every SQS message; report failed messages only."""
-    rekognition, table = clients()
-    failures = []
-    for message in event.get("Records", []):
-        message_id = message.get("messageId", "")
-        started = time.perf_counter()
-        left_ms = context.get_remaining_time_in_millis() if context is not None else None
-        if left_ms is not None and left_ms < IMAGE_WORST_CASE_SECONDS * 1000:
-            log(logging.WARNING, "not enough time left; the message is retried", message_id=message_id, left_ms=left_ms)
-            failures.append({"itemIdentifier": message_id})
-            continue
-        try:
-            objects = parse_message(message.get("body", ""))
-            if objects is None:
-                log(logging.INFO, "skipped s3:TestEvent", message_id=message_id)
-                continue
-            outcomes = [process_object(obj, rekognition, table) for obj in objects]
-            log(logging.INFO, "message done", message_id=message_id, outcomes=outcomes,
-                ms=round((time.perf_counter() - started) * 1000))
-        except PoisonMessage as exc:
-            log(logging.ERROR, "poison message", message_id=message_id, error=str(exc))
-            failures.append({"itemIdentifier": message_id})
-        except Exception as exc:
-            # Throttling, server errors and anything unexpected: SQS redelivers after the
-            # visibility timeout, and the DLQ keeps what never succeeds.
-            transient = is_transient(exc)
-            delay = back_off(message) if transient else None
-            log(logging.WARNING if transient else logging.ERROR, "message failed, will be retried",
-                exc_info=not transient, message_id=message_id, error=repr(exc), transient=transient, retry_in=delay)
-            failures.append({"itemIdentifier": message_id})
-    return {"batchItemFailures": failures}
+    if not event.get("Records"):
+        return {"batchItemFailures": []}
+    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(event["Records"]))
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,96 @@
+"""Analysis renditions: a JPEG inside Rekognition's limits for an image it cannot read
+as stored (over 15 MB, over 10,000 px a side, or not JPEG/PNG, e.g. WebP).
+
+Pillow is imported when a rendition is made, not with the module: the web app has it,
+and the labeler gets it from its dependencies layer (infra/constructs/labeler.py).
+The same function makes the app's thumbnails and display renditions, so an image is
+turned upright and flattened the same way wherever it is analysed or shown.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import IO, Any
+
+# Rekognition's documented limits: 15 MB from S3, 5 MB as Bytes, 80-10,000 px a side,
+# JPEG or PNG.
+S3_OBJECT_LIMIT = 15 * 1024 * 1024
+BYTES_LIMIT = 5 * 1024 * 1024
+MAX_SIDE = 10_000
+ANALYSABLE_FORMATS = frozenset({"JPEG", "PNG"})
+# The rendition: as the local worker makes it, then smaller until it fits in Bytes.
+RENDITION_SIDE = 4096
+RENDITION_QUALITY = 90
+FALLBACKS = ((RENDITION_SIDE, 80), (3072, 80), (2048, 80))
+
+
+class RenditionError(Exception):
+    """The image cannot be rendered: ``code`` says why (on the FAILED record)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def needs_rendition(key: str, size: int) -> bool:
+    """Known before reading the object: not JPEG/PNG by name, or too big to read from S3.
+    (Too many pixels is only known from the image: Rekognition's rejection says so.)"""
+    return not key.lower().endswith((".jpg", ".jpeg", ".png")) or size > S3_OBJECT_LIMIT
+
+
+def upright_jpeg(source: IO[bytes], *, side: int, quality: int, max_pixels: int | None = None) -> bytes:
+    """``source`` as a JPEG of at most ``side`` pixels a side: EXIF orientation applied,
+    transparency flattened on white, and none of the upload's metadata (EXIF, XMP, IPTC,
+    comments, text chunks: no GPS position leaks).
+
+    Memory stays near one decoded copy: JPEG decodes at a reduced scale (draft), and the
+    image is shrunk before it is turned or flattened. ``max_pixels`` refuses larger
+    images before they are decoded."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        img = Image.open(source)
+    except (UnidentifiedImageError, OSError) as exc:
+        raise RenditionError("UnreadableImage", f"not an image Pillow can read: {exc}") from None
+    if max_pixels is not None and img.width * img.height > max_pixels:
+        raise RenditionError("TooManyPixels", f"{img.width}x{img.height} is over {max_pixels / 1e6:.0f} MP")
+    try:
+        img.draft("RGB", (side * 2, side * 2))  # JPEG: decode at reduced scale
+        exif = img.getexif()
+        img.thumbnail((side, side), Image.Resampling.LANCZOS)
+        if exif:
+            img.info["exif"] = exif.tobytes()
+        img = ImageOps.exif_transpose(img)
+        img = flatten(img)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise RenditionError("UnreadableImage", f"the image could not be decoded: {exc}") from None
+    # Pillow carries some of im.info into the JPEG it writes (a JPEG COM comment, a PNG
+    # text chunk): nothing of the upload's metadata goes along.
+    img.info = {}
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, optimize=True)  # no exif=/comment=/icc_profile=
+    return buf.getvalue()
+
+
+def flatten(img: Any) -> Any:
+    """RGB, with transparency composited on white (usually paper, not black)."""
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def analysis_rendition(data: bytes, *, max_pixels: int) -> bytes:
+    """A JPEG Rekognition takes as Bytes (at most 5 MB), from any image Pillow reads."""
+    jpeg = upright_jpeg(io.BytesIO(data), side=RENDITION_SIDE, quality=RENDITION_QUALITY, max_pixels=max_pixels)
+    for side, quality in FALLBACKS:
+        if len(jpeg) <= BYTES_LIMIT:
+            return jpeg
+        jpeg = upright_jpeg(io.BytesIO(data), side=side, quality=quality, max_pixels=max_pixels)
+    if len(jpeg) > BYTES_LIMIT:
+        raise RenditionError("ImageTooLarge", f"even a 2048 px rendition is {len(jpeg)} bytes")
+    return jpeg
