@@ -38,8 +38,9 @@ FAILED_RATE_ALARM_PERCENT = 20  # of the images analysed in 15 minutes...
 FAILED_RATE_MIN_IMAGES = 10  # ...once at least this many were
 QUEUE_AGE_ALARM_SECONDS = 900
 SQS_BATCH_SIZE = 5
-# Room to decode a 50 MP photo (the app's limit; RGBA 200 MB) for an analysis rendition;
-# the handler refuses more than 100 MP before decoding.
+# Room to decode a photo for an analysis rendition: `make bench-rendition` peaks at
+# 586 MB for a 60 MP RGBA PNG (the app accepts 50 MP); the handler refuses more than
+# 100 MP before decoding.
 LABELER_MEMORY_MB = 1024
 # Each image costs one DetectLabels, one DetectModerationLabels and one DetectText call,
 # made at the same time, each taking ~0.3-1 s: one running function sends each API at

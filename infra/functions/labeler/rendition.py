@@ -41,11 +41,16 @@ def needs_rendition(key: str, size: int) -> bool:
 def upright_jpeg(source: IO[bytes], *, side: int, quality: int, max_pixels: int | None = None) -> bytes:
     """``source`` as a JPEG of at most ``side`` pixels a side: EXIF orientation applied,
     transparency flattened on white, and none of the upload's metadata (EXIF, XMP, IPTC,
-    comments, text chunks: no GPS position leaks).
+    comments, text chunks: no GPS position leaks). ``max_pixels`` refuses larger images
+    before they are decoded."""
+    return _jpeg(upright_image(source, side=side, max_pixels=max_pixels), quality)
+
+
+def upright_image(source: IO[bytes], *, side: int, max_pixels: int | None = None) -> Any:
+    """The decoded RGB image, at most ``side`` pixels a side, upright, with no metadata.
 
     Memory stays near one decoded copy: JPEG decodes at a reduced scale (draft), and the
-    image is shrunk before it is turned or flattened. ``max_pixels`` refuses larger
-    images before they are decoded."""
+    image is shrunk before it is turned or flattened (each of which copies it)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -60,13 +65,16 @@ def upright_jpeg(source: IO[bytes], *, side: int, quality: int, max_pixels: int 
         img.thumbnail((side, side), Image.Resampling.LANCZOS)
         if exif:
             img.info["exif"] = exif.tobytes()
-        img = ImageOps.exif_transpose(img)
-        img = flatten(img)
+        img = flatten(ImageOps.exif_transpose(img))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise RenditionError("UnreadableImage", f"the image could not be decoded: {exc}") from None
     # Pillow carries some of im.info into the JPEG it writes (a JPEG COM comment, a PNG
     # text chunk): nothing of the upload's metadata goes along.
     img.info = {}
+    return img
+
+
+def _jpeg(img: Any, quality: int) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=quality, optimize=True)  # no exif=/comment=/icc_profile=
     return buf.getvalue()
@@ -85,12 +93,18 @@ def flatten(img: Any) -> Any:
 
 
 def analysis_rendition(data: bytes, *, max_pixels: int) -> bytes:
-    """A JPEG Rekognition takes as Bytes (at most 5 MB), from any image Pillow reads."""
-    jpeg = upright_jpeg(io.BytesIO(data), side=RENDITION_SIDE, quality=RENDITION_QUALITY, max_pixels=max_pixels)
+    """A JPEG Rekognition takes as Bytes (at most 5 MB), from any image Pillow reads:
+    decoded once, then encoded smaller until it fits."""
+    from PIL import Image
+
+    img = upright_image(io.BytesIO(data), side=RENDITION_SIDE, max_pixels=max_pixels)
+    jpeg = _jpeg(img, RENDITION_QUALITY)
     for side, quality in FALLBACKS:
         if len(jpeg) <= BYTES_LIMIT:
             return jpeg
-        jpeg = upright_jpeg(io.BytesIO(data), side=side, quality=quality, max_pixels=max_pixels)
+        if max(img.size) > side:
+            img.thumbnail((side, side), Image.Resampling.LANCZOS)
+        jpeg = _jpeg(img, quality)
     if len(jpeg) > BYTES_LIMIT:
-        raise RenditionError("ImageTooLarge", f"even a 2048 px rendition is {len(jpeg)} bytes")
+        raise RenditionError("ImageTooLarge", f"even a {FALLBACKS[-1][0]} px rendition is {len(jpeg)} bytes")
     return jpeg
