@@ -17,7 +17,6 @@ The labeler's memory (infra/resources.py LABELER_MEMORY_MB) and worst-case time
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import statistics
 import subprocess
