@@ -202,6 +202,7 @@ def bench_handler(latency: float, images: int) -> None:
 
     from infra import resources
     from infra.functions.labeler import handler
+    from infra.local_aws import LambdaContext
 
     os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1", LABELS_TABLE_NAME="bench")
     with mock_aws():
@@ -218,7 +219,7 @@ def bench_handler(latency: float, images: int) -> None:
             for mode in ("concurrent", "sequential"):  # alternated, side by side
                 handler.REKOGNITION = LatentRekognition(latency, sequential=(mode == "sequential"))
                 started = time.perf_counter()
-                result = handler.handler(event(f"uploads/{mode}/{i}.jpg"), None)
+                result = handler.handler(event(f"uploads/{mode}/{i}.jpg"), LambdaContext())
                 timings[mode].append(time.perf_counter() - started)
                 assert result == {"batchItemFailures": []}
     conc, seq = statistics.median(timings["concurrent"]), statistics.median(timings["sequential"])
@@ -236,7 +237,8 @@ def main(argv=None) -> int:
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--images", type=int, default=10)
     args = parser.parse_args(argv)
-    os.environ["LOG_LEVEL"] = "WARNING"  # the handler reads it at import
+    # Read by Powertools when the handler is imported: quiet logs, no EMF lines on stdout.
+    os.environ.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
     setup_django(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     bench_apply(args.records, args.naive_records, args.rounds)
     bench_handler(args.latency, args.images)
