@@ -344,6 +344,7 @@ class AuditEvent(models.Model):
         ESCALATE = "escalate", "Escalated"
         THRESHOLDS = "thresholds", "Changed thresholds"
         DELETE = "delete", "Deleted photo"
+        VISIBILITY = "visibility", "Changed visibility"
 
     photo = models.ForeignKey(Photo, null=True, on_delete=models.SET_NULL, related_name="audit_events", db_index=False)
     label_name = models.CharField(max_length=100, blank=True)

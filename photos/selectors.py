@@ -256,3 +256,25 @@ class Page(list):
 def page_of(queryset, number: int, size: int) -> Page:
     rows = list(queryset[(number - 1) * size : number * size + 1])
     return Page(rows[:size], number, len(rows) > size)
+
+
+MODERATION_DECISIONS = ("clear", "remove", "escalate")
+
+
+def owner_photo(*, owner, uid) -> Photo | None:
+    """One of the owner's photos for its page: visible labels (with their boxes), the
+    lines of text found in it, and the latest moderation decision (with the moderator's
+    note), in four queries."""
+    from .models import AuditEvent, DetectedText
+
+    photo = (
+        photos_for_owner(owner=owner)
+        .prefetch_related(Prefetch("texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE)
+                                   .order_by("-confidence"), to_attr="lines"))
+        .filter(uid=uid)
+        .first()
+    )
+    if photo is not None:
+        photo.decision = (AuditEvent.objects.filter(photo=photo, action__in=MODERATION_DECISIONS)
+                          .order_by("-at", "-id").first())
+    return photo

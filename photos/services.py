@@ -209,6 +209,26 @@ def photos_reanalyse(*, photo_ids: list[int]) -> int:
     return pipeline().reanalyse(photo_ids=list(photo_ids))
 
 
+def photo_set_visibility(*, photo_id: int, actor, visibility: str) -> Photo | None:
+    """The owner makes a photo public or private, on the record. A public photo shows in
+    the gallery only once labelled and while no moderator holds it back (selectors).
+    None if the actor is not the owner or the photo is gone."""
+    from .models import AuditEvent
+
+    if visibility not in Photo.Visibility.values:
+        raise ValueError(f"visibility must be one of {', '.join(Photo.Visibility.values)}")
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(id=photo_id).first()
+        if photo is None or photo.owner_id is None or photo.owner_id != actor.pk:
+            return None
+        if photo.visibility != visibility:
+            AuditEvent.objects.create(photo=photo, action=AuditEvent.Action.VISIBILITY, actor=actor,
+                                      before={"visibility": photo.visibility}, after={"visibility": visibility})
+            photo.visibility = visibility
+            photo.save(update_fields=["visibility", "updated_at"])
+    return photo
+
+
 def photo_delete(*, photo_id: int, actor) -> bool:
     """Delete a photo: its row and everything hanging off it, then, once that commits,
     its image, thumbnail and rendition in storage (every version, on S3) and, in the AWS

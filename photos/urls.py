@@ -9,7 +9,10 @@ urlpatterns = [
     path("status/", views.my_photos_status, name="status"),
     path("direct/", views.direct_upload, name="direct"),
     path("direct/confirm/", views.direct_upload_confirm, name="direct-confirm"),
+    path("<uuid:uid>/", views.photo_detail, name="detail"),
     path("<uuid:uid>/image/", views.photo_file, {"kind": "image"}, name="image"),
+    path("<uuid:uid>/display/", views.photo_file, {"kind": "display"}, name="display"),
+    path("<uuid:uid>/visibility/", views.photo_visibility, name="visibility"),
     path("<uuid:uid>/thumbnail/", views.photo_file, {"kind": "thumbnail"}, name="thumbnail"),
     path("<uuid:uid>/delete/", views.photo_delete, name="delete"),
 ]

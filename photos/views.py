@@ -120,6 +120,8 @@ def _photo_json(photo: Photo) -> dict:
         "pending": photo.is_pending,
         "labels": [{"name": lb.name, "confidence": round(lb.confidence, 1) if lb.confidence is not None else None} for lb in labels],
         "thumbnail": reverse("photos:thumbnail", args=[photo.uid]) if photo.thumbnail else None,
+        "url": reverse("photos:detail", args=[photo.uid]),
+        "delete_url": reverse("photos:delete", args=[photo.uid]),
     }
 
 
@@ -136,7 +138,9 @@ def photo_file(request, uid, kind: str):
     photo = get_object_or_404(Photo, uid=uid)
     if not selectors.photo_can_view(user=request.user, photo=photo):
         raise Http404("No such photo.")
+    # "display": the rendition whoever asks (the owner's photo page shows it too).
     original = kind == "image" and selectors.photo_gets_original(user=request.user, photo=photo)
+    download = original and request.GET.get("download") == "1"
     if kind == "thumbnail":
         name = photo.thumbnail.name if photo.thumbnail else ""
     elif original:
@@ -148,8 +152,9 @@ def photo_file(request, uid, kind: str):
             raise Http404("Missing from storage.") from None
     if not name:
         raise Http404("Not made yet.")
+    disposition = content_disposition(photo.original_filename or f"{photo.uid}", attachment=download)
     if settings.PHOTOS_STORAGE == "s3":
-        return HttpResponseRedirect(default_storage.url(name))
+        return HttpResponseRedirect(default_storage.url(name, parameters={"ResponseContentDisposition": disposition}))
     try:
         handle = default_storage.open(name, "rb")
     except FileNotFoundError:
@@ -158,8 +163,19 @@ def photo_file(request, uid, kind: str):
     response = FileResponse(handle, content_type=content_type)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=300"
-    response["Content-Disposition"] = "inline"
+    response["Content-Disposition"] = disposition
     return response
+
+
+def content_disposition(filename: str, *, attachment: bool) -> str:
+    """inline, or attachment with the original name (RFC 6266: an ASCII fallback and the
+    UTF-8 name), never a header injection."""
+    from urllib.parse import quote
+
+    if not attachment:
+        return "inline"
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)[:150] or "photo"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"
 
 
 GALLERY_PAGE = 24
@@ -200,9 +216,63 @@ def gallery_photo(request, uid):
 
 
 @login_required
+@require_GET
+def photo_detail(request, uid):
+    """The owner's page for one photo: large view with label boxes, text found, facts,
+    moderation outcome, download, visibility and delete."""
+    photo = selectors.owner_photo(owner=request.user, uid=uid)
+    if photo is None:
+        raise Http404("No such photo.")
+    boxes = [
+        {"label": label.name, "style": box_style(instance["box"])}
+        for label in photo.visible_labels for instance in label.instances if isinstance(instance.get("box"), dict)
+    ]
+    return render(request, "photos/photo_detail.html", {
+        "photo": photo, "boxes": boxes, "boxed_labels": {b["label"] for b in boxes},
+        "format": (photo.content_type or "").removeprefix("image/").upper(),
+        "viewable": photo.moderation_state != Photo.Moderation.REMOVED,
+    })
+
+
+def box_style(box: dict) -> str:
+    """CSS placing a box given as ratios of the image (Rekognition's BoundingBox)."""
+    def pct(name: str) -> float:
+        try:
+            return min(100.0, max(0.0, float(box.get(name, 0)) * 100))
+        except (TypeError, ValueError):
+            return 0.0
+
+    return f"left:{pct('left'):.2f}%;top:{pct('top'):.2f}%;width:{pct('width'):.2f}%;height:{pct('height'):.2f}%"
+
+
+@login_required
 @require_http_methods(["POST"])
+def photo_visibility(request, uid):
+    photo = Photo.objects.filter(uid=uid).only("id").first()
+    visibility = request.POST.get("visibility", "")
+    if visibility not in Photo.Visibility.values:
+        messages.error(request, "Choose public or private.")
+        return redirect("photos:detail", uid=uid)
+    changed = photo and services.photo_set_visibility(photo_id=photo.id, actor=request.user, visibility=visibility)
+    if not changed:
+        raise Http404("No such photo.")
+    if visibility == Photo.Visibility.PUBLIC and not selectors.photo_is_public(changed):
+        messages.success(request, "Public: it shows in the gallery once it is labelled and while no moderator holds it back.")
+    else:
+        messages.success(request, "Public: it shows in the gallery." if visibility == Photo.Visibility.PUBLIC
+                         else "Private: only you see it.")
+    return redirect("photos:detail", uid=uid)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
 def photo_delete(request, uid):
-    photo = Photo.objects.filter(uid=uid).only("id", "original_filename", "owner_id").first()
+    """GET asks for confirmation; POST deletes (through photo_delete, on the record)."""
+    photo = Photo.objects.filter(uid=uid).only("id", "uid", "original_filename", "owner_id", "thumbnail").first()
+    if request.method == "GET":
+        if photo is None or photo.owner_id != request.user.pk:
+            raise Http404("No such photo.")
+        return render(request, "photos/photo_delete.html", {"photo": photo})
     if photo is None or not services.photo_delete(photo_id=photo.id, actor=request.user):
         raise Http404("No such photo.")
     if _wants_json(request):
