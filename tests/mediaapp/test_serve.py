@@ -60,4 +60,5 @@ def test_a_killed_web_process_is_restarted_and_ctrl_c_stops_everything(tmp_path)
         out, err = serve.communicate(timeout=30)
     assert serve.returncode == 0, err
     assert "restarting it" in err
+    assert f"mediaapp is running at http://127.0.0.1:{port}/" in out  # after the server is up
     assert not answers(port)

@@ -67,7 +67,8 @@ def test_make_test_runs_on_postgresql():
 
 
 @pytest.mark.django_db
-def test_ensure_admin_creates_one_superuser_and_prints_generated_password(monkeypatch):
+def test_ensure_admin_creates_one_superuser_and_keeps_the_generated_password_in_a_file(monkeypatch, settings, tmp_path):
+    settings.VAR_DIR = tmp_path
     monkeypatch.delenv("DJANGO_ADMIN_PASSWORD", raising=False)
     out = StringIO()
 
@@ -76,8 +77,11 @@ def test_ensure_admin_creates_one_superuser_and_prints_generated_password(monkey
 
     admins = get_user_model().objects.filter(is_superuser=True)
     assert admins.count() == 1
-    password = out.getvalue().split("password=")[1].split()[0]
+    path = settings.VAR_DIR / "admin-password"
+    password = path.read_text().strip()
     assert admins.get().check_password(password)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert f"password in {path}" in out.getvalue() and password not in out.getvalue()  # not lost in a wall of logs
     assert "already exists" in out.getvalue()
 
 
@@ -119,3 +123,37 @@ def test_sqlite_is_set_up_for_several_writer_processes(tmp_path):
     assert options["transaction_mode"] == "IMMEDIATE"
     assert "journal_mode=WAL" in options["init_command"]
     assert options["timeout"] >= 10
+
+
+def test_make_run_installs_only_the_runtime_lock_and_make_test_the_whole_one(tmp_path):
+    """`make run` pulled the development lock (playwright, moto, pytest...) for minutes
+    with no output (issue 12, finding 7); dry runs of both on an empty virtualenv path."""
+    def dry(target: str) -> str:
+        result = subprocess.run(["make", "-n", target, f"VENV={tmp_path}/venv"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    run, test = dry("run"), dry("test")
+    assert "-r requirements.txt" in run and "requirements-dev.txt" not in run
+    assert "--quiet --no-deps --disable-pip-version-check -r requirements.txt" not in run  # progress is shown
+    assert "-r requirements-dev.txt" in test
+
+
+def test_serve_ends_with_one_block_saying_where_who_and_how_to_stop(settings, tmp_path, django_user_model, db):
+    from photos.management.commands.serve import ready_block
+
+    settings.VAR_DIR = tmp_path
+    django_user_model.objects.create_superuser("admin", password="x")
+    (tmp_path / "admin-password").write_text("x\n")
+
+    block = ready_block("http://127.0.0.1:8000/", "a Celery worker and beat")
+
+    lines = block.strip().splitlines()
+    assert lines[0] == lines[-1] and set(lines[0]) == {"="}
+    assert lines[1:-1] == [
+        "mediaapp is running at http://127.0.0.1:8000/",
+        f"Admin:    http://127.0.0.1:8000/admin/  (user admin, password in {tmp_path / 'admin-password'})",
+        "Analysis: a Celery worker and beat",
+        "Stop:     Ctrl-C",
+    ]

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Create a superuser when none exists. Credentials come from DJANGO_ADMIN_USERNAME, "
         "DJANGO_ADMIN_PASSWORD and DJANGO_ADMIN_EMAIL; without a password one is generated "
-        "and printed once."
+        "and kept in var/admin-password (readable by you only), where `make run` points."
     )
 
     def handle(self, *args, **options):
@@ -35,11 +35,17 @@ class Command(BaseCommand):
                 password=password,
             )
         if generated:
-            self.stdout.write(
-                self.style.SUCCESS(
-                    f"Created admin account: username={username} password={password}  "
-                    "(shown once; set DJANGO_ADMIN_PASSWORD to choose it)"
-                )
-            )
+            path = password_file()
+            path.write_text(password + "\n")
+            path.chmod(0o600)
+            self.stdout.write(self.style.SUCCESS(
+                f"Created admin account: username={username}, password in {path} (set DJANGO_ADMIN_PASSWORD to choose it)"))
         else:
             self.stdout.write(self.style.SUCCESS(f"Created admin account: username={username} (password from DJANGO_ADMIN_PASSWORD)"))
+
+
+def password_file():
+    """Where a generated first admin password is kept (the var directory, like the secret key)."""
+    from django.conf import settings
+
+    return settings.VAR_DIR / "admin-password"

@@ -34,6 +34,44 @@ def broker_reachable(url: str) -> bool:
         return False
 
 
+def wait_for_port(addr: str, port: int, seconds: float) -> bool:
+    """True once something accepts connections on addr:port (the web server is up)."""
+    import socket
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1" if addr in ("0.0.0.0", "") else addr, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def ready_block(url: str, worker: str) -> str:
+    """The one block a new user needs once everything is up: where, who, how to stop."""
+    from django.contrib.auth import get_user_model
+
+    from photos.management.commands.ensure_admin import password_file
+
+    from django.db import DatabaseError
+
+    try:
+        admin = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
+    except DatabaseError:  # not migrated: the block still comes, with what to do
+        admin = None
+    if admin is None:
+        who = "no admin account yet: run `manage.py migrate` and `manage.py ensure_admin`"
+    elif password_file().exists():
+        who = f"user {admin.get_username()}, password in {password_file()}"
+    else:
+        who = f"user {admin.get_username()} (the password you chose)"
+    lines = [f"mediaapp is running at {url}", f"Admin:    {url}admin/  ({who})", f"Analysis: {worker}",
+             "Stop:     Ctrl-C"]
+    rule = "=" * max(len(line) for line in lines)
+    return "\n".join(["", rule, *lines, rule, ""])
+
+
 class Command(BaseCommand):
     help = __doc__
 
@@ -50,8 +88,10 @@ class Command(BaseCommand):
             self.stdout.write("Tasks run in-process (CELERY_TASK_ALWAYS_EAGER=1).")
         elif broker_reachable(url):
             schedule = settings.VAR_DIR / "celerybeat-schedule"
-            commands["worker"] = [sys.executable, "-m", "celery", "-A", "mediaapp", "worker", "--beat", "--schedule",
-                                  str(schedule), "--loglevel", "INFO", "--concurrency", str(concurrency)]
+            commands["worker"] = [sys.executable, "-m", "celery", "-A", "mediaapp",
+                                  "--quiet",  # no banner: the ready block below is the one to read
+                                  "worker", "--beat", "--schedule", str(schedule), "--loglevel", "INFO",
+                                  "--concurrency", str(concurrency)]
             self.stdout.write(f"Celery worker ({concurrency} processes) and beat running on {url}.")
         else:
             env["CELERY_TASK_ALWAYS_EAGER"] = "1"
@@ -60,12 +100,16 @@ class Command(BaseCommand):
                 "and the stuck-photo sweeper does not run. Start Redis for a real worker."
             )
         commands["web"] = [sys.executable, "manage.py", "runserver", f"{addr}:{port}", "--noreload"]
-        self.stdout.write(f"Web app on http://{addr}:{port}/ (admin at /admin/). Ctrl-C stops everything.")
+        worker = ("a Celery worker and beat" if "worker" in commands
+                  else "tasks in-process (eager)" if settings.CELERY_TASK_ALWAYS_EAGER else "tasks in-process (no Redis)")
 
         def start(name: str) -> subprocess.Popen:
             return subprocess.Popen(commands[name], env=env, cwd=settings.BASE_DIR)
 
         children = {name: start(name) for name in commands}
+        if wait_for_port(addr, int(port), 30):
+            self.stdout.write(ready_block(f"http://{addr}:{port}/", worker))
+            self.stdout.flush()
         exits: dict[str, list[float]] = {name: [] for name in commands}
         stopping = False
         failure = None
