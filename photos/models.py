@@ -98,6 +98,9 @@ class Photo(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # In the owner's trash since then: shown to no one else, restorable for
+    # TRASH_DAYS, then erased like a delete (services.photos_purge_trash).
+    trashed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -115,7 +118,9 @@ class Photo(models.Model):
             models.Index(fields=["status", "created_at"], name="photo_status_created"),
             models.Index(fields=["moderation_state", "created_at"], name="photo_moderation_created"),
             models.Index(fields=["engine"], name="photo_engine"),
-            models.Index(fields=["owner", "-created_at"], name="photo_owner_created"),
+            # My photos, a page at a time (keyset: created_at, id after the cursor).
+            models.Index(fields=["owner", "-created_at", "-id"], name="photo_owner_newest"),
+            models.Index(fields=["trashed_at"], name="photo_trashed", condition=models.Q(trashed_at__isnull=False)),
             models.Index(fields=["visibility", "moderation_state", "status"], name="photo_public"),
         ]
 
@@ -345,6 +350,8 @@ class AuditEvent(models.Model):
         THRESHOLDS = "thresholds", "Changed thresholds"
         DELETE = "delete", "Deleted photo"
         VISIBILITY = "visibility", "Changed visibility"
+        TRASH = "trash", "Moved to trash"
+        RESTORE = "restore", "Restored from trash"
 
     photo = models.ForeignKey(Photo, null=True, on_delete=models.SET_NULL, related_name="audit_events", db_index=False)
     label_name = models.CharField(max_length=100, blank=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
 from django.conf import settings
 from django.db.models import Prefetch, Q, QuerySet
 
@@ -49,11 +52,15 @@ def pending_machine_labels_q(prefix: str = "") -> Q:
     return Q(**{f"{prefix}review_state": Label.Review.PENDING, f"{prefix}source": Label.Source.MACHINE})
 
 
-def photos_for_owner(*, owner) -> QuerySet[Photo]:
+def photos_for_owner(*, owner, trashed: bool | None = False) -> QuerySet[Photo]:
     """The owner's photos, newest first (removed ones too, so the owner sees what
-    happened), with their visible labels prefetched (two queries)."""
+    happened), with their visible labels prefetched (two queries). ``trashed``: only
+    those out of the trash (False), only those in it (True), or both (None)."""
+    photos = Photo.objects.filter(owner=owner)
+    if trashed is not None:
+        photos = photos.filter(trashed_at__isnull=not trashed)
     return (
-        Photo.objects.filter(owner=owner)
+        photos
         .prefetch_related(
             Prefetch(
                 "labels",
@@ -67,6 +74,7 @@ def photos_for_owner(*, owner) -> QuerySet[Photo]:
 def photo_is_public(photo: Photo) -> bool:
     return (
         photo.visibility == Photo.Visibility.PUBLIC
+        and photo.trashed_at is None
         and photo.status == Photo.Status.LABELED
         and photo.moderation_state in PUBLIC_MODERATION_STATES
     )
@@ -200,7 +208,8 @@ def public_photos(search: str = "") -> QuerySet[Photo]:
     by a label search: words are required labels; AND / NOT or +/- work as in the admin;
     a parent matches its children."""
     photos = Photo.objects.filter(
-        visibility=Photo.Visibility.PUBLIC, status=Photo.Status.LABELED, moderation_state__in=PUBLIC_MODERATION_STATES
+        visibility=Photo.Visibility.PUBLIC, status=Photo.Status.LABELED, moderation_state__in=PUBLIC_MODERATION_STATES,
+        trashed_at__isnull=True,
     )
     # NUL cannot reach PostgreSQL in a string; no label name contains it anyway.
     search = (search or "").replace("\x00", "").strip()
@@ -268,7 +277,7 @@ def owner_photo(*, owner, uid) -> Photo | None:
     from .models import AuditEvent, DetectedText
 
     photo = (
-        photos_for_owner(owner=owner)
+        photos_for_owner(owner=owner, trashed=None)
         .prefetch_related(Prefetch("texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE)
                                    .order_by("-confidence"), to_attr="lines"))
         .filter(uid=uid)
@@ -278,3 +287,31 @@ def owner_photo(*, owner, uid) -> Photo | None:
         photo.decision = (AuditEvent.objects.filter(photo=photo, action__in=MODERATION_DECISIONS)
                           .order_by("-at", "-id").first())
     return photo
+
+
+PAGE_SIZE = 48
+EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
+
+
+def owner_page(*, owner, cursor: str = "", trashed: bool = False, size: int = PAGE_SIZE) -> tuple[list[Photo], str]:
+    """A page of the owner's photos after ``cursor`` (keyset on created_at, id: the same
+    cost on page 1 and page 500), and the cursor of the next page ("" on the last).
+    A cursor that does not parse starts from the newest."""
+    photos = photos_for_owner(owner=owner, trashed=trashed).order_by("-created_at", "-id")
+    try:
+        stamp, _, ident = cursor.partition("_")
+        after = EPOCH + timedelta(microseconds=int(stamp)), int(ident)
+    except (ValueError, OverflowError):
+        after = None
+    if after is not None:
+        photos = photos.filter(Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1]))
+    page = list(photos[: size + 1])
+    if len(page) <= size:
+        return page, ""
+    last = page[size - 1]
+    return page[:size], photo_cursor(last)
+
+
+def photo_cursor(photo: Photo) -> str:
+    """Where a page ends: created_at in whole microseconds (exact, no float) and the id."""
+    return f"{(photo.created_at - EPOCH) // timedelta(microseconds=1)}_{photo.id}"

@@ -210,42 +210,100 @@ def photos_reanalyse(*, photo_ids: list[int]) -> int:
 
 
 def photo_set_visibility(*, photo_id: int, actor, visibility: str) -> Photo | None:
-    """The owner makes a photo public or private, on the record. A public photo shows in
-    the gallery only once labelled and while no moderator holds it back (selectors).
-    None if the actor is not the owner or the photo is gone."""
+    """The owner makes a photo public or private, on the record; the photo, or None if
+    the actor is not its owner or it is gone."""
+    photos_set_visibility(photo_ids=[photo_id], actor=actor, visibility=visibility)
+    return Photo.objects.filter(id=photo_id, owner=actor).first() if actor.pk else None
+
+
+def photos_set_visibility(*, photo_ids: list[int], actor, visibility: str) -> int:
+    """Make the actor's own photos among ``photo_ids`` public or private, each change on
+    the record, in a constant number of queries. A public photo shows in the gallery only
+    once labelled and while no moderator holds it back (selectors). Returns how many
+    changed; other people's photos are not touched."""
     from .models import AuditEvent
 
     if visibility not in Photo.Visibility.values:
         raise ValueError(f"visibility must be one of {', '.join(Photo.Visibility.values)}")
     with transaction.atomic():
-        photo = Photo.objects.select_for_update().filter(id=photo_id).first()
-        if photo is None or photo.owner_id is None or photo.owner_id != actor.pk:
-            return None
-        if photo.visibility != visibility:
-            AuditEvent.objects.create(photo=photo, action=AuditEvent.Action.VISIBILITY, actor=actor,
-                                      before={"visibility": photo.visibility}, after={"visibility": visibility})
-            photo.visibility = visibility
-            photo.save(update_fields=["visibility", "updated_at"])
-    return photo
+        changing = list(Photo.objects.select_for_update().filter(id__in=photo_ids, owner=actor, owner__isnull=False)
+                        .exclude(visibility=visibility).values_list("id", "visibility"))
+        if changing:
+            Photo.objects.filter(id__in=[pid for pid, _ in changing]).update(visibility=visibility, updated_at=timezone.now())
+            AuditEvent.objects.bulk_create([
+                AuditEvent(photo_id=pid, action=AuditEvent.Action.VISIBILITY, actor=actor, before={"visibility": old},
+                           after={"visibility": visibility})
+                for pid, old in changing
+            ])
+    return len(changing)
+
+
+TRASH_DAYS = 30
+
+
+def photos_trash(*, photo_ids: list[int], actor) -> int:
+    """Move the actor's own photos to their trash: from then on no one else sees them
+    (gallery, API, image links), and they are erased after TRASH_DAYS unless restored.
+    Returns how many moved."""
+    return _trash_or_restore(photo_ids, actor, trash=True)
+
+
+def photos_restore(*, photo_ids: list[int], actor) -> int:
+    """Take the actor's own photos out of the trash, as they were."""
+    return _trash_or_restore(photo_ids, actor, trash=False)
+
+
+def _trash_or_restore(photo_ids: list[int], actor, *, trash: bool) -> int:
+    from .models import AuditEvent
+
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(Photo.objects.select_for_update().filter(id__in=photo_ids, owner=actor, owner__isnull=False,
+                                                            trashed_at__isnull=trash).values_list("id", flat=True))
+        if ids:
+            Photo.objects.filter(id__in=ids).update(trashed_at=now if trash else None, updated_at=now)
+            action = AuditEvent.Action.TRASH if trash else AuditEvent.Action.RESTORE
+            AuditEvent.objects.bulk_create([AuditEvent(photo_id=pid, action=action, actor=actor, at=now) for pid in ids])
+    return len(ids)
+
+
+def photos_purge_trash(*, now=None, batch: int = 200) -> int:
+    """Erase photos that have been in the trash for TRASH_DAYS, through the same path as
+    a delete (every version of every object, the tombstone in AWS), on the record.
+    Returns how many were erased in this run (at most ``batch``)."""
+    from datetime import timedelta
+
+    cutoff = (now or timezone.now()) - timedelta(days=TRASH_DAYS)
+    ids = list(Photo.objects.filter(trashed_at__lt=cutoff).order_by("trashed_at").values_list("id", flat=True)[:batch])
+    return sum(1 for pid in ids if _erase(pid, actor=None, note=f"trash emptied after {TRASH_DAYS} days"))
 
 
 def photo_delete(*, photo_id: int, actor) -> bool:
-    """Delete a photo: its row and everything hanging off it, then, once that commits,
-    its image, thumbnail and rendition in storage (every version, on S3) and, in the AWS
-    pipeline, its DynamoDB record, replaced by an erasure tombstone. Owners
+    """Delete a photo for good: its row and everything hanging off it, then, once that
+    commits, its image, thumbnail and rendition in storage (every version, on S3) and, in
+    the AWS pipeline, its DynamoDB record, replaced by an erasure tombstone. Owners
     delete their own photos; others need the delete_photo permission (superusers): a
     moderator removes a photo through moderation, which keeps its files for appeals.
     Recorded as an AuditEvent. False if not allowed or not found."""
+    photo = Photo.objects.filter(id=photo_id).only("id", "owner_id").first()
+    owner = photo is not None and photo.owner_id is not None and photo.owner_id == actor.pk
+    if photo is None or not (owner or actor.has_perm("photos.delete_photo")):
+        return False
+    return _erase(photo_id, actor=actor)
+
+
+def _erase(photo_id: int, *, actor, note: str = "") -> bool:
+    """The one erasure path (delete, emptied trash): permission is the caller's check."""
     from .models import AuditEvent
 
     with transaction.atomic():
         photo = Photo.objects.select_for_update().filter(id=photo_id).first()
-        owner = photo is not None and photo.owner_id is not None and photo.owner_id == actor.pk
-        if photo is None or not (owner or actor.has_perm("photos.delete_photo")):
+        if photo is None:
             return False
         names = [f.name for f in (photo.image, photo.thumbnail) if f and f.name] + [display_rendition_name(photo)]
         key, filename = photo.key, photo.original_filename
-        AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=actor, note=filename[:200],
+        AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=actor,
+                                  note=f"{filename[:150]} ({note})" if note else filename[:200],
                                   before={"key": key, "uid": str(photo.uid)}, after={})
         # The tombstone before the row goes: if it cannot be written, the transaction
         # rolls back and the photo stays (nothing half-erased); once it is, no replayed

@@ -86,6 +86,12 @@ def sweep_stuck_photos() -> dict[str, int]:
     )
 
 
+@shared_task
+def purge_trash() -> int:
+    """Erase photos that have been in their owner's trash for 30 days."""
+    return services.photos_purge_trash()
+
+
 @shared_task(
     autoretry_for=(SyncThrottledError,),
     retry_backoff=5,

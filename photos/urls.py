@@ -7,6 +7,9 @@ app_name = "photos"
 urlpatterns = [
     path("", views.my_photos, name="mine"),
     path("status/", views.my_photos_status, name="status"),
+    path("trash/", views.trash, name="trash"),
+    path("bulk/", views.bulk, name="bulk"),
+    path("undo-trash/", views.undo_trash, name="undo-trash"),
     path("direct/", views.direct_upload, name="direct"),
     path("direct/confirm/", views.direct_upload_confirm, name="direct-confirm"),
     path("<uuid:uid>/", views.photo_detail, name="detail"),
@@ -15,4 +18,5 @@ urlpatterns = [
     path("<uuid:uid>/visibility/", views.photo_visibility, name="visibility"),
     path("<uuid:uid>/thumbnail/", views.photo_file, {"kind": "thumbnail"}, name="thumbnail"),
     path("<uuid:uid>/delete/", views.photo_delete, name="delete"),
+    path("<uuid:uid>/erase/", views.photo_erase, name="erase"),
 ]

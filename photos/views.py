@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -19,6 +21,8 @@ from .uploading import photos_receive
 from .models import Photo
 
 MAX_STATUS_IDS = 200
+MAX_SELECTED = 500  # photos one bulk action takes (a few pages' worth)
+UNDO_KEY = "photos_undo_trash"  # the uids the last "move to trash" moved, for its Undo
 
 
 def rate_limited(request, exception=None):
@@ -81,12 +85,15 @@ def my_photos(request):
             messages.error(request, f"{filename} {message} It was not stored.")
         if accepted:
             messages.success(request, f"Uploaded {len(accepted)} photo{'s' if len(accepted) != 1 else ''}.")
-    photos = selectors.photos_for_owner(owner=request.user)[:200]
+    cursor = request.GET.get("after", "")[:40]
+    photos, next_cursor = selectors.owner_page(owner=request.user, cursor=cursor)
     return render(
         request,
         "photos/my_photos.html",
-        {"form": form, "photos": photos, "max_bytes": settings.PHOTOS_MAX_UPLOAD_BYTES,
-         "direct_upload": settings.PHOTOS_STORAGE == "s3"},
+        {"form": form, "photos": photos, "next_cursor": next_cursor, "paged": bool(cursor),
+         "max_bytes": settings.PHOTOS_MAX_UPLOAD_BYTES, "direct_upload": settings.PHOTOS_STORAGE == "s3",
+         "in_trash": Photo.objects.filter(owner=request.user, trashed_at__isnull=False).count(),
+         "undo": request.session.get(UNDO_KEY, [])},
         status=status,
     )
 
@@ -95,8 +102,6 @@ def my_photos(request):
 @require_GET
 def my_photos_status(request):
     """Status and visible labels of the user's photos, for the page's live updates."""
-    import uuid
-
     try:
         uids = [uuid.UUID(u) for u in request.GET.get("ids", "").split(",") if u][:MAX_STATUS_IDS]
     except ValueError:
@@ -119,7 +124,9 @@ def _photo_json(photo: Photo) -> dict:
         "visibility": photo.visibility,
         "pending": photo.is_pending,
         "labels": [{"name": lb.name, "confidence": round(lb.confidence, 1) if lb.confidence is not None else None} for lb in labels],
-        "thumbnail": reverse("photos:thumbnail", args=[photo.uid]) if photo.thumbnail else None,
+        # A removed photo's thumbnail is no one's to see, its owner's included (it 404s).
+        "thumbnail": reverse("photos:thumbnail", args=[photo.uid])
+        if photo.thumbnail and photo.moderation_state != Photo.Moderation.REMOVED else None,
         "url": reverse("photos:detail", args=[photo.uid]),
         "delete_url": reverse("photos:delete", args=[photo.uid]),
     }
@@ -267,18 +274,119 @@ def photo_visibility(request, uid):
 @login_required
 @require_http_methods(["GET", "POST"])
 def photo_delete(request, uid):
-    """GET asks for confirmation; POST deletes (through photo_delete, on the record)."""
-    photo = Photo.objects.filter(uid=uid).only("id", "uid", "original_filename", "owner_id", "thumbnail").first()
+    """Move one photo to the trash: GET asks first, POST does it."""
+    photo = Photo.objects.filter(uid=uid, owner=request.user, trashed_at__isnull=True).first()
+    if photo is None:
+        raise Http404("No such photo.")
     if request.method == "GET":
-        if photo is None or photo.owner_id != request.user.pk:
-            raise Http404("No such photo.")
-        return render(request, "photos/photo_delete.html", {"photo": photo})
-    if photo is None or not services.photo_delete(photo_id=photo.id, actor=request.user):
+        return render(request, "photos/confirm.html", _confirmation("trash", [photo]))
+    return _bulk_apply(request, "trash", [photo])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def photo_erase(request, uid):
+    """Delete one photo for good (from the trash, or by a superuser): GET asks first."""
+    photo = Photo.objects.filter(uid=uid).only("id", "uid", "original_filename", "owner_id", "thumbnail").first()
+    allowed = photo is not None and (photo.owner_id == request.user.pk or request.user.has_perm("photos.delete_photo"))
+    if not allowed:
+        raise Http404("No such photo.")
+    if request.method == "GET":
+        return render(request, "photos/confirm.html", _confirmation("erase", [photo]))
+    if not services.photo_delete(photo_id=photo.id, actor=request.user):
         raise Http404("No such photo.")
     if _wants_json(request):
         return JsonResponse({"deleted": str(uid)})
-    messages.success(request, f"Deleted {photo.original_filename}.")
+    messages.success(request, f"Deleted {photo.original_filename} for good.")
+    return redirect("photos:trash" if photo.owner_id == request.user.pk else "photos:mine")
+
+
+@login_required
+@require_GET
+def trash(request):
+    """The owner's trash: photos they moved there, restorable for 30 days."""
+    cursor = request.GET.get("after", "")[:40]
+    photos, next_cursor = selectors.owner_page(owner=request.user, cursor=cursor, trashed=True)
+    return render(request, "photos/trash.html", {"photos": photos, "next_cursor": next_cursor, "paged": bool(cursor),
+                                                 "days": services.TRASH_DAYS})
+
+
+BULK_ACTIONS = {
+    # action -> (needs confirmation, message)
+    "public": (False, "Made {n} photo{s} public: they show in the gallery once labelled."),
+    "private": (False, "Made {n} photo{s} private."),
+    "trash": (True, "Moved {n} photo{s} to the trash. You can restore them there for 30 days."),
+    "restore": (False, "Restored {n} photo{s}."),
+    "erase": (True, "Deleted {n} photo{s} for good."),
+}
+
+
+@login_required
+@require_http_methods(["POST"])
+def bulk(request):
+    """One action on the photos selected on My photos or in the trash. Actions that lose
+    something ask first (a page listing the selection); the rest apply at once."""
+    action = request.POST.get("action", "")
+    back = "photos:trash" if action in ("restore", "erase") else "photos:mine"
+    if action not in BULK_ACTIONS:
+        messages.error(request, "Choose what to do with the selected photos.")
+        return redirect(back)
+    uids = []
+    for value in request.POST.getlist("ids")[:MAX_SELECTED]:
+        try:
+            uids.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    photos = list(Photo.objects.filter(uid__in=uids, owner=request.user))
+    if not photos:
+        messages.error(request, "Select at least one photo first.")
+        return redirect(back)
+    if BULK_ACTIONS[action][0] and request.POST.get("confirmed") != "1":
+        return render(request, "photos/confirm.html", _confirmation(action, photos))
+    return _bulk_apply(request, action, photos)
+
+
+def _bulk_apply(request, action: str, photos: list[Photo]):
+    ids = [p.id for p in photos]
+    if action in ("public", "private"):
+        services.photos_set_visibility(photo_ids=ids, actor=request.user, visibility=action)
+        done = len(ids)  # already so counts as done: the user sees what they asked for
+    elif action == "trash":
+        done = services.photos_trash(photo_ids=ids, actor=request.user)
+        request.session[UNDO_KEY] = [str(p.uid) for p in photos]
+    elif action == "restore":
+        done = services.photos_restore(photo_ids=ids, actor=request.user)
+    else:
+        done = sum(1 for pid in ids if services.photo_delete(photo_id=pid, actor=request.user))
+    if action != "trash":
+        request.session.pop(UNDO_KEY, None)
+    messages.success(request, BULK_ACTIONS[action][1].format(n=done, s="" if done == 1 else "s"))
+    return redirect("photos:trash" if action in ("restore", "erase") else "photos:mine")
+
+
+@login_required
+@require_http_methods(["POST"])
+def undo_trash(request):
+    """Undo the last move to the trash (the uids are in the session, only the owner's)."""
+    uids = request.session.pop(UNDO_KEY, [])
+    ids = list(Photo.objects.filter(uid__in=uids, owner=request.user).values_list("id", flat=True))
+    done = services.photos_restore(photo_ids=ids, actor=request.user)
+    messages.success(request, f"Restored {done} photo{'' if done == 1 else 's'}.")
     return redirect("photos:mine")
+
+
+def _confirmation(action: str, photos: list[Photo]) -> dict:
+    n = len(photos)
+    s = "" if n == 1 else "s"
+    if action == "trash":
+        title, button = f"Move {n} photo{s} to the trash?", "Move to trash"
+        text = ("No one else will see them from now on. You can restore them from the trash for "
+                f"{services.TRASH_DAYS} days; after that they are erased.")
+    else:
+        title, button = f"Delete {n} photo{s} for good?", "Delete for good"
+        text = "They are erased with their labels, thumbnails and every stored copy. This cannot be undone."
+    return {"action": action, "photos": photos, "title": title, "text": text, "button": button,
+            "danger": action == "erase", "back": "photos:trash" if action == "erase" else "photos:mine"}
 
 
 @login_required

@@ -1,5 +1,5 @@
 """The owner's photo page in Chromium: boxes toggled on the image, a phone-width
-layout, visibility, and delete with confirmation (issue 12, finding 1)."""
+layout, visibility, and delete (to the trash) with confirmation (issue 12, finding 1)."""
 
 from __future__ import annotations
 
@@ -66,11 +66,13 @@ def test_the_owner_toggles_boxes_changes_visibility_and_deletes_with_confirmatio
     expect(page.locator(".messages")).to_contain_text("Public: it shows in the gallery.")
     expect(page.locator("button", has_text="Make private")).to_be_visible()
 
-    page.click("text=Delete…")
-    expect(page.locator("h1")).to_have_text("Delete this photo?")
-    page.click("text=Keep it")
-    expect(page.locator("h1")).to_have_text("chelsea.png")
-    page.click("text=Delete…")
-    page.click("text=Delete for good")
-    expect(page.locator(".messages")).to_contain_text("Deleted chelsea.png.")
-    assert not Photo.objects.filter(pk=photo.pk).exists()
+    page.click("text=Move to trash…")
+    expect(page.locator("h1")).to_have_text("Move 1 photo to the trash?")
+    page.click("text=Cancel")
+    expect(page.locator("h1")).to_have_text("My photos")
+    page.click(f"a.filename[href='/photos/{photo.uid}/']")
+    page.click("text=Move to trash…")
+    page.click("button:has-text('Move to trash')")
+    expect(page.locator(".messages")).to_contain_text("Moved 1 photo to the trash.")
+    photo.refresh_from_db()
+    assert photo.trashed_at is not None

@@ -87,7 +87,7 @@ def test_a_deleted_photo_never_comes_back(local_aws, client, fake_queue):
     photo.refresh_from_db()
     assert photo.status == Photo.Status.LABELED
 
-    client.post(f"/photos/{photo.uid}/delete/")
+    client.post(f"/photos/{photo.uid}/erase/")
     for _ in range(5):  # the ObjectRemoved events of the app's own deletes
         runner.poll_once()
     s3 = boto3.client("s3", endpoint_url=local_aws.endpoint, region_name="us-east-1")

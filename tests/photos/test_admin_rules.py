@@ -150,7 +150,7 @@ def test_admin_deletes_go_through_photo_delete(client, photo, how):
 def test_staff_without_delete_permission_cannot_delete_someone_elses_photo_on_the_site(client, photo, group):
     client.force_login(staff(group))
 
-    response = client.post(f"/photos/{photo.uid}/delete/")
+    response = client.post(f"/photos/{photo.uid}/erase/")
 
     assert response.status_code == 404
     assert Photo.objects.filter(pk=photo.pk).exists() and default_storage.exists(photo.image.name)
@@ -160,7 +160,7 @@ def test_staff_without_delete_permission_cannot_delete_someone_elses_photo_on_th
 def test_the_owner_still_deletes_their_own_photo(client, photo, owner):
     client.force_login(owner)
 
-    client.post(f"/photos/{photo.uid}/delete/")
+    client.post(f"/photos/{photo.uid}/erase/")
 
     assert not Photo.objects.filter(pk=photo.pk).exists()
 

@@ -62,7 +62,7 @@ def test_my_photos_links_each_photo_to_its_page_and_to_a_delete_confirmation(cli
 
     assert page.count(f'href="/photos/{photo.uid}/"') == 2  # thumbnail and name
     assert f'href="/photos/{photo.uid}/delete/"' in page
-    assert "<form method=\"post\" action=\"/photos/" not in page  # no one-click delete
+    assert f'action="/photos/{photo.uid}/delete/"' not in page  # no one-click delete
 
 
 def test_the_large_view_is_the_clean_rendition_and_the_download_is_the_original(client, photo):
@@ -119,15 +119,19 @@ def test_a_bad_visibility_is_refused_with_a_message(client, photo):
     assert photo.visibility == Photo.Visibility.PRIVATE
 
 
-def test_delete_asks_first_and_then_deletes_on_the_record(client, photo):
+def test_delete_asks_first_then_moves_to_the_trash_on_the_record(client, photo):
     confirm = client.get(f"/photos/{photo.uid}/delete/")
-    assert confirm.status_code == 200 and "Delete for good" in confirm.content.decode()
-    assert Photo.objects.filter(pk=photo.pk).exists()  # asking deletes nothing
+    assert confirm.status_code == 200 and "Move 1 photo to the trash?" in confirm.content.decode()
+    photo.refresh_from_db()
+    assert photo.trashed_at is None  # asking changes nothing
 
     client.post(f"/photos/{photo.uid}/delete/")
 
-    assert not Photo.objects.filter(pk=photo.pk).exists()
-    assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE).exists()
+    photo.refresh_from_db()
+    assert photo.trashed_at is not None
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.TRASH, photo=photo).exists()
+    page = client.get(f"/photos/{photo.uid}/").content.decode()
+    assert "Restore from the trash" in page and f'href="/photos/{photo.uid}/erase/"' in page
 
 
 def test_the_owner_sees_the_moderation_outcome_with_the_moderators_reason(client, photo, owner):

@@ -122,7 +122,7 @@ def test_deleting_the_photo_removes_its_rendition(client, photo, django_capture_
     client.force_login(photo.owner)
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(f"/photos/{photo.uid}/delete/")
+        client.post(f"/photos/{photo.uid}/erase/")
 
     assert not default_storage.exists(rendition)
 

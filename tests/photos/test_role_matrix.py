@@ -270,6 +270,7 @@ SITE_GETS = {
     # view -> roles that get a 200 (others: login redirect or 404)
     "/photos/": {"site", "editor", "moderator", "superuser", "owner"},
     "/photos/status/": {"site", "editor", "moderator", "superuser", "owner"},
+    "/photos/trash/": {"site", "editor", "moderator", "superuser", "owner"},
     "/gallery/": set(ROLES) | {"owner"},
 }
 
@@ -293,7 +294,25 @@ def test_site_views_by_role(client, world, role):
     visibility = client.post(f"/photos/{photo.uid}/visibility/", {"visibility": "public"})
     assert Photo.objects.get(pk=photo.pk).visibility == ("public" if role == "owner" else "private"), visibility
     before = snapshot()
-    client.post(f"/photos/{photo.uid}/delete/")
+    client.post(f"/photos/{photo.uid}/delete/")  # to the trash: the owner's alone
+    trashed = Photo.objects.filter(pk=photo.pk, trashed_at__isnull=False).exists()
+    assert trashed is (role == "owner")
+    if trashed:
+        client.post("/photos/undo-trash/")
+        assert AuditEvent.objects.filter(action=AuditEvent.Action.TRASH).exists()
+        assert AuditEvent.objects.filter(action=AuditEvent.Action.RESTORE).exists()
+        before = snapshot()
+    else:
+        assert snapshot() == before
+    current = Photo.objects.get(pk=photo.pk).visibility
+    flip = {"public": "private", "private": "public"}
+    for action, undo in ((flip[current], current), ("trash", "restore")):
+        client.post("/photos/bulk/", {"action": action, "confirmed": "1", "ids": [str(photo.uid)]})
+        assert (snapshot() == before) is (role != "owner"), action
+        if role == "owner":
+            client.post("/photos/bulk/", {"action": undo, "ids": [str(photo.uid)]})
+            before = snapshot()
+    client.post(f"/photos/{photo.uid}/erase/")  # for good: the owner, or whoever may delete photos
     deleted = not Photo.objects.filter(pk=photo.pk).exists()
     assert deleted is (role in {"owner", "superuser"})
     if deleted:
@@ -310,6 +329,8 @@ SITE_URLS = {
     "photos/<uuid:uid>/image/": "image", "photos/<uuid:uid>/thumbnail/": "image", "photos/<uuid:uid>/delete/": "delete",
     "photos/<uuid:uid>/display/": "image", "photos/<uuid:uid>/": "owner page (and test_photo_page.py)",
     "photos/<uuid:uid>/visibility/": "owner page (and test_photo_page.py)",
+    "photos/<uuid:uid>/erase/": "delete", "photos/trash/": "SITE_GETS", "photos/bulk/": "delete",
+    "photos/undo-trash/": "delete",
     "api/photos/": "api", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
     "gallery/<uuid:uid>/": "report", "admin/": "the admin tests above",
 }

@@ -289,7 +289,7 @@ def test_delete_removes_the_row_the_files_and_is_recorded(client_in, user, media
     assert len(stored_files(media_root)) == 2
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client_in.post(f"/photos/{photo.uid}/delete/")
+        response = client_in.post(f"/photos/{photo.uid}/erase/")
 
     assert response.status_code == 302
     assert not Photo.objects.exists() and not Label.objects.exists()
@@ -305,8 +305,9 @@ def test_nobody_deletes_someone_elses_photo(client, user, media_root):
     photo.image.save("a.jpg", ContentFile(photo_bytes("rocket")))
     client.force_login(get_user_model().objects.create_user("mallory", password="x"))
 
-    assert client.post(f"/photos/{photo.uid}/delete/").status_code == 404
-    assert client.get(f"/photos/{photo.uid}/delete/").status_code == 405
+    for route in ("erase", "delete"):  # for good, or to the trash: neither, and no confirmation page either
+        assert client.post(f"/photos/{photo.uid}/{route}/").status_code == 404
+        assert client.get(f"/photos/{photo.uid}/{route}/").status_code == 404
     assert Photo.objects.filter(pk=photo.pk).exists()
 
 

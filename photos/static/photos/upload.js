@@ -26,6 +26,14 @@
     li.dataset.id = photo.id;
     li.dataset.pending = photo.pending ? "1" : "0";
     li.dataset.thumbPending = "1";
+    var select = el("label", "select");
+    var box = el("input");
+    box.type = "checkbox";
+    box.name = "ids";
+    box.value = photo.id;
+    select.appendChild(box);
+    select.appendChild(el("span", "visually-hidden", "Select " + photo.filename));
+    li.appendChild(select);
     var thumb = el("a", "thumb");
     thumb.href = photo.url;
     thumb.tabIndex = -1;
@@ -35,7 +43,7 @@
     name.href = photo.url;
     meta.appendChild(name);
     meta.appendChild(el("div", "status status-" + photo.status, photo.status_display));
-    var remove = el("a", "link danger", "Delete…");
+    var remove = el("a", "link danger", "Move to trash…");
     remove.href = photo.delete_url;
     meta.appendChild(remove);
     meta.appendChild(el("ul", "labels"));
