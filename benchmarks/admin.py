@@ -8,7 +8,9 @@ postgres://postgres@127.0.0.1:5432/mediaapp_admin_bench, created if missing) wit
 then, through the whole Django stack (test client, superuser session):
 - times the review queue, the moderation queue and photo changelists with the filters
   and searches editors use: median and p95 over --repeat requests, and their query counts;
-- times a bulk approve of 1,000 labels (photos.review.labels_decide), median of 5.
+- times a bulk approve of 1,000 labels (photos.review.labels_decide), median of 5;
+- times one site user's "My photos" over 10,000 of their photos: page 1 and page 50
+  (keyset pagination: the same cost and query count).
 """
 
 from __future__ import annotations
@@ -127,6 +129,32 @@ def measure(client, url: str, repeat: int) -> tuple[float, float, int]:
     return statistics.median(times), percentile(times, 95), queries
 
 
+OWNED = 10_000
+
+
+def bench_my_photos(repeat: int) -> None:
+    """One user with OWNED photos (the seed's first ones, given to them once)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from photos import selectors
+    from photos.models import Photo
+
+    owner = get_user_model().objects.get_or_create(username="bench-owner")[0]
+    if Photo.objects.filter(owner=owner).count() < OWNED:
+        ids = list(Photo.objects.filter(owner__isnull=True).order_by("id").values_list("id", flat=True)[:OWNED])
+        Photo.objects.filter(id__in=ids).update(owner=owner)
+    client = Client()
+    client.force_login(owner)
+    ordered = Photo.objects.filter(owner=owner, trashed_at__isnull=True).order_by("-created_at", "-id")
+    cursor = selectors.photo_cursor(ordered[49 * selectors.PAGE_SIZE - 1])
+    print(f"\n== My photos of one user with {OWNED:,} photos, {selectors.PAGE_SIZE} a page ({repeat} requests each)")
+    print(f"{'page':<42}{'median ms':>10}{'p95 ms':>9}{'queries':>9}")
+    for title, url in (("page 1", "/photos/"), ("page 50 (keyset cursor)", f"/photos/?after={cursor}")):
+        median, p95, queries = measure(client, url, repeat)
+        print(f"{title:<42}{median * 1000:>10.0f}{p95 * 1000:>9.0f}{queries:>9}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
@@ -179,6 +207,8 @@ def main(argv=None) -> int:
     for title, url in pages:
         median, p95, queries = measure(client, url, args.repeat)
         print(f"{title:<42}{median * 1000:>10.0f}{p95 * 1000:>9.0f}{queries:>9}")
+
+    bench_my_photos(args.repeat)
 
     times = []
     for _ in range(5):

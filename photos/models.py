@@ -50,9 +50,10 @@ class Photo(models.Model):
         ESCALATED = "escalated", "Escalated"
         CLEARED = "cleared", "Cleared"
         REMOVED = "removed", "Removed"
+        APPEALED = "appealed", "Appealed"  # removed, and its owner asked for another look
 
     # States a moderator still has to decide; such photos are hidden from public pages.
-    AWAITING_MODERATION = (Moderation.FLAGGED, Moderation.ESCALATED)
+    AWAITING_MODERATION = (Moderation.FLAGGED, Moderation.ESCALATED, Moderation.APPEALED)
 
     class Visibility(models.TextChoices):
         PRIVATE = "private", "Private"
@@ -350,6 +351,7 @@ class AuditEvent(models.Model):
         THRESHOLDS = "thresholds", "Changed thresholds"
         DELETE = "delete", "Deleted photo"
         VISIBILITY = "visibility", "Changed visibility"
+        APPEAL = "appeal", "Appealed a removal"
         TRASH = "trash", "Moved to trash"
         RESTORE = "restore", "Restored from trash"
 

@@ -27,6 +27,19 @@ DECISIONS = {
 }
 
 
+# Why a photo was removed: the moderator chooses one, and its owner sees it.
+REMOVAL_REASONS = {
+    "nudity": "Nudity or sexual content",
+    "violence": "Violence or gore",
+    "hate": "Hateful symbols or content",
+    "privacy": "Someone's personal information",
+    "spam": "Spam or advertising",
+    "copyright": "Someone else's work (copyright)",
+    "other": "Against the site's rules",
+}
+APPEAL_MAX_CHARS = 2000
+
+
 class ModerationError(ValueError):
     """The decision cannot be made now; the message says why."""
 
@@ -57,11 +70,15 @@ def case_release(*, photo_id: int, actor) -> None:
 
 
 @transaction.atomic
-def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "") -> Photo:
+def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "", reason: str = "") -> Photo:
     """Clear, remove or escalate a photo. The actor must hold the case's lock (it is
-    taken here if free). Open flags are resolved by clear and remove."""
+    taken here if free). Open flags are resolved by clear and remove. A removal needs
+    one of REMOVAL_REASONS: the owner sees it, with the note. A decision on an appealed
+    photo is final (no second appeal)."""
     if decision not in DECISIONS:
         raise ModerationError(f"Unknown decision {decision!r}.")
+    if decision == "remove" and reason not in REMOVAL_REASONS:
+        raise ModerationError("Choose the reason for the removal: the owner sees it.")
     photo = Photo.objects.select_for_update().filter(id=photo_id).first()
     if photo is None:
         raise ModerationError("The photo no longer exists.")
@@ -77,10 +94,10 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "") -> Ph
     reported = Flag.objects.filter(photo_id=photo_id, resolved_at__isnull=True).exists()
     if decision == "clear" and photo.moderation_state not in Photo.AWAITING_MODERATION and not reported:
         raise ModerationError("Only a flagged, escalated or reported photo can be cleared.")
-    if decision == "escalate" and photo.moderation_state != Photo.Moderation.FLAGGED and not (
+    if decision == "escalate" and photo.moderation_state not in (Photo.Moderation.FLAGGED, Photo.Moderation.APPEALED) and not (
         reported and photo.moderation_state in (Photo.Moderation.NONE, Photo.Moderation.CLEARED)
     ):
-        raise ModerationError("Only a flagged or reported photo can be escalated.")
+        raise ModerationError("Only a flagged, appealed or reported photo can be escalated.")
     if photo.moderation_state == Photo.Moderation.REMOVED:
         raise ModerationError("The photo has already been removed.")
     before = {"moderation_state": photo.moderation_state}
@@ -93,11 +110,54 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "") -> Ph
     photo.save(update_fields=["moderation_state", "cleared_moderation", "moderation_locked_by", "moderation_locked_until", "updated_at"])
     if decision in ("clear", "remove"):
         Flag.objects.filter(photo_id=photo_id, resolved_at__isnull=True).update(resolved_at=now)
-    AuditEvent.objects.create(
-        photo=photo, action=action, actor=actor, at=now, note=note,
-        before=before, after={"moderation_state": state, "moderation_labels": seen},
-    )
+    after = {"moderation_state": state, "moderation_labels": seen}
+    if decision == "remove":
+        after["reason"] = reason
+    AuditEvent.objects.create(photo=photo, action=action, actor=actor, at=now, note=note, before=before, after=after)
     return photo
+
+
+def photo_appeal(*, photo_id: int, actor, text: str) -> Photo:
+    """The owner of a removed photo asks for another look: the photo goes back to the
+    moderation queue (still hidden) with their words on the record. One appeal per
+    photo; the decision on it is final."""
+    text = (text or "").strip()
+    if not text:
+        raise ModerationError("Say why the photo should be restored.")
+    if len(text) > APPEAL_MAX_CHARS:
+        raise ModerationError(f"Keep the appeal under {APPEAL_MAX_CHARS} characters.")
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(id=photo_id).first()
+        if photo is None or photo.owner_id is None or photo.owner_id != actor.pk:
+            raise ModerationError("No such photo.")
+        if photo.moderation_state != Photo.Moderation.REMOVED:
+            raise ModerationError("Only a removed photo can be appealed.")
+        if AuditEvent.objects.filter(photo=photo, action=AuditEvent.Action.APPEAL).exists():
+            raise ModerationError("This photo was appealed already; the decision on the appeal is final.")
+        photo.moderation_state = Photo.Moderation.APPEALED
+        photo.save(update_fields=["moderation_state", "updated_at"])
+        AuditEvent.objects.create(photo=photo, action=AuditEvent.Action.APPEAL, actor=actor, note=text,
+                                  before={"moderation_state": Photo.Moderation.REMOVED},
+                                  after={"moderation_state": Photo.Moderation.APPEALED})
+    return photo
+
+
+def removal_reason(event: AuditEvent | None) -> str:
+    """The owner-facing reason of a removal decision ("" for other decisions)."""
+    if event is None or event.action != AuditEvent.Action.REMOVE:
+        return ""
+    return REMOVAL_REASONS.get((event.after or {}).get("reason", ""), "")
+
+
+def report_outcome(flag: Flag) -> str:
+    """What became of a report, as its reporter sees it (no moderator names, no notes)."""
+    state = flag.photo.moderation_state
+    if flag.resolved_at is None:
+        return ("With senior moderators" if state == Photo.Moderation.ESCALATED
+                else "Waiting for a moderator")
+    if state in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED):
+        return "Removed by a moderator"
+    return "Reviewed by a moderator: it stays up"
 
 
 def open_reports_q() -> Q:

@@ -272,8 +272,8 @@ MODERATION_DECISIONS = ("clear", "remove", "escalate")
 
 def owner_photo(*, owner, uid) -> Photo | None:
     """One of the owner's photos for its page: visible labels (with their boxes), the
-    lines of text found in it, and the latest moderation decision (with the moderator's
-    note), in four queries."""
+    lines of text found in it, the latest moderation decision (the removal reason and
+    the moderator's note) and its appeal, in four queries."""
     from .models import AuditEvent, DetectedText
 
     photo = (
@@ -284,9 +284,21 @@ def owner_photo(*, owner, uid) -> Photo | None:
         .first()
     )
     if photo is not None:
-        photo.decision = (AuditEvent.objects.filter(photo=photo, action__in=MODERATION_DECISIONS)
-                          .order_by("-at", "-id").first())
+        from .moderation import removal_reason
+
+        events = list(AuditEvent.objects.filter(photo=photo, action__in=(*MODERATION_DECISIONS, AuditEvent.Action.APPEAL))
+                      .order_by("-at", "-id"))
+        photo.decision = next((e for e in events if e.action in MODERATION_DECISIONS), None)
+        photo.removal_reason = removal_reason(photo.decision)
+        photo.appeal = next((e for e in events if e.action == AuditEvent.Action.APPEAL), None)
     return photo
+
+
+def reports_by(*, reporter) -> QuerySet:
+    """The reports a user made, newest first, with their photos (one query)."""
+    from .models import Flag
+
+    return Flag.objects.filter(reporter=reporter).select_related("photo").order_by("-created_at", "-id")
 
 
 PAGE_SIZE = 48

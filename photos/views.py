@@ -216,8 +216,9 @@ def gallery_photo(request, uid):
 
             counted = photo_flag(photo_id=photo.pk, reporter=request.user, reason=form.cleaned_data["reason"],
                                  note=form.cleaned_data["note"])
-            messages.success(request, "Thank you: moderators will look at this photo." if counted
-                             else "You already reported this photo; moderators will look at it.")
+            messages.success(request, ("Thank you: moderators will look at this photo." if counted
+                                        else "You already reported this photo; moderators will look at it.")
+                             + " You can follow it under My reports.")
             return redirect("gallery")
     return render(request, "photos/gallery_photo.html", {"photo": photo, "form": form})
 
@@ -250,6 +251,37 @@ def box_style(box: dict) -> str:
             return 0.0
 
     return f"left:{pct('left'):.2f}%;top:{pct('top'):.2f}%;width:{pct('width'):.2f}%;height:{pct('height'):.2f}%"
+
+
+@login_required
+@require_http_methods(["POST"])
+def photo_appeal(request, uid):
+    """The owner asks moderators to look again at a removed photo."""
+    from .moderation import ModerationError, photo_appeal as appeal
+
+    photo = Photo.objects.filter(uid=uid, owner=request.user).only("id").first()
+    if photo is None:
+        raise Http404("No such photo.")
+    try:
+        appeal(photo_id=photo.id, actor=request.user, text=request.POST.get("text", ""))
+    except ModerationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Appeal sent: a moderator will look at the photo again. It stays hidden until then.")
+    return redirect("photos:detail", uid=uid)
+
+
+@login_required
+@require_GET
+def my_reports(request):
+    """The reports the user made and what became of them."""
+    from .moderation import report_outcome
+
+    reports = list(selectors.reports_by(reporter=request.user)[:200])
+    for report in reports:
+        report.outcome = report_outcome(report)
+        report.public = selectors.photo_is_public(report.photo)
+    return render(request, "photos/my_reports.html", {"reports": reports})
 
 
 @login_required

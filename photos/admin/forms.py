@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
+from ..moderation import REMOVAL_REASONS
 from ..models import (
     Flag,
 )
@@ -27,4 +28,13 @@ class MergeForm(forms.Form):
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=[("clear", "Clear"), ("remove", "Remove"), ("escalate", "Escalate")])
-    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = forms.ChoiceField(required=False, label="Reason for a removal (the owner sees it)",
+                               choices=[("", "---------"), *REMOVAL_REASONS.items()])
+    note = forms.CharField(required=False, max_length=2000, label="Note (on a removal, the owner sees it too)",
+                           widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "remove" and not data.get("reason"):
+            self.add_error("reason", "Choose the reason for the removal: the owner sees it.")
+        return data

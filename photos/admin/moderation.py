@@ -114,7 +114,8 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
             if form.is_valid():
                 try:
                     moderation.photo_moderate(photo_id=photo.pk, decision=form.cleaned_data["decision"],
-                                              actor=request.user, note=form.cleaned_data["note"])
+                                              actor=request.user, note=form.cleaned_data["note"],
+                                              reason=form.cleaned_data["reason"])
                 except moderation.ModerationError as exc:
                     self.message_user(request, str(exc), messages.ERROR)
                     return HttpResponseRedirect(reverse("admin:photos_moderationcase_decide", args=[photo.pk]))

@@ -74,6 +74,7 @@ def _report_then_remove(live_server, user_context, mod_context, photo, moderator
     row.locator("a", has_text="decide").click()
     expect(mod.locator("body")).to_contain_text("Violence or gore by alice")
     mod.select_option("select[name=decision]", "remove")
+    mod.select_option("select[name=reason]", "violence")
     mod.fill("textarea[name=note]", "graphic")
     mod.click("#decide-form [type=submit]")
     expect(mod.locator(".messagelist")).to_contain_text("remove recorded")

@@ -1,6 +1,7 @@
 """The site user's whole path in Chromium: sign up, drag and drop several real photos,
 watch their labels arrive, search the gallery, report a photo; once a moderator removes
-it, it is gone from the gallery and from the API."""
+it, it is gone from the gallery and from the API, the reporter sees the outcome and the
+owner the reason, and appeals."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_sign_up_drop_photos_search_report_and_see_it_removed(live_server, real_
 
     astronaut = Photo.objects.get(original_filename="astronaut.png")
     moderator = get_user_model().objects.create_user("mo", password="x", is_staff=True)
-    moderation.photo_moderate(photo_id=astronaut.pk, decision="remove", actor=moderator, note="face of a real person")
+    moderation.photo_moderate(photo_id=astronaut.pk, decision="remove", actor=moderator, note="face of a real person", reason="privacy")
 
     page.goto(f"{live_server.url}/gallery/")
     expect(page.locator("#gallery")).not_to_contain_text("astronaut.png")
@@ -54,3 +55,19 @@ def test_sign_up_drop_photos_search_report_and_see_it_removed(live_server, real_
     api = page.request.get(f"{live_server.url}/api/photos/").json()
     assert "astronaut.png" not in [p["filename"] for p in api["results"]]
     assert page.request.get(f"{live_server.url}/api/photos/{astronaut.uid}/").status == 404
+
+    # The reporter (here also the owner) sees the outcome; the owner sees why, and appeals.
+    page.goto(f"{live_server.url}/photos/reports/")
+    expect(page.locator(".reports tr", has_text="astronaut.png")).to_contain_text("Removed by a moderator")
+    page.goto(f"{live_server.url}/photos/")
+    page.locator(".photo", has_text="astronaut.png").locator("a", has_text="why, and appeal").click()
+    expect(page.locator(".details")).to_contain_text("Reason: Someone's personal information")
+    expect(page.locator(".details")).to_contain_text("Moderator's note: face of a real person")
+    page.click("#appeal summary")
+    page.fill("#appeal-text", "It is a press photo of a public figure.")
+    page.click("#appeal button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Appeal sent")
+    expect(page.locator(".details")).to_contain_text("you appealed on")
+    astronaut.refresh_from_db()
+    assert astronaut.moderation_state == "appealed"
+    assert Photo.objects.filter(moderation.awaiting_moderation_q(), pk=astronaut.pk).exists()  # back in the queue

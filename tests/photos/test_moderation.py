@@ -122,7 +122,7 @@ def test_soft_lock_keeps_a_second_moderator_out():
 
     assert not lock.acquired and lock.holder_id == first.id
     with pytest.raises(moderation.ModerationError, match="Another moderator"):
-        moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=second)
+        moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=second, reason="spam")
     moderation.case_release(photo_id=photo.id, actor=first)
     assert moderation.case_lock(photo_id=photo.id, actor=second).acquired
 
@@ -147,7 +147,7 @@ def test_decisions_set_the_state_resolve_flags_and_are_recorded(decision, state,
     (mod,) = users("mod", staff=True)
     moderation.photo_flag(photo_id=photo.id, reporter=alice, reason="nudity")
 
-    moderation.photo_moderate(photo_id=photo.id, decision=decision, actor=mod, note="checked")
+    moderation.photo_moderate(photo_id=photo.id, decision=decision, actor=mod, note="checked", reason="nudity")
 
     photo.refresh_from_db()
     assert photo.moderation_state == state
@@ -177,6 +177,6 @@ def test_invalid_decisions_are_refused():
 
     with pytest.raises(moderation.ModerationError, match="Only a flagged"):
         moderation.photo_moderate(photo_id=photo.id, decision="clear", actor=mod)
-    moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=mod)
+    moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=mod, reason="spam")
     with pytest.raises(moderation.ModerationError, match="already been removed"):
-        moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=mod)
+        moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=mod, reason="spam")

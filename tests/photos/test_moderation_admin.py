@@ -61,7 +61,7 @@ def test_who_gets_the_queue_the_decision_page_and_the_thresholds(role, queue, de
     )
 
     assert got == (queue, decide, thresholds)
-    removed = client.post(f"{QUEUE}{photo.pk}/decide/", {"decision": "remove"}).status_code
+    removed = client.post(f"{QUEUE}{photo.pk}/decide/", {"decision": "remove", "reason": "spam"}).status_code
     assert Photo.objects.get(pk=photo.pk).moderation_state == ("removed" if decide == 200 else "flagged"), removed
 
 
@@ -108,7 +108,7 @@ def test_removal_hides_the_photo_from_everyone_but_staff():
     client, _ = login("Moderators")
     moderation.photo_flag(photo_id=photo.pk, reporter=get_user_model().objects.create_user("alice", password="x"), reason="nudity")
 
-    client.post(f"{QUEUE}{photo.pk}/decide/", {"decision": "remove", "note": "confirmed"})
+    client.post(f"{QUEUE}{photo.pk}/decide/", {"decision": "remove", "reason": "violence", "note": "confirmed"})
 
     assert anonymous.get(f"/photos/{photo.uid}/image/").status_code == 404
     assert client.get(f"/photos/{photo.uid}/image/").status_code == 200  # staff still see it

@@ -137,12 +137,12 @@ def test_delete_asks_first_then_moves_to_the_trash_on_the_record(client, photo):
 def test_the_owner_sees_the_moderation_outcome_with_the_moderators_reason(client, photo, owner):
     moderator = user("mod", "Moderators")
     Photo.objects.filter(pk=photo.pk).update(moderation_state=Photo.Moderation.FLAGGED)
-    moderation.photo_moderate(photo_id=photo.pk, decision="remove", actor=moderator, note="Shows a car's number plate.")
+    moderation.photo_moderate(photo_id=photo.pk, decision="remove", actor=moderator, note="Shows a car's number plate.", reason="privacy")
     client.force_login(owner)
 
     page = client.get(f"/photos/{photo.uid}/").content.decode()
 
-    assert "Removed by a moderator" in page and "Moderator's reason: Shows a car&#x27;s number plate." in page
+    assert "Removed by a moderator" in page and "Moderator's note: Shows a car&#x27;s number plate." in page and "Reason: Someone&#x27;s personal information" in page
     assert f'src="/photos/{photo.uid}/display/"' not in page  # removed: not shown, even to its owner
 
 

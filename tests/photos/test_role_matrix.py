@@ -271,6 +271,7 @@ SITE_GETS = {
     "/photos/": {"site", "editor", "moderator", "superuser", "owner"},
     "/photos/status/": {"site", "editor", "moderator", "superuser", "owner"},
     "/photos/trash/": {"site", "editor", "moderator", "superuser", "owner"},
+    "/photos/reports/": {"site", "editor", "moderator", "superuser", "owner"},
     "/gallery/": set(ROLES) | {"owner"},
 }
 
@@ -312,6 +313,8 @@ def test_site_views_by_role(client, world, role):
         if role == "owner":
             client.post("/photos/bulk/", {"action": undo, "ids": [str(photo.uid)]})
             before = snapshot()
+    client.post(f"/photos/{photo.uid}/appeal/", {"text": "restore it"})  # not removed: nothing to appeal, for anyone
+    assert snapshot() == before
     client.post(f"/photos/{photo.uid}/erase/")  # for good: the owner, or whoever may delete photos
     deleted = not Photo.objects.filter(pk=photo.pk).exists()
     assert deleted is (role in {"owner", "superuser"})
@@ -330,7 +333,8 @@ SITE_URLS = {
     "photos/<uuid:uid>/display/": "image", "photos/<uuid:uid>/": "owner page (and test_photo_page.py)",
     "photos/<uuid:uid>/visibility/": "owner page (and test_photo_page.py)",
     "photos/<uuid:uid>/erase/": "delete", "photos/trash/": "SITE_GETS", "photos/bulk/": "delete",
-    "photos/undo-trash/": "delete",
+    "photos/undo-trash/": "delete", "photos/reports/": "SITE_GETS",
+    "photos/<uuid:uid>/appeal/": "delete (and test_appeals.py)",
     "api/photos/": "api", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
     "gallery/<uuid:uid>/": "report", "admin/": "the admin tests above",
 }
