@@ -80,6 +80,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "storages",
     "axes",
+    # Swagger UI's own files, served from this site for /api/docs/ (no CDN; the CSP
+    # allows scripts from 'self' only). Only its static files are used: no DRF.
+    "drf_spectacular_sidecar",
     "photos",
 ]
 
@@ -99,12 +102,15 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "photos.security.ContentSecurityPolicyMiddleware",
+    "photos.api.JsonErrorsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
     "photos.security.LoginAddressRateMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mediaapp.urls"
+# A refused CSRF check answers API clients in JSON and people with the site's page.
+CSRF_FAILURE_VIEW = "photos.api.csrf_failure"
 WSGI_APPLICATION = "mediaapp.wsgi.application"
 
 TEMPLATES = [

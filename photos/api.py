@@ -1,8 +1,17 @@
 """The JSON API for the photo-sharing app: public photos with their approved labels,
-label search, and uploads for signed-in users. The OpenAPI 3 schema at /api/schema/
-describes exactly these views (the tests fuzz them against it with schemathesis).
+label search, and uploads for signed-in users. `/api/` is its index, `/api/schema/` the
+OpenAPI 3 schema that describes exactly these views (the tests fuzz them against it with
+schemathesis), `/api/docs/` the schema browsable in Swagger UI, served from this site.
 
 Sessions authenticate; unsafe methods need the CSRF token (X-CSRFToken), like the site.
+Every error under /api/ is JSON, `{"error": "..."}`, whatever produced it (a view, a
+missing route, a method not allowed, a refused CSRF check, debug mode's 404 page).
+
+Hand-written rather than django-ninja or DRF: three small views whose rules (label
+search, public visibility, upload checks) live in the selectors and services the site
+uses too; a framework would add a second way to express them and a pydantic or DRF
+stack for what is ~150 lines. The schema is written out and checked against the views
+by schemathesis, which is what a generated one would guarantee.
 """
 
 from __future__ import annotations
@@ -85,10 +94,15 @@ def photo_detail(request, uid):
     return JsonResponse(_photo(photo))
 
 
-@csrf_protect
 def _upload(request):
+    # Not signed in is a 401 whatever the CSRF token: checked before it.
     if not request.user.is_authenticated:
         return _error(401, "Log in to upload.")
+    return _checked_upload(request)
+
+
+@csrf_protect
+def _checked_upload(request):
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _error(400, "No valid upload.", details=form.errors.get_json_data())
@@ -177,6 +191,65 @@ def schema_document() -> dict:
 @require_GET
 def schema(request):
     return JsonResponse(schema_document())
+
+
+@csrf_exempt
+@require_GET
+def index(request):
+    """What the API offers, with links."""
+    return JsonResponse({
+        "name": "mediaapp photos API",
+        "version": schema_document()["info"]["version"],
+        "links": {
+            "photos": request.build_absolute_uri(reverse("api-photos")),
+            "photo": request.build_absolute_uri(reverse("api-photos")) + "{id}/",
+            "schema": request.build_absolute_uri(reverse("api-schema")),
+            "docs": request.build_absolute_uri(reverse("api-docs")),
+        },
+        "authentication": "Django session (log in on the site); unsafe methods need the CSRF token as X-CSRFToken.",
+    })
+
+
+@require_GET
+def docs(request):
+    """The schema in Swagger UI (its files come from this site's static files)."""
+    from django.shortcuts import render
+
+    return render(request, "photos/api_docs.html", {"schema_url": reverse("api-schema")})
+
+
+class JsonErrorsMiddleware:
+    """Errors under /api/ in JSON whatever produced them: Django's 404 (its debug page
+    too), 405 from require_http_methods, 403s and 500s. Responses that are JSON already
+    pass untouched; an Allow header is kept."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (request.path.startswith("/api/") and request.path != reverse("api-docs") and response.status_code >= 400
+                and not response.get("Content-Type", "").startswith("application/json")):
+            from http import HTTPStatus
+
+            allow = response.get("Allow")
+            phrase = HTTPStatus(response.status_code).phrase if response.status_code in HTTPStatus._value2member_map_ else "Error"
+            message = {404: "Not found.", 405: f"Method not allowed{f'; use {allow}' if allow else ''}."}.get(
+                response.status_code, f"{phrase}.")
+            replacement = _error(response.status_code, message)
+            if allow:
+                replacement["Allow"] = allow
+            return replacement
+        return response
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: JSON for API clients, Django's page for everyone else."""
+    if request.path.startswith("/api/"):
+        return _error(403, "CSRF check failed: send the csrftoken cookie's value as the X-CSRFToken header.")
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return django_csrf_failure(request, reason=reason)
 
 
 def not_found(request, exception=None):

@@ -335,7 +335,8 @@ SITE_URLS = {
     "photos/<uuid:uid>/erase/": "delete", "photos/trash/": "SITE_GETS", "photos/bulk/": "delete",
     "photos/undo-trash/": "delete", "photos/reports/": "SITE_GETS",
     "photos/<uuid:uid>/appeal/": "delete (and test_appeals.py)",
-    "api/photos/": "api", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
+    "api/photos/": "api", "api/": "api (test_api_errors.py)", "api/docs/": "api (test_api_errors.py)",
+    "favicon.ico": "static", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
     "gallery/<uuid:uid>/": "report", "admin/": "the admin tests above",
 }
 
