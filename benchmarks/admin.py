@@ -195,6 +195,10 @@ def main(argv=None) -> int:
         ("gallery, page 20 of Pet", "/gallery/?q=Pet&page=20"),
         ("API, search Dog", "/api/photos/?q=Dog"),
         ("API, search +Animal -Bird -Cat", "/api/photos/?q=%2BAnimal+-Bird+-Cat"),
+        ("gallery, Animal, most relevant", "/gallery/?q=Animal&sort=relevance"),
+        ("API, Dog Grass, most relevant", "/api/photos/?q=Dog+Grass&sort=relevance"),
+        ("search suggestions 'd'", "/api/labels/?prefix=d"),
+        ("search suggestions 'mou'", "/api/labels/?prefix=mou"),
     ]
     anonymous = Client()
     print(f"\n== public pages over {PHOTOS:,} public photos, anonymous ({args.repeat} requests each)")

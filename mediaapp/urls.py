@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/", api.index, name="api-index"),
     path("api/docs/", api.docs, name="api-docs"),
     path("api/photos/", api.photos, name="api-photos"),
+    path("api/labels/", api.labels, name="api-labels"),
     path("api/photos/<uuid:uid>/", api.photo_detail, name="api-photo"),
     path("api/schema/", api.schema, name="api-schema"),
     path("gallery/", photo_views.gallery, name="gallery"),

@@ -32,14 +32,15 @@ from .models import Label, Photo
 PAGE_SIZE = 50
 MAX_QUERY = 200
 MAX_PAGE = 10_000
+MAX_PREFIX = 100
 
 
 def _error(status: int, message: str, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def _public_photos(query: str):
-    return selectors.public_photos(query).prefetch_related(
+def _public_photos(query: str, sort: str = "newest"):
+    return selectors.public_photos(query, sort).prefetch_related(
         Prefetch("labels", queryset=Label.objects.filter(review_state=Label.Review.APPROVED).order_by("name"),
                  to_attr="approved_labels")
     )
@@ -75,14 +76,28 @@ def photos(request):
     query = request.GET.get("q", "")
     if len(query) > MAX_QUERY:
         return _error(400, f"q is longer than {MAX_QUERY} characters.")
+    sort = request.GET.get("sort", "newest")
+    if sort not in selectors.SORTS:
+        return _error(400, f"sort must be one of {', '.join(selectors.SORTS)}.")
     try:
         number = int(request.GET.get("page", "1"))
     except ValueError:
         return _error(400, "page must be a positive integer.")
     if not 1 <= number <= MAX_PAGE:
         return _error(400, f"page must be between 1 and {MAX_PAGE}.")
-    page = selectors.page_of(_public_photos(query), number, PAGE_SIZE)
+    page = selectors.page_of(_public_photos(query, sort), number, PAGE_SIZE)
     return JsonResponse({"page": number, "has_next": page.has_next(), "results": [_photo(p) for p in page]})
+
+
+@csrf_exempt
+@require_GET
+def labels(request):
+    """Label names for a search box: those starting with ``prefix`` (or with a word that
+    does), parents included, from the label taxonomy."""
+    prefix = request.GET.get("prefix", "")
+    if len(prefix) > MAX_PREFIX:
+        return _error(400, f"prefix is longer than {MAX_PREFIX} characters.")
+    return JsonResponse({"labels": selectors.label_suggestions(prefix.replace("\x00", ""))})
 
 
 @csrf_exempt
@@ -142,11 +157,14 @@ def schema_document() -> dict:
             "/api/photos/": {
                 "get": {
                     "operationId": "listPhotos",
-                    "summary": "Public photos, newest first; q searches labels (words required, NOT or - excludes, parents match).",
+                    "summary": "Public photos; q searches labels and text found in photos (words required, NOT or - "
+                               "excludes, parents match), as the gallery does; sort newest or by relevance.",
                     "parameters": [
                         {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": MAX_QUERY}},
                         {"name": "page", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
+                        {"name": "sort", "in": "query", "required": False,
+                         "schema": {"type": "string", "enum": list(selectors.SORTS), "default": "newest"}},
                     ],
                     "responses": {
                         "200": {"description": "A page of photos", "content": {"application/json": {"schema": {
@@ -169,6 +187,20 @@ def schema_document() -> dict:
                         "400": {"description": "Nothing accepted"},
                         "401": {"description": "Not signed in", "content": error},
                         "403": {"description": "CSRF token missing"},
+                    },
+                },
+            },
+            "/api/labels/": {
+                "get": {
+                    "operationId": "suggestLabels",
+                    "summary": "Label names starting with prefix (or with a word that does), parents included: search suggestions.",
+                    "parameters": [{"name": "prefix", "in": "query", "required": False,
+                                    "schema": {"type": "string", "maxLength": MAX_PREFIX}}],
+                    "responses": {
+                        "200": {"description": "At most 10 names, shortest first", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["labels"], "additionalProperties": False,
+                            "properties": {"labels": {"type": "array", "items": {"type": "string"}, "maxItems": 10}}}}}},
+                        "400": {"description": "Bad parameters", "content": error},
                     },
                 },
             },
@@ -203,6 +235,7 @@ def index(request):
         "links": {
             "photos": request.build_absolute_uri(reverse("api-photos")),
             "photo": request.build_absolute_uri(reverse("api-photos")) + "{id}/",
+            "labels": request.build_absolute_uri(reverse("api-labels")) + "?prefix={prefix}",
             "schema": request.build_absolute_uri(reverse("api-schema")),
             "docs": request.build_absolute_uri(reverse("api-docs")),
         },

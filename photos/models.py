@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 # Stored keys keep one lowercase extension per format (the labeler compares suffixes in
@@ -211,6 +212,10 @@ class DetectedText(models.Model):
         ordering = ["id"]
         verbose_name = "detected text"
         verbose_name_plural = "detected text"
+        indexes = [
+            # Search: a word found in a photo, whatever its case (iexact is UPPER() = UPPER()).
+            models.Index(Upper("text"), "photo", name="text_word_upper", condition=models.Q(type="WORD")),
+        ]
 
     def __str__(self) -> str:
         return self.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
@@ -203,31 +204,131 @@ def join_label_phrases(tokens: list[str]) -> list[str]:
     return joined
 
 
-def public_photos(search: str = "") -> QuerySet[Photo]:
-    """Public, labelled photos no one has to moderate, newest first, optionally narrowed
-    by a label search: words are required labels; AND / NOT or +/- work as in the admin;
-    a parent matches its children."""
+def has_text(term: str):
+    """An EXISTS condition on photos: ``term`` was found in the photo, at or above the
+    display threshold (what the photo's page shows): one word, whatever its case, or a
+    phrase inside a line of text."""
+    from django.db.models import Exists, OuterRef
+
+    from .models import DetectedText
+
+    shown = Q(photo=OuterRef("pk"), confidence__gte=thresholds()["display"])
+    if " " in term.strip():
+        return Exists(DetectedText.objects.filter(shown, type=DetectedText.Type.LINE, text__icontains=term.strip()))
+    return Exists(DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=term.strip()))
+
+
+def matches(term: str):
+    """A search term matches a photo through a visible label (or a kind of it) or text
+    found in it: never for a reason its page does not show."""
+    return has_label(term, visible_only=True) | has_text(term)
+
+
+def search_terms(search: str) -> tuple[list[str], list[str]]:
+    """The words and phrases a search requires and excludes (capped)."""
+    import shlex
+
+    search = (search or "").replace("\x00", "").strip()  # NUL cannot reach PostgreSQL
+    if not search:
+        return [], []
+    try:
+        tokens = shlex.split(search)
+    except ValueError:
+        tokens = search.split()
+    tokens = join_label_phrases(tokens[: MAX_SEARCH_TERMS * MAX_PHRASE_WORDS * 2])
+    parsed = parse_label_query(shlex.join(tokens))
+    include, exclude = parsed if parsed is not None else (tokens, [])
+    return include[:MAX_SEARCH_TERMS], exclude[:MAX_SEARCH_TERMS]
+
+
+SORTS = ("newest", "relevance")
+
+
+def public_photos(search: str = "", sort: str = "newest") -> QuerySet[Photo]:
+    """Public, labelled photos no one has to moderate, optionally narrowed by a search:
+    words are labels or text a photo must show; AND / NOT or +/- work as in the admin; a
+    parent matches its kinds. Newest first, or by relevance: the confidences of what
+    matched, summed over the terms (then newest)."""
     photos = Photo.objects.filter(
         visibility=Photo.Visibility.PUBLIC, status=Photo.Status.LABELED, moderation_state__in=PUBLIC_MODERATION_STATES,
         trashed_at__isnull=True,
     )
-    # NUL cannot reach PostgreSQL in a string; no label name contains it anyway.
-    search = (search or "").replace("\x00", "").strip()
-    if search:
-        import shlex
-
-        try:
-            tokens = shlex.split(search)
-        except ValueError:
-            tokens = search.split()
-        tokens = join_label_phrases(tokens[: MAX_SEARCH_TERMS * MAX_PHRASE_WORDS * 2])
-        parsed = parse_label_query(shlex.join(tokens))
-        include, exclude = parsed if parsed is not None else (tokens, [])
-        for term in include[:MAX_SEARCH_TERMS]:
-            photos = photos.filter(has_label(term, visible_only=True))
-        for term in exclude[:MAX_SEARCH_TERMS]:
-            photos = photos.exclude(has_label(term, visible_only=True))
+    include, exclude = search_terms(search)
+    for term in include:
+        photos = photos.filter(matches(term))
+    for term in exclude:
+        photos = photos.exclude(matches(term))
+    if sort == "relevance" and include:
+        return photos.annotate(relevance=_relevance(include)).order_by("-relevance", "-created_at", "-id")
     return photos.order_by("-created_at", "-id")
+
+
+def _relevance(terms: list[str]):
+    """Per photo: for each term, the confidence of its best visible label (or kind of
+    it), else of the text that matched; summed."""
+    from django.db.models import FloatField, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce, Greatest
+
+    from .models import DetectedText
+
+    total = Value(0.0, output_field=FloatField())
+    for term in terms:
+        label = Subquery(Label.objects.filter(visible_labels_q(), photo=OuterRef("pk"), name__in=label_names_under(term))
+                         .order_by("-confidence").values("confidence")[:1], output_field=FloatField())
+        text = Subquery(DetectedText.objects.filter(photo=OuterRef("pk"), text__iexact=term.strip())
+                        .order_by("-confidence").values("confidence")[:1], output_field=FloatField())
+        total = total + Greatest(Coalesce(label, 0.0), Coalesce(text, 0.0))
+    return total
+
+
+FACET_SAMPLE = 2000
+FACETS = 10
+FACET_SECONDS = 60
+
+
+def label_facets(search: str) -> tuple[list[tuple[str, int]], bool]:
+    """The most frequent visible labels among the newest FACET_SAMPLE photos a public
+    search finds, with their counts, and whether that sample was full (more results
+    exist than were counted). Cached a minute per search."""
+    from django.core.cache import cache
+    from django.db.models import Count
+
+    key = "facets:" + hashlib.sha256(" ".join(search.split()).lower().encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    ids = list(public_photos(search).values_list("pk", flat=True)[:FACET_SAMPLE])
+    counts = list(Label.objects.filter(visible_labels_q(), photo_id__in=ids).values("name")
+                  .annotate(n=Count("photo_id", distinct=True)).order_by("-n", "name").values_list("name", "n")[:FACETS])
+    result = (counts, len(ids) == FACET_SAMPLE)
+    cache.set(key, result, FACET_SECONDS)
+    return result
+
+
+SUGGESTIONS = 10
+
+
+def label_suggestions(prefix: str) -> list[str]:
+    """Label names (and parents) from the taxonomy that start with ``prefix``, or have a
+    word that does, shortest first: the search box's suggestions as one types."""
+    prefix = prefix.strip().lower()
+    if not prefix:
+        return []
+    taxonomy = _taxonomy()
+    names = set(taxonomy) | {p for parents in taxonomy.values() for p in parents}
+    starts = [n for n in names if n.lower().startswith(prefix)]
+    inner = [n for n in names if n not in starts and any(w.startswith(prefix) for w in n.lower().split()[1:])]
+    return (sorted(starts, key=lambda n: (len(n), n)) + sorted(inner, key=lambda n: (len(n), n)))[:SUGGESTIONS]
+
+
+def with_text_lines(photos: QuerySet[Photo]) -> QuerySet[Photo]:
+    """The lines of text found in each photo that pages show (at or above the display
+    threshold), as ``lines``: one more query per page."""
+    from .models import DetectedText
+
+    return photos.prefetch_related(Prefetch(
+        "texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE, confidence__gte=thresholds()["display"])
+        .order_by("-confidence"), to_attr="lines"))
 
 
 def with_visible_labels(photos: QuerySet[Photo]) -> QuerySet[Photo]:

@@ -190,21 +190,29 @@ GALLERY_PAGE = 24
 
 @require_GET
 def gallery(request):
-    """Public photos, newest first, searchable by label (AND / NOT, parents match)."""
+    """Public photos, searchable by label (AND / NOT, parents match) and by text found in
+    them, newest first or most relevant first, with the top labels of the results."""
     query = request.GET.get("q", "")[:200]
+    sort = request.GET.get("sort", "newest")
+    sort = sort if sort in selectors.SORTS else "newest"
     try:
         number = min(10_000, max(1, int(request.GET.get("page", "1"))))
     except ValueError:
         number = 1
-    page = selectors.page_of(selectors.with_visible_labels(selectors.public_photos(query)), number, GALLERY_PAGE)
-    return render(request, "photos/gallery.html", {"page": page, "query": query})
+    photos = selectors.with_text_lines(selectors.with_visible_labels(selectors.public_photos(query, sort)))
+    page = selectors.page_of(photos, number, GALLERY_PAGE)
+    facets, sampled = selectors.label_facets(query)
+    return render(request, "photos/gallery.html", {
+        "page": page, "query": query, "sort": sort, "facets": facets, "sampled": sampled,
+        "facet_sample": selectors.FACET_SAMPLE,
+    })
 
 
 @ratelimit(key="user_or_ip", rate=_rate("REPORT_RATE"), method="POST")
 @require_http_methods(["GET", "POST"])
 def gallery_photo(request, uid):
     """One public photo with its labels, and a form to flag it (signed-in users)."""
-    photo = get_object_or_404(selectors.with_visible_labels(Photo.objects.all()), uid=uid)
+    photo = get_object_or_404(selectors.with_text_lines(selectors.with_visible_labels(Photo.objects.all())), uid=uid)
     if not selectors.photo_is_public(photo):
         raise Http404("No such photo.")
     form = FlagForm(request.POST or None)

@@ -23,6 +23,7 @@ def test_the_index_lists_what_the_api_offers(client):
 
     assert body["name"] == "mediaapp photos API"
     assert body["links"] == {"photos": "http://testserver/api/photos/", "photo": "http://testserver/api/photos/{id}/",
+                             "labels": "http://testserver/api/labels/?prefix={prefix}",
                              "schema": "http://testserver/api/schema/", "docs": "http://testserver/api/docs/"}
 
 

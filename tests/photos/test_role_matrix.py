@@ -336,7 +336,7 @@ SITE_URLS = {
     "photos/undo-trash/": "delete", "photos/reports/": "SITE_GETS",
     "photos/<uuid:uid>/appeal/": "delete (and test_appeals.py)",
     "api/photos/": "api", "api/": "api (test_api_errors.py)", "api/docs/": "api (test_api_errors.py)",
-    "favicon.ico": "static", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
+    "favicon.ico": "static", "api/labels/": "api (test_search.py)", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
     "gallery/<uuid:uid>/": "report", "admin/": "the admin tests above",
 }
 

@@ -1,0 +1,124 @@
+"""Search that finds (issue 12, finding 2): one box for labels (with their kinds) and text
+found in photos, always for a reason the page shows; suggestions from the taxonomy;
+clickable chips; top labels of the results; newest or most relevant first; the same in
+the API."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from infra.functions.labeler.record import Box, Label, LabelRecord, TextDetection
+from photos.models import Photo
+from photos.services import apply_records
+
+pytestmark = pytest.mark.django_db
+STAMP = "2026-11-25T08:00:00.000000Z"
+
+
+def photo(name: str, labels: dict[str, float] = (), text: dict[str, float] = (), *, age_days: int = 0,
+          parents: dict[str, tuple] = ()) -> Photo:
+    """A public photo whose analysis found ``labels`` and ``text`` ({line: confidence};
+    each line's words are WORD detections too)."""
+    key = f"uploads/{name}"
+    Photo.objects.create(image=key, original_filename=name, visibility="public",
+                         created_at=timezone.now() - timedelta(days=age_days))
+    detections = []
+    for line, confidence in dict(text).items():
+        detections.append(TextDetection(text=line, type="LINE", confidence=confidence, box=Box(0, 0, 1, 1)))
+        detections += [TextDetection(text=w, type="WORD", confidence=confidence, box=Box(0, 0, 1, 1)) for w in line.split()]
+    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=STAMP, updated_at=STAMP,
+                               labels=tuple(Label(name=n, confidence=c, parents=tuple(dict(parents).get(n, ())))
+                                            for n, c in dict(labels).items()),
+                               text=tuple(detections))])
+    return Photo.objects.get(image=key)
+
+
+def names(response) -> list[str]:
+    return re.findall(r'<a class="filename" href="/gallery/[^"]+/">([^<]+)</a>', response.content.decode())
+
+
+def test_text_found_in_a_photo_is_searchable_in_any_case_and_as_a_phrase(client):
+    photo("shop.jpg", {"Building": 90.0}, {"OPEN DAILY 9 TO 5": 97.0})
+    photo("faint.jpg", {"Building": 90.0}, {"OPEN LATE": 40.0})  # under the display threshold: not shown
+    photo("cat.jpg", {"Cat": 95.0})
+
+    assert names(client.get("/gallery/?q=open")) == ["shop.jpg"]
+    assert names(client.get("/gallery/?q=%22open+daily%22")) == ["shop.jpg"]
+    assert names(client.get("/gallery/?q=building+NOT+daily")) == ["faint.jpg"]
+    card = client.get("/gallery/?q=open").content.decode()
+    assert "“OPEN DAILY 9 TO 5”" in card  # the reason it matched is on the card
+    assert "OPEN LATE" not in client.get("/gallery/").content.decode()
+
+
+def test_a_label_under_the_display_threshold_finds_nothing(client):
+    photo("stars.jpg", {"Person": 20.0, "Night": 90.0})
+
+    assert names(client.get("/gallery/?q=person")) == []
+
+
+def test_most_relevant_puts_the_strongest_match_first_newest_the_latest(client):
+    photo("old-sure-dog.jpg", {"Dog": 99.0}, age_days=5)
+    photo("new-unsure-dog.jpg", {"Dog": 71.0})
+    photo("dog-in-text.jpg", {"Poster": 90.0}, {"DOG SHOW": 85.0}, age_days=2)
+
+    assert names(client.get("/gallery/?q=dog")) == ["new-unsure-dog.jpg", "dog-in-text.jpg", "old-sure-dog.jpg"]
+    assert names(client.get("/gallery/?q=dog&sort=relevance")) == ["old-sure-dog.jpg", "dog-in-text.jpg",
+                                                                     "new-unsure-dog.jpg"]
+    assert names(client.get("/gallery/?q=dog&sort=sideways")) == names(client.get("/gallery/?q=dog"))
+
+
+def test_parents_match_their_kinds_and_rank_by_the_kind_found(client):
+    photo("dog.jpg", {"Dog": 93.0, "Animal": 93.0}, parents={"Dog": ("Animal",)})
+    photo("bird.jpg", {"Bird": 80.0}, parents={"Bird": ("Animal",)}, age_days=1)
+
+    assert names(client.get("/gallery/?q=animal&sort=relevance")) == ["dog.jpg", "bird.jpg"]
+
+
+def test_top_labels_count_the_results_and_refine_the_search(client):
+    for n in range(3):
+        photo(f"dog-{n}.jpg", {"Dog": 90.0, "Grass": 80.0 if n else 30.0})
+    photo("cat.jpg", {"Cat": 90.0})
+
+    page = client.get("/gallery/?q=dog").content.decode()
+
+    facets = page.split('<nav class="facets"')[1].split("</nav>")[0]
+    assert re.findall(r">(\w+) <small>(\d+)</small>", facets) == [("Dog", "3"), ("Grass", "2")]  # Grass 30: not shown
+    assert 'href="?q=dog%20Grass&amp;sort=newest"' in facets
+    assert "in the newest" not in facets  # every result was counted
+
+
+def test_label_chips_are_links_to_their_search(client):
+    photo("dog.jpg", {"Dog": 90.0})
+
+    page = client.get("/gallery/").content.decode()
+
+    assert '<a class="chip" href="?q=Dog">Dog</a>' in page
+
+
+def test_suggestions_come_from_the_taxonomy_as_one_types(client):
+    photo("a.jpg", {"Dog": 90.0, "Dining Table": 80.0, "Doughnut": 70.0}, parents={"Dog": ("Animal",)})
+
+    assert client.get("/api/labels/?prefix=do").json() == {"labels": ["Dog", "Doughnut"]}
+    assert client.get("/api/labels/?prefix=ani").json() == {"labels": ["Animal"]}  # parents too
+    assert client.get("/api/labels/?prefix=tab").json() == {"labels": ["Dining Table"]}  # a later word
+    assert client.get("/api/labels/?prefix=").json() == {"labels": []}
+    assert client.get(f"/api/labels/?prefix={'x' * 101}").status_code == 400
+
+
+def test_the_api_searches_and_sorts_the_same_way(client):
+    photo("old-sure-dog.jpg", {"Dog": 99.0}, age_days=5)
+    photo("new-unsure-dog.jpg", {"Dog": 71.0})
+    photo("shop.jpg", {"Building": 90.0}, {"OPEN DAILY": 97.0})
+
+    def api(query):
+        return [p["filename"] for p in client.get(f"/api/photos/?{query}").json()["results"]]
+
+    assert api("q=dog&sort=relevance") == ["old-sure-dog.jpg", "new-unsure-dog.jpg"]
+    assert api("q=dog") == ["new-unsure-dog.jpg", "old-sure-dog.jpg"]
+    assert api("q=open") == ["shop.jpg"]
+    bad = client.get("/api/photos/?sort=sideways")
+    assert bad.status_code == 400 and bad.json() == {"error": "sort must be one of newest, relevance."}
