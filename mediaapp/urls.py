@@ -7,7 +7,7 @@ from photos import api
 from photos import views as photo_views
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="photos:mine", permanent=False)),
+    path("", photo_views.home, name="home"),
     path("admin/", admin.site.urls),
     # Pages that do not name one (the admin's) make browsers ask here.
     path("favicon.ico", RedirectView.as_view(url=static("photos/favicon.svg"), permanent=True)),

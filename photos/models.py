@@ -261,7 +261,7 @@ class ReviewItem(Label):
     class Meta:
         proxy = True
         verbose_name = "label to review"
-        verbose_name_plural = "review queue"
+        verbose_name_plural = "labels to review"
 
 
 class Flag(models.Model):
@@ -296,8 +296,8 @@ class ModerationCase(Photo):
 
     class Meta:
         proxy = True
-        verbose_name = "moderation case"
-        verbose_name_plural = "moderation queue"
+        verbose_name = "photo to moderate"
+        verbose_name_plural = "photos to moderate"
 
 
 def validate_category_thresholds(value) -> None:
@@ -377,7 +377,22 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} {self.label_name} by {self.actor} at {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.summary} by {self.actor or 'system'} at {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def summary(self) -> str:
+        """What happened, in one line with what it changed to: "Renamed label Person →
+        Human", "Removed (Spam or advertising)", "Made public"."""
+        after = self.after if isinstance(self.after, dict) else {}
+        if self.action in (self.Action.RENAME, self.Action.MERGE) and after.get("merged_into"):
+            return f"{self.get_action_display()} {self.label_name} → {after['merged_into']}"
+        if self.action == self.Action.REMOVE and after.get("reason"):
+            from .moderation import REMOVAL_REASONS
+
+            return f"Removed ({REMOVAL_REASONS.get(after['reason'], after['reason'])})"
+        if self.action == self.Action.VISIBILITY and after.get("visibility"):
+            return f"Made {after['visibility']}"
+        return f"{self.get_action_display()} {self.label_name}".strip()
 
 
 class LabelTaxonomy(models.Model):

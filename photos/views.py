@@ -40,6 +40,12 @@ def _rate(setting: str):
     return lambda group, request: getattr(settings, setting)
 
 
+@require_GET
+def home(request):
+    """The front door: one's own photos when signed in, the public gallery otherwise."""
+    return redirect("photos:mine" if request.user.is_authenticated else "gallery")
+
+
 @ratelimit(key="ip", rate=_rate("SIGNUP_RATE"), method="POST")
 @require_http_methods(["GET", "POST"])
 def signup(request):

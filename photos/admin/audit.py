@@ -13,7 +13,7 @@ from .filters import AuditLabelFilter, CappedPaginator, ReadOnlyAdmin
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "action", "label_name", "actor", "photo")
+    list_display = ("at", "summary", "actor", "photo")
     list_filter = (AuditLabelFilter, "action")
     search_fields = ("=label_name",)
     list_select_related = ("actor", "photo")

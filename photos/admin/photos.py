@@ -56,20 +56,26 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+@admin.display(description="confidence")
+def percent(obj) -> str:
+    """0-100 confidences as people read them: 98.7 %, not 98.73012614250183."""
+    return "" if obj.confidence is None else f"{obj.confidence:.1f} %"
+
+
 class LabelInline(ReadOnlyInline):
     model = Label
-    fields = ("name", "confidence", "source", "review_state", "missing_from_latest", "parents", "reviewed_by", "reviewed_at")
+    fields = ("name", percent, "source", "review_state", "missing_from_latest", "parents", "reviewed_by", "reviewed_at")
     ordering = ("-confidence", "name")
 
 
 class ModerationLabelInline(ReadOnlyInline):
     model = ModerationLabel
-    fields = ("name", "parent", "level", "confidence")
+    fields = ("name", "parent", "level", percent)
 
 
 class DetectedTextInline(ReadOnlyInline):
     model = DetectedText
-    fields = ("text", "type", "confidence")
+    fields = ("text", "type", percent)
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(type=DetectedText.Type.LINE)
@@ -310,9 +316,8 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
             return "No editorial or moderation changes yet."
         return format_html(
             "<ul>{}</ul>",
-            format_html_join("", "<li>{} · {} · {} {}</li>",
-                             ((e.at.strftime("%Y-%m-%d %H:%M"), e.actor or "system", e.get_action_display(), e.label_name)
-                              for e in events)),
+            format_html_join("", "<li>{} · {} · {}</li>",
+                             ((e.at.strftime("%Y-%m-%d %H:%M"), e.actor or "system", e.summary) for e in events)),
         )
 
     # Names, not links: the file field's widget links to storage.url(), on S3 a presigned

@@ -28,7 +28,7 @@ def log_in(page, login_url: str, username: str, password: str) -> None:
     page.click("[type=submit]")
 
 
-# Drops files on #dropzone as a user's drag and drop would (a DataTransfer of Files).
+# Drops files on the upload form as a user's drag and drop would (a DataTransfer of Files).
 DROP = """
 async ([files]) => {
   const transfer = new DataTransfer();
@@ -36,7 +36,7 @@ async ([files]) => {
     const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
     transfer.items.add(new File([bytes], f.name, { type: f.type }));
   }
-  const zone = document.getElementById("dropzone");
+  const zone = document.getElementById("upload-form");
   for (const type of ["dragenter", "dragover", "drop"]) {
     zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
   }

@@ -34,8 +34,8 @@ def s3_server(settings, monkeypatch):
 def test_photos_go_straight_to_s3_and_are_confirmed(live_server, s3_server, page, fake_queue):
     get_user_model().objects.create_user("ada", password="pw-ada-12345")
     log_in(page, f"{live_server.url}/accounts/login/", "ada", "pw-ada-12345")
-    expect(page.locator("#dropzone")).to_have_attribute("data-direct", "/photos/direct/")
-    expect(page.locator("#dropzone")).to_be_visible()  # upload.js has run
+    expect(page.locator("#upload-form")).to_have_attribute("data-direct", "/photos/direct/")
+    expect(page.locator("#upload-form.js")).to_be_visible()  # upload.js has run
 
     page.evaluate(DROP, [dropped("grace_hopper", "rocket") + [
         {"name": "fake.jpg", "type": "image/jpeg", "data": base64.b64encode(b"<html>not a photo</html>").decode()}]])

@@ -23,7 +23,7 @@ def trashed() -> set[str]:
 def test_select_move_to_trash_undo_and_restore(live_server, page):
     sign_up(page, live_server.url, "lin", "a-long-pass-phrase-9")
     page.set_input_files("input[name=photos]", [str(PHOTOS[n]) for n in ("chelsea", "coffee", "rocket")])
-    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#upload-summary")).to_contain_text("uploaded.")
     expect(page.locator(".photo")).to_have_count(3)
     trash_button = page.locator(".toolbar button[value=trash]")
     expect(trash_button).to_be_disabled()  # nothing selected yet

@@ -31,7 +31,7 @@ def labelled(photo: Photo) -> None:
 def test_the_owner_toggles_boxes_changes_visibility_and_deletes_with_confirmation(live_server, page):
     sign_up(page, live_server.url, "ada", "a-long-pass-phrase-9")
     page.set_input_files("input[name=photos]", [str(PHOTOS["chelsea"])])
-    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#upload-summary")).to_contain_text("uploaded.")
     photo = Photo.objects.get(owner__username="ada")
     labelled(photo)
 

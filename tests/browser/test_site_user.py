@@ -20,8 +20,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.real_worker, pytest.mark.django_d
 def test_sign_up_drop_photos_search_report_and_see_it_removed(live_server, real_celery_worker, page):
     sign_up(page, live_server.url, "ada", "a-long-pass-phrase-7")
 
-    expect(page.locator("#dropzone")).to_be_visible()  # upload.js has run
-    page.check("#drop-public")
+    expect(page.locator("#upload-form.js")).to_be_visible()  # upload.js has run
+    page.check("#id_public")
     page.evaluate(DROP, [dropped("grace_hopper", "astronaut", "chelsea") + [
         {"name": "notes.jpg", "type": "image/jpeg", "data": base64.b64encode(b"not a photo at all").decode()}]])
 

@@ -1,16 +1,60 @@
-// Drag-and-drop upload on "My photos": one request per file, each with its own progress
-// bar and its own result; accepted photos join the list and update live (my_photos.js).
+// "My photos" uploads: one form. Without JavaScript it posts the chosen files. With it,
+// files chosen or dropped on the form go up at once, one request per file, each with its
+// own progress bar and result, plus one line for the whole batch (count, bytes, time
+// left); accepted photos join the list and update live (my_photos.js).
 (function () {
   "use strict";
-  var zone = document.getElementById("dropzone");
   var form = document.getElementById("upload-form");
-  if (!zone || !form || !window.XMLHttpRequest || !window.FormData) return;
-  var input = document.getElementById("drop-input");
+  if (!form || !window.XMLHttpRequest || !window.FormData) return;
+  var zone = form;
+  var input = form.querySelector("input[type=file]");
   var progressList = document.getElementById("upload-progress");
+  var summary = document.getElementById("upload-summary");
   var list = document.getElementById("photo-list");
   var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-  var publicBox = document.getElementById("drop-public");
-  zone.hidden = false;
+  var publicBox = form.querySelector("input[name=public]");
+  form.querySelector("button.no-js").hidden = true;
+  form.querySelector(".when-js").hidden = false;
+  form.classList.add("js");
+
+  // The batch: files still going, bytes sent of the total, time since the first started.
+  var batch = { total: 0, finished: 0, accepted: 0, sent: {}, sizes: {}, started: 0, next: 0 };
+
+  function mb(bytes) { return (bytes / 1048576).toFixed(1); }
+
+  function report() {
+    var size = 0, sent = 0;
+    Object.keys(batch.sizes).forEach(function (k) { size += batch.sizes[k]; sent += batch.sent[k] || 0; });
+    summary.hidden = false;
+    if (batch.finished === batch.total) {
+      var refused = batch.total - batch.accepted;
+      summary.textContent = batch.accepted + " of " + batch.total + " file" + (batch.total === 1 ? "" : "s") +
+        " uploaded" + (refused ? ", " + refused + " refused (see below)" : "") + ".";
+      return;
+    }
+    var elapsed = (Date.now() - batch.started) / 1000;
+    var left = sent > 0 && elapsed > 1 ? Math.max(1, Math.round(((size - sent) * elapsed) / sent)) : null;
+    summary.textContent = "Uploading " + (batch.total - batch.finished) + " of " + batch.total + " file" +
+      (batch.total === 1 ? "" : "s") + " · " + mb(sent) + " of " + mb(size) + " MB" +
+      (left !== null ? " · about " + left + " s left" : "");
+  }
+
+  function track(file) {
+    if (batch.finished === batch.total) batch = { total: 0, finished: 0, accepted: 0, sent: {}, sizes: {}, started: Date.now(), next: 0 };
+    var id = batch.next++;
+    batch.total += 1;
+    batch.sizes[id] = file.size;
+    report();
+    return {
+      progress: function (loaded) { batch.sent[id] = loaded; report(); },
+      finish: function (ok) {
+        batch.sent[id] = file.size;
+        batch.finished += 1;
+        if (ok) batch.accepted += 1;
+        report();
+      },
+    };
+  }
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -62,6 +106,7 @@
     row.appendChild(bar);
     progressList.appendChild(row);
 
+    var tracker = track(file);
     var data = new FormData();
     data.append("photos", file, file.name);
     if (publicBox.checked) data.append("public", "on");
@@ -70,7 +115,10 @@
     xhr.setRequestHeader("Accept", "application/json");
     xhr.setRequestHeader("X-CSRFToken", csrf);
     xhr.upload.onprogress = function (event) {
-      if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+      if (event.lengthComputable) {
+        bar.value = Math.round((event.loaded / event.total) * 100);
+        tracker.progress(Math.min(file.size, event.loaded));
+      }
     };
     xhr.onload = function () {
       var body = {};
@@ -85,10 +133,12 @@
         row.appendChild(el("span", "error", file.name + " could not be uploaded (" + xhr.status + ")."));
       }
       row.dataset.result = body.accepted && body.accepted.length ? "accepted" : "rejected";
+      tracker.finish(row.dataset.result === "accepted");
     };
     xhr.onerror = function () {
       row.appendChild(el("span", "error", file.name + ": network error, nothing was stored."));
       row.dataset.result = "rejected";
+      tracker.finish(false);
     };
     xhr.send(data);
   }
@@ -111,8 +161,10 @@
     row.appendChild(el("span", "", file.name));
     row.appendChild(bar);
     progressList.appendChild(row);
+    var tracker = track(file);
     function fail(message) {
       row.appendChild(el("span", "error", message));
+      if (!row.dataset.result) tracker.finish(false);
       row.dataset.result = "rejected";
     }
     json(zone.dataset.direct, { filename: file.name, content_type: file.type, size: file.size }).then(function (res) {
@@ -123,7 +175,10 @@
       var xhr = new XMLHttpRequest();
       xhr.open("POST", res.data.url);
       xhr.upload.onprogress = function (event) {
-        if (event.lengthComputable) bar.value = Math.round((event.loaded / event.total) * 100);
+        if (event.lengthComputable) {
+          bar.value = Math.round((event.loaded / event.total) * 100);
+          tracker.progress(Math.min(file.size, event.loaded));
+        }
       };
       xhr.onerror = function () { fail(file.name + ": the upload to storage failed, nothing was stored."); };
       xhr.onload = function () {
@@ -133,6 +188,7 @@
           if (done.data.accepted && done.data.accepted.length) {
             row.appendChild(el("span", "done", "uploaded"));
             row.dataset.result = "accepted";
+            tracker.finish(true);
             done.data.accepted.forEach(addCard);
           }
         });
@@ -153,4 +209,5 @@
   });
   zone.addEventListener("drop", function (event) { handle(event.dataTransfer.files); });
   input.addEventListener("change", function () { handle(input.files); input.value = ""; });
+  form.addEventListener("submit", function (event) { event.preventDefault(); });
 })();

@@ -1,0 +1,52 @@
+"""The small things a new user notices (issue 12, finding 6)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from photos import review
+from photos.models import AuditEvent, Label
+from tests.records import analysed_photo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_front_door_is_the_gallery_for_visitors_and_my_photos_for_users(client):
+    assert client.get("/")["Location"] == "/gallery/"
+
+    client.force_login(get_user_model().objects.create_user("ada"))
+
+    assert client.get("/")["Location"] == "/photos/"
+
+
+def test_audit_lines_say_what_a_label_became():
+    editor = get_user_model().objects.create_user("ed", is_staff=True)
+    photo = analysed_photo("p.jpg", {"Person": (90.0, []), "Human": (80.0, []), "Man": (70.0, [])})
+    person, man = (Label.objects.get(photo=photo, name=n) for n in ("Person", "Man"))
+
+    review.labels_merge(label_ids=[person.id], into="Woman", actor=editor)
+    review.labels_merge(label_ids=[man.id], into="Human", actor=editor)
+
+    summaries = sorted(e.summary for e in AuditEvent.objects.filter(action__in=["rename", "merge"]))
+    assert summaries == ["Renamed label Man → Human", "Renamed label Person → Woman"]
+
+
+def test_the_admin_shows_confidences_as_people_read_them(admin_client):
+    from infra.functions.labeler.record import Box, LabelRecord, TextDetection
+    from photos.services import apply_records
+
+    photo = analysed_photo("sign.jpg", {"Sign": (90.0, [])})
+    apply_records([LabelRecord(bucket="b", key=photo.key, status="LABELED", engine="local",
+                               analyzed_at="2026-11-23T08:00:00.000000Z", updated_at="2026-11-23T08:00:00.000000Z",
+                               text=(TextDetection(text="EXIT", type="LINE", confidence=98.73012614250183,
+                                                   box=Box(0, 0, 1, 1)),))])
+
+    page = admin_client.get(f"/admin/photos/photo/{photo.pk}/change/").content.decode()
+
+    assert "98.7 %" in page and "98.73012614250183" not in page
+
+
+def test_empty_queues_read_as_sentences(admin_client):
+    assert "0 labels to review" in admin_client.get("/admin/photos/reviewitem/").content.decode()
+    assert "0 photos to moderate" in admin_client.get("/admin/photos/moderationcase/").content.decode()
