@@ -49,7 +49,9 @@ def _public_photos(query: str, sort: str = "newest"):
 def _photo(photo: Photo) -> dict:
     return {
         "id": str(photo.uid),
-        "filename": photo.original_filename,
+        # Named by its labels, never by the uploaded file's name (it may carry a person's
+        # name, a place, a document).
+        "title": selectors.public_title(photo, getattr(photo, "approved_labels", [])),
         "width": photo.width,
         "height": photo.height,
         "created_at": photo.created_at.isoformat(),
@@ -129,10 +131,10 @@ def _checked_upload(request):
 
 _PHOTO = {
     "type": "object",
-    "required": ["id", "filename", "width", "height", "created_at", "image_url", "thumbnail_url", "labels"],
+    "required": ["id", "title", "width", "height", "created_at", "image_url", "thumbnail_url", "labels"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
-        "filename": {"type": "string"},
+        "title": {"type": "string"},
         "width": {"type": "integer", "nullable": True},
         "height": {"type": "integer", "nullable": True},
         "created_at": {"type": "string", "format": "date-time"},

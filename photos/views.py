@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
@@ -129,7 +130,11 @@ def _photo_json(photo: Photo) -> dict:
         "moderation": photo.moderation_state,
         "visibility": photo.visibility,
         "pending": photo.is_pending,
-        "labels": [{"name": lb.name, "confidence": round(lb.confidence, 1) if lb.confidence is not None else None} for lb in labels],
+        # In the page's order (specific first) and with the page's rounding, so a live
+        # update and a reload show the same thing.
+        "labels": [{"name": lb.name, "confidence": round(lb.confidence, 1) if lb.confidence is not None else None,
+                    "percent": floatformat(lb.confidence, 0) if lb.confidence is not None else None}
+                   for lb in selectors.specific_first(labels)],
         # A removed photo's thumbnail is no one's to see, its owner's included (it 404s).
         "thumbnail": reverse("photos:thumbnail", args=[photo.uid])
         if photo.thumbnail and photo.moderation_state != Photo.Moderation.REMOVED else None,

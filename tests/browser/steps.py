@@ -20,6 +20,12 @@ def sign_up(page, base_url: str, username: str, password: str) -> None:
     expect(page).to_have_url(f"{base_url}/photos/")
 
 
+def choose_files(page, *names: str) -> None:
+    """Choose photos in My photos' upload form, once its script runs (they go up at once)."""
+    expect(page.locator("#upload-form.js")).to_be_visible()
+    page.set_input_files("input[name=photos]", [str(PHOTOS[n]) for n in names])
+
+
 def log_in(page, login_url: str, username: str, password: str) -> None:
     """Through the site's (/accounts/login/) or the admin's (/admin/login/) form."""
     page.goto(login_url)

@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from photos.models import Photo
-from tests.browser.steps import sign_up
-from tests.samples import PHOTOS
+from tests.browser.steps import choose_files, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("SCREENSHOTS_DIR")
@@ -22,7 +21,7 @@ def trashed() -> set[str]:
 
 def test_select_move_to_trash_undo_and_restore(live_server, page):
     sign_up(page, live_server.url, "lin", "a-long-pass-phrase-9")
-    page.set_input_files("input[name=photos]", [str(PHOTOS[n]) for n in ("chelsea", "coffee", "rocket")])
+    choose_files(page, "chelsea", "coffee", "rocket")
     expect(page.locator("#upload-summary")).to_contain_text("uploaded.")
     expect(page.locator(".photo")).to_have_count(3)
     trash_button = page.locator(".toolbar button[value=trash]")

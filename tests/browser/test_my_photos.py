@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import sign_up
-from tests.samples import PHOTOS
+from tests.browser.steps import choose_files, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
@@ -14,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.real_worker, pytest.mark.django_d
 def test_sign_up_upload_two_photos_and_see_labels_appear(live_server, real_celery_worker, page):
     sign_up(page, live_server.url, "grace", "a-long-pass-phrase-9")
 
-    page.set_input_files("input[name=photos]", [str(PHOTOS["grace_hopper"]), str(PHOTOS["astronaut"])])
+    choose_files(page, "grace_hopper", "astronaut")
     # Chosen files go up at once, each with its bar, and one line for the batch.
     expect(page.locator("#upload-summary")).to_have_text("2 of 2 files uploaded.")
     expect(page.locator("#upload-form button[type=submit]")).to_be_hidden()  # one way to upload, not two

@@ -11,8 +11,7 @@ from playwright.sync_api import expect
 from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, TextDetection
 from photos.models import Photo
 from photos.services import apply_records
-from tests.browser.steps import sign_up
-from tests.samples import PHOTOS
+from tests.browser.steps import choose_files, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("SCREENSHOTS_DIR")
@@ -30,7 +29,7 @@ def labelled(photo: Photo) -> None:
 
 def test_the_owner_toggles_boxes_changes_visibility_and_deletes_with_confirmation(live_server, page):
     sign_up(page, live_server.url, "ada", "a-long-pass-phrase-9")
-    page.set_input_files("input[name=photos]", [str(PHOTOS["chelsea"])])
+    choose_files(page, "chelsea")
     expect(page.locator("#upload-summary")).to_contain_text("uploaded.")
     photo = Photo.objects.get(owner__username="ada")
     labelled(photo)

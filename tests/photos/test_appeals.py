@@ -130,7 +130,7 @@ def test_reporters_see_what_became_of_their_reports(client, removed):
     page = client.get("/photos/reports/").content.decode()
 
     rows = page.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
-    outcomes = {row.split('<td class="filename">')[1].split("</td>")[0]: row for row in rows}
+    outcomes = {Photo.objects.get(uid=row.split('data-id="')[1].split('"')[0]).original_filename: row for row in rows}
     assert "Removed by a moderator" in next(r for k, r in outcomes.items() if "a.jpg" in k)
     assert "Waiting for a moderator" in next(r for k, r in outcomes.items() if "w.jpg" in k)
     assert "Reviewed by a moderator: it stays up" in next(r for k, r in outcomes.items() if "c.jpg" in k)

@@ -38,7 +38,9 @@ def photo(name: str, labels: dict[str, float] = (), text: dict[str, float] = (),
 
 
 def names(response) -> list[str]:
-    return re.findall(r'<a class="filename" href="/gallery/[^"]+/">([^<]+)</a>', response.content.decode())
+    """The file names behind the gallery's cards, in order (the page itself never shows them)."""
+    uids = re.findall(r'<li class="photo" data-id="([0-9a-f-]+)"', response.content.decode())
+    return [Photo.objects.get(uid=u).original_filename for u in uids]
 
 
 def test_text_found_in_a_photo_is_searchable_in_any_case_and_as_a_phrase(client):
@@ -97,6 +99,20 @@ def test_label_chips_are_links_to_their_search(client):
     page = client.get("/gallery/").content.decode()
 
     assert '<a class="chip" href="?q=Dog">Dog</a>' in page
+    assert "dog.jpg" not in page  # public pages name photos by their labels, not their files
+
+
+def test_public_titles_are_labels_specific_first_never_the_file_name(client):
+    cat = photo("IMG_2931 john-smith passport.jpg", {"Animal": 95.0, "Cat": 95.0, "Sofa": 80.0},
+                parents={"Cat": ("Animal",)})
+    bare = photo("secret-plans.jpg")
+
+    card = client.get("/gallery/").content.decode()
+    page = client.get(f"/gallery/{cat.uid}/").content.decode()
+
+    assert "john-smith" not in card + page and "secret-plans" not in card
+    assert "<h1>Cat, Sofa and Animal</h1>" in page and "<title>Cat, Sofa and Animal</title>" in page
+    assert client.get(f"/api/photos/{bare.uid}/").json()["title"] == "Untitled photo"
 
 
 def test_suggestions_come_from_the_taxonomy_as_one_types(client):
@@ -115,7 +131,7 @@ def test_the_api_searches_and_sorts_the_same_way(client):
     photo("shop.jpg", {"Building": 90.0}, {"OPEN DAILY": 97.0})
 
     def api(query):
-        return [p["filename"] for p in client.get(f"/api/photos/?{query}").json()["results"]]
+        return [Photo.objects.get(uid=p["id"]).original_filename for p in client.get(f"/api/photos/?{query}").json()["results"]]
 
     assert api("q=dog&sort=relevance") == ["old-sure-dog.jpg", "new-unsure-dog.jpg"]
     assert api("q=dog") == ["new-unsure-dog.jpg", "old-sure-dog.jpg"]

@@ -31,7 +31,7 @@
     labels.replaceChildren();
     photo.labels.forEach(function (label) {
       var chip = text("li", "chip", label.name + " ");
-      if (label.confidence !== null) chip.appendChild(text("small", "", Math.round(label.confidence) + "%"));
+      if (label.percent !== null) chip.appendChild(text("small", "", label.percent + "%"));
       labels.appendChild(chip);
     });
     if (photo.thumbnail && !li.querySelector(".thumb img")) {

@@ -210,4 +210,7 @@
   zone.addEventListener("drop", function (event) { handle(event.dataTransfer.files); });
   input.addEventListener("change", function () { handle(input.files); input.value = ""; });
   form.addEventListener("submit", function (event) { event.preventDefault(); });
+  // Files chosen before this script ran (a slow page) go up now rather than wait for a
+  // button that is no longer there.
+  if (input.files && input.files.length) { handle(input.files); input.value = ""; }
 })();
