@@ -220,8 +220,24 @@ def has_text(term: str):
 
 def matches(term: str):
     """A search term matches a photo through a visible label (or a kind of it) or text
-    found in it: never for a reason its page does not show."""
-    return has_label(term, visible_only=True) | has_text(term)
+    found in it: never for a reason its page does not show.
+
+    An OR of two EXISTS keeps PostgreSQL from its semi-join (a label search went from 12
+    to 100 ms over 100,000 photos), so each side is added only when it can match: a term
+    no photo shows as text (one indexed probe) is a label search as before, and a term
+    that names no label is a text search."""
+    from .models import DetectedText
+
+    names = {n.lower() for n in _taxonomy()} | {p.lower() for ps in _taxonomy().values() for p in ps}
+    is_label = bool({v.lower() for v in label_names_under(term)} & names)
+    shown = Q(confidence__gte=thresholds()["display"])
+    if " " in term.strip():
+        is_text = DetectedText.objects.filter(shown, type=DetectedText.Type.LINE, text__icontains=term.strip()).exists()
+    else:
+        is_text = DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=term.strip()).exists()
+    if is_label and is_text:
+        return has_label(term, visible_only=True) | has_text(term)
+    return has_text(term) if is_text else has_label(term, visible_only=True)
 
 
 def search_terms(search: str) -> tuple[list[str], list[str]]:
@@ -242,6 +258,7 @@ def search_terms(search: str) -> tuple[list[str], list[str]]:
 
 
 SORTS = ("newest", "relevance")
+RELEVANCE_WINDOW = 2000
 
 
 def public_photos(search: str = "", sort: str = "newest") -> QuerySet[Photo]:
@@ -258,9 +275,14 @@ def public_photos(search: str = "", sort: str = "newest") -> QuerySet[Photo]:
         photos = photos.filter(matches(term))
     for term in exclude:
         photos = photos.exclude(matches(term))
+    photos = photos.order_by("-created_at", "-id")
     if sort == "relevance" and include:
-        return photos.annotate(relevance=_relevance(include)).order_by("-relevance", "-created_at", "-id")
-    return photos.order_by("-created_at", "-id")
+        # Ranked among the newest RELEVANCE_WINDOW matches: a score per photo is a
+        # subquery per term, bounded work whatever the library's size.
+        window = list(photos.values_list("pk", flat=True)[:RELEVANCE_WINDOW])
+        return (Photo.objects.filter(pk__in=window).annotate(relevance=_relevance(include))
+                .order_by("-relevance", "-created_at", "-id"))
+    return photos
 
 
 def _relevance(terms: list[str]):

@@ -215,7 +215,7 @@ def gallery(request):
     facets, sampled = selectors.label_facets(query)
     return render(request, "photos/gallery.html", {
         "page": page, "query": query, "sort": sort, "facets": facets, "sampled": sampled,
-        "facet_sample": selectors.FACET_SAMPLE,
+        "facet_sample": selectors.FACET_SAMPLE, "relevance_window": selectors.RELEVANCE_WINDOW,
     })
 
 

@@ -138,3 +138,14 @@ def test_the_api_searches_and_sorts_the_same_way(client):
     assert api("q=open") == ["shop.jpg"]
     bad = client.get("/api/photos/?sort=sideways")
     assert bad.status_code == 400 and bad.json() == {"error": "sort must be one of newest, relevance."}
+
+
+def test_most_relevant_ranks_a_bounded_window_of_the_newest_matches(client, monkeypatch):
+    from photos import selectors
+
+    monkeypatch.setattr(selectors, "RELEVANCE_WINDOW", 2)
+    photo("oldest-surest-dog.jpg", {"Dog": 99.0}, age_days=9)
+    photo("newer-dog.jpg", {"Dog": 71.0}, age_days=1)
+    photo("newest-dog.jpg", {"Dog": 80.0})
+
+    assert names(client.get("/gallery/?q=dog&sort=relevance")) == ["newest-dog.jpg", "newer-dog.jpg"]
