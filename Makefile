@@ -70,10 +70,12 @@ chromium:
 test: $(STAMP) chromium wordnet models infra/node_modules/.installed
 	$(CDK_ENV) DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CELERY_TASK_ALWAYS_EAGER=0 \
 		$(PY) -m pytest $(PYTEST_ARGS)
-	# apply_records has a PostgreSQL (COPY) and a generic loader: run its rules on SQLite,
+	# apply_records has a PostgreSQL (COPY) and a generic loader, and the moderation queue and the
+	# library use subqueries SQLite is strict about: run their rules on SQLite,
 	# the `make run` default, too.
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.db CELERY_BROKER_URL=$(TEST_BROKER_URL) \
-		$(PY) -m pytest -q tests/photos/test_services.py tests/photos/test_uploads.py tests/photos/test_tasks.py
+		$(PY) -m pytest -q tests/photos/test_services.py tests/photos/test_uploads.py tests/photos/test_tasks.py \
+		tests/photos/test_moderation.py tests/photos/test_library.py
 
 infra/node_modules/.installed: infra/package.json infra/package-lock.json
 	cd infra && npm ci --no-audit --no-fund --loglevel=error
