@@ -1,4 +1,5 @@
-"""The JSON API for the photo-sharing app: public photos with their approved labels,
+"""The JSON API for the photo-sharing app: public photos with the labels the gallery
+shows (approved ones marked),
 label search, and uploads for signed-in users. `/api/` is its index, `/api/schema/` the
 OpenAPI 3 schema that describes exactly these views (the tests fuzz them against it with
 schemathesis), `/api/docs/` the schema browsable in Swagger UI, served from this site.
@@ -17,7 +18,6 @@ by schemathesis, which is what a generated one would guarantee.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Prefetch
 from django.http import JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -40,10 +40,9 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
 
 
 def _public_photos(query: str, sort: str = "newest"):
-    return selectors.public_photos(query, sort).prefetch_related(
-        Prefetch("labels", queryset=Label.objects.filter(review_state=Label.Review.APPROVED).order_by("name"),
-                 to_attr="approved_labels")
-    )
+    # The labels the gallery shows (approved, and machine labels at or above the display
+    # threshold), so a search result always says why it matched.
+    return selectors.with_visible_labels(selectors.public_photos(query, sort))
 
 
 def _photo(photo: Photo) -> dict:
@@ -51,15 +50,16 @@ def _photo(photo: Photo) -> dict:
         "id": str(photo.uid),
         # Named by its labels, never by the uploaded file's name (it may carry a person's
         # name, a place, a document).
-        "title": selectors.public_title(photo, getattr(photo, "approved_labels", [])),
+        "title": selectors.public_title(photo),
         "width": photo.width,
         "height": photo.height,
         "created_at": photo.created_at.isoformat(),
         "image_url": reverse("photos:image", args=[photo.uid]),
         "thumbnail_url": reverse("photos:thumbnail", args=[photo.uid]) if photo.thumbnail else None,
         "labels": [
-            {"name": lb.name, "confidence": None if lb.confidence is None else round(lb.confidence, 2)}
-            for lb in getattr(photo, "approved_labels", [])
+            {"name": lb.name, "confidence": None if lb.confidence is None else round(lb.confidence, 2),
+             "approved": lb.review_state == Label.Review.APPROVED}
+            for lb in selectors.specific_first(getattr(photo, "visible_labels", []))
         ],
     }
 
@@ -141,8 +141,9 @@ _PHOTO = {
         "image_url": {"type": "string"},
         "thumbnail_url": {"type": "string", "nullable": True},
         "labels": {"type": "array", "items": {
-            "type": "object", "required": ["name", "confidence"],
-            "properties": {"name": {"type": "string"}, "confidence": {"type": "number", "nullable": True}}}},
+            "type": "object", "required": ["name", "confidence", "approved"],
+            "properties": {"name": {"type": "string"}, "confidence": {"type": "number", "nullable": True},
+                           "approved": {"type": "boolean"}}}},
     },
     "additionalProperties": False,
 }

@@ -130,10 +130,12 @@ def photo_appeal(*, photo_id: int, actor, text: str) -> Photo:
         photo = Photo.objects.select_for_update().filter(id=photo_id).first()
         if photo is None or photo.owner_id is None or photo.owner_id != actor.pk:
             raise ModerationError("No such photo.")
+        if AuditEvent.objects.filter(photo=photo, action=AuditEvent.Action.APPEAL).exists():
+            raise ModerationError("You appealed already: a moderator will look again, and that decision is final."
+                                  if photo.moderation_state == Photo.Moderation.APPEALED
+                                  else "This photo was appealed already; the decision on the appeal is final.")
         if photo.moderation_state != Photo.Moderation.REMOVED:
             raise ModerationError("Only a removed photo can be appealed.")
-        if AuditEvent.objects.filter(photo=photo, action=AuditEvent.Action.APPEAL).exists():
-            raise ModerationError("This photo was appealed already; the decision on the appeal is final.")
         photo.moderation_state = Photo.Moderation.APPEALED
         photo.save(update_fields=["moderation_state", "updated_at"])
         AuditEvent.objects.create(photo=photo, action=AuditEvent.Action.APPEAL, actor=actor, note=text,

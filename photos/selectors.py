@@ -87,7 +87,9 @@ def photo_can_view(*, user, photo: Photo) -> bool:
     owner = photo.owner_id is not None and photo.owner_id == user.pk
     staff = user.is_authenticated and user.is_staff and user.has_perm("photos.view_photo")
     if user.is_authenticated and (staff or owner):
-        return photo.moderation_state != Photo.Moderation.REMOVED or staff
+        # A removed photo is served to no one but staff, its owner included, until a
+        # moderator restores it (an appeal changes nothing until then).
+        return photo.moderation_state not in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED) or staff
     return photo_is_public(photo)
 
 
@@ -213,8 +215,14 @@ def has_text(term: str):
     from .models import DetectedText
 
     shown = Q(photo=OuterRef("pk"), confidence__gte=thresholds()["display"])
-    if " " in term.strip():
-        return Exists(DetectedText.objects.filter(shown, type=DetectedText.Type.LINE, text__icontains=term.strip()))
+    words = term.split()
+    if len(words) > 1:
+        # A phrase: inside one line of text, or every word of it somewhere in the photo
+        # (OCR may read a sign's words as separate lines).
+        every_word = Q()
+        for word in words[:MAX_PHRASE_WORDS]:
+            every_word &= Exists(DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=word))
+        return Exists(DetectedText.objects.filter(shown, type=DetectedText.Type.LINE, text__icontains=" ".join(words))) | every_word
     return Exists(DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=term.strip()))
 
 
@@ -231,10 +239,9 @@ def matches(term: str):
     names = {n.lower() for n in _taxonomy()} | {p.lower() for ps in _taxonomy().values() for p in ps}
     is_label = bool({v.lower() for v in label_names_under(term)} & names)
     shown = Q(confidence__gte=thresholds()["display"])
-    if " " in term.strip():
-        is_text = DetectedText.objects.filter(shown, type=DetectedText.Type.LINE, text__icontains=term.strip()).exists()
-    else:
-        is_text = DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=term.strip()).exists()
+    words = term.split()
+    is_text = all(DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=w).exists()
+                  for w in words[:MAX_PHRASE_WORDS]) if words else False
     if is_label and is_text:
         return has_label(term, visible_only=True) | has_text(term)
     return has_text(term) if is_text else has_label(term, visible_only=True)
@@ -348,9 +355,14 @@ def with_text_lines(photos: QuerySet[Photo]) -> QuerySet[Photo]:
     threshold), as ``lines``: one more query per page."""
     from .models import DetectedText
 
+    from django.db.models import FloatField
+    from django.db.models.fields.json import KT
+    from django.db.models.functions import Cast
+
+    # In reading order (top to bottom, then left to right), as the photo has them.
     return photos.prefetch_related(Prefetch(
         "texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE, confidence__gte=thresholds()["display"])
-        .order_by("-confidence"), to_attr="lines"))
+        .order_by(Cast(KT("box__top"), FloatField()), Cast(KT("box__left"), FloatField()), "id"), to_attr="lines"))
 
 
 def with_visible_labels(photos: QuerySet[Photo]) -> QuerySet[Photo]:
@@ -468,8 +480,10 @@ def public_title(photo: Photo, labels=None) -> str:
     """A photo's name on public pages and in the API: its first labels (the specific
     ones), never the uploaded file's name. ``labels`` defaults to the prefetched
     visible labels."""
-    chosen = labels if labels is not None else getattr(photo, "visible_labels", None) or []
-    names = [lb.name for lb in specific_first(chosen)][:3]
+    chosen = list(labels if labels is not None else getattr(photo, "visible_labels", None) or [])
+    parents = {p for label in chosen for p in (label.parents or [])}
+    leaves = [lb.name for lb in chosen if lb.name not in parents]  # "Cat", not "Cat, Animal and Mammal"
+    names = (leaves or [lb.name for lb in chosen])[:3]
     if not names:
         return "Untitled photo"
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -137,7 +138,7 @@ def _photo_json(photo: Photo) -> dict:
                    for lb in selectors.specific_first(labels)],
         # A removed photo's thumbnail is no one's to see, its owner's included (it 404s).
         "thumbnail": reverse("photos:thumbnail", args=[photo.uid])
-        if photo.thumbnail and photo.moderation_state != Photo.Moderation.REMOVED else None,
+        if photo.thumbnail and photo.moderation_state not in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED) else None,
         "url": reverse("photos:detail", args=[photo.uid]),
         "delete_url": reverse("photos:delete", args=[photo.uid]),
     }
@@ -213,6 +214,8 @@ def gallery(request):
     photos = selectors.with_text_lines(selectors.with_visible_labels(selectors.public_photos(query, sort)))
     page = selectors.page_of(photos, number, GALLERY_PAGE)
     facets, sampled = selectors.label_facets(query)
+    in_query = {t.lower() for t in selectors.search_terms(query)[0]}
+    facets = [(name, n) for name, n in facets if name.lower() not in in_query]  # a refinement, not a repeat
     return render(request, "photos/gallery.html", {
         "page": page, "query": query, "sort": sort, "facets": facets, "sampled": sampled,
         "facet_sample": selectors.FACET_SAMPLE, "relevance_window": selectors.RELEVANCE_WINDOW,
@@ -238,8 +241,10 @@ def gallery_photo(request, uid):
             messages.success(request, ("Thank you: moderators will look at this photo." if counted
                                         else "You already reported this photo; moderators will look at it.")
                              + " You can follow it under My reports.")
-            return redirect("gallery")
-    return render(request, "photos/gallery_photo.html", {"photo": photo, "form": form})
+            return redirect("gallery_photo", uid=uid)
+    reported = (request.user.is_authenticated
+                and photo.flags.filter(reporter=request.user).order_by("-created_at").first())
+    return render(request, "photos/gallery_photo.html", {"photo": photo, "form": form, "reported": reported})
 
 
 @login_required
@@ -257,7 +262,7 @@ def photo_detail(request, uid):
     return render(request, "photos/photo_detail.html", {
         "photo": photo, "boxes": boxes, "boxed_labels": {b["label"] for b in boxes},
         "format": (photo.content_type or "").removeprefix("image/").upper(),
-        "viewable": photo.moderation_state != Photo.Moderation.REMOVED,
+        "viewable": photo.moderation_state not in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED),
     })
 
 
@@ -358,6 +363,8 @@ def trash(request):
     """The owner's trash: photos they moved there, restorable for 30 days."""
     cursor = request.GET.get("after", "")[:40]
     photos, next_cursor = selectors.owner_page(owner=request.user, cursor=cursor, trashed=True)
+    for photo in photos:
+        photo.erase_on = photo.trashed_at + timedelta(days=services.TRASH_DAYS)
     return render(request, "photos/trash.html", {"photos": photos, "next_cursor": next_cursor, "paged": bool(cursor),
                                                  "days": services.TRASH_DAYS})
 

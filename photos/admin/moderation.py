@@ -36,7 +36,9 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
     """Flagged and escalated photos, most severe first, then oldest first. Previews are
     blurred until clicked."""
 
-    list_display = ("blurred_preview", "original_filename", "moderation_state", "severity_display", "reasons", "flagged_at", "lock", "decide_link")
+    # "decide" first: the action must not end up behind the filters or off a phone's screen.
+    list_display = ("decide_link", "blurred_preview", "original_filename", "moderation_state", "severity_display", "reasons",
+                    "flagged_at", "lock")
 
     class Media:
         js = ["photos/reveal.js"]

@@ -20,7 +20,13 @@ def trashed() -> set[str]:
 
 
 def test_select_move_to_trash_undo_and_restore(live_server, page):
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
     sign_up(page, live_server.url, "lin", "a-long-pass-phrase-9")
+    page.goto(f"{live_server.url}/photos/trash/")  # empty: no toolbar, and no script error about it
+    expect(page.locator(".empty")).to_have_text("The trash is empty.")
+    assert errors == []
+    page.goto(f"{live_server.url}/photos/")
     choose_files(page, "chelsea", "coffee", "rocket")
     expect(page.locator("#upload-summary")).to_contain_text("uploaded.")
     expect(page.locator(".photo")).to_have_count(3)

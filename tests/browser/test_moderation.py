@@ -58,8 +58,10 @@ def _report_then_remove(live_server, user_context, mod_context, photo, moderator
     user.fill("textarea[name=note]", "explosion")
     user.click("#flag button[type=submit]")
     expect(user.locator(".messages")).to_contain_text("moderators will look at this photo")
+    expect(user.locator("#flag")).to_contain_text("You reported this photo on")  # not offered the form again
     # One new account's report is not evidence enough to hide it: it stays visible while
     # it waits in the moderation queue.
+    user.goto(f"{live_server.url}/gallery/")
     expect(user.locator("#gallery .photo")).to_have_count(2)
 
     mod = mod_context.new_page()

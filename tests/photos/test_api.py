@@ -37,13 +37,15 @@ def photos():
     return {"dog": dog, "cat": cat, "hidden": hidden}
 
 
-def test_list_shows_public_photos_with_approved_labels_only(client, photos):
+def test_list_shows_public_photos_with_the_labels_the_gallery_shows(client, photos):
     data = client.get("/api/photos/").json()
 
     by_name = {filename(p): p for p in data["results"]}
     assert set(by_name) == {"dog.jpg", "cat.jpg"}
-    assert by_name["dog.jpg"]["title"] == "Dog" and "filename" not in by_name["dog.jpg"]  # no file names in public
-    assert by_name["dog.jpg"]["labels"] == [{"name": "Dog", "confidence": 95.0}]  # Beach is not approved
+    assert by_name["dog.jpg"]["title"] == "Dog and Beach" and "filename" not in by_name["dog.jpg"]  # no file names
+    # What the gallery shows, approved ones marked: a search result always says why it matched.
+    assert by_name["dog.jpg"]["labels"] == [{"name": "Dog", "confidence": 95.0, "approved": True},
+                                            {"name": "Beach", "confidence": 90.0, "approved": False}]
     assert by_name["dog.jpg"]["image_url"] == f"/photos/{photos['dog'].uid}/image/"
 
 

@@ -142,3 +142,28 @@ def test_nobody_sees_anyone_elses_reports(client, removed):
     client.force_login(get_user_model().objects.create_user("bystander"))
 
     assert "You have not reported any photo." in client.get("/photos/reports/").content.decode()
+
+
+def test_a_removed_photo_stays_unseen_by_its_owner_while_appealed_and_a_second_appeal_says_so(client, removed):
+    photo, owner, _, _ = removed
+    urls = [f"/photos/{photo.uid}/{kind}/" for kind in ("image", "display")]
+    assert [client.get(u).status_code for u in urls] == [404, 404]
+
+    client.post(f"/photos/{photo.uid}/appeal/", {"text": "Please look again."})
+    again = client.post(f"/photos/{photo.uid}/appeal/", {"text": "Again!"}, follow=True).content.decode()
+
+    assert [client.get(u).status_code for u in urls] == [404, 404]  # appealing restores nothing by itself
+    assert "You appealed already: a moderator will look again" in again
+    assert f'src="/photos/{photo.uid}/display/"' not in again
+
+
+def test_a_reporter_is_not_offered_the_form_twice_and_stays_on_the_photo(client):
+    (reporter,) = users("reporter")
+    photo = analysed()
+    client.force_login(reporter)
+
+    response = client.post(f"/gallery/{photo.uid}/", {"reason": "spam"})
+    page = client.get(f"/gallery/{photo.uid}/").content.decode()
+
+    assert response["Location"] == f"/gallery/{photo.uid}/"
+    assert "You reported this photo on" in page and 'name="reason"' not in page

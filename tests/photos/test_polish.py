@@ -50,3 +50,37 @@ def test_the_admin_shows_confidences_as_people_read_them(admin_client):
 def test_empty_queues_read_as_sentences(admin_client):
     assert "0 labels to review" in admin_client.get("/admin/photos/reviewitem/").content.decode()
     assert "0 photos to moderate" in admin_client.get("/admin/photos/moderationcase/").content.decode()
+
+
+def test_a_labelled_photo_with_nothing_above_the_threshold_says_why_it_shows_no_labels(client):
+    owner = get_user_model().objects.create_user("owner")
+    photo = analysed_photo("rocket.jpg", {"Rocket": (66.6, []), "Vehicle": (69.0, [])}, owner=owner)
+    client.force_login(owner)
+
+    page = client.get(f"/photos/{photo.uid}/").content.decode()
+
+    assert "Nothing was recognised confidently enough to show" in page
+
+
+def test_the_trash_says_when_each_photo_will_be_erased(client):
+    from datetime import datetime, timezone
+
+    from photos.models import Photo
+
+    owner = get_user_model().objects.create_user("owner")
+    photo = analysed_photo("p.jpg", {"Cat": (90.0, [])}, owner=owner)
+    Photo.objects.filter(pk=photo.pk).update(trashed_at=datetime(2026, 11, 25, 12, tzinfo=timezone.utc))
+    client.force_login(owner)
+
+    assert "erased on 25 December 2026" in client.get("/photos/trash/").content.decode()
+
+
+def test_sign_up_offers_log_in_and_visitors_learn_what_the_site_is(client):
+    assert 'href="/accounts/login/">Log in</a>' in client.get("/accounts/signup/").content.decode()
+    assert "Sign up</a> to upload your own" in client.get("/gallery/").content.decode()
+
+
+def test_the_moderation_queue_puts_decide_first(admin_client):
+    from photos.admin.moderation import ModerationQueueAdmin
+
+    assert ModerationQueueAdmin.list_display[0] == "decide_link"

@@ -11,7 +11,7 @@
 
   function refresh() {
     const n = boxes().filter((b) => b.checked).length;
-    count.textContent = n ? `${n} selected` : "";
+    if (count) count.textContent = n ? `${n} selected` : "";
     for (const button of form.querySelectorAll(".toolbar button[name=action]")) button.disabled = n === 0;
     if (all) all.checked = n > 0 && n === boxes().length;
     for (const box of boxes()) box.closest(".photo").classList.toggle("selected", box.checked);

@@ -133,11 +133,13 @@
         row.appendChild(el("span", "error", file.name + " could not be uploaded (" + xhr.status + ")."));
       }
       row.dataset.result = body.accepted && body.accepted.length ? "accepted" : "rejected";
+      if (row.dataset.result === "rejected") row.insertBefore(el("span", "refused", "refused"), bar.nextSibling);
       tracker.finish(row.dataset.result === "accepted");
     };
     xhr.onerror = function () {
       row.appendChild(el("span", "error", file.name + ": network error, nothing was stored."));
       row.dataset.result = "rejected";
+      row.insertBefore(el("span", "refused", "not stored"), bar.nextSibling);
       tracker.finish(false);
     };
     xhr.send(data);
@@ -164,7 +166,10 @@
     var tracker = track(file);
     function fail(message) {
       row.appendChild(el("span", "error", message));
-      if (!row.dataset.result) tracker.finish(false);
+      if (!row.dataset.result) {
+        row.insertBefore(el("span", "refused", "refused"), bar.nextSibling);
+        tracker.finish(false);
+      }
       row.dataset.result = "rejected";
     }
     json(zone.dataset.direct, { filename: file.name, content_type: file.type, size: file.size }).then(function (res) {
