@@ -36,9 +36,10 @@ class PipLayer:
         ).hexdigest()[:20]
         target = CACHE / key
         if not (target / ".complete").exists():
-            partial = CACHE / f"{key}.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
+            import tempfile
+
+            CACHE.mkdir(parents=True, exist_ok=True)
+            partial = Path(tempfile.mkdtemp(prefix=f"{key}.", dir=CACHE))  # two synths at once never share one
             platforms = [arg for platform in self.platforms for arg in ("--platform", platform)]
             subprocess.run(
                 [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
@@ -49,8 +50,12 @@ class PipLayer:
             )
             shutil.rmtree(partial / "bin", ignore_errors=True)  # console scripts: not for Lambda
             (partial / ".complete").touch()
-            shutil.rmtree(target, ignore_errors=True)
-            partial.rename(target)
+            try:
+                partial.rename(target)
+            except OSError:  # another build finished first: keep its tree
+                shutil.rmtree(partial, ignore_errors=True)
+                if not (target / ".complete").exists():
+                    raise
         return target
 
     def try_bundle(self, output_dir: str, options=None) -> bool:  # jsii passes the options positionally

@@ -94,10 +94,10 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "", reaso
     reported = Flag.objects.filter(photo_id=photo_id, resolved_at__isnull=True).exists()
     if decision == "clear" and photo.moderation_state not in Photo.AWAITING_MODERATION and not reported:
         raise ModerationError("Only a flagged, escalated or reported photo can be cleared.")
-    if decision == "escalate" and photo.moderation_state not in (Photo.Moderation.FLAGGED, Photo.Moderation.APPEALED) and not (
+    if decision == "escalate" and photo.moderation_state != Photo.Moderation.FLAGGED and not (
         reported and photo.moderation_state in (Photo.Moderation.NONE, Photo.Moderation.CLEARED)
     ):
-        raise ModerationError("Only a flagged, appealed or reported photo can be escalated.")
+        raise ModerationError("Only a flagged or reported photo can be escalated (an appeal is cleared or removed).")
     if photo.moderation_state == Photo.Moderation.REMOVED:
         raise ModerationError("The photo has already been removed.")
     before = {"moderation_state": photo.moderation_state}
@@ -113,6 +113,8 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "", reaso
     after = {"moderation_state": state, "moderation_labels": seen}
     if decision == "remove":
         after["reason"] = reason
+        if before["moderation_state"] == Photo.Moderation.APPEALED:
+            after["on_appeal"] = True  # final: no appeal against the decision on an appeal
     AuditEvent.objects.create(photo=photo, action=action, actor=actor, at=now, note=note, before=before, after=after)
     return photo
 
@@ -120,7 +122,7 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "", reaso
 def photo_appeal(*, photo_id: int, actor, text: str) -> Photo:
     """The owner of a removed photo asks for another look: the photo goes back to the
     moderation queue (still hidden) with their words on the record. One appeal per
-    photo; the decision on it is final."""
+    removal; the decision on it is final (clear or remove: an appeal is not escalated)."""
     text = (text or "").strip()
     if not text:
         raise ModerationError("Say why the photo should be restored.")
@@ -130,7 +132,14 @@ def photo_appeal(*, photo_id: int, actor, text: str) -> Photo:
         photo = Photo.objects.select_for_update().filter(id=photo_id).first()
         if photo is None or photo.owner_id is None or photo.owner_id != actor.pk:
             raise ModerationError("No such photo.")
-        if AuditEvent.objects.filter(photo=photo, action=AuditEvent.Action.APPEAL).exists():
+        # One appeal per removal: a photo restored and removed again may be appealed again,
+        # but a removal decided on an appeal is final.
+        last_removal = (AuditEvent.objects.filter(photo=photo, action=AuditEvent.Action.REMOVE)
+                        .order_by("-at", "-id").first())
+        appeals = AuditEvent.objects.filter(photo=photo, action=AuditEvent.Action.APPEAL)
+        if last_removal is not None:
+            appeals = appeals.filter(at__gte=last_removal.at)
+        if appeals.exists() or (last_removal is not None and (last_removal.after or {}).get("on_appeal")):
             raise ModerationError("You appealed already: a moderator will look again, and that decision is final."
                                   if photo.moderation_state == Photo.Moderation.APPEALED
                                   else "This photo was appealed already; the decision on the appeal is final.")

@@ -237,7 +237,9 @@ def matches(term: str):
     from .models import DetectedText
 
     names = {n.lower() for n in _taxonomy()} | {p.lower() for ps in _taxonomy().values() for p in ps}
-    is_label = bool({v.lower() for v in label_names_under(term)} & names)
+    under = label_names_under(term)
+    # The taxonomy holds machine labels; an editor's label is only in the label table.
+    is_label = bool({v.lower() for v in under} & names) or Label.objects.filter(name__in=under).exists()
     shown = Q(confidence__gte=thresholds()["display"])
     words = term.split()
     is_text = all(DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=w).exists()
@@ -304,7 +306,8 @@ def _relevance(terms: list[str]):
     for term in terms:
         label = Subquery(Label.objects.filter(visible_labels_q(), photo=OuterRef("pk"), name__in=label_names_under(term))
                          .order_by("-confidence").values("confidence")[:1], output_field=FloatField())
-        text = Subquery(DetectedText.objects.filter(photo=OuterRef("pk"), text__iexact=term.strip())
+        text = Subquery(DetectedText.objects.filter(photo=OuterRef("pk"), type=DetectedText.Type.WORD,
+                                                    confidence__gte=thresholds()["display"], text__iexact=term.strip())
                         .order_by("-confidence").values("confidence")[:1], output_field=FloatField())
         total = total + Greatest(Coalesce(label, 0.0), Coalesce(text, 0.0))
     return total
@@ -425,7 +428,11 @@ def owner_photo(*, owner, uid) -> Photo | None:
                       .order_by("-at", "-id"))
         photo.decision = next((e for e in events if e.action in MODERATION_DECISIONS), None)
         photo.removal_reason = removal_reason(photo.decision)
-        photo.appeal = next((e for e in events if e.action == AuditEvent.Action.APPEAL), None)
+        removal = next((e for e in events if e.action == AuditEvent.Action.REMOVE), None)
+        photo.appeal = next((e for e in events if e.action == AuditEvent.Action.APPEAL
+                             and (removal is None or (e.at, e.id) > (removal.at, removal.id))), None)
+        # The removal was the decision on an appeal: final.
+        photo.appeal_decided = removal is not None and bool((removal.after or {}).get("on_appeal"))
     return photo
 
 
@@ -454,7 +461,8 @@ def owner_page(*, owner, cursor: str = "", trashed: bool = False, size: int = PA
     except (ValueError, OverflowError):
         after = None
     if after is not None:
-        photos = photos.filter(Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1]))
+        # The OR is the exact keyset; created_at <= t makes it an index range scan too.
+        photos = photos.filter(Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1]), created_at__lte=after[0])
     page = list(photos[: size + 1])
     if len(page) <= size:
         return page, ""

@@ -10,11 +10,11 @@ from dataclasses import dataclass, replace
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .apply import ApplyResult, apply_records, format_from_key  # noqa: F401  (the public home of apply_records)
-from infra.functions.labeler.rendition import upright_jpeg
+from infra.functions.labeler.rendition import RenditionError, upright_jpeg
 
 from .models import CONTENT_TYPES, EXTENSIONS, Photo
 from .pipelines import pipeline
@@ -130,8 +130,16 @@ def photo_analyze(*, photo_id: int) -> ApplyResult | None:
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
     image = ImageRef(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size)
     if needs_rendition(photo.key, photo.size):
-        with photo.image.open("rb") as handle:
-            image = replace(image, data=analysis_rendition(handle.read(), max_pixels=2 * settings.PHOTOS_MAX_PIXELS))
+        try:
+            with photo.image.open("rb") as handle:
+                image = replace(image, data=analysis_rendition(handle.read(), max_pixels=2 * settings.PHOTOS_MAX_PIXELS))
+        except RenditionError as exc:  # as in the Lambda: a FAILED record that says why
+            from infra.functions.labeler.record import STATUS_FAILED, AnalysisError, LabelRecord, now_iso
+
+            stamp = now_iso()
+            return apply_records([LabelRecord(bucket=bucket, key=photo.key, etag=image.etag, size=photo.size,
+                                              status=STATUS_FAILED, engine="local", analyzed_at=stamp, updated_at=stamp,
+                                              error=AnalysisError(code=exc.code, message=str(exc)[:500]))])
     record = analyze(image, local_rekognition(), options=AnalyzeOptions())
     return apply_records([record])
 
@@ -140,7 +148,7 @@ def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
     """The photo as a JPEG of at most ``side`` pixels a side, upright, flattened, and
     with none of the upload's metadata (no GPS position leaks)."""
     with photo.image.open("rb") as handle:
-        return upright_jpeg(handle, side=side, quality=quality)
+        return upright_jpeg(handle, side=side, quality=quality, max_pixels=2 * settings.PHOTOS_MAX_PIXELS)
 
 
 THUMBNAIL_SIDE = 640
@@ -275,7 +283,14 @@ def photos_purge_trash(*, now=None, batch: int = 200) -> int:
 
     cutoff = (now or timezone.now()) - timedelta(days=TRASH_DAYS)
     ids = list(Photo.objects.filter(trashed_at__lt=cutoff).order_by("trashed_at").values_list("id", flat=True)[:batch])
-    return sum(1 for pid in ids if _erase(pid, actor=None, note=f"trash emptied after {TRASH_DAYS} days"))
+    erased = 0
+    for pid in ids:
+        try:
+            # Still in the trash, checked under the row's lock: a restore in between wins.
+            erased += _erase(pid, actor=None, note=f"trash emptied after {TRASH_DAYS} days", only=Q(trashed_at__lt=cutoff))
+        except Exception:  # one photo that cannot be erased now must not stop the rest
+            logger.exception("photo %s: could not be erased from the trash; retried at the next run", pid)
+    return erased
 
 
 def photo_delete(*, photo_id: int, actor) -> bool:
@@ -292,12 +307,13 @@ def photo_delete(*, photo_id: int, actor) -> bool:
     return _erase(photo_id, actor=actor)
 
 
-def _erase(photo_id: int, *, actor, note: str = "") -> bool:
-    """The one erasure path (delete, emptied trash): permission is the caller's check."""
+def _erase(photo_id: int, *, actor, note: str = "", only: Q | None = None) -> bool:
+    """The one erasure path (delete, emptied trash): permission is the caller's check;
+    ``only`` is a condition the row must still meet under its lock."""
     from .models import AuditEvent
 
     with transaction.atomic():
-        photo = Photo.objects.select_for_update().filter(id=photo_id).first()
+        photo = Photo.objects.select_for_update().filter(Q(id=photo_id) & (only or Q())).first()
         if photo is None:
             return False
         names = [f.name for f in (photo.image, photo.thumbnail) if f and f.name] + [display_rendition_name(photo)]

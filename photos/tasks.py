@@ -72,7 +72,7 @@ def make_thumbnail(photo_id: int) -> str | None:
     except FileNotFoundError:
         logger.warning("photo %s: image missing from storage, no thumbnail", photo_id)
         return None
-    except OSError as exc:
+    except (OSError, services.RenditionError) as exc:
         logger.warning("photo %s: cannot make a thumbnail: %s", photo_id, exc)
         return None
 

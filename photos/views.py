@@ -139,6 +139,9 @@ def _photo_json(photo: Photo) -> dict:
         # A removed photo's thumbnail is no one's to see, its owner's included (it 404s).
         "thumbnail": reverse("photos:thumbnail", args=[photo.uid])
         if photo.thumbnail and photo.moderation_state not in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED) else None,
+        # Removed photos get no thumbnail: the page must not keep asking for one.
+        "thumbnail_pending": not photo.thumbnail and photo.moderation_state not in (Photo.Moderation.REMOVED,
+                                                                                     Photo.Moderation.APPEALED),
         "url": reverse("photos:detail", args=[photo.uid]),
         "delete_url": reverse("photos:delete", args=[photo.uid]),
     }
@@ -167,8 +170,8 @@ def photo_file(request, uid, kind: str):
     else:
         try:
             name = services.photo_display_rendition(photo=photo)
-        except (FileNotFoundError, OSError):
-            raise Http404("Missing from storage.") from None
+        except (FileNotFoundError, OSError, services.RenditionError):
+            raise Http404("Missing from storage or unreadable.") from None
     if not name:
         raise Http404("Not made yet.")
     disposition = content_disposition(photo.original_filename or f"{photo.uid}", attachment=download)
@@ -348,9 +351,11 @@ def photo_erase(request, uid):
     if not allowed:
         raise Http404("No such photo.")
     if request.method == "GET":
-        return render(request, "photos/confirm.html", _confirmation("erase", [photo]))
+        return render(request, "photos/confirm.html", {**_confirmation("erase", [photo]),
+                                                       "post_url": reverse("photos:erase", args=[photo.uid])})
     if not services.photo_delete(photo_id=photo.id, actor=request.user):
         raise Http404("No such photo.")
+    request.session.pop(UNDO_KEY, None)  # nothing left to undo
     if _wants_json(request):
         return JsonResponse({"deleted": str(uid)})
     messages.success(request, f"Deleted {photo.original_filename} for good.")

@@ -380,10 +380,15 @@ def test_a_jpeg_over_15_mb_is_analysed_through_a_rendition_under_5_mb(aws):
 @pytest.mark.parametrize(("body", "limit", "code"), [
     (b"RIFF\x00\x00\x00\x00WEBPnot really", None, "UnreadableImage"),
     (None, 10_000, "TooManyPixels"),
+    ("bomb", None, "TooManyPixels"),  # 400 MP announced in a few hundred bytes: Pillow's own limit
 ])
 def test_an_image_that_cannot_be_rendered_is_failed_with_the_reason(aws, monkeypatch, body, limit, code):
     if limit:
         monkeypatch.setattr(labeler, "RENDITION_MAX_PIXELS", limit)
+    if body == "bomb":
+        from tests.photos.test_bombs import bomb_png
+
+        body = bomb_png()
     upload(aws, "uploads/bad.webp", body or encoded(PILImage.new("RGB", (200, 100)), "WEBP"))
 
     assert labeler.handler(sqs_event(aws), LambdaContext()) == {"batchItemFailures": []}

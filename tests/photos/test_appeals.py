@@ -69,7 +69,7 @@ def test_an_appeal_puts_the_photo_back_in_the_queue_still_hidden_and_on_the_reco
     assert client.get(f"/gallery/{photo.uid}/").status_code == 404  # hidden while appealed
 
 
-@pytest.mark.parametrize(("decision", "state"), [("clear", "cleared"), ("remove", "removed"), ("escalate", "escalated")])
+@pytest.mark.parametrize(("decision", "state"), [("clear", "cleared"), ("remove", "removed")])
 def test_a_moderator_decides_the_appeal_and_a_second_appeal_is_refused(client, removed, decision, state):
     photo, owner, _, mod = removed
     client.post(f"/photos/{photo.uid}/appeal/", {"text": "Please look again."})
@@ -167,3 +167,41 @@ def test_a_reporter_is_not_offered_the_form_twice_and_stays_on_the_photo(client)
 
     assert response["Location"] == f"/gallery/{photo.uid}/"
     assert "You reported this photo on" in page and 'name="reason"' not in page
+
+
+def test_only_a_removals_note_reaches_the_owner(client):
+    (owner,) = users("owner")
+    (mod,) = users("mod", staff=True)
+    photo = analysed(moderation_labels=[("Explicit", 95.0, "")])
+    Photo.objects.filter(pk=photo.pk).update(owner=owner)
+    moderation.photo_moderate(photo_id=photo.id, decision="escalate", actor=mod, note="Ask Sam, looks like a minor?")
+    client.force_login(owner)
+
+    page = client.get(f"/photos/{photo.uid}/").content.decode()
+
+    assert "Ask Sam" not in page and "with senior moderators" in page
+
+
+def test_an_appeal_is_cleared_or_removed_never_escalated_back_into_view(client, removed):
+    photo, _, _, mod = removed
+    client.post(f"/photos/{photo.uid}/appeal/", {"text": "Please."})
+
+    with pytest.raises(moderation.ModerationError, match="an appeal is cleared or removed"):
+        moderation.photo_moderate(photo_id=photo.id, decision="escalate", actor=mod)
+
+    assert client.get(f"/photos/{photo.uid}/display/").status_code == 404
+
+
+def test_a_photo_restored_and_removed_again_can_be_appealed_again(client, removed):
+    photo, owner, _, mod = removed
+    moderation.photo_appeal(photo_id=photo.id, actor=owner, text="first")
+    moderation.photo_moderate(photo_id=photo.id, decision="clear", actor=mod)
+    Photo.objects.filter(pk=photo.pk).update(moderation_state=Photo.Moderation.FLAGGED)
+    moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=mod, reason="spam")
+
+    page = client.get(f"/photos/{photo.uid}/").content.decode()
+    moderation.photo_appeal(photo_id=photo.id, actor=owner, text="second")
+
+    assert "Appeal this decision" in page and "removal stands" not in page
+    photo.refresh_from_db()
+    assert photo.moderation_state == Photo.Moderation.APPEALED

@@ -55,6 +55,8 @@ def upright_image(source: IO[bytes], *, side: int, max_pixels: int | None = None
 
     try:
         img = Image.open(source)
+    except Image.DecompressionBombError as exc:  # not an OSError: Pillow's own limit, over ~179 MP
+        raise RenditionError("TooManyPixels", str(exc)) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise RenditionError("UnreadableImage", f"not an image Pillow can read: {exc}") from None
     if max_pixels is not None and img.width * img.height > max_pixels:

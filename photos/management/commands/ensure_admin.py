@@ -36,8 +36,10 @@ class Command(BaseCommand):
             )
         if generated:
             path = password_file()
-            path.write_text(password + "\n")
-            path.chmod(0o600)
+            path.unlink(missing_ok=True)
+            # Created readable by its owner only, never for a moment by anyone else.
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+                handle.write(password + "\n")
             self.stdout.write(self.style.SUCCESS(
                 f"Created admin account: username={username}, password in {path} (set DJANGO_ADMIN_PASSWORD to choose it)"))
         else:

@@ -34,18 +34,15 @@ def broker_reachable(url: str) -> bool:
         return False
 
 
-def wait_for_port(addr: str, port: int, seconds: float) -> bool:
-    """True once something accepts connections on addr:port (the web server is up)."""
+def port_open(addr: str, port: int) -> bool:
+    """Whether something accepts connections on addr:port (the web server is up)."""
     import socket
 
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1" if addr in ("0.0.0.0", "") else addr, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
+    try:
+        with socket.create_connection(("127.0.0.1" if addr in ("0.0.0.0", "") else addr, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def ready_block(url: str, worker: str) -> str:
@@ -107,9 +104,7 @@ class Command(BaseCommand):
             return subprocess.Popen(commands[name], env=env, cwd=settings.BASE_DIR)
 
         children = {name: start(name) for name in commands}
-        if wait_for_port(addr, int(port), 30):
-            self.stdout.write(ready_block(f"http://{addr}:{port}/", worker))
-            self.stdout.flush()
+        announced = False
         exits: dict[str, list[float]] = {name: [] for name in commands}
         stopping = False
         failure = None
@@ -123,6 +118,11 @@ class Command(BaseCommand):
         try:
             while not stopping:
                 time.sleep(0.3)
+                if not announced and port_open(addr, int(port)):
+                    # Once the web server answers, however long it took: the one block to read.
+                    self.stdout.write(ready_block(f"http://{addr}:{port}/", worker))
+                    self.stdout.flush()
+                    announced = True
                 for name, child in list(children.items()):
                     if child.poll() is None or stopping:
                         continue

@@ -41,7 +41,7 @@
       li.querySelector(".thumb").appendChild(img);
     }
     li.dataset.pending = photo.pending ? "1" : "0";
-    li.dataset.thumbPending = photo.thumbnail ? "0" : "1";
+    li.dataset.thumbPending = photo.thumbnail_pending ? "1" : "0";
   }
 
   function poll() {
