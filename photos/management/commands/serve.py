@@ -94,7 +94,7 @@ class Command(BaseCommand):
             env["CELERY_TASK_ALWAYS_EAGER"] = "1"
             self.stdout.write(
                 f"Redis is not reachable at {url}: tasks run in-process, so an upload waits for its analysis "
-                "and the stuck-photo sweeper does not run. Start Redis for a real worker."
+                "and the periodic tasks (stuck-photo sweeper, trash purge) do not run. Start Redis for a real worker."
             )
         commands["web"] = [sys.executable, "manage.py", "runserver", f"{addr}:{port}", "--noreload"]
         worker = ("a Celery worker and beat" if "worker" in commands
