@@ -86,6 +86,18 @@ def sweep_stuck_photos() -> dict[str, int]:
     )
 
 
+@shared_task(acks_late=True)
+def erase_photos(photo_ids: list[int], actor_id: int) -> int:
+    """Delete photos for good on behalf of ``actor_id`` (a bulk "Delete for good"); each
+    through photo_delete, which checks the permission again."""
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.filter(pk=actor_id).first()
+    if actor is None:
+        return 0
+    return sum(1 for pid in photo_ids if services.photo_delete(photo_id=pid, actor=actor))
+
+
 @shared_task
 def purge_trash() -> int:
     """Erase photos that have been in their owner's trash for 30 days."""

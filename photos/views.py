@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 
@@ -21,6 +22,8 @@ from . import selectors, services
 from .forms import FlagForm, SignUpForm, UploadForm
 from .uploading import photos_receive
 from .models import Photo
+
+logger = logging.getLogger(__name__)
 
 MAX_STATUS_IDS = 200
 MAX_SELECTED = 500  # photos one bulk action takes (a few pages' worth)
@@ -420,11 +423,32 @@ def _bulk_apply(request, action: str, photos: list[Photo]):
     elif action == "restore":
         done = services.photos_restore(photo_ids=ids, actor=request.user)
     else:
-        done = sum(1 for pid in ids if services.photo_delete(photo_id=pid, actor=request.user))
+        done = _erase_many(ids, request.user)
+        if done is None:  # handed to the worker
+            request.session.pop(UNDO_KEY, None)
+            messages.success(request, f"Deleting {len(ids)} photos for good: they leave the trash in a moment.")
+            return redirect("photos:trash")
     if action != "trash":
         request.session.pop(UNDO_KEY, None)
     messages.success(request, BULK_ACTIONS[action][1].format(n=done, s="" if done == 1 else "s"))
     return redirect("photos:trash" if action in ("restore", "erase") else "photos:mine")
+
+
+ERASE_IN_REQUEST = 10  # more than this (each a storage sweep, in AWS a DynamoDB tombstone) goes to the worker
+
+
+def _erase_many(ids: list[int], actor) -> int | None:
+    """Delete photos for good: in the request for a few, on the worker for more (None).
+    If the broker cannot take the job, here after all: nothing is left half done."""
+    if len(ids) > ERASE_IN_REQUEST:
+        from .tasks import erase_photos
+
+        try:
+            erase_photos.delay(ids, actor.pk)
+            return None
+        except Exception as exc:  # kombu's OperationalError and friends
+            logger.warning("could not hand %s erasures to the worker, doing them now: %s", len(ids), exc)
+    return sum(1 for pid in ids if services.photo_delete(photo_id=pid, actor=actor))
 
 
 @login_required

@@ -57,7 +57,7 @@ def fake_queue(request, monkeypatch):
         return queue
     from photos import tasks
 
-    for task in (tasks.analyze_photo, tasks.make_thumbnail, tasks.sweep_stuck_photos):
+    for task in (tasks.analyze_photo, tasks.make_thumbnail, tasks.sweep_stuck_photos, tasks.erase_photos):
         def delay(*args, _name=task.name, **kwargs):
             if queue.fail_with is not None:
                 raise queue.fail_with

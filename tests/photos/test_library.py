@@ -170,3 +170,43 @@ def test_other_peoples_photos_cannot_be_trashed_restored_or_erased(client, owner
     assert erase.status_code == 404
     theirs.refresh_from_db()
     assert theirs.trashed_at is None and not AuditEvent.objects.exists()
+
+
+def test_deleting_many_for_good_goes_to_the_worker_and_few_are_done_at_once(client, owner, fake_queue):
+    from photos import tasks
+    from photos.views import ERASE_IN_REQUEST
+
+    photos = many(owner, ERASE_IN_REQUEST + 3)
+    services.photos_trash(photo_ids=[p.id for p in photos], actor=owner)
+    few, rest = photos[:2], photos[2:]
+
+    client.post("/photos/bulk/", {"action": "erase", "confirmed": "1", "ids": [str(p.uid) for p in few]})
+    assert not Photo.objects.filter(pk__in=[p.pk for p in few]).exists()  # done in the request
+    response = client.post("/photos/bulk/", {"action": "erase", "confirmed": "1", "ids": [str(p.uid) for p in rest]},
+                           follow=True)
+
+    assert "Deleting 11 photos for good" in response.content.decode()
+    ((name, (ids, actor_id)),) = [(n, a) for n, a in fake_queue.sent if n == tasks.erase_photos.name]
+    assert sorted(ids) == sorted(p.pk for p in rest) and actor_id == owner.pk
+    assert Photo.objects.filter(pk__in=ids).count() == 11  # still in the trash until the worker runs
+    assert tasks.erase_photos(ids, owner.pk) == 11 and not Photo.objects.filter(pk__in=ids).exists()
+
+
+def test_the_worker_erases_only_what_the_actor_may(owner):
+    from photos import tasks
+
+    theirs = analysed_photo("theirs.jpg", {"Cat": (95.0, [])}, owner=get_user_model().objects.create_user("other"))
+
+    assert tasks.erase_photos([theirs.pk], owner.pk) == 0 and Photo.objects.filter(pk=theirs.pk).exists()
+
+
+def test_if_the_broker_is_down_many_are_deleted_in_the_request(client, owner, fake_queue):
+    from photos.views import ERASE_IN_REQUEST
+
+    photos = many(owner, ERASE_IN_REQUEST + 1)
+    services.photos_trash(photo_ids=[p.id for p in photos], actor=owner)
+    fake_queue.fail_with = ConnectionError("broker down")
+
+    client.post("/photos/bulk/", {"action": "erase", "confirmed": "1", "ids": [str(p.uid) for p in photos]})
+
+    assert not Photo.objects.filter(owner=owner).exists()
