@@ -42,7 +42,7 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
 def _public_photos(query: str, sort: str = "newest"):
     # The labels the gallery shows (approved, and machine labels at or above the display
     # threshold), so a search result always says why it matched.
-    return selectors.with_visible_labels(selectors.public_photos(query, sort))
+    return selectors.with_text_lines(selectors.with_visible_labels(selectors.public_photos(query, sort)))
 
 
 def _photo(photo: Photo) -> dict:
@@ -61,6 +61,8 @@ def _photo(photo: Photo) -> dict:
              "approved": lb.review_state == Label.Review.APPROVED}
             for lb in selectors.specific_first(getattr(photo, "visible_labels", []))
         ],
+        # The lines of text found in it that the pages show, in reading order.
+        "text": [line.text for line in selectors.reading_order(getattr(photo, "lines", []))],
     }
 
 
@@ -131,7 +133,7 @@ def _checked_upload(request):
 
 _PHOTO = {
     "type": "object",
-    "required": ["id", "title", "width", "height", "created_at", "image_url", "thumbnail_url", "labels"],
+    "required": ["id", "title", "width", "height", "created_at", "image_url", "thumbnail_url", "labels", "text"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
         "title": {"type": "string"},
@@ -144,6 +146,7 @@ _PHOTO = {
             "type": "object", "required": ["name", "confidence", "approved"],
             "properties": {"name": {"type": "string"}, "confidence": {"type": "number", "nullable": True},
                            "approved": {"type": "boolean"}}}},
+        "text": {"type": "array", "items": {"type": "string"}},
     },
     "additionalProperties": False,
 }

@@ -358,14 +358,37 @@ def with_text_lines(photos: QuerySet[Photo]) -> QuerySet[Photo]:
     threshold), as ``lines``: one more query per page."""
     from .models import DetectedText
 
+    return photos.prefetch_related(Prefetch(
+        "texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE, confidence__gte=thresholds()["display"])
+        .order_by(*READING_ORDER()), to_attr="lines"))
+
+
+def READING_ORDER() -> tuple:  # noqa: N802 (an ordering, built when asked: expressions are per query)
+    """Top to bottom, then left to right: the database's part of reading order
+    (``reading_order`` then puts the words of one line left to right)."""
     from django.db.models import FloatField
     from django.db.models.fields.json import KT
     from django.db.models.functions import Cast
 
-    # In reading order (top to bottom, then left to right), as the photo has them.
-    return photos.prefetch_related(Prefetch(
-        "texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE, confidence__gte=thresholds()["display"])
-        .order_by(Cast(KT("box__top"), FloatField()), Cast(KT("box__left"), FloatField()), "id"), to_attr="lines"))
+    return (Cast(KT("box__top"), FloatField()), Cast(KT("box__left"), FloatField()), "id")
+
+
+def reading_order(lines) -> list:
+    """Lines of text as a person reads them: rows top to bottom, where a box starting
+    less than half the row's height below the row's top is on that row (OCR puts the
+    words of one sign line a pixel or two apart), each row left to right."""
+    def box(t):
+        raw = t.box if isinstance(t.box, dict) else {}
+        return float(raw.get("top", 0) or 0), float(raw.get("left", 0) or 0), float(raw.get("height", 0) or 0)
+
+    rows: list[list] = []
+    for t in sorted(lines or [], key=lambda t: box(t)[:2]):
+        top, _, height = box(t)
+        if rows and top - rows[-1][0] < max(rows[-1][1] / 2, 0.005):
+            rows[-1][2].append(t)
+        else:
+            rows.append([top, height, [t]])
+    return [t for _, _, row in rows for t in sorted(row, key=lambda t: box(t)[1])]
 
 
 def with_visible_labels(photos: QuerySet[Photo]) -> QuerySet[Photo]:
@@ -417,7 +440,7 @@ def owner_photo(*, owner, uid) -> Photo | None:
     photo = (
         photos_for_owner(owner=owner, trashed=None)
         .prefetch_related(Prefetch("texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE)
-                                   .order_by("-confidence"), to_attr="lines"))
+                                   .order_by(*READING_ORDER()), to_attr="lines"))
         .filter(uid=uid)
         .first()
     )
@@ -484,14 +507,19 @@ def specific_first(labels) -> list:
     return [lb for lb in labels if lb.name not in parents] + [lb for lb in labels if lb.name in parents]
 
 
+UNTITLED_LABELS = {"Text"}  # says there is text, not what the photo is: its first line says more
+
+
 def public_title(photo: Photo, labels=None) -> str:
     """A photo's name on public pages and in the API: its first labels (the specific
     ones), never the uploaded file's name. ``labels`` defaults to the prefetched
     visible labels."""
-    chosen = list(labels if labels is not None else getattr(photo, "visible_labels", None) or [])
+    chosen = [lb for lb in (labels if labels is not None else getattr(photo, "visible_labels", None) or [])
+              if lb.name not in UNTITLED_LABELS]
     parents = {p for label in chosen for p in (label.parents or [])}
     leaves = [lb.name for lb in chosen if lb.name not in parents]  # "Cat", not "Cat, Animal and Mammal"
     names = (leaves or [lb.name for lb in chosen])[:3]
     if not names:
-        return "Untitled photo"
+        lines = reading_order(getattr(photo, "lines", None))
+        return f"“{lines[0].text[:60]}”" if lines else "Untitled photo"
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -428,9 +428,9 @@ def _bulk_apply(request, action: str, photos: list[Photo]):
             request.session.pop(UNDO_KEY, None)
             messages.success(request, f"Deleting {len(ids)} photos for good: they leave the trash in a moment.")
             return redirect("photos:trash")
-    if action != "trash":
+    if action != "trash":  # a move to the trash is said by its Undo banner, not twice
         request.session.pop(UNDO_KEY, None)
-    messages.success(request, BULK_ACTIONS[action][1].format(n=done, s="" if done == 1 else "s"))
+        messages.success(request, BULK_ACTIONS[action][1].format(n=done, s="" if done == 1 else "s"))
     return redirect("photos:trash" if action in ("restore", "erase") else "photos:mine")
 
 

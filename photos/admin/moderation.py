@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from .. import moderation
 from ..models import (
+    AuditEvent,
     Flag,
     ModerationCase,
     ModerationLabel,
@@ -112,6 +113,8 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         photo = get_object_or_404(Photo.objects.select_related("owner", "moderation_locked_by"), pk=object_id)
         form = DecisionForm(request.POST or None)
+        if photo.moderation_state == Photo.Moderation.APPEALED:  # an appeal is cleared or removed, not escalated
+            form.fields["decision"].choices = [c for c in form.fields["decision"].choices if c[0] != "escalate"]
         if request.method == "POST":
             if form.is_valid():
                 try:
@@ -136,6 +139,8 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
             "moderation_labels": photo.moderation_labels.all(),
             "flags": photo.flags.select_related("reporter"),
             "events": photo.audit_events.select_related("actor")[:50],
+            "appeal": photo.audit_events.filter(action=AuditEvent.Action.APPEAL).order_by("-at", "-id").first()
+            if photo.moderation_state == Photo.Moderation.APPEALED else None,
         }
         return TemplateResponse(request, "admin/photos/decide.html", context)
 

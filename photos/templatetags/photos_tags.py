@@ -20,3 +20,9 @@ def public_title(photo) -> str:
 def specific_first(labels) -> list:
     """Labels with the specific ones before their parents: Cat, then Animal."""
     return selectors.specific_first(labels)
+
+
+@register.filter
+def reading_order(lines) -> list:
+    """Lines of text found in a photo, as a person reads them."""
+    return selectors.reading_order(lines)

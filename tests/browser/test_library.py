@@ -42,7 +42,8 @@ def test_select_move_to_trash_undo_and_restore(live_server, page):
     expect(page.locator("h1")).to_have_text("Move 2 photos to the trash?")
     assert trashed() == set()
     page.click("button:has-text('Move to trash')")
-    expect(page.locator(".messages")).to_contain_text("Moved 2 photos to the trash.")
+    expect(page.locator(".undo")).to_contain_text("Moved 2 photos to the trash")
+    expect(page.locator(".messages")).to_have_count(0)  # one notice, not two
     expect(page.locator(".photo")).to_have_count(1)
     assert trashed() == {"chelsea.png", "coffee.png"}
 

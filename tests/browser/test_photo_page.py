@@ -72,6 +72,6 @@ def test_the_owner_toggles_boxes_changes_visibility_and_deletes_with_confirmatio
     page.click(f"a.filename[href='/photos/{photo.uid}/']")
     page.click("text=Move to trash…")
     page.click("button:has-text('Move to trash')")
-    expect(page.locator(".messages")).to_contain_text("Moved 1 photo to the trash.")
+    expect(page.locator(".undo")).to_contain_text("Moved 1 photo to the trash")
     photo.refresh_from_db()
     assert photo.trashed_at is not None

@@ -31,6 +31,11 @@ def test_suggestions_chips_facets_and_sort(live_server, page):
     expect(page.locator("#label-suggestions option")).to_have_count(2)  # Dog, Dining Table
     values = page.locator("#label-suggestions option").evaluate_all("os => os.map(o => o.value)")
     assert values == ["grass Dog", "grass Dining Table"]
+    page.fill("#search-box", "dining t")  # the start of one two-word label
+    expect(page.locator("#label-suggestions option")).to_have_count(1)
+    assert page.locator("#label-suggestions option").evaluate_all("os => os.map(o => o.value)") == ["Dining Table"]
+    page.fill("#search-box", "dog do")  # Dog is typed already: not suggested again
+    expect(page.locator("#label-suggestions option")).to_have_count(0)
 
     page.locator(".photo", has_text="OPEN DAILY").locator("a.chip", has_text="Building").click()
     expect(page).to_have_url(f"{live_server.url}/gallery/?q=Building")

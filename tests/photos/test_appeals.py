@@ -205,3 +205,21 @@ def test_a_photo_restored_and_removed_again_can_be_appealed_again(client, remove
     assert "Appeal this decision" in page and "removal stands" not in page
     photo.refresh_from_db()
     assert photo.moderation_state == Photo.Moderation.APPEALED
+
+
+def test_the_decide_page_offers_no_escalation_for_an_appeal_and_shows_the_appeal(client, removed):
+    from photos.roles import roles_ensure
+
+    photo, owner, _, _ = removed
+    moderation.photo_appeal(photo_id=photo.id, actor=owner, text="A classical statue.")
+    roles_ensure()
+    from django.contrib.auth.models import Group
+
+    mod = get_user_model().objects.create_user("senior", password="x", is_staff=True)
+    mod.groups.add(Group.objects.get(name="Moderators"))
+    client.force_login(mod)
+
+    page = client.get(f"/admin/photos/moderationcase/{photo.pk}/decide/").content.decode()
+
+    assert 'value="escalate"' not in page and 'value="remove"' in page and 'value="clear"' in page
+    assert "A classical statue." in page.split('id="appeal"')[1].split("</p>")[0]

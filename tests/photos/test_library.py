@@ -95,7 +95,7 @@ def test_trash_asks_first_then_hides_the_photos_from_everyone_else_and_undo_brin
 
     photo.refresh_from_db()
     assert photo.trashed_at is not None
-    assert "Moved 1 photo to the trash." in done and "Undo" in done and listed(done) == []
+    assert "Moved 1 photo to the trash: restorable there for 30 days." in done and "Undo" in done and listed(done) == []
     anonymous = Client()
     assert str(photo.uid) not in anonymous.get("/gallery/").content.decode()
     assert anonymous.get(f"/gallery/{photo.uid}/").status_code == 404

@@ -164,3 +164,28 @@ def test_a_phrase_matches_words_read_as_separate_lines_and_cards_show_text_in_re
     assert names(client.get("/gallery/?q=%22open+daily%22")) == ["sign.jpg"]
     card = client.get("/gallery/?q=open").content.decode()
     assert card.index("“OPEN”") < card.index("“DAILY”") < card.index("“COFFEE”")  # as read, not by confidence
+
+
+def test_words_of_one_line_read_left_to_right_though_their_tops_differ_slightly(client):
+    key = "uploads/bakery.jpg"
+    Photo.objects.create(image=key, original_filename="bakery.jpg", visibility="public")
+    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=STAMP, updated_at=STAMP,
+                               labels=(Label(name="Text", confidence=99.0),), text=tuple(
+        TextDetection(text=w, type="LINE", confidence=c, box=Box(left, top, 0.2, 0.1))
+        for w, c, left, top in (("FRESH BREAD", 95.0, 0.2, 0.1), ("DAILY", 99.0, 0.55, 0.4196),
+                                ("OPEN", 90.0, 0.2, 0.4236), ("SINCE 1985", 97.0, 0.2, 0.7))))])
+
+    card = client.get("/gallery/").content.decode()
+    api = client.get("/api/photos/").json()["results"][0]
+
+    assert card.index("FRESH BREAD") < card.index("OPEN") < card.index("DAILY") < card.index("SINCE 1985")
+    assert api["text"] == ["FRESH BREAD", "OPEN", "DAILY", "SINCE 1985"]  # why a text search matched
+    assert api["title"] == "“FRESH BREAD”"  # "Text" says there is text, not what it is
+
+
+def test_gallery_cards_tick_approved_labels(client):
+    photo("dog.jpg", {"Dog": 90.0})
+    Label_ = __import__("photos.models", fromlist=["Label"]).Label
+    Label_.objects.filter(name="Dog").update(review_state="approved")
+
+    assert '<a class="chip" href="?q=Dog">Dog ✓</a>' in client.get("/gallery/").content.decode()

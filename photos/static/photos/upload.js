@@ -87,6 +87,7 @@
     name.href = photo.url;
     meta.appendChild(name);
     meta.appendChild(el("div", "status status-" + photo.status, photo.status_display));
+    if (photo.visibility === "public") meta.appendChild(el("div", "visibility", "Public"));
     var remove = el("a", "link danger", "Move to trash…");
     remove.href = photo.delete_url;
     meta.appendChild(remove);
