@@ -360,10 +360,10 @@ def with_text_lines(photos: QuerySet[Photo]) -> QuerySet[Photo]:
 
     return photos.prefetch_related(Prefetch(
         "texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE, confidence__gte=thresholds()["display"])
-        .order_by(*READING_ORDER()), to_attr="lines"))
+        .order_by(*reading_order_by()), to_attr="lines"))
 
 
-def READING_ORDER() -> tuple:  # noqa: N802 (an ordering, built when asked: expressions are per query)
+def reading_order_by() -> tuple:
     """Top to bottom, then left to right: the database's part of reading order
     (``reading_order`` then puts the words of one line left to right)."""
     from django.db.models import FloatField
@@ -440,7 +440,7 @@ def owner_photo(*, owner, uid) -> Photo | None:
     photo = (
         photos_for_owner(owner=owner, trashed=None)
         .prefetch_related(Prefetch("texts", queryset=DetectedText.objects.filter(type=DetectedText.Type.LINE)
-                                   .order_by(*READING_ORDER()), to_attr="lines"))
+                                   .order_by(*reading_order_by()), to_attr="lines"))
         .filter(uid=uid)
         .first()
     )

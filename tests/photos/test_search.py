@@ -184,8 +184,9 @@ def test_words_of_one_line_read_left_to_right_though_their_tops_differ_slightly(
 
 
 def test_gallery_cards_tick_approved_labels(client):
+    from photos.models import Label as LabelRow
+
     photo("dog.jpg", {"Dog": 90.0})
-    Label_ = __import__("photos.models", fromlist=["Label"]).Label
-    Label_.objects.filter(name="Dog").update(review_state="approved")
+    LabelRow.objects.filter(name="Dog").update(review_state="approved")
 
     assert '<a class="chip" href="?q=Dog">Dog ✓</a>' in client.get("/gallery/").content.decode()
