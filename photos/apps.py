@@ -6,4 +6,10 @@ class PhotosConfig(AppConfig):
     name = "photos"
 
     def ready(self):
-        pass
+        from django.db.models.signals import post_delete, post_save
+
+        from .selectors import forget_thresholds
+
+        for signal in (post_save, post_delete):
+            signal.connect(forget_thresholds, sender="photos.ModerationSettings",
+                           dispatch_uid=f"forget-thresholds-{signal is post_save}")

@@ -55,6 +55,8 @@ class Photo(models.Model):
 
     # States a moderator still has to decide; such photos are hidden from public pages.
     AWAITING_MODERATION = (Moderation.FLAGGED, Moderation.ESCALATED, Moderation.APPEALED)
+    # Removed, appealed or not: served to no one but staff, the owner included.
+    WITHHELD = (Moderation.REMOVED, Moderation.APPEALED)
 
     class Visibility(models.TextChoices):
         PRIVATE = "private", "Private"
@@ -136,6 +138,11 @@ class Photo(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in self.PENDING_STATUSES
+
+    @property
+    def withheld(self) -> bool:
+        """A moderator removed it (an appeal changes nothing until a moderator restores it)."""
+        return self.moderation_state in self.WITHHELD
 
 
 class Label(models.Model):

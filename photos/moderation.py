@@ -166,7 +166,7 @@ def report_outcome(flag: Flag) -> str:
     if flag.resolved_at is None:
         return ("With senior moderators" if state == Photo.Moderation.ESCALATED
                 else "Waiting for a moderator")
-    if state in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED):
+    if state in Photo.WITHHELD:
         return "Removed by a moderator"
     return "Reviewed by a moderator: it stays up"
 

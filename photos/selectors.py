@@ -15,10 +15,35 @@ from .models import Label, Photo
 PUBLIC_MODERATION_STATES = (Photo.Moderation.NONE, Photo.Moderation.CLEARED)
 
 
+THRESHOLDS_KEY = "moderation-thresholds"
+THRESHOLDS_SECONDS = 10
+
+
 def thresholds() -> dict:
     """Display and flag thresholds (0-100) and per-category flag thresholds, applied
     when showing and flagging, never when storing. Superusers edit them in the admin
-    (ModerationSettings); without that row the settings' defaults apply. One query."""
+    (ModerationSettings); without that row the settings' defaults apply.
+
+    Read once and cached (a search asks for them in every condition it builds): a save
+    of the row clears the cache at once (photos.apps); another process without a shared
+    cache (REDIS_CACHE_URL) sees a change within THRESHOLDS_SECONDS."""
+    from django.core.cache import cache
+
+    cached = cache.get(THRESHOLDS_KEY)
+    if cached is None:
+        cached = _read_thresholds()
+        cache.set(THRESHOLDS_KEY, cached, THRESHOLDS_SECONDS)
+    return cached
+
+
+def forget_thresholds(**kwargs) -> None:
+    """Signal receiver: the thresholds row changed."""
+    from django.core.cache import cache
+
+    cache.delete(THRESHOLDS_KEY)
+
+
+def _read_thresholds() -> dict:
     from .models import ModerationSettings
 
     defaults = {"display": settings.LABEL_DISPLAY_THRESHOLD, "flag": settings.MODERATION_FLAG_THRESHOLD, "categories": {}}
@@ -89,7 +114,7 @@ def photo_can_view(*, user, photo: Photo) -> bool:
     if user.is_authenticated and (staff or owner):
         # A removed photo is served to no one but staff, its owner included, until a
         # moderator restores it (an appeal changes nothing until then).
-        return photo.moderation_state not in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED) or staff
+        return not photo.withheld or staff
     return photo_is_public(photo)
 
 
@@ -118,6 +143,12 @@ def _taxonomy() -> dict[str, list[str]]:
 def label_parents() -> list[str]:
     """Every name that is some label's parent (Animal, Vehicle...), sorted."""
     return sorted({parent for parents in _taxonomy().values() for parent in parents})
+
+
+def known_label_names() -> set[str]:
+    """Every label name and parent the taxonomy knows, as spelled."""
+    taxonomy = _taxonomy()
+    return set(taxonomy) | {parent for parents in taxonomy.values() for parent in parents}
 
 
 def label_names_under(term: str) -> list[str]:
@@ -177,8 +208,7 @@ def join_label_phrases(tokens: list[str]) -> list[str]:
     """Adjacent words that together name a known label become one token, longest first,
     so multi-word labels need no quotes: ``Furniture NOT Dining Table`` ->
     ["Furniture", "NOT", "Dining Table"]; a +/- prefix stays on the phrase."""
-    taxonomy = _taxonomy()
-    known = {n.lower() for n in taxonomy} | {p.lower() for parents in taxonomy.values() for p in parents}
+    known = {n.lower() for n in known_label_names()}
 
     def plain(token: str) -> bool:
         return token not in ("AND", "NOT") and token[:1] not in ("+", "-")
@@ -236,7 +266,7 @@ def matches(term: str):
     that names no label is a text search."""
     from .models import DetectedText
 
-    names = {n.lower() for n in _taxonomy()} | {p.lower() for ps in _taxonomy().values() for p in ps}
+    names = {n.lower() for n in known_label_names()}
     under = label_names_under(term)
     # The taxonomy holds machine labels; an editor's label is only in the label table.
     is_label = bool({v.lower() for v in under} & names) or Label.objects.filter(name__in=under).exists()
@@ -346,8 +376,7 @@ def label_suggestions(prefix: str) -> list[str]:
     prefix = prefix.strip().lower()
     if not prefix:
         return []
-    taxonomy = _taxonomy()
-    names = set(taxonomy) | {p for parents in taxonomy.values() for p in parents}
+    names = known_label_names()
     starts = [n for n in names if n.lower().startswith(prefix)]
     inner = [n for n in names if n not in starts and any(w.startswith(prefix) for w in n.lower().split()[1:])]
     return (sorted(starts, key=lambda n: (len(n), n)) + sorted(inner, key=lambda n: (len(n), n)))[:SUGGESTIONS]
@@ -502,9 +531,15 @@ def specific_first(labels) -> list:
     """Labels (each with ``name`` and ``parents``) in their order, except that a label
     another of them names as a parent comes after all that are not parents: "Cat 91 %,
     Animal 91 %" rather than "Animal, Cat" when confidences tie or parents sum higher."""
+    specific, general = split_parents(labels)
+    return specific + general
+
+
+def split_parents(labels) -> tuple[list, list]:
+    """(labels no other of them names as a parent, those that one does), in order."""
     labels = list(labels or [])
     parents = {p for label in labels for p in (label.parents or [])}
-    return [lb for lb in labels if lb.name not in parents] + [lb for lb in labels if lb.name in parents]
+    return [lb for lb in labels if lb.name not in parents], [lb for lb in labels if lb.name in parents]
 
 
 UNTITLED_LABELS = {"Text"}  # says there is text, not what the photo is: its first line says more
@@ -516,9 +551,8 @@ def public_title(photo: Photo, labels=None) -> str:
     visible labels."""
     chosen = [lb for lb in (labels if labels is not None else getattr(photo, "visible_labels", None) or [])
               if lb.name not in UNTITLED_LABELS]
-    parents = {p for label in chosen for p in (label.parents or [])}
-    leaves = [lb.name for lb in chosen if lb.name not in parents]  # "Cat", not "Cat, Animal and Mammal"
-    names = (leaves or [lb.name for lb in chosen])[:3]
+    leaves, _ = split_parents(chosen)  # "Cat", not "Cat, Animal and Mammal"
+    names = [lb.name for lb in (leaves or chosen)][:3]
     if not names:
         lines = reading_order(getattr(photo, "lines", None))
         return f"“{lines[0].text[:60]}”" if lines else "Untitled photo"

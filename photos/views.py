@@ -141,10 +141,9 @@ def _photo_json(photo: Photo) -> dict:
                    for lb in selectors.specific_first(labels)],
         # A removed photo's thumbnail is no one's to see, its owner's included (it 404s).
         "thumbnail": reverse("photos:thumbnail", args=[photo.uid])
-        if photo.thumbnail and photo.moderation_state not in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED) else None,
+        if photo.thumbnail and not photo.withheld else None,
         # Removed photos get no thumbnail: the page must not keep asking for one.
-        "thumbnail_pending": not photo.thumbnail and photo.moderation_state not in (Photo.Moderation.REMOVED,
-                                                                                     Photo.Moderation.APPEALED),
+        "thumbnail_pending": not photo.thumbnail and not photo.withheld,
         "url": reverse("photos:detail", args=[photo.uid]),
         "delete_url": reverse("photos:delete", args=[photo.uid]),
     }
@@ -268,7 +267,6 @@ def photo_detail(request, uid):
     return render(request, "photos/photo_detail.html", {
         "photo": photo, "boxes": boxes, "boxed_labels": {b["label"] for b in boxes},
         "format": (photo.content_type or "").removeprefix("image/").upper(),
-        "viewable": photo.moderation_state not in (Photo.Moderation.REMOVED, Photo.Moderation.APPEALED),
     })
 
 

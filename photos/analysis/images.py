@@ -98,7 +98,7 @@ def decode(data: bytes, *, max_side: int = WORK_MAX_SIDE) -> WorkingImage:
             img.load()
             img = ImageOps.exif_transpose(img)
             if img.mode != "RGB":
-                img = to_rgb(img)
+                img = flatten(img)
             if max(img.size) > max_side:
                 img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
             rgb = np.asarray(img, dtype=np.uint8)
@@ -109,7 +109,3 @@ def decode(data: bytes, *, max_side: int = WORK_MAX_SIDE) -> WorkingImage:
         raise ImageInputError("InvalidImageFormatException", f"Cannot decode image: {exc}") from None
     return WorkingImage(rgb=rgb, original_width=width, original_height=height, format=fmt)
 
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """RGB, with transparency composited on white (the labeler's rendition rule)."""
-    return flatten(img)

@@ -84,3 +84,21 @@ def test_the_moderation_queue_puts_decide_first(admin_client):
     from photos.admin.moderation import ModerationQueueAdmin
 
     assert ModerationQueueAdmin.list_display[0] == "decide_link"
+
+
+def test_thresholds_are_read_once_and_a_save_is_seen_at_once(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from photos import selectors
+    from photos.models import ModerationSettings
+
+    selectors.thresholds()
+    with CaptureQueriesContext(connection) as reads:
+        selectors.thresholds()
+    row = ModerationSettings.objects.create(display_threshold=80.0)
+
+    assert len(reads) == 0
+    assert selectors.thresholds()["display"] == 80.0
+    row.delete()
+    assert selectors.thresholds()["display"] == selectors._read_thresholds()["display"] != 80.0

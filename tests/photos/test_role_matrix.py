@@ -276,12 +276,17 @@ SITE_GETS = {
 }
 
 
-@pytest.mark.parametrize("role", [*ROLES, "owner"])
-def test_site_views_by_role(client, world, role):
+def act_as(client, world, role) -> None:
+    """Sign in as the role, or as the private photo's owner."""
     if role == "owner":
         client.force_login(world["photo"].owner)
     else:
         login(client, world, role)
+
+
+@pytest.mark.parametrize("role", [*ROLES, "owner"])
+def test_site_views_by_role(client, world, role):
+    act_as(client, world, role)
     photo = world["photo"]  # private
 
     for url, roles in SITE_GETS.items():
@@ -363,10 +368,7 @@ def test_every_site_route_is_in_the_matrix():
 
 @pytest.mark.parametrize("role", [*ROLES, "owner"])
 def test_private_photo_stays_private_on_every_site_route(client, world, role):
-    if role == "owner":
-        client.force_login(world["photo"].owner)
-    else:
-        login(client, world, role)
+    act_as(client, world, role)
     photo = world["photo"]  # private
     before = snapshot()
 

@@ -25,7 +25,6 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from .messages import event_message  # noqa: F401  (the handler reads what the app sends)
 from .core import RENDITION_HELPS, AnalyzeOptions, ImageRef, analyze, error_code, is_transient
 from .record import (
     SORT_KEY,
@@ -142,15 +141,7 @@ def back_off(message: SQSRecord) -> int | None:
     set, or None if it could not be set (the queue's own timeout then applies)."""
     receives = int(message.attributes.approximate_receive_count or 1)
     delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, receives - 1))
-    delay = max(1, int(delay * random.uniform(0.8, 1.2)))
-    try:
-        sqs_client().change_message_visibility(
-            QueueUrl=message.queue_url, ReceiptHandle=message.receipt_handle, VisibilityTimeout=delay
-        )
-    except Exception as exc:  # the failure is still reported; only the delay is lost
-        logger.warning("could not back off", extra={"error": repr(exc)})
-        return None
-    return delay
+    return hide_for(message, max(1, int(delay * random.uniform(0.8, 1.2))))
 
 
 NOT_STARTED_RETRY_SECONDS = 5
@@ -158,13 +149,19 @@ NOT_STARTED_RETRY_SECONDS = 5
 
 def retry_soon(message: SQSRecord) -> int | None:
     """Make a message that was not started visible again in a few seconds."""
+    return hide_for(message, NOT_STARTED_RETRY_SECONDS)
+
+
+def hide_for(message: SQSRecord, seconds: int) -> int | None:
+    """Set when a failed message comes back; ``seconds``, or None if it could not be set
+    (the failure is still reported and the queue's own visibility timeout applies)."""
     try:
         sqs_client().change_message_visibility(QueueUrl=message.queue_url, ReceiptHandle=message.receipt_handle,
-                                               VisibilityTimeout=NOT_STARTED_RETRY_SECONDS)
-    except Exception as exc:  # still reported failed; the queue's timeout applies
-        logger.warning("could not shorten the retry", extra={"error": repr(exc)})
+                                               VisibilityTimeout=seconds)
+    except Exception as exc:
+        logger.warning("could not set when the message comes back", extra={"error": repr(exc), "seconds": seconds})
         return None
-    return NOT_STARTED_RETRY_SECONDS
+    return seconds
 
 
 class PoisonMessage(ValueError):
