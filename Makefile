@@ -74,8 +74,8 @@ test: $(STAMP) chromium wordnet models infra/node_modules/.installed
 	# library use subqueries SQLite is strict about: run their rules on SQLite,
 	# the `make run` default, too.
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.db CELERY_BROKER_URL=$(TEST_BROKER_URL) \
-		$(PY) -m pytest -q tests/photos/test_services.py tests/photos/test_uploads.py tests/photos/test_tasks.py \
-		tests/photos/test_moderation.py tests/photos/test_library.py
+		$(PY) -m pytest -q tests/photos/test_apply.py tests/photos/services/test_uploads.py tests/photos/pipelines/test_local.py \
+		tests/photos/services/test_moderation.py tests/photos/views/test_library.py
 
 infra/node_modules/.installed: infra/package.json infra/package-lock.json
 	cd infra && npm ci --no-audit --no-fund --loglevel=error

@@ -137,7 +137,7 @@ def bench_my_photos(repeat: int) -> None:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from photos import selectors
+    from photos.selectors import library
     from photos.models import Photo
 
     owner = get_user_model().objects.get_or_create(username="bench-owner")[0]
@@ -147,8 +147,8 @@ def bench_my_photos(repeat: int) -> None:
     client = Client()
     client.force_login(owner)
     ordered = Photo.objects.filter(owner=owner, trashed_at__isnull=True).order_by("-created_at", "-id")
-    cursor = selectors.photo_cursor(ordered[49 * selectors.PAGE_SIZE - 1])
-    print(f"\n== My photos of one user with {OWNED:,} photos, {selectors.PAGE_SIZE} a page ({repeat} requests each)")
+    cursor = library.photo_cursor(ordered[49 * library.PAGE_SIZE - 1])
+    print(f"\n== My photos of one user with {OWNED:,} photos, {library.PAGE_SIZE} a page ({repeat} requests each)")
     print(f"{'page':<42}{'median ms':>10}{'p95 ms':>9}{'queries':>9}")
     for title, url in (("page 1", "/photos/"), ("page 50 (keyset cursor)", f"/photos/?after={cursor}")):
         median, p95, queries = measure(client, url, repeat)
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from photos import review
+    from photos.services import review
     from photos.models import Label
 
     User = get_user_model()

@@ -3,7 +3,7 @@
     make bench-sync          # or: .venv/bin/python -m benchmarks.sync
 
 1. records/s applied into PostgreSQL from DynamoDB items of 10 labels each (parsed with
-   LabelRecord.from_item, Decimals and all): apply_records in pages of sync.PAGE_SIZE,
+   record_of, Decimals and all): apply_records in pages of sync.PAGE_SIZE,
    beside a naive per-record loop of update_or_create calls, in the same run, on a
    dedicated database (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/mediaapp_bench,
    created if missing);
@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, ModerationLabel, TextDetection
+from infra.functions.labeler.table import item_of, record_of, shard_for
 import argparse
 import os
 import statistics
@@ -47,8 +49,6 @@ def setup_django(database_url: str) -> None:
 
 
 def make_items(n: int, prefix: str, stamp: str) -> list[dict]:
-    from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, ModerationLabel, TextDetection
-
     names = ["Dog", "Animal", "Pet", "Mammal", "Grass", "Plant", "Outdoors", "Nature", "Person", "Face"]
     items = []
     for i in range(n):
@@ -63,7 +63,7 @@ def make_items(n: int, prefix: str, stamp: str) -> list[dict]:
             model_versions={"labels": "3.0", "moderation": "7.0", "text": "3.0"},
             analyzed_at=stamp, updated_at=stamp,
         )
-        items.append(record.to_item())
+        items.append(item_of(record))
     return items
 
 
@@ -75,12 +75,11 @@ def precreate_photos(items: list[dict]) -> None:
 
 
 def bulk_apply(items: list[dict], page: int) -> float:
-    from infra.functions.labeler.record import LabelRecord
-    from photos.services import apply_records
+    from photos.apply import apply_records
 
     started = time.perf_counter()
     for start in range(0, len(items), page):
-        apply_records([LabelRecord.from_item(i) for i in items[start : start + page]])
+        apply_records([record_of(i) for i in items[start : start + page]])
     return time.perf_counter() - started
 
 
@@ -91,8 +90,7 @@ def parallel_apply(items: list[dict], page: int, workers: int) -> float:
 
     from django.db import connection
 
-    from infra.functions.labeler.record import LabelRecord, shard_for
-    from photos.services import apply_records
+    from photos.apply import apply_records
 
     shards: dict[int, list[dict]] = {}
     for item in items:
@@ -101,7 +99,7 @@ def parallel_apply(items: list[dict], page: int, workers: int) -> float:
     def run(part: list[dict]) -> None:
         try:
             for start in range(0, len(part), page):
-                apply_records([LabelRecord.from_item(i) for i in part[start : start + page]])
+                apply_records([record_of(i) for i in part[start : start + page]])
         finally:
             connection.close()
 
@@ -114,12 +112,11 @@ def parallel_apply(items: list[dict], page: int, workers: int) -> float:
 def naive_apply(items: list[dict]) -> float:
     from django.db import transaction
 
-    from infra.functions.labeler.record import LabelRecord
     from photos.models import Label, Photo
 
     started = time.perf_counter()
     for item in items:
-        record = LabelRecord.from_item(item)
+        record = record_of(item)
         with transaction.atomic():
             photo, _ = Photo.objects.update_or_create(
                 image=record.key, defaults={"status": "labeled", "engine": record.engine, "etag": record.etag,
@@ -136,7 +133,7 @@ def bench_apply(bulk_n: int, naive_n: int, rounds: int) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from photos import sync
+    from photos.pipelines import sync
     from photos.models import Photo
 
     print(f"\n== apply into {connection.vendor} ({connection.settings_dict['NAME']}), items of 10 labels")
@@ -169,7 +166,7 @@ class LatentRekognition:
     """Service-model-valid canned responses after a fixed latency per call."""
 
     def __init__(self, latency: float, sequential: bool):
-        from tests.functions.test_core import LABELS_RESPONSE, MODERATION_RESPONSE, TEXT_RESPONSE
+        from tests.responses import LABELS_RESPONSE, MODERATION_RESPONSE, TEXT_RESPONSE
 
         self.latency = latency
         self.lock = threading.Lock() if sequential else None

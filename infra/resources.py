@@ -5,12 +5,12 @@ it runs with the settings the stack deploys."""
 
 from __future__ import annotations
 
-from infra.functions.labeler import record as _record
+from infra.functions.labeler import table as _table
 
 # The table's keys are part of the record format; repeated here with the rest of its shape.
-SORT_KEY = _record.SORT_KEY
-TOMBSTONE_ATTRIBUTES = tuple(sorted(_record.tombstone_item(bucket="b", key="k", at="t", reason="r")))
-SYNC_INDEX = _record.SYNC_INDEX
+SORT_KEY = _table.SORT_KEY
+TOMBSTONE_ATTRIBUTES = tuple(sorted(_table.tombstone_item(bucket="b", key="k", at="t", reason="r")))
+SYNC_INDEX = _table.SYNC_INDEX
 
 UPLOAD_PREFIX = "uploads/"
 THUMBNAIL_PREFIX = "thumbnails/"

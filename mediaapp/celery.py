@@ -15,9 +15,9 @@ app.autodiscover_tasks()
 @app.on_after_configure.connect
 def _pipeline_schedule(sender, **kwargs):
     """The common beat schedule (settings) plus the configured pipeline's own tasks."""
-    from photos.pipelines import pipeline
+    from photos.pipelines import periodic_tasks
 
-    sender.conf.beat_schedule = {**sender.conf.beat_schedule, **pipeline().periodic_tasks()}
+    sender.conf.beat_schedule = {**sender.conf.beat_schedule, **periodic_tasks()}
 
 
 def _warm_models(**kwargs):

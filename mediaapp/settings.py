@@ -278,7 +278,7 @@ AXES_VERBOSE = False
 
 # Abuse limits (django-ratelimit; per process unless REDIS_CACHE_URL gives a shared
 # cache): sign-ups per address, reports and upload requests per account.
-RATELIMIT_VIEW = "photos.views.rate_limited"
+RATELIMIT_VIEW = "photos.security.rate_limited"
 RATELIMIT_IP_META_KEY = "photos.security.client_ip"
 SIGNUP_RATE = os.environ.get("SIGNUP_RATE", "5/h")
 REPORT_RATE = os.environ.get("REPORT_RATE", "30/h")
@@ -287,6 +287,9 @@ LOGIN_ADDRESS_RATE = os.environ.get("LOGIN_ADDRESS_RATE", "60/h")
 PASSWORD_RESET_RATE = os.environ.get("PASSWORD_RESET_RATE", "5/h")
 TRUSTED_PROXY_COUNT = int(env_float("TRUSTED_PROXY_COUNT", 0, lo=0, hi=10))
 # Extra origins pages may load images from / post to (the S3 endpoint for presigned URLs).
+# AGPL-3.0 section 13: every page's footer offers the source of the running copy. Empty:
+# the site serves its own source at /source/; set a URL where you publish a modified copy.
+SOURCE_CODE_URL = os.environ.get("SOURCE_CODE_URL", "")
 CSP_MEDIA_ORIGINS = [o.strip() for o in os.environ.get("CSP_MEDIA_ORIGINS", "").split(",") if o.strip()]
 if PHOTOS_STORAGE == "s3" and not CSP_MEDIA_ORIGINS:
     # Presigned URLs point at the bucket (or the emulator) directly.

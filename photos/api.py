@@ -24,10 +24,12 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
-from . import selectors
 from .forms import UploadForm
-from .uploading import photos_receive
 from .models import Label, Photo
+from .selectors import search
+from .selectors.labels import label_suggestions, specific_first, with_visible_labels
+from .selectors.titles import public_title, reading_order, with_text_lines
+from .services.uploads import photos_receive
 
 PAGE_SIZE = 50
 MAX_QUERY = 200
@@ -42,7 +44,7 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
 def _public_photos(query: str, sort: str = "newest"):
     # The labels the gallery shows (approved, and machine labels at or above the display
     # threshold), so a search result always says why it matched.
-    return selectors.with_text_lines(selectors.with_visible_labels(selectors.public_photos(query, sort)))
+    return with_text_lines(with_visible_labels(search.public_photos(query, sort)))
 
 
 def _photo(photo: Photo) -> dict:
@@ -50,7 +52,7 @@ def _photo(photo: Photo) -> dict:
         "id": str(photo.uid),
         # Named by its labels, never by the uploaded file's name (it may carry a person's
         # name, a place, a document).
-        "title": selectors.public_title(photo),
+        "title": public_title(photo),
         "width": photo.width,
         "height": photo.height,
         "created_at": photo.created_at.isoformat(),
@@ -59,10 +61,10 @@ def _photo(photo: Photo) -> dict:
         "labels": [
             {"name": lb.name, "confidence": None if lb.confidence is None else round(lb.confidence, 2),
              "approved": lb.review_state == Label.Review.APPROVED}
-            for lb in selectors.specific_first(getattr(photo, "visible_labels", []))
+            for lb in specific_first(getattr(photo, "visible_labels", []))
         ],
         # The lines of text found in it that the pages show, in reading order.
-        "text": [line.text for line in selectors.reading_order(getattr(photo, "lines", []))],
+        "text": [line.text for line in reading_order(getattr(photo, "lines", []))],
     }
 
 
@@ -81,15 +83,15 @@ def photos(request):
     if len(query) > MAX_QUERY:
         return _error(400, f"q is longer than {MAX_QUERY} characters.")
     sort = request.GET.get("sort", "newest")
-    if sort not in selectors.SORTS:
-        return _error(400, f"sort must be one of {', '.join(selectors.SORTS)}.")
+    if sort not in search.SORTS:
+        return _error(400, f"sort must be one of {', '.join(search.SORTS)}.")
     try:
         number = int(request.GET.get("page", "1"))
     except ValueError:
         return _error(400, "page must be a positive integer.")
     if not 1 <= number <= MAX_PAGE:
         return _error(400, f"page must be between 1 and {MAX_PAGE}.")
-    page = selectors.page_of(_public_photos(query, sort), number, PAGE_SIZE)
+    page = search.page_of(_public_photos(query, sort), number, PAGE_SIZE)
     return JsonResponse({"page": number, "has_next": page.has_next(), "results": [_photo(p) for p in page]})
 
 
@@ -101,7 +103,7 @@ def labels(request):
     prefix = request.GET.get("prefix", "")
     if len(prefix) > MAX_PREFIX:
         return _error(400, f"prefix is longer than {MAX_PREFIX} characters.")
-    return JsonResponse({"labels": selectors.label_suggestions(prefix.replace("\x00", ""))})
+    return JsonResponse({"labels": label_suggestions(prefix.replace("\x00", ""))})
 
 
 @csrf_exempt
@@ -170,7 +172,7 @@ def schema_document() -> dict:
                         {"name": "page", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
                         {"name": "sort", "in": "query", "required": False,
-                         "schema": {"type": "string", "enum": list(selectors.SORTS), "default": "newest"}},
+                         "schema": {"type": "string", "enum": list(search.SORTS), "default": "newest"}},
                     ],
                     "responses": {
                         "200": {"description": "A page of photos", "content": {"application/json": {"schema": {

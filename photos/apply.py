@@ -5,7 +5,7 @@ instances: rows are loaded into temporary staging tables (COPY on PostgreSQL, on
 executemany elsewhere) and merged with INSERT ... ON CONFLICT / UPDATE ... FROM. That
 keeps the query count constant and the Python work per record small; the ORM version
 of the same logic applied ~400 records/s into PostgreSQL, this one is measured by
-`make bench-sync`. Exposed through photos.services.
+`make bench-sync`. Its callers import it from here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.utils import timezone
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
 from .models import CONTENT_TYPES, EXTENSIONS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
-from .selectors import thresholds
+from .selectors.labels import thresholds
 
 RECORD_STATUS = {
     STATUS_LABELED: Photo.Status.LABELED,

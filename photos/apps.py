@@ -8,7 +8,7 @@ class PhotosConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
-        from .selectors import forget_thresholds
+        from .selectors.labels import forget_thresholds
 
         for signal in (post_save, post_delete):
             signal.connect(forget_thresholds, sender="photos.ModerationSettings",

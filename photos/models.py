@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from .querysets import PhotoQuerySet
+
 # Stored keys keep one lowercase extension per format (the labeler compares suffixes in
 # lower case, so objects put into the bucket directly may use any case).
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
@@ -57,6 +59,8 @@ class Photo(models.Model):
     AWAITING_MODERATION = (Moderation.FLAGGED, Moderation.ESCALATED, Moderation.APPEALED)
     # Removed, appealed or not: served to no one but staff, the owner included.
     WITHHELD = (Moderation.REMOVED, Moderation.APPEALED)
+    # Flagged, escalated and removed photos never appear on public pages.
+    PUBLIC_MODERATION_STATES = (Moderation.NONE, Moderation.CLEARED)
 
     class Visibility(models.TextChoices):
         PRIVATE = "private", "Private"
@@ -106,6 +110,8 @@ class Photo(models.Model):
     # TRASH_DAYS, then erased like a delete (services.photos_purge_trash).
     trashed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = PhotoQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("moderate_photo", "Can decide on flagged photos")]
@@ -138,6 +144,12 @@ class Photo(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in self.PENDING_STATUSES
+
+    @property
+    def is_public(self) -> bool:
+        """This photo is in ``Photo.objects.public()`` (checked without a query)."""
+        return (self.visibility == self.Visibility.PUBLIC and self.trashed_at is None
+                and self.status == self.Status.LABELED and self.moderation_state in self.PUBLIC_MODERATION_STATES)
 
     @property
     def withheld(self) -> bool:
@@ -347,6 +359,18 @@ class ModerationSettings(models.Model):
         return f"display {self.display_threshold:g}, flag {self.flag_threshold:g}"
 
 
+# Why a photo was removed: the moderator chooses one, and its owner sees it.
+REMOVAL_REASONS = {
+    "nudity": "Nudity or sexual content",
+    "violence": "Violence or gore",
+    "hate": "Hateful symbols or content",
+    "privacy": "Someone's personal information",
+    "spam": "Spam or advertising",
+    "copyright": "Someone else's work (copyright)",
+    "other": "Against the site's rules",
+}
+
+
 class AuditEvent(models.Model):
     """One editorial or moderation change: who, when, what it was before and after."""
 
@@ -394,8 +418,6 @@ class AuditEvent(models.Model):
         if self.action in (self.Action.RENAME, self.Action.MERGE) and after.get("merged_into"):
             return f"{self.get_action_display()} {self.label_name} → {after['merged_into']}"
         if self.action == self.Action.REMOVE and after.get("reason"):
-            from .moderation import REMOVAL_REASONS
-
             return f"Removed ({REMOVAL_REASONS.get(after['reason'], after['reason'])})"
         if self.action == self.Action.VISIBILITY and after.get("visibility"):
             return f"Made {after['visibility']}"

@@ -1,7 +1,8 @@
 """The client's address, the Content-Security-Policy and the request size limit.
 
 Login throttling is django-axes' (settings: AXES_*), abuse limits django-ratelimit's
-(photos/views.py); both read the client's address from ``client_ip``.
+(photos/views); both read the client's address from ``client_ip``, and a request over a
+limit gets ``rate_limited``'s answer.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import functools
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
+from django_ratelimit.core import is_ratelimited
 
 
 def client_ip(request) -> str:
@@ -22,6 +25,16 @@ def client_ip(request) -> str:
         if len(forwarded) >= proxies:
             return forwarded[-proxies]
     return request.META.get("REMOTE_ADDR", "") or "0.0.0.0"
+
+
+def rate_limited(request, exception=None):
+    """django-ratelimit's answer (RATELIMIT_VIEW): 429, in the site's style or as JSON."""
+    message = "Too many requests from you in a short time. Please wait a while and try again."
+    if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"error": message}, status=429, headers={"Retry-After": "3600"})
+    response = render(request, "429.html", {"message": message}, status=429)
+    response["Retry-After"] = "3600"
+    return response
 
 
 # Account forms served by Django's own views, and the setting holding each one's rate.
@@ -40,12 +53,8 @@ class LoginAddressRateMiddleware:
     def __call__(self, request):
         setting = ADDRESS_RATES.get(request.path) if request.method == "POST" else None
         if setting:
-            from django_ratelimit.core import is_ratelimited
-
             if is_ratelimited(request, group=f"address:{setting}", key="ip", rate=getattr(settings, setting),
                               method="POST", increment=True):
-                from .views import rate_limited
-
                 return rate_limited(request)
         return self.get_response(request)
 

@@ -1,24 +1,24 @@
 from django.urls import path
 
-from . import views
+from .views import library, photo, uploads
 
 app_name = "photos"
 
 urlpatterns = [
-    path("", views.my_photos, name="mine"),
-    path("status/", views.my_photos_status, name="status"),
-    path("trash/", views.trash, name="trash"),
-    path("reports/", views.my_reports, name="reports"),
-    path("bulk/", views.bulk, name="bulk"),
-    path("undo-trash/", views.undo_trash, name="undo-trash"),
-    path("direct/", views.direct_upload, name="direct"),
-    path("direct/confirm/", views.direct_upload_confirm, name="direct-confirm"),
-    path("<uuid:uid>/", views.photo_detail, name="detail"),
-    path("<uuid:uid>/image/", views.photo_file, {"kind": "image"}, name="image"),
-    path("<uuid:uid>/display/", views.photo_file, {"kind": "display"}, name="display"),
-    path("<uuid:uid>/visibility/", views.photo_visibility, name="visibility"),
-    path("<uuid:uid>/appeal/", views.photo_appeal, name="appeal"),
-    path("<uuid:uid>/thumbnail/", views.photo_file, {"kind": "thumbnail"}, name="thumbnail"),
-    path("<uuid:uid>/delete/", views.photo_delete, name="delete"),
-    path("<uuid:uid>/erase/", views.photo_erase, name="erase"),
+    path("", library.my_photos, name="mine"),
+    path("status/", library.my_photos_status, name="status"),
+    path("trash/", library.trash, name="trash"),
+    path("reports/", photo.my_reports, name="reports"),
+    path("bulk/", library.bulk, name="bulk"),
+    path("undo-trash/", library.undo_trash, name="undo-trash"),
+    path("direct/", uploads.direct_upload, name="direct"),
+    path("direct/confirm/", uploads.direct_upload_confirm, name="direct-confirm"),
+    path("<uuid:uid>/", photo.photo_detail, name="detail"),
+    path("<uuid:uid>/image/", photo.photo_file, {"kind": "image"}, name="image"),
+    path("<uuid:uid>/display/", photo.photo_file, {"kind": "display"}, name="display"),
+    path("<uuid:uid>/visibility/", photo.photo_visibility, name="visibility"),
+    path("<uuid:uid>/appeal/", photo.photo_appeal, name="appeal"),
+    path("<uuid:uid>/thumbnail/", photo.photo_file, {"kind": "thumbnail"}, name="thumbnail"),
+    path("<uuid:uid>/delete/", library.photo_delete, name="delete"),
+    path("<uuid:uid>/erase/", library.photo_erase, name="erase"),
 ]

@@ -55,9 +55,11 @@ def fake_queue(request, monkeypatch):
     queue = FakeQueue()
     if request.node.get_closest_marker("real_worker"):
         return queue
-    from photos import tasks
+    from photos.pipelines.local import analyze_photo
+    from photos.tasks import erase_photos, sweep_stuck_photos
+    from photos.renditions import make_thumbnail
 
-    for task in (tasks.analyze_photo, tasks.make_thumbnail, tasks.sweep_stuck_photos, tasks.erase_photos):
+    for task in (analyze_photo, make_thumbnail, sweep_stuck_photos, erase_photos):
         def delay(*args, _name=task.name, **kwargs):
             if queue.fail_with is not None:
                 raise queue.fail_with

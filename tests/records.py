@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from infra.functions.labeler.record import Label as RecordLabel, LabelRecord
 from photos.models import Photo
-from photos.services import apply_records
+from photos.apply import apply_records
 
 STAMP = "2026-11-22T08:00:00.000000Z"
 

@@ -6,7 +6,7 @@ rules and write the audit entry (photos/review.py, photos/moderation.py,
 photos/services.py); model fields that no service changes are read-only here.
 """
 
-from ..selectors import parse_label_query  # noqa: F401  (tested through here)
+from ..selectors.search import parse_label_query  # noqa: F401  (tested through here)
 from . import accounts, audit, moderation, photos, review, settings  # noqa: F401  (registers the model admins)
 from .filters import COUNT_CAP, CappedPaginator  # noqa: F401
 from .photos import PhotoAdmin  # noqa: F401

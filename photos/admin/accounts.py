@@ -10,6 +10,8 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
+from ..models import Photo
+from ..services import erasure
 from .filters import StaffInputMixin
 
 User = get_user_model()
@@ -23,11 +25,8 @@ class AccountAdmin(StaffInputMixin, UserAdmin):
     version, records, tombstones, audit entries), not by the database's cascade."""
 
     def _erase_photos(self, request, users) -> None:
-        from ..models import Photo
-        from ..services import photo_delete
-
         for photo_id in Photo.objects.filter(owner__in=users).values_list("pk", flat=True):
-            if not photo_delete(photo_id=photo_id, actor=request.user):
+            if not erasure.photo_delete(photo_id=photo_id, actor=request.user):
                 raise PermissionDenied
 
     def delete_model(self, request, obj):

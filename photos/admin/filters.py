@@ -16,8 +16,8 @@ from ..models import (
     AuditEvent,
     Label,
 )
-from ..selectors import has_label as _has_label
-from ..selectors import label_names_under, label_parents
+from ..selectors.labels import label_names_under, label_parents
+from ..selectors.search import has_label as _has_label
 
 # Changelists count at most this many rows (40 pages of photos): an exact COUNT over a
 # million labels costs more than the page itself, and past that people filter or search.

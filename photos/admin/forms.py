@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from ..moderation import REMOVAL_REASONS
-from ..models import (
-    Flag,
-)
+from ..models import REMOVAL_REASONS, Flag
 
 
 class AddLabelForm(forms.Form):

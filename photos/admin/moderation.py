@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .. import moderation
+from ..services import moderation
 from ..models import (
     AuditEvent,
     Flag,
@@ -23,7 +23,7 @@ from ..models import (
     ModerationLabel,
     Photo,
 )
-from ..moderation import awaiting_moderation_q
+from ..services.moderation import awaiting_moderation_q
 from .filters import CappedPaginator, ReadOnlyAdmin
 from .forms import DecisionForm
 

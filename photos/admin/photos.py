@@ -7,13 +7,15 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
-from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from .. import moderation, review, services
+from .. import exports
+from ..services import erasure, moderation, review
+from ..services.photos import photos_reanalyse
 from ..pipelines import pipeline
 from ..models import (
     AnalysisRecord,
@@ -22,8 +24,8 @@ from ..models import (
     ModerationLabel,
     Photo,
 )
-from ..selectors import has_label as _has_label
-from ..selectors import parse_label_query
+from ..selectors.search import has_label as _has_label
+from ..selectors.search import parse_label_query
 from .filters import (
     CappedPaginator,
     EngineFilter,
@@ -119,7 +121,7 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
         return False  # photos come from uploads
 
     def delete_model(self, request, obj):
-        if not services.photo_delete(photo_id=obj.pk, actor=request.user):
+        if not erasure.photo_delete(photo_id=obj.pk, actor=request.user):
             raise PermissionDenied
 
     def get_deleted_objects(self, objs, request):
@@ -130,7 +132,7 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         for pk in queryset.values_list("pk", flat=True):
-            services.photo_delete(photo_id=pk, actor=request.user)
+            erasure.photo_delete(photo_id=pk, actor=request.user)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -193,22 +195,16 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
 
     @admin.action(description="Re-analyse selected photos", permissions=["reanalyse"])
     def reanalyse(self, request, queryset):
-        sent = services.photos_reanalyse(photo_ids=list(queryset.values_list("pk", flat=True)))
+        sent = photos_reanalyse(photo_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"Sent {sent} photo(s) for analysis; their status below shows the progress "
                                    "(queued, analyzing, labeled).")
 
     @admin.action(description="Sync everything from DynamoDB now", permissions=["view"])
     def sync_all_now(self, request, queryset):
-        from ..tasks import sync_labels
-
-        sync_labels.delay()
+        pipeline().sync_soon()
         self.message_user(request, "Sync started; new labels appear within seconds.")
 
     def _export(self, queryset, *, kind: str, approved_only: bool):
-        from django.http import StreamingHttpResponse
-
-        from .. import exports
-
         scope = "approved" if approved_only else "all"
         if kind == "csv":
             response = StreamingHttpResponse(exports.labels_csv(queryset, approved_only=approved_only), content_type="text/csv; charset=utf-8")
@@ -238,9 +234,7 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
 
     @admin.action(description="Refresh labels from DynamoDB", permissions=["view"])
     def refresh_from_dynamodb(self, request, queryset):
-        from .. import sync
-
-        result = sync.sync_photos(queryset.values_list("id", flat=True))
+        result = pipeline().refresh(photo_ids=list(queryset.values_list("id", flat=True)))
         self.message_user(request, f"Refreshed {result.applied} photo(s) from DynamoDB; {result.stale} already up to date.")
 
     def get_urls(self):
@@ -254,16 +248,14 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
         return photo_review(self, request, object_id)
 
     def refresh_view(self, request, object_id):
-        """The change page's "Refresh from DynamoDB" button: one GetItem, then apply."""
-        from .. import sync
-
+        """The change page's "Refresh from DynamoDB" button: read its record, then apply."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         photo = get_object_or_404(Photo, pk=object_id)
         if not self.has_view_permission(request, photo):
             raise PermissionDenied
-        result = sync.sync_photo(photo.pk)
-        if result is None:
+        result = pipeline().refresh(photo_ids=[photo.pk])
+        if not result.applied and not result.stale:
             self.message_user(request, "No record in DynamoDB for this photo yet.", messages.WARNING)
         elif result.applied:
             self.message_user(request, "Refreshed from DynamoDB.")

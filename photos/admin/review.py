@@ -11,14 +11,14 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from .. import review
+from ..services import review
 from ..models import (
     DetectedText,
     Label,
     Photo,
     ReviewItem,
 )
-from ..selectors import pending_machine_labels_q
+from ..selectors.labels import pending_machine_labels_q
 from .filters import (
     CappedPaginator,
     ConfidenceBandFilter,

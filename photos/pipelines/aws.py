@@ -1,21 +1,34 @@
 """The AWS pipeline: S3 events reach the labeler Lambda, which writes records to
 DynamoDB; Celery beat syncs them into the database. The app talks to the labeler only
-through its queue (S3-event-shaped messages) and to the table only for tombstones."""
+through its queue (S3-event-shaped messages) and to the table through
+infra/functions/labeler/table.py (tombstones, reads for the sync and the backfill)."""
 
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
+import boto3
+from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from infra.functions.labeler import table as labels
+from infra.functions.labeler.events import event_message
+
+from ..apply import ApplyResult
+from ..models import Photo
+from ..renditions import make_thumbnail
+from . import sync
 from .base import Pipeline
+from .dynamodb import SyncThrottled, batch_get, labels_table, with_backoff
 
 logger = logging.getLogger(__name__)
 
 SEND_BATCH = 10  # SQS SendMessageBatch's limit
+BACKFILL_LOOKUP = 50  # object keys per BatchGetItem (each with its tombstone: 100 keys)
 
 
 class AwsPipeline(Pipeline):
@@ -24,8 +37,6 @@ class AwsPipeline(Pipeline):
     backfills = True
 
     def enqueue_analysis(self, *, photo_id: int) -> bool:
-        from photos.tasks import make_thumbnail
-
         # The S3 notification starts the analysis; the thumbnail is still ours.
         try:
             make_thumbnail.delay(photo_id)
@@ -36,8 +47,6 @@ class AwsPipeline(Pipeline):
     def reanalyse(self, *, photo_ids: list[int]) -> int:
         """An S3-event-shaped message per photo (``reanalyse``): the object itself is
         never rewritten (no new version; Content-Type and Cache-Control kept)."""
-        from photos.models import Photo
-
         now = timezone.now()
         photos = list(Photo.objects.filter(id__in=photo_ids).values_list("id", "image", "size", "etag"))
         sent = 0
@@ -49,44 +58,75 @@ class AwsPipeline(Pipeline):
         return sent
 
     def erase(self, *, key: str) -> None:
-        """Leave the erasure tombstone for ``key`` and drop its analysis record."""
-        from infra.functions.labeler.record import SORT_KEY, now_iso, tombstone_item
-        from photos.sync import dynamodb_table, with_backoff
-
-        table = dynamodb_table()
-        tombstone = tombstone_item(bucket=settings.AWS_STORAGE_BUCKET_NAME or "", key=key, at=now_iso(),
-                                   reason="deleted in the app")
-        with_backoff(lambda: table.put_item(Item=tombstone))
-        with_backoff(lambda: table.delete_item(Key={"pk": f"IMG#{key}", "sk": SORT_KEY}))
+        """Leave the erasure tombstone for ``key`` and drop its analysis record, in one
+        transaction."""
+        table = labels_table()
+        with_backoff(lambda: labels.erase(table, bucket=settings.AWS_STORAGE_BUCKET_NAME or "", key=key,
+                                          reason="deleted in the app"))
 
     def sync(self) -> dict[str, Any]:
-        from photos import sync
-
         result = sync.sync_labels()
         return {"shards": result.shards, "applied": result.applied, "stale": result.stale, "invalid": result.invalid}
 
-    def periodic_tasks(self) -> dict[str, dict[str, Any]]:
-        return {"sync-labels": {"task": "photos.tasks.sync_labels", "schedule": settings.SYNC_INTERVAL_SECONDS}}
+    def sync_soon(self) -> None:
+        sync_labels.delay()
+
+    def refresh(self, *, photo_ids: list[int]) -> ApplyResult:
+        return sync.sync_photos(photo_ids)
+
+    def without_analysis(self, keys: list[str]) -> list[str]:
+        """The keys among ``keys`` with neither a record nor a tombstone (an erased photo
+        stays erased), in their order."""
+        table = labels_table()
+        known: set[str] = set()
+        for start in range(0, len(keys), BACKFILL_LOOKUP):
+            chunk = keys[start : start + BACKFILL_LOOKUP]
+            known |= {labels.object_key(item) for item in batch_get(table, labels.batch_get_request(table, chunk, tombstones=True))}
+        return [key for key in keys if key not in known]
 
     def backfill(self, objects: list[tuple[str, str, int, str]]) -> set[str]:
         return labeler_send(objects, reanalyse=False)
 
 
+@cache
+def _sqs(region: str, endpoint: str) -> Any:
+    return boto3.client("sqs", region_name=region or None, endpoint_url=endpoint or None)
+
+
 def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool) -> set[str]:
     """Send the labeler's queue an S3-event-shaped message per (id, key, size, etag), at
     most 10 (one SendMessageBatch); the ids that were sent."""
-    import boto3
-
-    from infra.functions.labeler.messages import event_message
-
     if not settings.LABELER_QUEUE_URL:
         raise ImproperlyConfigured("Messaging the labeler needs LABELER_QUEUE_URL (the stack's LabelerQueueUrl output).")
-    sqs = boto3.client("sqs", region_name=settings.AWS_REGION or None, endpoint_url=settings.AWS_ENDPOINT_URL or None)
     stamp = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     entries = [
         {"Id": ident, "MessageBody": event_message(bucket=settings.AWS_STORAGE_BUCKET_NAME, key=key, size=size, etag=etag,
                                                    event_time=stamp, reanalyse=reanalyse)}
         for ident, key, size, etag in objects
     ]
-    response = sqs.send_message_batch(QueueUrl=settings.LABELER_QUEUE_URL, Entries=entries)
+    response = _sqs(settings.AWS_REGION or "", settings.AWS_ENDPOINT_URL or "").send_message_batch(
+        QueueUrl=settings.LABELER_QUEUE_URL, Entries=entries)
     return {e["Id"] for e in response.get("Successful", [])}
+
+
+@shared_task(
+    name="photos.tasks.sync_labels",  # its name from before it moved here: beat entries name it
+    autoretry_for=(SyncThrottled,),
+    retry_backoff=5,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=240,
+    time_limit=300,
+)
+def sync_labels() -> dict:
+    """Pull new LabelRecords in from DynamoDB."""
+    return AwsPipeline().sync()
+
+
+@shared_task(name="photos.tasks.sync_photo", autoretry_for=(SyncThrottled,), retry_backoff=2, retry_jitter=True,
+             max_retries=5)
+def sync_photo(photo_id: int) -> int:
+    """Refresh one photo from its DynamoDB record (one GetItem)."""
+    result = sync.sync_photo(photo_id)
+    return result.applied if result else 0

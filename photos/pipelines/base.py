@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the Celery config imports this package before Django's apps load
+    from ..apply import ApplyResult
 
 
 class PipelineUnsupported(Exception):
@@ -41,12 +44,20 @@ class Pipeline(ABC):
         """Pull new analysis records in, where records live outside the database."""
         return {"skipped": f"the {self.name} pipeline writes records straight to the database"}
 
-    def periodic_tasks(self) -> dict[str, dict[str, Any]]:
-        """Celery beat entries this pipeline needs besides the common ones."""
-        return {}
+    def sync_soon(self) -> None:
+        """Start a sync on the worker (the admin's "sync everything now")."""
+        raise PipelineUnsupported(f"the {self.name} pipeline writes records straight to the database")
+
+    def refresh(self, *, photo_ids: list[int]) -> ApplyResult:
+        """Pull these photos' records in now (the admin's refresh)."""
+        raise PipelineUnsupported(f"the {self.name} pipeline writes records straight to the database")
 
     def warm(self) -> None:
         """Prepare a freshly forked worker process (load models)."""
+
+    def without_analysis(self, keys: list[str]) -> list[str]:
+        """The stored objects among ``keys`` that never had an analysis (nor an erasure)."""
+        raise PipelineUnsupported(f"the {self.name} pipeline has no bucket backfill (it is for PHOTOS_PIPELINE=aws)")
 
     def backfill(self, objects: list[tuple[str, str, int, str]]) -> set[str]:
         """Ask for analysis of stored objects that never had any: (id, key, size, etag)

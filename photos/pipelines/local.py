@@ -1,29 +1,43 @@
 """The local pipeline: a Celery worker analyses each photo with the local detector
-(photos.analysis) and applies the record straight to the database."""
+(photos.analysis, the same analysis core as the Lambda) and applies the record straight
+to the database."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
+from functools import cache
 
-from django.db.models import Q
+from botocore.exceptions import ClientError
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db.models import F, Q
 from django.utils import timezone
 
+from infra.functions.labeler import AnalyzeOptions, ImageRef, analyze, is_transient
+from infra.functions.labeler.record import STATUS_FAILED, AnalysisError, LabelRecord, now_iso
+from infra.functions.labeler.rendition import RenditionError, analysis_rendition, needs_rendition
+
+from ..apply import ApplyResult, apply_records
+from ..models import Photo
+from ..renditions import make_thumbnail
 from .base import Pipeline
 
 logger = logging.getLogger(__name__)
 
 MAX_ANALYSIS_ATTEMPTS = 5
 SWEEP_BATCH = 500  # photos per sweep; a backlog drains over a few minutes, not in one burst
+ANALYSIS_SOFT_LIMIT = 120
+ANALYSIS_HARD_LIMIT = 150
 
 
 class LocalPipeline(Pipeline):
     name = "local"
 
     def enqueue_analysis(self, *, photo_id: int) -> bool:
-        from photos.models import Photo
-        from photos.tasks import analyze_photo, make_thumbnail
-
         # Marked queued first: in eager mode (no Redis) the task runs inside delay().
         Photo.objects.filter(id=photo_id, status=Photo.Status.UPLOADED).update(
             status=Photo.Status.QUEUED, updated_at=timezone.now()
@@ -38,8 +52,6 @@ class LocalPipeline(Pipeline):
         return True
 
     def reanalyse(self, *, photo_ids: list[int]) -> int:
-        from photos.models import Photo
-
         # Back to uploaded (one UPDATE) and onto the queue.
         Photo.objects.filter(id__in=photo_ids).update(status=Photo.Status.UPLOADED, analysis_attempts=0,
                                                      updated_at=timezone.now())
@@ -48,8 +60,6 @@ class LocalPipeline(Pipeline):
     def sweep(self, *, stuck_after_seconds: int, analyzing_after_seconds: int) -> dict[str, int]:
         """Re-enqueue photos stuck before analysis (broker down during upload, worker lost
         mid-task); give up, marking them failed, after MAX_ANALYSIS_ATTEMPTS."""
-        from photos.models import Photo
-
         now = timezone.now()
         stuck = Photo.objects.filter(
             Q(status__in=[Photo.Status.UPLOADED, Photo.Status.QUEUED], updated_at__lt=now - timedelta(seconds=stuck_after_seconds))
@@ -71,6 +81,99 @@ class LocalPipeline(Pipeline):
     def warm(self) -> None:
         # Sessions made before a fork are not safe in the child: load after it, so the
         # first photo is not slow.
-        from photos.services import local_rekognition
-
         local_rekognition().warm()
+
+
+@cache
+def local_rekognition():
+    """The process-wide LocalRekognition, reading S3Object requests from Django storage."""
+    # Imported here, not at the top: it loads onnxruntime, which only the worker needs
+    # (the web app imports this module to enqueue).
+    from ..analysis import LocalRekognition
+
+    def read(bucket: str, name: str, version: str | None) -> bytes:
+        with default_storage.open(name, "rb") as handle:
+            return handle.read()
+
+    return LocalRekognition(reader=read, label_models=settings.LOCAL_LABEL_MODELS)
+
+
+def photo_mark_analyzing(*, photo_id: int) -> bool:
+    """Claim a photo for analysis; False if it is already analysed (idempotent tasks)."""
+    updated = Photo.objects.filter(id=photo_id, status__in=Photo.PENDING_STATUSES).update(
+        status=Photo.Status.ANALYZING, updated_at=timezone.now()
+    )
+    if updated:
+        Photo.objects.filter(id=photo_id).update(analysis_attempts=F("analysis_attempts") + 1)
+    return bool(updated)
+
+
+def photo_mark_failed(*, photo_id: int, reason: str) -> None:
+    """Record a failure that no retry will fix."""
+    Photo.objects.filter(id=photo_id).update(status=Photo.Status.FAILED, status_reason=reason[:2000], updated_at=timezone.now())
+
+
+def photo_analyze(*, photo_id: int) -> ApplyResult | None:
+    """Analyse one photo with the local detector and apply the record.
+
+    Returns None when the photo is gone or already analysed (the task is idempotent).
+    Rekognition reads JPEG and PNG up to 15 MB; anything else is analysed as a JPEG
+    rendition within its limits, made by the same code as in the labeler Lambda.
+    Rejections by the detector become a FAILED record; transient errors are raised
+    (botocore ClientError) for the task to retry."""
+    if not photo_mark_analyzing(photo_id=photo_id):
+        return None
+    photo = Photo.objects.get(id=photo_id)
+    bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
+    image = ImageRef(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size)
+    if needs_rendition(photo.key, photo.size):
+        try:
+            with photo.image.open("rb") as handle:
+                image = replace(image, data=analysis_rendition(handle.read(), max_pixels=2 * settings.PHOTOS_MAX_PIXELS))
+        except RenditionError as exc:  # as in the Lambda: a FAILED record that says why
+            stamp = now_iso()
+            return apply_records([LabelRecord(bucket=bucket, key=photo.key, etag=image.etag, size=photo.size,
+                                              status=STATUS_FAILED, engine="local", analyzed_at=stamp, updated_at=stamp,
+                                              error=AnalysisError(code=exc.code, message=str(exc)[:500]))])
+    record = analyze(image, local_rekognition(), options=AnalyzeOptions())
+    return apply_records([record])
+
+
+class TransientAnalysisError(Exception):
+    """The detector or a storage read failed in a way worth retrying."""
+
+
+@shared_task(
+    name="photos.tasks.analyze_photo",  # its name from before it moved here: queued messages name it
+    acks_late=True,
+    autoretry_for=(TransientAnalysisError,),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=5,
+    soft_time_limit=ANALYSIS_SOFT_LIMIT,
+    time_limit=ANALYSIS_HARD_LIMIT,
+)
+def analyze_photo(photo_id: int) -> str:
+    """Analyse a photo and apply its labels. Idempotent: a photo already analysed, or
+    deleted, is left alone. Retries only transient errors (throttling, server errors,
+    storage hiccups), with backoff and a cap; a timeout marks the photo failed."""
+    try:
+        result = photo_analyze(photo_id=photo_id)
+    except ClientError as exc:
+        if is_transient(exc):
+            raise TransientAnalysisError(str(exc)) from exc
+        photo_mark_failed(photo_id=photo_id, reason=f"Analysis error: {exc}")
+        return "failed"
+    except (ConnectionError, TimeoutError) as exc:
+        raise TransientAnalysisError(str(exc)) from exc
+    except SoftTimeLimitExceeded:
+        photo_mark_failed(photo_id=photo_id, reason=f"Analysis took longer than {ANALYSIS_SOFT_LIMIT} s.")
+        return "timeout"
+    except Photo.DoesNotExist:
+        logger.info("photo %s vanished during analysis", photo_id)
+        return "missing"
+    if result is None:
+        logger.info("photo %s: nothing to do (missing or already analysed)", photo_id)
+        return "skipped"
+    return "applied"

@@ -1,28 +1,25 @@
-"""Template filters for the site's photo pages."""
+"""Template filters for the site's photo pages: the selectors' own functions."""
 
 from __future__ import annotations
 
 from django import template
+from django.conf import settings
+from django.urls import reverse
 
-from photos import selectors
+from photos.selectors import labels, titles
 
 register = template.Library()
 
-
-@register.filter
-def public_title(photo) -> str:
-    """What a photo is called where people other than its owner see it: its labels,
-    never the file's name (which may carry a person's name, a place, a document)."""
-    return selectors.public_title(photo)
-
-
-@register.filter
-def specific_first(labels) -> list:
-    """Labels with the specific ones before their parents: Cat, then Animal."""
-    return selectors.specific_first(labels)
+# What a photo is called where people other than its owner see it: its labels, never the
+# file's name (which may carry a person's name, a place, a document).
+register.filter("public_title", titles.public_title)
+# Labels with the specific ones before their parents: Cat, then Animal.
+register.filter("specific_first", labels.specific_first)
+# Lines of text found in a photo, as a person reads them.
+register.filter("reading_order", titles.reading_order)
 
 
-@register.filter
-def reading_order(lines) -> list:
-    """Lines of text found in a photo, as a person reads them."""
-    return selectors.reading_order(lines)
+@register.simple_tag
+def source_code_url() -> str:
+    """Where the footer offers the running copy's source (AGPL-3.0 section 13)."""
+    return settings.SOURCE_CODE_URL or reverse("source")

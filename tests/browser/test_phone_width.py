@@ -8,7 +8,7 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 
-from photos import moderation
+from photos.services import moderation
 from photos.models import Flag, Photo
 from tests.browser.steps import log_in
 from tests.browser.test_review import log_in_as_editor, make_photo

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, TextDetection
 from photos.models import Photo
-from photos.services import apply_records
+from photos.apply import apply_records
 from tests.browser.steps import choose_files, sign_up
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from infra.functions.labeler.record import Box, Instance, Label as RecordLabel, LabelRecord
 from photos.models import AuditEvent, Label, Photo
 from photos.roles import roles_ensure
-from photos.services import apply_records
+from photos.apply import apply_records
 from tests.browser.steps import log_in
 from tests.samples import photo_bytes
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from photos.models import Photo
-from tests.photos.test_search import photo
+from tests.photos.selectors.test_search import photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = os.environ.get("SCREENSHOTS_DIR")

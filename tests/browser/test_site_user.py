@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
-from photos import moderation
+from photos.services import moderation
 from photos.models import Photo
 from tests.browser.steps import DROP, dropped, sign_up
 

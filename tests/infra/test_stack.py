@@ -214,7 +214,7 @@ def test_web_app_may_list_the_bucket_so_head_object_on_a_missing_key_is_404_not_
 
 
 def test_django_serves_renditions_under_a_prefix_the_policy_grants():
-    from photos.services import display_rendition_name
+    from photos.renditions import display_rendition_name
 
     class Photo:
         uid = "00000000-0000-0000-0000-000000000000"
@@ -260,8 +260,8 @@ def test_lambda_asset_is_the_labeler_package_alone(synthesized):
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     asset_dir = outdir / f"asset.{asset_hash}"
     files = sorted(str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file())
-    assert files == ["labeler/__init__.py", "labeler/core.py", "labeler/handler.py", "labeler/messages.py",
-                     "labeler/record.py", "labeler/rendition.py"]
+    assert files == ["labeler/__init__.py", "labeler/core.py", "labeler/events.py", "labeler/handler.py",
+                     "labeler/parsing.py", "labeler/record.py", "labeler/rendition.py", "labeler/table.py"]
 
 
 def test_the_dependencies_layer_holds_powertools_and_pillow_for_arm64_python_3_14(synthesized):

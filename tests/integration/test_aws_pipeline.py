@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from infra.functions.labeler.table import record_of
 from infra.local_aws import LambdaRunner, create_resources
-from photos import sync
+from photos.pipelines import sync
 from photos.models import Photo
 from tests.emulators import moto_server, use_s3_storage
 from tests.samples import photo_bytes
@@ -146,8 +147,7 @@ def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, clie
 def test_reanalysis_replaces_the_record_without_touching_the_object(local_aws, client, fake_queue):
     import boto3
 
-    from infra.functions.labeler.record import LabelRecord
-    from photos.services import photos_reanalyse
+    from photos.services.photos import photos_reanalyse
 
     photo, runner = labelled_upload(local_aws, client)
     table = boto3.resource("dynamodb", endpoint_url=local_aws.endpoint, region_name="us-east-1").Table(local_aws.table)
@@ -159,7 +159,7 @@ def test_reanalysis_replaces_the_record_without_touching_the_object(local_aws, c
 
     second = table.get_item(Key={"pk": f"IMG#{photo.image.name}", "sk": "ANALYSIS"})["Item"]
     assert second["s3_sequencer"] > first["s3_sequencer"]
-    assert LabelRecord.from_item(second).analyzed_at > LabelRecord.from_item(first).analyzed_at
+    assert record_of(second).analyzed_at > record_of(first).analyzed_at
     assert len(s3_versions(local_aws, photo.image.name)) == 1  # no copy, no new version
     sync.sync_labels()
     photo.refresh_from_db()
@@ -175,7 +175,8 @@ def test_analyse_bucket_backfills_objects_that_never_had_a_record(local_aws, fak
     import boto3
     from django.core.management import call_command
 
-    from infra.functions.labeler.record import now_iso, tombstone_item
+    from infra.functions.labeler.record import now_iso
+    from infra.functions.labeler.table import tombstone_item
 
     s3 = boto3.client("s3", endpoint_url=local_aws.endpoint, region_name="us-east-1")
     sqs = boto3.client("sqs", endpoint_url=local_aws.endpoint, region_name="us-east-1")

@@ -99,7 +99,7 @@ def test_the_public_photo_page_embeds_the_clean_image(client, photo):
 
 
 def photo_thumbnail_bytes(photo):
-    from photos.services import photo_make_thumbnail
+    from photos.renditions import photo_make_thumbnail
 
     name = photo_make_thumbnail(photo_id=photo.pk)
     with default_storage.open(name, "rb") as f:
@@ -142,7 +142,7 @@ def test_no_comment_or_text_chunk_reaches_the_rendition_or_thumbnail(client):
     client.post("/photos/", {"photos": [SimpleUploadedFile("a.jpg", jpeg.getvalue()), SimpleUploadedFile("b.png", png.getvalue())],
                              "public": "on"})
     client.logout()
-    from photos.services import photo_make_thumbnail
+    from photos.renditions import photo_make_thumbnail
 
     for photo in Photo.objects.filter(owner=owner):
         Photo.objects.filter(pk=photo.pk).update(status=Photo.Status.LABELED)

@@ -1,42 +1,30 @@
 """Lambda handler: S3 ObjectCreated events, delivered through SQS, to LabelRecords in
 DynamoDB; ObjectRemoved events to tombstones (erasure).
 
-Thin on purpose: parse the SQS batch and the S3 events inside each message, call the
-analysis core per object, write the record with a conditional put, and report as batch
-item failures exactly the messages worth retrying. Needs the Lambda runtime's boto3 and
+The Powertools shell (logs, metrics, the partial-batch protocol, back-off) around one
+``process_object`` per S3 object: events.py reads the messages, core.py analyses,
+table.py writes the record (or the tombstone) with its conditions. Needs the Lambda runtime's boto3 and
 the dependencies layer: Powertools (logs, metrics, batch, event classes) and Pillow (for
 analysis renditions).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import time
-import urllib.parse
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from . import table as labels_table
 from .core import RENDITION_HELPS, AnalyzeOptions, ImageRef, analyze, error_code, is_transient
-from .record import (
-    SORT_KEY,
-    STATUS_FAILED,
-    STATUS_LABELED,
-    STATUS_SKIPPED,
-    TOMBSTONE_SORT_KEY,
-    AnalysisError,
-    LabelRecord,
-    now_iso,
-    tombstone_item,
-)
+from .events import PoisonMessage, S3Object, parse_message, sequencer_after
+from .record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
 from .rendition import RenditionError, analysis_rendition, needs_rendition
 
 UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
@@ -47,7 +35,6 @@ UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
 # Anything else gets a SKIPPED record.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 METRICS_NAMESPACE = "MediaPipeline"  # infra/resources.py says the same (the stack sets it)
-SEQUENCER_WIDTH = 32  # S3 sequencers differ in length: left-pad to compare as strings
 
 
 # Powertools: JSON logs with the request id, cold start and each message's id as the
@@ -164,135 +151,8 @@ def hide_for(message: SQSRecord, seconds: int) -> int | None:
     return seconds
 
 
-class PoisonMessage(ValueError):
-    """A message that will never parse: it goes back to SQS and on to the DLQ."""
-
-
 class NoTimeLeft(Exception):
     """Not enough of the invocation left for this message's worst case: retried."""
-
-
-@dataclass(frozen=True)
-class S3Object:
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    version: str | None
-    sequencer: str
-    removed: bool = False
-    reanalyse: bool = False  # a message from the app, not S3: analyse the current object again
-
-
-def parse_message(body: str) -> list[S3Object] | None:
-    """The objects an SQS message body announces (S3's event, read with Powertools' S3
-    data classes); None for S3's test event."""
-    try:
-        event = json.loads(body)
-    except (TypeError, ValueError) as exc:
-        raise PoisonMessage(f"body is not JSON: {exc}") from None
-    if not isinstance(event, dict):
-        raise PoisonMessage("body is not a JSON object")
-    if event.get("Event") == "s3:TestEvent":
-        return None
-    if not isinstance(event.get("Records"), list):
-        raise PoisonMessage("no Records list in the S3 event")
-    objects = []
-    for n, record in enumerate(S3Event(event).records):
-        try:
-            name = str(record.event_name or "")
-            if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
-                continue
-            obj = record.s3.get_object
-            objects.append(
-                S3Object(
-                    bucket=record.s3.bucket.name,
-                    # Keys arrive URL-encoded with '+' for spaces (the data class keeps them so).
-                    key=urllib.parse.unquote_plus(obj.key),
-                    size=int(obj.get("size") or 0),
-                    etag=str(obj.get("eTag") or ""),
-                    version=obj.get("versionId") or None,
-                    sequencer=_sequencer(obj.get("sequencer"), record.get("eventTime")),
-                    removed=name.startswith("ObjectRemoved:"),
-                    reanalyse=bool(record.get("reanalyse")),
-                )
-            )
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise PoisonMessage(f"Records[{n}] is not an S3 event record: {exc!r}") from None
-    return objects
-
-
-def _sequencer(sequencer: Any, event_time: Any) -> str:
-    """S3's sequencer, left-padded so that string order is event order (AWS's rule for
-    comparing sequencers of one key). Emulators omit it: the event time stands in."""
-    if sequencer:
-        return str(sequencer).upper().zfill(SEQUENCER_WIDTH)
-    if event_time:
-        stamp = datetime.strptime(str(event_time).replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z")
-        return format(int(stamp.timestamp() * 1_000_000), "X").zfill(SEQUENCER_WIDTH)
-    return "0" * SEQUENCER_WIDTH
-
-
-@dataclass(frozen=True)
-class Stored:
-    """What the table holds for a key, read once per object (one Query on its partition,
-    strongly consistent): an erasure tombstone, and the S3 sequencer of its record."""
-
-    erased: bool
-    sequencer: str  # "" without a record
-
-
-def stored(table: Any, key: str) -> Stored:
-    items = table.query(
-        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": f"IMG#{key}"}, ConsistentRead=True,
-        ProjectionExpression="sk, s3_sequencer",
-    ).get("Items", [])
-    by_sort_key = {item["sk"]: item for item in items}
-    return Stored(erased=TOMBSTONE_SORT_KEY in by_sort_key,
-                  sequencer=str(by_sort_key.get(SORT_KEY, {}).get("s3_sequencer", "")))
-
-
-def reanalysis_sequencer(current: Stored, obj: S3Object) -> str:
-    """A sequencer that sorts after the stored record's (so the new analysis replaces
-    it) and after earlier re-analyses: the stored S3 sequencer + "-R" + this request's
-    time. A real S3 event for the key (a new object version) still sorts after both."""
-    base = (current.sequencer or "0" * SEQUENCER_WIDTH).split("-R")[0]
-    return f"{base}-R{obj.sequencer}"
-
-
-def put_record(table: Any, record: LabelRecord, sequencer: str) -> str:
-    """Write unless the photo was erased or a record from the same or a later event is
-    there, in one transaction (a tombstone written meanwhile wins): "written", "erased"
-    or "stale"."""
-    item = record.to_item()
-    item["s3_sequencer"] = sequencer
-    try:
-        table.meta.client.transact_write_items(TransactItems=[
-            {"ConditionCheck": {"TableName": table.name, "Key": {"pk": item["pk"], "sk": TOMBSTONE_SORT_KEY},
-                                "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"TableName": table.name, "Item": item,
-                     "ConditionExpression": "attribute_not_exists(pk) OR s3_sequencer < :seq",
-                     "ExpressionAttributeValues": {":seq": sequencer}}},
-        ])
-    except Exception as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-        if reasons[:1] == ["ConditionalCheckFailed"]:
-            return "erased"
-        if reasons[1:2] == ["ConditionalCheckFailed"]:
-            return "stale"
-        raise
-    return "written"
-
-
-def erase(table: Any, obj: S3Object, reason: str) -> None:
-    """Leave the tombstone and drop the analysis, in one transaction."""
-    tombstone = tombstone_item(bucket=obj.bucket, key=obj.key, at=now_iso(), reason=reason)
-    table.meta.client.transact_write_items(TransactItems=[
-        {"Put": {"TableName": table.name, "Item": tombstone}},
-        {"Delete": {"TableName": table.name, "Key": {"pk": tombstone["pk"], "sk": SORT_KEY}}},
-    ])
 
 
 def read_object(obj: S3Object) -> bytes:
@@ -346,16 +206,16 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
     if obj.removed:
         # Deleted outside the app (or by it: then the tombstone is there already). Every
         # version is gone or going; the photo must not come back.
-        erase(table, obj, reason="S3 ObjectRemoved event")
+        labels_table.erase(table, bucket=obj.bucket, key=obj.key, reason="S3 ObjectRemoved event")
         logger.info("erased", extra={"key": obj.key})
         return "erased"
-    current = stored(table, obj.key)
-    if current.erased:
+    erased, stored_sequencer = labels_table.stored_state(table, obj.key)
+    if erased:
         logger.info("ignored: the photo was erased", extra={"key": obj.key})
         return "erased"
     if obj.reanalyse:
-        obj = replace(obj, sequencer=reanalysis_sequencer(current, obj))
-    elif current.sequencer >= obj.sequencer:
+        obj = replace(obj, sequencer=sequencer_after(stored_sequencer, obj))
+    elif stored_sequencer >= obj.sequencer:
         # This event (or a later one for the key) is recorded: a duplicate costs one read
         # instead of three Rekognition calls.
         logger.info("duplicate event, already recorded", extra={"key": obj.key, "sequencer": obj.sequencer})
@@ -371,7 +231,7 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
             error=AnalysisError(code="NotAnImage", message="Only JPEG, PNG and WebP photos are analysed."),
             analyzed_at=stamp, updated_at=stamp,
         )
-    outcome = put_record(table, record, obj.sequencer)
+    outcome = labels_table.put_record(table, record, obj.sequencer)
     logger.info({"written": "recorded", "stale": "newer record kept", "erased": "erased meanwhile, not recorded"}[outcome],
                 extra={"key": obj.key, "status": record.status, "labels": len(record.labels),
                        "error": record.error.code if record.error else None})

@@ -12,9 +12,10 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from photos import sync
+from photos.apply import apply_records
 from photos.models import Label, Photo
-from photos.services import apply_records
+from photos.pipelines import sync
+from photos.pipelines.tombstones import photos_erased
 
 
 def differences(records, photos: dict[str, Photo], labels: dict[int, set[str]]) -> list[str]:
@@ -50,7 +51,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         scanned = invalid = applied = differing = 0
         for items in sync.scan_records(segments=segments):
-            records, bad = sync.parse_items(items)
+            records, erased, bad = sync.parse_items(items)
             invalid += bad
             scanned += len(items)
             keys = [r.key for r in records]
@@ -65,10 +66,7 @@ class Command(BaseCommand):
                 self.stdout.write(line)
             if not dry_run and records:
                 applied += apply_records(records).applied
-            erased = sync.erased_keys(items)
             if erased and not dry_run:
-                from photos.services import photos_erased
-
                 photos_erased(keys=erased)
             rate = scanned / max(1e-6, time.monotonic() - started)
             sys.stderr.write(f"\rscanned {scanned} records ({rate:.0f}/s), {differing} differences, {invalid} invalid")

@@ -17,6 +17,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from .ensure_admin import password_file
+
 STOP_GRACE_SECONDS = 15
 # A child that dies is restarted, unless it died this many times within the window.
 MAX_RESTARTS = 5
@@ -49,7 +51,6 @@ def ready_block(url: str, worker: str) -> str:
     """The one block a new user needs once everything is up: where, who, how to stop."""
     from django.contrib.auth import get_user_model
 
-    from photos.management.commands.ensure_admin import password_file
 
     from django.db import DatabaseError
 

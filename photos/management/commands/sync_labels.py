@@ -6,7 +6,8 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from photos import sync
+from photos.pipelines import sync
+from photos.pipelines.dynamodb import SyncThrottled
 
 
 class Command(BaseCommand):
@@ -24,7 +25,7 @@ class Command(BaseCommand):
                         f"sync: {result.applied} applied, {result.stale} already current, {result.invalid} invalid, "
                         f"shards {result.shards}"
                     )
-            except sync.SyncThrottled as exc:
+            except SyncThrottled as exc:
                 self.stderr.write(f"sync throttled, will retry: {exc}")
             if not every:
                 return

@@ -1,0 +1,217 @@
+"""The labels table: the only place its keys are spelled and its items are read or
+written. The labeler, the Django sync, erasure and the backfill all go through here.
+
+Layout (one partition per object key):
+- ``pk = "IMG#<key>"``, ``sk = "ANALYSIS"``: the key's LabelRecord, with the S3
+  sequencer of the event it answers (``s3_sequencer``);
+- ``pk = "IMG#<key>"``, ``sk = "ERASED"``: the erasure tombstone. Once written, no
+  replayed event, retry or reconcile brings the photo back;
+- the sync index ``gsi1pk = "SYNC#<shard>"``, sorted by ``updated_at``, holds both, so
+  the Django sync sees new records and erasures alike.
+
+Functions take the boto3 ``Table`` resource: the Lambda and the web app each make
+theirs once. Standard library only (the Lambda asset holds nothing else).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from decimal import Decimal
+from typing import Any, Iterable
+
+from .core import error_code
+from .parsing import parse_record
+from .record import LabelRecord, RecordError, now_iso
+
+SORT_KEY = "ANALYSIS"
+TOMBSTONE_SORT_KEY = "ERASED"
+# The sync index: partition gsi1pk = "SYNC#<shard>", sort key updated_at.
+SYNC_INDEX = "sync"
+# Shards spread the sync index's writes over several partitions. Changing this
+# number re-shards every record, so it is a constant of the schema, not a setting.
+SYNC_SHARDS = 4
+# DynamoDB refuses items over 400 KB: the record sheds word detections, then labels,
+# past this estimate (record.py's caps keep a real record far below it).
+ITEM_BUDGET_BYTES = 350_000
+_PARTITION = "IMG#"
+_SYNC_PARTITION = "SYNC#"
+
+
+def shard_for(key: str) -> int:
+    """Stable shard of an object key (the same in every process and language)."""
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % SYNC_SHARDS
+
+
+def partition(key: str) -> str:
+    return f"{_PARTITION}{key}"
+
+
+def sync_partition(shard: int) -> str:
+    return f"{_SYNC_PARTITION}{shard}"
+
+
+def record_key(key: str) -> dict[str, str]:
+    """The primary key of ``key``'s analysis record."""
+    return {"pk": partition(key), "sk": SORT_KEY}
+
+
+def tombstone_key(key: str) -> dict[str, str]:
+    return {"pk": partition(key), "sk": TOMBSTONE_SORT_KEY}
+
+
+def object_key(item: dict[str, Any]) -> str:
+    """The object key an item is about."""
+    return str(item.get("key") or str(item.get("pk", "")).removeprefix(_PARTITION))
+
+
+# --- items ------------------------------------------------------------------------------
+
+
+def item_of(record: LabelRecord) -> dict[str, Any]:
+    """A DynamoDB item (numbers as Decimal), capped to stay under 400 KB."""
+    record = record.capped()
+    item = _to_dynamo(record.to_dict())
+    if item["error"] is None:
+        del item["error"]
+    item.update(record_key(record.key), gsi1pk=sync_partition(shard_for(record.key)))
+    # Word detections are the most numerous and least curated part: shed them
+    # first if a pathological image still produces an oversized item.
+    while _estimated_size(item) > ITEM_BUDGET_BYTES and item["text"]:
+        item["text"] = item["text"][: len(item["text"]) // 2]
+    while _estimated_size(item) > ITEM_BUDGET_BYTES and item["labels"]:
+        item["labels"] = item["labels"][: len(item["labels"]) // 2]
+    return item
+
+
+def record_of(item: dict[str, Any]) -> LabelRecord:
+    """Parse and validate a DynamoDB item. Raises RecordError naming the first bad
+    field, e.g. ``labels[2].confidence``."""
+    record = parse_record(item)
+    if "pk" in item and item["pk"] != partition(record.key):
+        raise RecordError("pk", f"does not match key {record.key!r}")
+    return record
+
+
+def tombstone_item(*, bucket: str, key: str, at: str, reason: str) -> dict[str, Any]:
+    return {**tombstone_key(key), "bucket": bucket, "key": key, "erased_at": at, "reason": reason[:200],
+            "updated_at": at, "gsi1pk": sync_partition(shard_for(key))}
+
+
+def is_tombstone(item: dict[str, Any]) -> bool:
+    return item.get("sk") == TOMBSTONE_SORT_KEY
+
+
+def records_and_erasures(items: Iterable[dict]) -> tuple[list[LabelRecord], list[str], list[tuple[str, str]]]:
+    """Split items into valid records, erased object keys, and (pk, problem) for every
+    item that is not a valid record (one malformed item must not stall a sync)."""
+    records, erased, invalid = [], [], []
+    for item in items:
+        if is_tombstone(item):
+            erased.append(object_key(item))
+            continue
+        try:
+            records.append(record_of(item))
+        except RecordError as exc:
+            invalid.append((str(item.get("pk")), str(exc)))
+    return records, erased, invalid
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RecordError("<number>", f"not finite: {value!r}")
+        # Rounded through str so 0.1 is stored as 0.1, not its binary expansion.
+        return Decimal(str(round(value, 6)))
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    raise RecordError("<value>", f"unsupported type {type(value).__name__}")
+
+
+def _estimated_size(item: dict[str, Any]) -> int:
+    return len(json.dumps(item, default=str, ensure_ascii=False).encode("utf-8"))
+
+
+# --- reads and writes -------------------------------------------------------------------
+
+
+def stored_state(table: Any, key: str) -> tuple[bool, str]:
+    """(erased, the stored record's S3 sequencer or "") for ``key``: one strongly
+    consistent Query on its partition reads both."""
+    items = table.query(
+        KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": partition(key)}, ConsistentRead=True,
+        ProjectionExpression="sk, s3_sequencer",
+    ).get("Items", [])
+    by_sort_key = {item["sk"]: item for item in items}
+    return TOMBSTONE_SORT_KEY in by_sort_key, str(by_sort_key.get(SORT_KEY, {}).get("s3_sequencer", ""))
+
+
+def put_record(table: Any, record: LabelRecord, sequencer: str) -> str:
+    """Write unless the photo was erased or a record from the same or a later event is
+    there, in one transaction (a tombstone written meanwhile wins): "written", "erased"
+    or "stale"."""
+    item = item_of(record)
+    item["s3_sequencer"] = sequencer
+    try:
+        table.meta.client.transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": table.name, "Key": tombstone_key(record.key),
+                                "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": table.name, "Item": item,
+                     "ConditionExpression": "attribute_not_exists(pk) OR s3_sequencer < :seq",
+                     "ExpressionAttributeValues": {":seq": sequencer}}},
+        ])
+    except Exception as exc:
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            return "erased"
+        if reasons[1:2] == ["ConditionalCheckFailed"]:
+            return "stale"
+        raise
+    return "written"
+
+
+def erase(table: Any, *, bucket: str, key: str, reason: str) -> None:
+    """Leave the tombstone and drop the analysis, in one transaction: either both
+    happen or neither does."""
+    tombstone = tombstone_item(bucket=bucket, key=key, at=now_iso(), reason=reason)
+    table.meta.client.transact_write_items(TransactItems=[
+        {"Put": {"TableName": table.name, "Item": tombstone}},
+        {"Delete": {"TableName": table.name, "Key": record_key(key)}},
+    ])
+
+
+def get_record_item(table: Any, key: str) -> dict[str, Any] | None:
+    """``key``'s record item (one consistent GetItem), or None."""
+    return table.get_item(Key=record_key(key), ConsistentRead=True).get("Item")
+
+
+def batch_get_request(table: Any, keys: Iterable[str], *, tombstones: bool = False) -> dict[str, Any]:
+    """A BatchGetItem request for the records of ``keys`` (and their tombstones): at most
+    100 keys, so 100 object keys, or 50 with their tombstones."""
+    wanted = [record_key(k) for k in keys] + ([tombstone_key(k) for k in keys] if tombstones else [])
+    request: dict[str, Any] = {"Keys": wanted, "ConsistentRead": True}
+    if tombstones:
+        request["ProjectionExpression"] = "pk"
+    return {table.name: request}
+
+
+def sync_query(shard: int, *, since: str, page_size: int) -> dict[str, Any]:
+    """The Query for one shard of the sync index, items updated after ``since``
+    ("" for all)."""
+    condition, values = "gsi1pk = :shard", {":shard": sync_partition(shard)}
+    if since:
+        condition += " AND updated_at > :since"
+        values[":since"] = since
+    return {"IndexName": SYNC_INDEX, "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
+            "Limit": page_size}
+

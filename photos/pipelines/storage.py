@@ -1,0 +1,116 @@
+"""Where media lives, chosen once from ``PHOTOS_STORAGE``: local disk (served by Django)
+or a versioned S3 bucket (served by redirects to presigned URLs, deleted version by
+version, uploaded to directly by the browser). Everything else asks ``media_storage()``
+and never branches on the setting. Files are read and written through Django's
+``default_storage`` (django-storages on S3); this adds what differs between the two."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any, Iterator
+
+from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from storages.utils import clean_name, safe_join
+
+
+class StorageUnsupported(Exception):
+    """This storage cannot do that (e.g. a presigned upload to local disk)."""
+
+
+class LocalMediaStorage:
+    name = "local"
+    # The browser can put files straight into storage (presigned POST).
+    direct_uploads = False
+    # Its objects can be listed (the AWS pipeline's backfill reads the bucket).
+    lists_objects = False
+
+    def response(self, name: str, *, content_type: str, disposition: str) -> HttpResponse:
+        """The file itself, streamed; FileNotFoundError if it is not there."""
+        response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, max-age=300"
+        response["Content-Disposition"] = disposition
+        return response
+
+    def delete(self, name: str) -> int:
+        """Erase ``name`` for good (every version where storage keeps versions); how many
+        objects or versions went. A name that is not there is no error."""
+        existed = default_storage.exists(name)
+        default_storage.delete(name)
+        return int(existed)
+
+    def presigned_post(self, *, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
+    def list_objects(self, prefix: str, *, start_after: str = "") -> Iterator[list[tuple[str, int, str]]]:
+        """Pages of (key, size, etag) of the stored objects under ``prefix``, in key order."""
+        raise StorageUnsupported("Listing objects is for S3 storage (the AWS pipeline's backfill).")
+
+
+class S3MediaStorage(LocalMediaStorage):
+    name = "s3"
+    direct_uploads = True
+    lists_objects = True
+
+    @property
+    def client(self) -> Any:
+        """The S3 client django-storages made from the settings (it keeps one per thread)."""
+        return default_storage.connection.meta.client
+
+    @property
+    def bucket(self) -> str:
+        return default_storage.bucket_name
+
+    def object_key(self, name: str) -> str:
+        """The S3 key of a storage name (under AWS_LOCATION, never outside it)."""
+        try:
+            return safe_join(default_storage.location, clean_name(name))
+        except ValueError:
+            raise SuspiciousOperation(f"Attempted access to {name!r} denied.") from None
+
+    def response(self, name: str, *, content_type: str, disposition: str) -> HttpResponse:
+        """A redirect to a short-lived presigned URL (content type as stored)."""
+        return HttpResponseRedirect(default_storage.url(name, parameters={"ResponseContentDisposition": disposition}))
+
+    def delete(self, name: str) -> int:
+        """Every version and delete marker of the object, not just a new delete marker over
+        the old bytes (which the bucket would keep 30 days)."""
+        key = self.object_key(name)
+        deleted = 0
+        for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
+            versions = [v for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if v["Key"] == key]
+            if versions:
+                self.client.delete_objects(Bucket=self.bucket, Delete={
+                    "Objects": [{"Key": key, "VersionId": v["VersionId"]} for v in versions], "Quiet": True})
+                deleted += len(versions)
+        return deleted
+
+    def presigned_post(self, *, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
+        """A POST the browser can make once to put one file at ``key``, with S3 itself
+        enforcing the content type and the size."""
+        return self.client.generate_presigned_post(
+            Bucket=self.bucket, Key=self.object_key(key), Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]], ExpiresIn=expires_in,
+        )
+
+    def list_objects(self, prefix: str, *, start_after: str = "") -> Iterator[list[tuple[str, int, str]]]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, **({"StartAfter": start_after} if start_after else {}))
+        for page in pages:
+            yield [(o["Key"], o.get("Size", 0), o.get("ETag", "").strip('"')) for o in page.get("Contents", [])]
+
+
+STORAGES = {"local": LocalMediaStorage, "s3": S3MediaStorage}
+
+
+def media_storage() -> LocalMediaStorage:
+    """The storage ``PHOTOS_STORAGE`` names (one instance per name)."""
+    return _build(settings.PHOTOS_STORAGE)
+
+
+@cache
+def _build(name: str) -> LocalMediaStorage:
+    return STORAGES[name]()

@@ -1,0 +1,115 @@
+"""A photo's life in the library: stored, analysed, public or private, trashed and
+restored. Erasure is erasure.py's; receiving uploads is uploads.py's."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import CONTENT_TYPES, EXTENSIONS, AuditEvent, Photo
+from ..pipelines import pipeline
+from ..validation import CheckedUpload
+
+TRASH_DAYS = 30
+
+
+def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibility.PRIVATE) -> Photo:
+    """Store a validated upload under a fresh UUID key and enqueue its analysis once the
+    transaction commits (a broker outage leaves it ``uploaded`` for the sweeper)."""
+    photo = Photo(
+        owner=owner,
+        original_filename=upload.original_filename,
+        content_type=CONTENT_TYPES[upload.format],
+        size=upload.size,
+        width=upload.width,
+        height=upload.height,
+        sha256=upload.sha256,
+        visibility=visibility,
+    )
+    upload.file.seek(0)
+    photo.image.save(f"upload.{EXTENSIONS[upload.format]}", upload.file, save=False)
+    try:
+        photo.save()
+    except Exception:
+        # The row did not make it: do not leave an orphan object in storage.
+        photo.image.storage.delete(photo.image.name)
+        raise
+    transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
+    return photo
+
+
+def photo_enqueue_analysis(*, photo_id: int) -> bool:
+    """Start the analysis of a stored photo through the configured pipeline.
+
+    Returns False (and logs) when the broker is unreachable: the photo stays
+    ``uploaded`` and the periodic sweeper enqueues it later. Nothing is lost. In AWS the
+    S3 notification starts the analysis, so this only asks for the thumbnail."""
+    return pipeline().enqueue_analysis(photo_id=photo_id)
+
+
+def photos_sweep_stuck(*, stuck_after_seconds: int, analyzing_after_seconds: int) -> dict[str, int]:
+    """Re-enqueue photos whose analysis was lost (the pipeline knows how; in AWS the S3
+    event drives analysis and ``analyse_bucket`` is the backfill)."""
+    return pipeline().sweep(stuck_after_seconds=stuck_after_seconds, analyzing_after_seconds=analyzing_after_seconds)
+
+
+def photos_reanalyse(*, photo_ids: list[int]) -> int:
+    """Analyse photos again; their labels follow the curation rules when the new record
+    is applied. The object itself is never rewritten. Returns how many were sent."""
+    return pipeline().reanalyse(photo_ids=list(photo_ids))
+
+
+def photo_set_visibility(*, photo_id: int, actor, visibility: str) -> Photo | None:
+    """The owner makes a photo public or private, on the record; the photo, or None if
+    the actor is not its owner or it is gone."""
+    photos_set_visibility(photo_ids=[photo_id], actor=actor, visibility=visibility)
+    return Photo.objects.filter(id=photo_id, owner=actor).first() if actor.pk else None
+
+
+def photos_set_visibility(*, photo_ids: list[int], actor, visibility: str) -> int:
+    """Make the actor's own photos among ``photo_ids`` public or private, each change on
+    the record, in a constant number of queries. A public photo shows in the gallery only
+    once labelled and while no moderator holds it back (selectors). Returns how many
+    changed; other people's photos are not touched."""
+    if visibility not in Photo.Visibility.values:
+        raise ValueError(f"visibility must be one of {', '.join(Photo.Visibility.values)}")
+    with transaction.atomic():
+        changing = list(Photo.objects.select_for_update().filter(id__in=photo_ids, owner=actor, owner__isnull=False)
+                        .exclude(visibility=visibility).values_list("id", "visibility"))
+        if changing:
+            Photo.objects.filter(id__in=[pid for pid, _ in changing]).update(visibility=visibility, updated_at=timezone.now())
+            AuditEvent.objects.bulk_create([
+                AuditEvent(photo_id=pid, action=AuditEvent.Action.VISIBILITY, actor=actor, before={"visibility": old},
+                           after={"visibility": visibility})
+                for pid, old in changing
+            ])
+    return len(changing)
+
+
+def photos_trash(*, photo_ids: list[int], actor) -> int:
+    """Move the actor's own photos to their trash: from then on no one else sees them
+    (gallery, API, image links), and they are erased after TRASH_DAYS unless restored.
+    Returns how many moved."""
+    return _trash_or_restore(photo_ids, actor, trash=True)
+
+
+def photos_restore(*, photo_ids: list[int], actor) -> int:
+    """Take the actor's own photos out of the trash, as they were."""
+    return _trash_or_restore(photo_ids, actor, trash=False)
+
+
+def _trash_or_restore(photo_ids: list[int], actor, *, trash: bool) -> int:
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(Photo.objects.select_for_update().filter(id__in=photo_ids, owner=actor, owner__isnull=False,
+                                                            trashed_at__isnull=trash).values_list("id", flat=True))
+        if ids:
+            Photo.objects.filter(id__in=ids).update(trashed_at=now if trash else None, updated_at=now)
+            action = AuditEvent.Action.TRASH if trash else AuditEvent.Action.RESTORE
+            AuditEvent.objects.bulk_create([AuditEvent(photo_id=pid, action=action, actor=actor, at=now) for pid in ids])
+    return len(ids)
+
+
+def photos_already_uploaded(*, owner, sha256s: list[str]) -> dict[str, str]:
+    """Which of these content hashes the owner already has: {sha256: original filename}."""
+    return dict(Photo.objects.filter(owner=owner, sha256__in=sha256s).values_list("sha256", "original_filename"))

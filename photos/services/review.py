@@ -1,0 +1,176 @@
+"""Editors' label decisions. Every function here works on many labels at once in a
+constant number of queries, and writes an AuditEvent per change (who, when, before,
+after).
+
+Decisions are made to survive re-analysis (DESIGN.md, "Curation rules"): a rejected
+machine label stays in the table, rejected, so the sync never brings it back as pending;
+renaming or merging rejects the machine label and approves the target name (an editor
+label when the photo has none of that name).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from typing import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import AuditEvent, Label
+
+MAX_NAME = 100
+
+
+class ReviewError(ValueError):
+    """A decision that cannot be made as asked; the message is for the editor."""
+
+
+def _state(label: Label) -> dict:
+    return {"name": label.name, "review_state": label.review_state, "source": label.source, "confidence": label.confidence}
+
+
+def clean_name(name: str) -> str:
+    cleaned = " ".join((name or "").split())
+    if not cleaned:
+        raise ReviewError("A label needs a name.")
+    if not cleaned.isprintable() or any(unicodedata.category(c) == "Cf" for c in cleaned):
+        raise ReviewError("Label names cannot hold control or invisible characters.")
+    if len(cleaned) > MAX_NAME:
+        raise ReviewError(f"Label names have at most {MAX_NAME} characters.")
+    return cleaned
+
+
+@transaction.atomic
+def labels_decide(*, label_ids: Iterable[int], decision: str, actor, note: str = "") -> int:
+    """Approve or reject labels (``decision`` is ``approved`` or ``rejected``). Labels
+    already in that state are left alone. Returns how many changed. Three queries."""
+    if decision not in (Label.Review.APPROVED, Label.Review.REJECTED):
+        raise ReviewError(f"Unknown decision {decision!r}.")
+    labels = list(
+        Label.objects.select_for_update().filter(id__in=list(label_ids)).exclude(review_state=decision)
+    )
+    if not labels:
+        return 0
+    now = timezone.now()
+    Label.objects.filter(id__in=[lb.id for lb in labels]).update(review_state=decision, reviewed_by=actor, reviewed_at=now, updated_at=now)
+    action = AuditEvent.Action.APPROVE if decision == Label.Review.APPROVED else AuditEvent.Action.REJECT
+    AuditEvent.objects.bulk_create(
+        AuditEvent(photo_id=lb.photo_id, label_name=lb.name, action=action, actor=actor, at=now,
+                   before=_state(lb), after={**_state(lb), "review_state": decision}, note=note)
+        for lb in labels
+    )
+    return len(labels)
+
+
+@transaction.atomic
+def labels_merge(*, label_ids: Iterable[int], into: str, actor, note: str = "") -> int:
+    """Merge labels into the name ``into`` on their photos: each merged label is
+    rejected (so re-analysis cannot resurrect it) and the photo's ``into`` label is
+    approved, created as an editor label if the photo has none. Merging a label into its
+    own name approves it. One label is a rename. Returns how many labels were merged.
+    Constant queries whatever the number of labels."""
+    into = clean_name(into)
+    labels = list(Label.objects.select_for_update().filter(id__in=list(label_ids)))
+    if not labels:
+        return 0
+    now = timezone.now()
+    photo_ids = {lb.photo_id for lb in labels}
+    targets = {
+        t.photo_id: t
+        for t in Label.objects.select_for_update().filter(photo_id__in=photo_ids, name=into)
+    }
+    sources = [lb for lb in labels if lb.name != into]
+    action = AuditEvent.Action.RENAME if len(labels) == 1 else AuditEvent.Action.MERGE
+    events = []
+    to_create = []
+    approve_ids = []
+    for photo_id in photo_ids:
+        merged = [lb for lb in sources if lb.photo_id == photo_id]
+        best = max((lb.confidence for lb in merged if lb.confidence is not None), default=None)
+        target = targets.get(photo_id)
+        if target is None:
+            instances = [i for lb in merged for i in (lb.instances or [])]
+            to_create.append(Label(
+                photo_id=photo_id, name=into, confidence=best, instances=instances, source=Label.Source.EDITOR,
+                review_state=Label.Review.APPROVED, reviewed_by=actor, reviewed_at=now,
+            ))
+            after = {"name": into, "review_state": Label.Review.APPROVED, "source": Label.Source.EDITOR, "confidence": best}
+        else:
+            if target.review_state != Label.Review.APPROVED:
+                approve_ids.append(target.id)
+            after = {**_state(target), "review_state": Label.Review.APPROVED}
+        for lb in merged:
+            events.append(AuditEvent(photo_id=photo_id, label_name=lb.name, action=action, actor=actor, at=now,
+                                     before=_state(lb), after={"merged_into": into, "review_state": Label.Review.REJECTED,
+                                                               "target": after}, note=note))
+        if not merged and target is not None and target.review_state != Label.Review.APPROVED:
+            events.append(AuditEvent(photo_id=photo_id, label_name=into, action=AuditEvent.Action.APPROVE, actor=actor,
+                                     at=now, before=_state(target), after=after, note=note))
+    if sources:
+        Label.objects.filter(id__in=[lb.id for lb in sources]).update(
+            review_state=Label.Review.REJECTED, reviewed_by=actor, reviewed_at=now, updated_at=now
+        )
+    if approve_ids:
+        Label.objects.filter(id__in=approve_ids).update(
+            review_state=Label.Review.APPROVED, reviewed_by=actor, reviewed_at=now, updated_at=now, missing_from_latest=False
+        )
+    if to_create:
+        Label.objects.bulk_create(to_create)
+    AuditEvent.objects.bulk_create(events)
+    return len(sources)
+
+
+@transaction.atomic
+def label_add(*, photo_id: int, name: str, actor, note: str = "") -> Label:
+    """Add an approved label to a photo. If the photo already has a label of that name
+    (a machine label, pending or rejected), it is approved instead of duplicated."""
+    name = clean_name(name)
+    now = timezone.now()
+    existing = Label.objects.select_for_update().filter(photo_id=photo_id, name=name).first()
+    if existing is not None:
+        before = _state(existing)
+        if existing.review_state != Label.Review.APPROVED:
+            existing.review_state = Label.Review.APPROVED
+            existing.reviewed_by = actor
+            existing.reviewed_at = now
+            existing.save(update_fields=["review_state", "reviewed_by", "reviewed_at", "updated_at"])
+            AuditEvent.objects.create(photo_id=photo_id, label_name=name, action=AuditEvent.Action.APPROVE,
+                                      actor=actor, at=now, before=before, after=_state(existing), note=note)
+        return existing
+    label = Label.objects.create(photo_id=photo_id, name=name, source=Label.Source.EDITOR,
+                                 review_state=Label.Review.APPROVED, reviewed_by=actor, reviewed_at=now)
+    AuditEvent.objects.create(photo_id=photo_id, label_name=name, action=AuditEvent.Action.ADD, actor=actor, at=now,
+                              before={}, after=_state(label), note=note)
+    return label
+
+
+@transaction.atomic
+def labels_add(*, photo_ids: Iterable[int], name: str, actor, note: str = "") -> int:
+    """Add the label ``name`` to many photos at once: photos that already have it
+    (machine, pending or rejected) get it approved, the others an approved editor label.
+    Returns how many photos changed. Constant queries."""
+    name = clean_name(name)
+    photo_ids = set(photo_ids)
+    now = timezone.now()
+    existing = {lb.photo_id: lb for lb in Label.objects.select_for_update().filter(photo_id__in=photo_ids, name=name)}
+    to_approve = [lb for lb in existing.values() if lb.review_state != Label.Review.APPROVED]
+    to_create = [
+        Label(photo_id=pid, name=name, source=Label.Source.EDITOR, review_state=Label.Review.APPROVED,
+              reviewed_by=actor, reviewed_at=now)
+        for pid in photo_ids if pid not in existing
+    ]
+    if to_approve:
+        Label.objects.filter(id__in=[lb.id for lb in to_approve]).update(
+            review_state=Label.Review.APPROVED, reviewed_by=actor, reviewed_at=now, updated_at=now
+        )
+    if to_create:
+        Label.objects.bulk_create(to_create)
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(photo_id=lb.photo_id, label_name=name, action=AuditEvent.Action.APPROVE, actor=actor, at=now,
+                    before=_state(lb), after={**_state(lb), "review_state": Label.Review.APPROVED}, note=note)
+         for lb in to_approve]
+        + [AuditEvent(photo_id=lb.photo_id, label_name=name, action=AuditEvent.Action.ADD, actor=actor, at=now,
+                      before={}, after=_state(lb), note=note) for lb in to_create]
+    )
+    return len(to_approve) + len(to_create)

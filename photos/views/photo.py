@@ -1,0 +1,124 @@
+"""One photo: its file (served or redirected, to those allowed), the owner's page,
+visibility, appeal, and the reports one made."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from ..models import Photo
+from ..pipelines import media_storage
+from ..renditions import RenditionError, photo_display_rendition
+from ..selectors.library import owner_photo, photo_gets_original, reports_by
+from ..services.moderation import ModerationError, photo_appeal as appeal, report_outcome
+from ..services.photos import photo_set_visibility
+from .common import content_disposition
+
+
+@require_GET
+def photo_file(request, uid, kind: str):
+    """The image or its thumbnail, only for those allowed to see the photo. The original
+    goes to its owner (and superusers) only; everyone else, staff included, gets the
+    EXIF-free display rendition. Local files are streamed; S3 objects are redirected to a
+    short-lived presigned URL."""
+    photo = Photo.objects.visible_to(request.user).filter(uid=uid).first()
+    if photo is None:
+        raise Http404("No such photo.")
+    # "display": the rendition whoever asks (the owner's photo page shows it too).
+    original = kind == "image" and photo_gets_original(user=request.user, photo=photo)
+    download = original and request.GET.get("download") == "1"
+    if kind == "thumbnail":
+        name = photo.thumbnail.name if photo.thumbnail else ""
+    elif original:
+        name = photo.image.name
+    else:
+        try:
+            name = photo_display_rendition(photo=photo)
+        except (FileNotFoundError, OSError, RenditionError):
+            raise Http404("Missing from storage or unreadable.") from None
+    if not name:
+        raise Http404("Not made yet.")
+    disposition = content_disposition(photo.original_filename or f"{photo.uid}", attachment=download)
+    content_type = (photo.content_type or "application/octet-stream") if original else "image/jpeg"
+    try:
+        return media_storage().response(name, content_type=content_type, disposition=disposition)
+    except FileNotFoundError:
+        raise Http404("Missing from storage.") from None
+
+
+@login_required
+@require_GET
+def photo_detail(request, uid):
+    """The owner's page for one photo: large view with label boxes, text found, facts,
+    moderation outcome, download, visibility and delete."""
+    photo = owner_photo(owner=request.user, uid=uid)
+    if photo is None:
+        raise Http404("No such photo.")
+    boxes = [
+        {"label": label.name, "style": box_style(instance["box"])}
+        for label in photo.visible_labels for instance in label.instances if isinstance(instance.get("box"), dict)
+    ]
+    return render(request, "photos/photo_detail.html", {
+        "photo": photo, "boxes": boxes, "boxed_labels": {b["label"] for b in boxes},
+        "format": (photo.content_type or "").removeprefix("image/").upper(),
+    })
+
+
+def box_style(box: dict) -> str:
+    """CSS placing a box given as ratios of the image (Rekognition's BoundingBox)."""
+    def pct(name: str) -> float:
+        try:
+            return min(100.0, max(0.0, float(box.get(name, 0)) * 100))
+        except (TypeError, ValueError):
+            return 0.0
+
+    return f"left:{pct('left'):.2f}%;top:{pct('top'):.2f}%;width:{pct('width'):.2f}%;height:{pct('height'):.2f}%"
+
+
+@login_required
+@require_http_methods(["POST"])
+def photo_visibility(request, uid):
+    photo = Photo.objects.filter(uid=uid).only("id").first()
+    visibility = request.POST.get("visibility", "")
+    if visibility not in Photo.Visibility.values:
+        messages.error(request, "Choose public or private.")
+        return redirect("photos:detail", uid=uid)
+    changed = photo and photo_set_visibility(photo_id=photo.id, actor=request.user, visibility=visibility)
+    if not changed:
+        raise Http404("No such photo.")
+    if visibility == Photo.Visibility.PUBLIC and not changed.is_public:
+        messages.success(request, "Public: it shows in the gallery once it is labelled and while no moderator holds it back.")
+    else:
+        messages.success(request, "Public: it shows in the gallery." if visibility == Photo.Visibility.PUBLIC
+                         else "Private: only you see it.")
+    return redirect("photos:detail", uid=uid)
+
+
+@login_required
+@require_http_methods(["POST"])
+def photo_appeal(request, uid):
+    """The owner asks moderators to look again at a removed photo."""
+    photo = Photo.objects.filter(uid=uid, owner=request.user).only("id").first()
+    if photo is None:
+        raise Http404("No such photo.")
+    try:
+        appeal(photo_id=photo.id, actor=request.user, text=request.POST.get("text", ""))
+    except ModerationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Appeal sent: a moderator will look at the photo again. It stays hidden until then.")
+    return redirect("photos:detail", uid=uid)
+
+
+@login_required
+@require_GET
+def my_reports(request):
+    """The reports the user made and what became of them."""
+    reports = list(reports_by(reporter=request.user)[:200])
+    for report in reports:
+        report.outcome = report_outcome(report)
+        report.public = report.photo.is_public
+    return render(request, "photos/my_reports.html", {"reports": reports})

@@ -1,0 +1,62 @@
+"""Browser-to-S3 uploads (S3 storage only): a presigned POST, then a confirmation that
+checks the file as a form upload is checked."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
+from django.views.decorators.http import require_http_methods
+from django_ratelimit.decorators import ratelimit
+
+from ..models import Photo
+from ..pipelines import media_storage
+from ..services import uploads
+from .common import photo_json, rate
+
+
+@login_required
+@ratelimit(key="user", rate=rate("UPLOAD_RATE"), method="POST", group="uploads")
+@require_http_methods(["POST"])
+def direct_upload(request):
+    """Step 1 of a browser-to-S3 upload (S3 storage only): a presigned POST."""
+    body, refusal = _direct_body(request)
+    if refusal:
+        return refusal
+    try:
+        start = uploads.direct_upload_start(owner=request.user, filename=str(body.get("filename", "")),
+                                             content_type=str(body.get("content_type", "")), size=int(body.get("size", 0)))
+    except (ValueError, TypeError) as exc:
+        return JsonResponse({"error": str(exc) if isinstance(exc, uploads.DirectUploadError) else "Bad request."}, status=400)
+    return JsonResponse(start)
+
+
+@login_required
+@require_http_methods(["POST"])
+def direct_upload_confirm(request):
+    """Step 2: the file is in the bucket; check it and create the photo."""
+    body, refusal = _direct_body(request)
+    if refusal:
+        return refusal
+    try:
+        visibility = Photo.Visibility.PUBLIC if body.get("public") else Photo.Visibility.PRIVATE
+        photo = uploads.direct_upload_confirm(owner=request.user, token=str(body.get("token", "")), visibility=visibility)
+    except uploads.DirectUploadError as exc:
+        return JsonResponse({"accepted": [], "rejected": [{"error": str(exc)}]}, status=400)
+    except ValueError:
+        return JsonResponse({"error": "Bad request."}, status=400)
+    return JsonResponse({"accepted": [photo_json(photo)], "rejected": []}, status=201)
+
+
+def _direct_body(request) -> tuple[dict, JsonResponse | None]:
+    """The JSON body of a direct-upload call, or the response refusing it."""
+    if not media_storage().direct_uploads:
+        return {}, JsonResponse({"error": "Direct uploads need S3 storage."}, status=404)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return {}, JsonResponse({"error": "Bad request."}, status=400)
+    if not isinstance(body, dict):
+        return {}, JsonResponse({"error": "Bad request."}, status=400)
+    return body, None

@@ -1,0 +1,189 @@
+"""Storage: local filesystem by default, django-storages' S3 backend under moto."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from moto import mock_aws
+
+from photos.pipelines.local import analyze_photo
+from photos.renditions import make_thumbnail
+from photos.models import Label, Photo
+from tests.emulators import use_s3_storage
+from tests.samples import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+BUCKET = "mediaapp-test-media"
+
+
+@pytest.fixture
+def s3(settings, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        use_s3_storage(settings, BUCKET)
+        yield client
+
+
+def test_local_storage_is_the_default(media_root):
+    name = default_storage.save("uploads/x/a.jpg", ContentFile(b"data"))
+
+    assert (media_root / name).read_bytes() == b"data"
+
+
+def test_upload_lands_in_s3_privately_and_is_analysed_from_there(s3, client, django_capture_on_commit_callbacks):
+    user = get_user_model().objects.create_user("alice", password="x")
+    client.force_login(user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/photos/", {"photos": [ContentFile(photo_bytes("grace_hopper"), name="gh.jpg")]})
+
+    photo = Photo.objects.get()
+    head = s3.head_object(Bucket=BUCKET, Key=photo.image.name)
+    assert head["ContentLength"] == len(photo_bytes("grace_hopper"))
+    grants = s3.get_object_acl(Bucket=BUCKET, Key=photo.image.name)["Grants"]
+    assert [g["Grantee"].get("URI") for g in grants if g["Grantee"]["Type"] == "Group"] == []  # nobody public
+
+    analyze_photo.run(photo.id)
+    make_thumbnail.run(photo.id)
+
+    assert Label.objects.filter(photo=photo, name="Face").exists()
+    assert s3.head_object(Bucket=BUCKET, Key=f"thumbnails/{photo.uid}.jpg")["ContentLength"] > 0
+
+
+def test_existing_objects_are_never_overwritten(s3):
+    first = default_storage.save("uploads/same.jpg", ContentFile(b"one"))
+    second = default_storage.save("uploads/same.jpg", ContentFile(b"two"))
+
+    assert first != second
+    assert s3.get_object(Bucket=BUCKET, Key=first)["Body"].read() == b"one"
+
+
+def test_image_view_redirects_the_owner_to_a_short_lived_presigned_url(s3, client):
+    user = get_user_model().objects.create_user("alice", password="x")
+    photo = Photo(owner=user, original_filename="a.jpg", content_type="image/jpeg")
+    photo.image.save("a.jpg", ContentFile(photo_bytes("rocket")))
+    client.force_login(user)
+
+    response = client.get(f"/photos/{photo.uid}/image/")
+
+    assert response.status_code == 302
+    location = response["Location"]
+    assert f"{BUCKET}" in location and photo.image.name in location
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
+    client.logout()
+    assert client.get(f"/photos/{photo.uid}/image/").status_code == 404
+
+
+def test_reanalysis_in_the_aws_pipeline_messages_the_labeler_and_leaves_the_object_alone(s3, settings):
+    """Not a self-copy (a new version each time, Content-Type reset to
+    binary/octet-stream, Cache-Control dropped): an S3-event-shaped message on the
+    labeler's queue (issue #11, finding 5)."""
+    import json
+
+    import boto3
+
+    from photos.services.photos import photos_reanalyse
+
+    settings.PHOTOS_PIPELINE = "aws"
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    settings.LABELER_QUEUE_URL = sqs.create_queue(QueueName="labeler")["QueueUrl"]
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    photo = Photo(original_filename="a b.jpg", content_type="image/jpeg", status="labeled", size=3, etag="e1")
+    photo.image.save("a b.jpg", ContentFile(photo_bytes("rocket")))
+    before = s3.head_object(Bucket=BUCKET, Key=photo.image.name)
+
+    assert photos_reanalyse(photo_ids=[photo.id]) == 1
+
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix=photo.image.name)["Versions"]
+    assert len(versions) == 1
+    after = s3.head_object(Bucket=BUCKET, Key=photo.image.name)
+    assert after["ContentType"] == before["ContentType"] and after["ETag"] == before["ETag"]
+    (message,) = sqs.receive_message(QueueUrl=settings.LABELER_QUEUE_URL)["Messages"]
+    (record,) = json.loads(message["Body"])["Records"]
+    from infra.functions.labeler.events import parse_message
+
+    (obj,) = parse_message(message["Body"])
+    assert record["reanalyse"] is True and obj.reanalyse and obj.key == photo.image.name
+    assert Photo.objects.get(pk=photo.pk).status == "queued"
+
+
+def _direct(client, **body):
+    import json
+
+    return client.post("/photos/direct/", json.dumps(body), content_type="application/json")
+
+
+def _confirm(client, token, public=False):
+    import json
+
+    return client.post("/photos/direct/confirm/", json.dumps({"token": token, "public": public}), content_type="application/json")
+
+
+def _post_to_s3(start, data: bytes, content_type: str):
+    import requests
+
+    return requests.post(start["url"], data=start["fields"], files={"file": ("upload", data, content_type)}, timeout=30)
+
+
+def test_direct_upload_to_s3_then_confirm_creates_the_photo(s3, client, django_capture_on_commit_callbacks, fake_queue):
+    import base64
+    import json
+
+    user = get_user_model().objects.create_user("alice", password="x")
+    client.force_login(user)
+
+    start = _direct(client, filename="../My Holiday.JPG", content_type="image/jpeg", size=len(photo_bytes("rocket"))).json()
+    policy = json.loads(base64.b64decode(start["fields"]["policy"]))
+    assert ["content-length-range", 1, 25 * 1024 * 1024] in policy["conditions"]
+    assert {"Content-Type": "image/jpeg"} in policy["conditions"]
+    assert _post_to_s3(start, photo_bytes("rocket"), "image/jpeg").status_code in (200, 204)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = _confirm(client, start["token"], public=True)
+
+    assert confirmed.status_code == 201
+    photo = Photo.objects.get()
+    assert photo.image.name == start["fields"]["key"] and photo.image.name.startswith("uploads/")
+    assert (photo.owner, photo.original_filename, photo.width, photo.visibility) == (user, "My Holiday.JPG", 640, "public")
+    assert ("photos.tasks.analyze_photo", (photo.id,)) in fake_queue.sent
+
+
+def test_a_disguised_file_put_directly_is_refused_and_deleted(s3, client):
+    user = get_user_model().objects.create_user("alice", password="x")
+    client.force_login(user)
+    start = _direct(client, filename="cat.jpg", content_type="image/jpeg", size=40).json()
+    _post_to_s3(start, b"<html><script>alert(1)</script></html>", "image/jpeg")
+
+    response = _confirm(client, start["token"])
+
+    assert response.status_code == 400
+    assert "cat.jpg is not an image we can read" in response.json()["rejected"][0]["error"]
+    assert not Photo.objects.exists()
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="uploads/").get("KeyCount", 0) == 0
+
+
+def test_direct_upload_refusals(s3, client):
+    alice = get_user_model().objects.create_user("alice", password="x")
+    client.force_login(alice)
+
+    assert _direct(client, filename="a.gif", content_type="image/gif", size=10).status_code == 400
+    assert _direct(client, filename="a.jpg", content_type="image/jpeg", size=10**9).status_code == 400
+    start = _direct(client, filename="a.jpg", content_type="image/jpeg", size=10).json()
+    assert _confirm(client, start["token"]).json()["rejected"][0]["error"].startswith("The file never reached storage")
+    assert _confirm(client, start["token"] + "x").json()["rejected"][0]["error"] == "This upload link is invalid or has expired."
+    client.force_login(get_user_model().objects.create_user("mallory", password="x"))
+    assert _confirm(client, start["token"]).json()["rejected"][0]["error"] == "This upload belongs to someone else."
+
+
+def test_direct_upload_is_off_without_s3(client):
+    client.force_login(get_user_model().objects.create_user("alice", password="x"))
+
+    assert _direct(client, filename="a.jpg", content_type="image/jpeg", size=10).status_code == 404

@@ -1,0 +1,192 @@
+"""Search that finds (issue 12, finding 2): one box for labels (with their kinds) and text
+found in photos, always for a reason the page shows; suggestions from the taxonomy;
+clickable chips; top labels of the results; newest or most relevant first; the same in
+the API."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from infra.functions.labeler.record import Box, Label, LabelRecord, TextDetection
+from photos.selectors import search
+from photos.models import Photo
+from photos.apply import apply_records
+
+pytestmark = pytest.mark.django_db
+STAMP = "2026-11-25T08:00:00.000000Z"
+
+
+def photo(name: str, labels: dict[str, float] = (), text: dict[str, float] = (), *, age_days: int = 0,
+          parents: dict[str, tuple] = ()) -> Photo:
+    """A public photo whose analysis found ``labels`` and ``text`` ({line: confidence};
+    each line's words are WORD detections too)."""
+    key = f"uploads/{name}"
+    Photo.objects.create(image=key, original_filename=name, visibility="public",
+                         created_at=timezone.now() - timedelta(days=age_days))
+    detections = []
+    for line, confidence in dict(text).items():
+        detections.append(TextDetection(text=line, type="LINE", confidence=confidence, box=Box(0, 0, 1, 1)))
+        detections += [TextDetection(text=w, type="WORD", confidence=confidence, box=Box(0, 0, 1, 1)) for w in line.split()]
+    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=STAMP, updated_at=STAMP,
+                               labels=tuple(Label(name=n, confidence=c, parents=tuple(dict(parents).get(n, ())))
+                                            for n, c in dict(labels).items()),
+                               text=tuple(detections))])
+    return Photo.objects.get(image=key)
+
+
+def names(response) -> list[str]:
+    """The file names behind the gallery's cards, in order (the page itself never shows them)."""
+    uids = re.findall(r'<li class="photo" data-id="([0-9a-f-]+)"', response.content.decode())
+    return [Photo.objects.get(uid=u).original_filename for u in uids]
+
+
+def test_text_found_in_a_photo_is_searchable_in_any_case_and_as_a_phrase(client):
+    photo("shop.jpg", {"Building": 90.0}, {"OPEN DAILY 9 TO 5": 97.0})
+    photo("faint.jpg", {"Building": 90.0}, {"OPEN LATE": 40.0})  # under the display threshold: not shown
+    photo("cat.jpg", {"Cat": 95.0})
+
+    assert names(client.get("/gallery/?q=open")) == ["shop.jpg"]
+    assert names(client.get("/gallery/?q=%22open+daily%22")) == ["shop.jpg"]
+    assert names(client.get("/gallery/?q=building+NOT+daily")) == ["faint.jpg"]
+    card = client.get("/gallery/?q=open").content.decode()
+    assert "“OPEN DAILY 9 TO 5”" in card  # the reason it matched is on the card
+    assert "OPEN LATE" not in client.get("/gallery/").content.decode()
+
+
+def test_a_label_under_the_display_threshold_finds_nothing(client):
+    photo("stars.jpg", {"Person": 20.0, "Night": 90.0})
+
+    assert names(client.get("/gallery/?q=person")) == []
+
+
+def test_most_relevant_puts_the_strongest_match_first_newest_the_latest(client):
+    photo("old-sure-dog.jpg", {"Dog": 99.0}, age_days=5)
+    photo("new-unsure-dog.jpg", {"Dog": 71.0})
+    photo("dog-in-text.jpg", {"Poster": 90.0}, {"DOG SHOW": 85.0}, age_days=2)
+
+    assert names(client.get("/gallery/?q=dog")) == ["new-unsure-dog.jpg", "dog-in-text.jpg", "old-sure-dog.jpg"]
+    assert names(client.get("/gallery/?q=dog&sort=relevance")) == ["old-sure-dog.jpg", "dog-in-text.jpg",
+                                                                     "new-unsure-dog.jpg"]
+    assert names(client.get("/gallery/?q=dog&sort=sideways")) == names(client.get("/gallery/?q=dog"))
+
+
+def test_parents_match_their_kinds_and_rank_by_the_kind_found(client):
+    photo("dog.jpg", {"Dog": 93.0, "Animal": 93.0}, parents={"Dog": ("Animal",)})
+    photo("bird.jpg", {"Bird": 80.0}, parents={"Bird": ("Animal",)}, age_days=1)
+
+    assert names(client.get("/gallery/?q=animal&sort=relevance")) == ["dog.jpg", "bird.jpg"]
+
+
+def test_top_labels_count_the_results_and_refine_the_search(client):
+    for n in range(3):
+        photo(f"dog-{n}.jpg", {"Dog": 90.0, "Grass": 80.0 if n else 30.0})
+    photo("cat.jpg", {"Cat": 90.0})
+
+    page = client.get("/gallery/?q=dog").content.decode()
+
+    facets = page.split('<nav class="facets"')[1].split("</nav>")[0]
+    # Grass at 30 % is not shown, so not counted; Dog is the search itself, not a refinement.
+    assert re.findall(r">(\w+) <small>(\d+)</small>", facets) == [("Grass", "2")]
+    assert 'href="?q=dog%20Grass&amp;sort=newest"' in facets
+    assert "in the newest" not in facets  # every result was counted
+
+
+def test_label_chips_are_links_to_their_search(client):
+    photo("dog.jpg", {"Dog": 90.0})
+
+    page = client.get("/gallery/").content.decode()
+
+    assert '<a class="chip" href="?q=Dog">Dog</a>' in page
+    assert "dog.jpg" not in page  # public pages name photos by their labels, not their files
+
+
+def test_public_titles_are_labels_specific_first_never_the_file_name(client):
+    cat = photo("IMG_2931 john-smith passport.jpg", {"Animal": 95.0, "Cat": 95.0, "Sofa": 80.0},
+                parents={"Cat": ("Animal",)})
+    bare = photo("secret-plans.jpg")
+
+    card = client.get("/gallery/").content.decode()
+    page = client.get(f"/gallery/{cat.uid}/").content.decode()
+
+    assert "john-smith" not in card + page and "secret-plans" not in card
+    assert "<h1>Cat and Sofa</h1>" in page and "<title>Cat and Sofa</title>" in page  # not their parent Animal
+    assert client.get(f"/api/photos/{bare.uid}/").json()["title"] == "Untitled photo"
+
+
+def test_suggestions_come_from_the_taxonomy_as_one_types(client):
+    photo("a.jpg", {"Dog": 90.0, "Dining Table": 80.0, "Doughnut": 70.0}, parents={"Dog": ("Animal",)})
+
+    assert client.get("/api/labels/?prefix=do").json() == {"labels": ["Dog", "Doughnut"]}
+    assert client.get("/api/labels/?prefix=ani").json() == {"labels": ["Animal"]}  # parents too
+    assert client.get("/api/labels/?prefix=tab").json() == {"labels": ["Dining Table"]}  # a later word
+    assert client.get("/api/labels/?prefix=").json() == {"labels": []}
+    assert client.get(f"/api/labels/?prefix={'x' * 101}").status_code == 400
+
+
+def test_the_api_searches_and_sorts_the_same_way(client):
+    photo("old-sure-dog.jpg", {"Dog": 99.0}, age_days=5)
+    photo("new-unsure-dog.jpg", {"Dog": 71.0})
+    photo("shop.jpg", {"Building": 90.0}, {"OPEN DAILY": 97.0})
+
+    def api(query):
+        return [Photo.objects.get(uid=p["id"]).original_filename for p in client.get(f"/api/photos/?{query}").json()["results"]]
+
+    assert api("q=dog&sort=relevance") == ["old-sure-dog.jpg", "new-unsure-dog.jpg"]
+    assert api("q=dog") == ["new-unsure-dog.jpg", "old-sure-dog.jpg"]
+    assert api("q=open") == ["shop.jpg"]
+    bad = client.get("/api/photos/?sort=sideways")
+    assert bad.status_code == 400 and bad.json() == {"error": "sort must be one of newest, relevance."}
+
+
+def test_most_relevant_ranks_a_bounded_window_of_the_newest_matches(client, monkeypatch):
+
+    monkeypatch.setattr(search, "RELEVANCE_WINDOW", 2)
+    photo("oldest-surest-dog.jpg", {"Dog": 99.0}, age_days=9)
+    photo("newer-dog.jpg", {"Dog": 71.0}, age_days=1)
+    photo("newest-dog.jpg", {"Dog": 80.0})
+
+    assert names(client.get("/gallery/?q=dog&sort=relevance")) == ["newest-dog.jpg", "newer-dog.jpg"]
+
+
+def test_a_phrase_matches_words_read_as_separate_lines_and_cards_show_text_in_reading_order(client):
+    key = "uploads/sign.jpg"
+    Photo.objects.create(image=key, original_filename="sign.jpg", visibility="public")
+    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=STAMP, updated_at=STAMP,
+                               labels=(Label(name="Sign", confidence=90.0),), text=tuple(
+        TextDetection(text=w, type=t, confidence=c, box=Box(left, top, 0.2, 0.1))
+        for w, c, left, top in (("COFFEE", 99.0, 0.1, 0.6), ("DAILY", 98.0, 0.5, 0.2), ("OPEN", 90.0, 0.1, 0.2))
+        for t in ("LINE", "WORD")))])
+
+    assert names(client.get("/gallery/?q=%22open+daily%22")) == ["sign.jpg"]
+    card = client.get("/gallery/?q=open").content.decode()
+    assert card.index("“OPEN”") < card.index("“DAILY”") < card.index("“COFFEE”")  # as read, not by confidence
+
+
+def test_words_of_one_line_read_left_to_right_though_their_tops_differ_slightly(client):
+    key = "uploads/bakery.jpg"
+    Photo.objects.create(image=key, original_filename="bakery.jpg", visibility="public")
+    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=STAMP, updated_at=STAMP,
+                               labels=(Label(name="Text", confidence=99.0),), text=tuple(
+        TextDetection(text=w, type="LINE", confidence=c, box=Box(left, top, 0.2, 0.1))
+        for w, c, left, top in (("FRESH BREAD", 95.0, 0.2, 0.1), ("DAILY", 99.0, 0.55, 0.4196),
+                                ("OPEN", 90.0, 0.2, 0.4236), ("SINCE 1985", 97.0, 0.2, 0.7))))])
+
+    card = client.get("/gallery/").content.decode()
+    api = client.get("/api/photos/").json()["results"][0]
+
+    assert card.index("FRESH BREAD") < card.index("OPEN") < card.index("DAILY") < card.index("SINCE 1985")
+    assert api["text"] == ["FRESH BREAD", "OPEN", "DAILY", "SINCE 1985"]  # why a text search matched
+    assert api["title"] == "“FRESH BREAD”"  # "Text" says there is text, not what it is
+
+
+def test_gallery_cards_tick_approved_labels(client):
+    from photos.models import Label as LabelRow
+
+    photo("dog.jpg", {"Dog": 90.0})
+    LabelRow.objects.filter(name="Dog").update(review_state="approved")
+
+    assert '<a class="chip" href="?q=Dog">Dog ✓</a>' in client.get("/gallery/").content.decode()
