@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from .pipelines import local
+from .pipelines import aws, local  # noqa: F401  (aws: registers the sync tasks with the worker)
 from .services import erasure, photos
 
 # No analysis outlives its hard time limit: a photo still "analyzing" this long after its

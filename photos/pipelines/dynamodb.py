@@ -17,6 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 from infra.functions.labeler.core import error_code
 
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+# A transaction cancelled for one of these reasons (throttled, or a concurrent write to
+# the same item) is worth another try; its own conditions failing is not.
+RETRY_CANCELLATIONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
 RETRY_ATTEMPTS = 6
 RETRY_BASE_SECONDS = 0.2
 
@@ -48,12 +51,20 @@ def with_backoff(call: Callable[[], Any], *, attempts: int = RETRY_ATTEMPTS, sle
         try:
             return call()
         except Exception as exc:
-            if error_code(exc) not in THROTTLE_CODES:
+            if not _retryable(exc):
                 raise
             if attempt == attempts - 1:
                 raise SyncThrottled(str(exc)) from exc
             sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
     raise AssertionError("unreachable")
+
+
+def _retryable(exc: BaseException) -> bool:
+    code = error_code(exc)
+    if code == "TransactionCanceledException":
+        reasons = {r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])}
+        return bool(reasons & RETRY_CANCELLATIONS)
+    return code in THROTTLE_CODES
 
 
 def batch_get(table: Any, request: dict, *, sleep=time.sleep) -> list[dict]:

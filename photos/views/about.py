@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.http import FileResponse
 from django.views.decorators.http import require_GET
+from django_ratelimit.decorators import ratelimit
 
 # What the running copy is built from: the code, its templates, build files and docs. Not
 # the local state (var/), the virtualenv, installed npm packages or build output.
@@ -30,6 +31,7 @@ def source_files(root: Path):
                     yield file
 
 
+@ratelimit(key="ip", rate="30/h", method="GET")
 @require_GET
 def source_code(request):
     """A .tar.gz of the source of this running copy, made on request."""
