@@ -342,6 +342,7 @@ SITE_URLS = {
     "photos/<uuid:uid>/appeal/": "delete (and test_appeals.py)",
     "api/photos/": "api", "api/": "api (test_api_errors.py)", "api/docs/": "api (test_api_errors.py)",
     "favicon.ico": "static", "api/labels/": "api (test_search.py)", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
+    "source/": "public, the running copy's source for everyone (tests/test_licences.py)",
     "gallery/<uuid:uid>/": "report", "admin/": "the admin tests above",
 }
 
