@@ -35,12 +35,10 @@ class LocalMediaStorage:
         response["Content-Disposition"] = disposition
         return response
 
-    def delete(self, name: str) -> int:
-        """Erase ``name`` for good (every version where storage keeps versions); how many
-        objects or versions went. A name that is not there is no error."""
-        existed = default_storage.exists(name)
+    def delete(self, name: str) -> None:
+        """Erase ``name`` for good (every version where storage keeps versions). A name
+        that is not there is no error."""
         default_storage.delete(name)
-        return int(existed)
 
     def presigned_post(self, *, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
         raise StorageUnsupported("Direct uploads need S3 storage.")
@@ -75,18 +73,15 @@ class S3MediaStorage(LocalMediaStorage):
         """A redirect to a short-lived presigned URL (content type as stored)."""
         return HttpResponseRedirect(default_storage.url(name, parameters={"ResponseContentDisposition": disposition}))
 
-    def delete(self, name: str) -> int:
+    def delete(self, name: str) -> None:
         """Every version and delete marker of the object, not just a new delete marker over
         the old bytes (which the bucket would keep 30 days)."""
         key = self.object_key(name)
-        deleted = 0
         for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
             versions = [v for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if v["Key"] == key]
             if versions:
                 self.client.delete_objects(Bucket=self.bucket, Delete={
                     "Objects": [{"Key": key, "VersionId": v["VersionId"]} for v in versions], "Quiet": True})
-                deleted += len(versions)
-        return deleted
 
     def presigned_post(self, *, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
         """A POST the browser can make once to put one file at ``key``, with S3 itself
