@@ -16,16 +16,28 @@ then, through the whole Django stack (test client, superuser session):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks import django_env
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mediaapp_admin_bench"
+django_env.start(os.environ.get("BENCH_ADMIN_DATABASE_URL", DEFAULT_DB), DJANGO_ALLOWED_HOSTS="testserver")
+
+# Django is set up above: the app's modules import from here on.
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from photos.models import Label, LabelTaxonomy, ModerationLabel, Photo  # noqa: E402
+from photos.selectors import library  # noqa: E402
+from photos.services import review  # noqa: E402
 PHOTOS = 100_000
 LABELS_PER_PHOTO = 10
 NAMES = [
@@ -37,34 +49,8 @@ NAMES = [
 ]
 
 
-def setup_django(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaapp.settings")
-    os.environ.setdefault("MEDIAAPP_VAR_DIR", "/tmp/mediaapp-bench-var")
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
 def seed() -> None:
-    from django.db import connection
-
-    from photos.models import Label, ModerationLabel, Photo
-
     have = Photo.objects.count()
-    from photos.models import LabelTaxonomy
-
     LabelTaxonomy.objects.bulk_create([LabelTaxonomy(name=n, parents=p) for n, p in NAMES], ignore_conflicts=True)
     if have >= PHOTOS:
         print(f"reusing {have:,} photos and {Label.objects.count():,} labels")
@@ -86,8 +72,6 @@ def seed() -> None:
         ids = [row[0] for row in cursor.fetchall()]
         label_cols = ["photo_id", "name", "confidence", "parents", "categories", "aliases", "instances", "source",
                       "review_state", "missing_from_latest", "created_at", "updated_at"]
-        import json
-
         parents_json = {name: json.dumps(parents) for name, parents in NAMES}
         with cursor.cursor.copy(f"COPY {Label._meta.db_table} ({', '.join(label_cols)}) FROM STDIN") as copy:
             for photo_id in ids[have:]:
@@ -100,8 +84,6 @@ def seed() -> None:
             for n, photo_id in enumerate(ids[have:]):
                 if n % 200 == 0:
                     copy.write_row([photo_id, "Explicit", "", 1, round(rng.uniform(80, 100), 2)])
-        from photos.models import LabelTaxonomy
-
         LabelTaxonomy.objects.bulk_create([LabelTaxonomy(name=n, parents=p) for n, p in NAMES], ignore_conflicts=True)
         cursor.execute("ANALYZE")
     print(f"seeded {PHOTOS - have:,} photos and {(PHOTOS - have) * LABELS_PER_PHOTO:,} labels in {time.perf_counter() - started:.0f} s")
@@ -113,9 +95,6 @@ def percentile(values, q):
 
 
 def measure(client, url: str, repeat: int) -> tuple[float, float, int]:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     client.get(url)  # warm caches
     times = []
     queries = 0
@@ -134,12 +113,6 @@ OWNED = 10_000
 
 def bench_my_photos(repeat: int) -> None:
     """One user with OWNED photos (the seed's first ones, given to them once)."""
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    from photos.selectors import library
-    from photos.models import Photo
-
     owner = get_user_model().objects.get_or_create(username="bench-owner")[0]
     if Photo.objects.filter(owner=owner).count() < OWNED:
         ids = list(Photo.objects.filter(owner__isnull=True).order_by("id").values_list("id", flat=True)[:OWNED])
@@ -159,14 +132,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args(argv)
-    setup_django(os.environ.get("BENCH_ADMIN_DATABASE_URL", DEFAULT_DB))
     seed()
-
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    from photos.services import review
-    from photos.models import Label
 
     User = get_user_model()
     admin = User.objects.filter(username="bench-root").first() or User.objects.create_superuser("bench-root", password="x")

@@ -16,39 +16,44 @@ DATABASE_URL to use PostgreSQL) with the real Redis broker (database 14):
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks import django_env
 
+VAR_DIR = tempfile.mkdtemp(prefix="mediaapp-bench-")
+atexit.register(shutil.rmtree, VAR_DIR, ignore_errors=True)
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
+django_env.start(None, MEDIAAPP_VAR_DIR=VAR_DIR, CELERY_TASK_ALWAYS_EAGER="0",
+                 DJANGO_ALLOWED_HOSTS="testserver,localhost,127.0.0.1")
 
-def setup_env(var_dir: str) -> None:
-    os.environ["MEDIAAPP_VAR_DIR"] = var_dir
-    os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "0"
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaapp.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
+# Django is set up above: the app's modules import from here on.
+import numpy as np  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
 
-    django.setup()
-    from django.core.management import call_command
+from mediaapp.celery import app  # noqa: E402
+from photos.admin import PhotoAdmin  # noqa: E402
+from photos.models import Label, Photo  # noqa: E402
+from tests.samples import PHOTOS, photo_bytes  # noqa: E402
 
-    call_command("migrate", verbosity=0)
+ROOT = django_env.ROOT
 
 
 def five_megabyte_jpeg() -> bytes:
-    import numpy as np
-    from PIL import Image
-
-    from tests.samples import PHOTOS
-
     img = Image.open(PHOTOS["grace_hopper"]).convert("RGB").resize((3000, 4000), Image.Resampling.BICUBIC)
     # Film-grain noise gives the JPEG the entropy of a real 12 MP phone photo.
     rng = np.random.default_rng(7)
@@ -64,8 +69,6 @@ def percentile(values, q):
 
 
 def purge_queue() -> None:
-    from mediaapp.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1)
         conn.default_channel.queue_purge("celery")
@@ -75,10 +78,6 @@ _serial = iter(range(10**9))
 
 
 def upload_once(client, name: str, data: bytes, content_type: str = "image/jpeg") -> tuple[float, object]:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from photos.models import Photo
-
     # A few bytes after the image's end make every upload distinct: the same bytes
     # twice would be refused as a duplicate.
     data = data + f"\x00bench{next(_serial)}".encode()
@@ -99,10 +98,6 @@ def bench_upload_requests(client, data: bytes, n: int) -> list[float]:
 def distinct_photos(n: int) -> list[bytes]:
     """n different ~1 MP JPEGs (a sample photo with a different mark each), so duplicate
     detection does not refuse them."""
-    from PIL import Image, ImageDraw
-
-    from tests.samples import PHOTOS
-
     base = Image.open(PHOTOS["grace_hopper"]).convert("RGB").resize((1200, 900))
     out = []
     for i in range(n):
@@ -140,8 +135,6 @@ def start_worker() -> subprocess.Popen:
         if time.monotonic() > deadline:
             raise RuntimeError("worker did not start")
     # Keep draining its output so the pipe never fills.
-    import threading
-
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
     return proc
 
@@ -165,14 +158,6 @@ def bench_upload_to_labels(client, name: str, data: bytes, content_type: str, n:
 
 
 def bench_changelist_queries() -> dict[int, int]:
-    from django.contrib.auth import get_user_model
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
-    from photos.admin import PhotoAdmin
-    from photos.models import Label, Photo
-
     User = get_user_model()
     admin = User.objects.filter(username="bench-admin").first() or User.objects.create_superuser("bench-admin", password="x")
     owner = User.objects.create_user(f"bench-owner-{time.time_ns()}", password="x")
@@ -203,48 +188,39 @@ def main(argv=None) -> int:
     parser.add_argument("--sustained", type=int, default=60)
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="mediaapp-bench-") as var_dir:
-        setup_env(var_dir)
-        from django.conf import settings
-        from django.contrib.auth import get_user_model
-        from django.db import connection
-        from django.test import Client
+    print(f"database: {connection.vendor}; storage: {settings.PHOTOS_STORAGE}; broker: {settings.CELERY_BROKER_URL}")
+    user = get_user_model().objects.create_user("bench", password="x")
+    client = Client()
+    client.force_login(user)
 
-        from tests.samples import photo_bytes
+    big = five_megabyte_jpeg()
+    times = bench_upload_requests(client, big, args.uploads)
+    print(f"\n== upload request, {len(big) / 1e6:.1f} MB JPEG (3000x4000), {args.uploads} uploads")
+    print(f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 95) * 1000:.0f} ms")
 
-        print(f"database: {connection.vendor}; storage: {settings.PHOTOS_STORAGE}; broker: {settings.CELERY_BROKER_URL}")
-        user = get_user_model().objects.create_user("bench", password="x")
-        client = Client()
-        client.force_login(user)
+    sizes = statistics.median(len(p) for p in distinct_photos(3)) / 1e6
+    rate = bench_sustained_uploads(client, args.sustained)
+    print(f"\n== sustained uploads, {args.sustained} different 1.1 MP JPEGs (~{sizes:.2f} MB) back to back, analysis queued")
+    print(f"{rate:.1f} photos/s")
 
-        big = five_megabyte_jpeg()
-        times = bench_upload_requests(client, big, args.uploads)
-        print(f"\n== upload request, {len(big) / 1e6:.1f} MB JPEG (3000x4000), {args.uploads} uploads")
-        print(f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 95) * 1000:.0f} ms")
+    worker = start_worker()
+    try:
+        for label, name, data, ctype in (
+            ("grace_hopper.jpg (512x600, 62 KB)", "grace.jpg", photo_bytes("grace_hopper"), "image/jpeg"),
+            ("astronaut.png (512x512, 792 KB)", "astronaut.png", photo_bytes("astronaut"), "image/png"),
+            (f"{len(big) / 1e6:.1f} MB JPEG (3000x4000)", "big.jpg", big, "image/jpeg"),
+        ):
+            times = bench_upload_to_labels(client, name, data, ctype, args.analyses)
+            print(f"\n== upload -> labels visible, idle worker, {label}, {args.analyses} photos")
+            print(f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 95) * 1000:.0f} ms")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        purge_queue()
 
-        sizes = statistics.median(len(p) for p in distinct_photos(3)) / 1e6
-        rate = bench_sustained_uploads(client, args.sustained)
-        print(f"\n== sustained uploads, {args.sustained} different 1.1 MP JPEGs (~{sizes:.2f} MB) back to back, analysis queued")
-        print(f"{rate:.1f} photos/s")
-
-        worker = start_worker()
-        try:
-            for label, name, data, ctype in (
-                ("grace_hopper.jpg (512x600, 62 KB)", "grace.jpg", photo_bytes("grace_hopper"), "image/jpeg"),
-                ("astronaut.png (512x512, 792 KB)", "astronaut.png", photo_bytes("astronaut"), "image/png"),
-                (f"{len(big) / 1e6:.1f} MB JPEG (3000x4000)", "big.jpg", big, "image/jpeg"),
-            ):
-                times = bench_upload_to_labels(client, name, data, ctype, args.analyses)
-                print(f"\n== upload -> labels visible, idle worker, {label}, {args.analyses} photos")
-                print(f"median {statistics.median(times) * 1000:.0f} ms, p95 {percentile(times, 95) * 1000:.0f} ms")
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
-            purge_queue()
-
-        counts = bench_changelist_queries()
-        print("\n== admin photo changelist, queries per page")
-        print(", ".join(f"{size} per page: {n}" for size, n in counts.items()))
+    counts = bench_changelist_queries()
+    print("\n== admin photo changelist, queries per page")
+    print(", ".join(f"{size} per page: {n}" for size, n in counts.items()))
     return 0
 
 

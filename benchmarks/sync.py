@@ -14,38 +14,39 @@
 
 from __future__ import annotations
 
-from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, ModerationLabel, TextDetection
-from infra.functions.labeler.table import item_of, record_of, shard_for
 import argparse
+import json
 import os
 import statistics
 import sys
 import threading
 import time
-from pathlib import Path
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks import django_env
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mediaapp_bench"
+# Powertools reads these when the handler is imported: quiet logs, no EMF lines on stdout.
+django_env.start(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB), POWERTOOLS_LOG_LEVEL="WARNING",
+                 POWERTOOLS_METRICS_DISABLED="true", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x",
+                 AWS_DEFAULT_REGION="us-east-1", LABELS_TABLE_NAME="bench")
 
+# Django is set up above: the app's modules import from here on.
+import boto3  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from moto import mock_aws  # noqa: E402
 
-def setup_django(database_url: str) -> None:
-    import psycopg
-
-    name = database_url.rsplit("/", 1)[1]
-    admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaapp.settings")
-    os.environ.setdefault("MEDIAAPP_VAR_DIR", "/tmp/mediaapp-bench-var")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+from infra import resources  # noqa: E402
+from infra.functions.labeler import handler  # noqa: E402
+from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, ModerationLabel, TextDetection  # noqa: E402
+from infra.functions.labeler.table import item_of, record_of, shard_for  # noqa: E402
+from infra.local_aws import LambdaContext  # noqa: E402
+from photos import models  # noqa: E402
+from photos.apply import apply_records  # noqa: E402
+from photos.pipelines import sync  # noqa: E402
+from tests.responses import LABELS_RESPONSE, MODERATION_RESPONSE, TEXT_RESPONSE  # noqa: E402
 
 
 def make_items(n: int, prefix: str, stamp: str) -> list[dict]:
@@ -69,14 +70,10 @@ def make_items(n: int, prefix: str, stamp: str) -> list[dict]:
 
 def precreate_photos(items: list[dict]) -> None:
     """Photos exist before their first record arrives: the upload form made them."""
-    from photos.models import Photo
-
-    Photo.objects.bulk_create([Photo(image=item["key"], original_filename="x.jpg") for item in items], batch_size=1000)
+    models.Photo.objects.bulk_create([models.Photo(image=item["key"], original_filename="x.jpg") for item in items], batch_size=1000)
 
 
 def bulk_apply(items: list[dict], page: int) -> float:
-    from photos.apply import apply_records
-
     started = time.perf_counter()
     for start in range(0, len(items), page):
         apply_records([record_of(i) for i in items[start : start + page]])
@@ -86,12 +83,6 @@ def bulk_apply(items: list[dict], page: int) -> float:
 def parallel_apply(items: list[dict], page: int, workers: int) -> float:
     """What sync_labels does with SYNC_PARALLEL_SHARDS workers: each thread applies its
     own shard's pages on its own database connection."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from django.db import connection
-
-    from photos.apply import apply_records
-
     shards: dict[int, list[dict]] = {}
     for item in items:
         shards.setdefault(shard_for(item["key"]) % workers, []).append(item)
@@ -110,19 +101,15 @@ def parallel_apply(items: list[dict], page: int, workers: int) -> float:
 
 
 def naive_apply(items: list[dict]) -> float:
-    from django.db import transaction
-
-    from photos.models import Label, Photo
-
     started = time.perf_counter()
     for item in items:
         record = record_of(item)
         with transaction.atomic():
-            photo, _ = Photo.objects.update_or_create(
+            photo, _ = models.Photo.objects.update_or_create(
                 image=record.key, defaults={"status": "labeled", "engine": record.engine, "etag": record.etag,
                                             "record_updated_at": record.updated_at})
             for label in record.labels:
-                Label.objects.update_or_create(
+                models.Label.objects.update_or_create(
                     photo=photo, name=label.name,
                     defaults={"confidence": label.confidence, "parents": list(label.parents),
                               "instances": [{"box": vars(i.box), "confidence": i.confidence} for i in label.instances]})
@@ -130,12 +117,6 @@ def naive_apply(items: list[dict]) -> float:
 
 
 def bench_apply(bulk_n: int, naive_n: int, rounds: int) -> None:
-    from django.conf import settings
-    from django.db import connection
-
-    from photos.pipelines import sync
-    from photos.models import Photo
-
     print(f"\n== apply into {connection.vendor} ({connection.settings_dict['NAME']}), items of 10 labels")
     run = time.strftime("%H%M%S")
     bulk_rates, naive_rates, update_rates, parallel_rates = [], [], [], []
@@ -159,15 +140,13 @@ def bench_apply(bulk_n: int, naive_n: int, rounds: int) -> None:
     print(f"bulk, {settings.SYNC_PARALLEL_SHARDS} shards in parallel:     {parallel:8.0f} records/s")
     print(f"naive update_or_create loop:        {naive:8.0f} records/s  ({naive_n} records each)")
     print(f"ratio bulk / naive:                 {bulk / naive:8.1f}x (one worker), {parallel / naive:.1f}x (parallel shards)")
-    Photo.objects.filter(image__contains=f"-{run}-").delete()
+    models.Photo.objects.filter(image__contains=f"-{run}-").delete()
 
 
 class LatentRekognition:
     """Service-model-valid canned responses after a fixed latency per call."""
 
     def __init__(self, latency: float, sequential: bool):
-        from tests.responses import LABELS_RESPONSE, MODERATION_RESPONSE, TEXT_RESPONSE
-
         self.latency = latency
         self.lock = threading.Lock() if sequential else None
         self.responses = {"labels": LABELS_RESPONSE, "moderation": MODERATION_RESPONSE, "text": TEXT_RESPONSE}
@@ -191,17 +170,6 @@ class LatentRekognition:
 
 
 def bench_handler(latency: float, images: int) -> None:
-    import json
-    import uuid
-
-    import boto3
-    from moto import mock_aws
-
-    from infra import resources
-    from infra.functions.labeler import handler
-    from infra.local_aws import LambdaContext
-
-    os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1", LABELS_TABLE_NAME="bench")
     with mock_aws():
         table = boto3.resource("dynamodb").create_table(**resources.table_definition("bench"))
         handler.TABLE = table
@@ -234,9 +202,6 @@ def main(argv=None) -> int:
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--images", type=int, default=10)
     args = parser.parse_args(argv)
-    # Read by Powertools when the handler is imported: quiet logs, no EMF lines on stdout.
-    os.environ.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
-    setup_django(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
     bench_apply(args.records, args.naive_records, args.rounds)
     bench_handler(args.latency, args.images)
     return 0
