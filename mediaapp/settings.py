@@ -286,16 +286,13 @@ UPLOAD_RATE = os.environ.get("UPLOAD_RATE", "120/h")
 LOGIN_ADDRESS_RATE = os.environ.get("LOGIN_ADDRESS_RATE", "60/h")
 PASSWORD_RESET_RATE = os.environ.get("PASSWORD_RESET_RATE", "5/h")
 TRUSTED_PROXY_COUNT = int(env_float("TRUSTED_PROXY_COUNT", 0, lo=0, hi=10))
-# Extra origins pages may load images from / post to (the S3 endpoint for presigned URLs).
 # AGPL-3.0 section 13: every page's footer offers the source of the running copy. Empty:
 # the site serves its own source at /source/; set a URL where you publish a modified copy.
 SOURCE_CODE_URL = os.environ.get("SOURCE_CODE_URL", "")
+# Extra origins pages may load media from or post to (a CDN in front of the bucket, say).
+# The storage's own host needs no entry: the policy adds the origins of the URLs the
+# storage really signs (photos/pipelines/storage.py).
 CSP_MEDIA_ORIGINS = [o.strip() for o in os.environ.get("CSP_MEDIA_ORIGINS", "").split(",") if o.strip()]
-if PHOTOS_STORAGE == "s3" and not CSP_MEDIA_ORIGINS:
-    # Presigned URLs point at the bucket (or the emulator) directly.
-    CSP_MEDIA_ORIGINS = [
-        AWS_ENDPOINT_URL.rstrip("/") if AWS_ENDPOINT_URL else f"https://{AWS_STORAGE_BUCKET_NAME}.s3.{AWS_REGION}.amazonaws.com"
-    ]
 
 # Password reset mails go to the console unless an SMTP server is configured.
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

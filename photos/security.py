@@ -14,6 +14,8 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django_ratelimit.core import is_ratelimited
 
+from photos.pipelines.storage import media_storage
+
 
 def client_ip(request) -> str:
     """The client's address (django-axes and django-ratelimit both use it). Behind a
@@ -61,7 +63,8 @@ class LoginAddressRateMiddleware:
 
 class ContentSecurityPolicyMiddleware:
     """A strict CSP on every response: scripts, styles and images from this site only
-    (plus presigned media URLs on the storage host), no inline script, no framing."""
+    (plus the storage's host, where presigned media URLs and direct uploads go, and any
+    CSP_MEDIA_ORIGINS), no inline script, no framing."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -70,7 +73,7 @@ class ContentSecurityPolicyMiddleware:
     def policy() -> str:
         # Looked up per response, so a settings change applies at once; built once per
         # set of origins.
-        return _policy(tuple(getattr(settings, "CSP_MEDIA_ORIGINS", [])))
+        return _policy(tuple(dict.fromkeys([*media_storage().origins(), *getattr(settings, "CSP_MEDIA_ORIGINS", [])])))
 
     def __call__(self, request):
         response = self.get_response(request)

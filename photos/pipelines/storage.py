@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from functools import cache
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
-from django.core.files.storage import default_storage
+from django.core.files.storage import default_storage, storages
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from storages.utils import clean_name, safe_join
 
@@ -26,6 +27,11 @@ class LocalMediaStorage:
     direct_uploads = False
     # Its objects can be listed (the AWS pipeline's backfill reads the bucket).
     lists_objects = False
+
+    def origins(self) -> tuple[str, ...]:
+        """The origins, besides the site's own, of the URLs this storage gives browsers
+        (the Content-Security-Policy allows exactly these)."""
+        return ()
 
     def response(self, name: str, *, content_type: str, disposition: str) -> HttpResponse:
         """The file itself, streamed; FileNotFoundError if it is not there."""
@@ -61,6 +67,19 @@ class S3MediaStorage(LocalMediaStorage):
     @property
     def bucket(self) -> str:
         return default_storage.bucket_name
+
+    def origins(self) -> tuple[str, ...]:
+        """Read from URLs the storage's own client signs, a GET and a POST, so the policy
+        names the host browsers are really sent to: without an endpoint URL boto3 signs
+        for ``https://<bucket>.s3.amazonaws.com`` in every region, not the regional host.
+        Signing needs no network; it is redone only when the storage is rebuilt."""
+        backend = storages["default"]
+        if getattr(self, "_origins_of", None) is not backend:
+            urls = (default_storage.url("uploads/origin"),
+                    self.client.generate_presigned_post(Bucket=self.bucket, Key=self.object_key("incoming/origin"))["url"])
+            self._origins = tuple(dict.fromkeys(f"{u.scheme}://{u.netloc}" for u in map(urlsplit, urls)))
+            self._origins_of = backend
+        return self._origins
 
     def object_key(self, name: str) -> str:
         """The S3 key of a storage name (under AWS_LOCATION, never outside it)."""

@@ -187,3 +187,42 @@ def test_direct_upload_is_off_without_s3(client):
     client.force_login(get_user_model().objects.create_user("alice", password="x"))
 
     assert _direct(client, filename="a.jpg", content_type="image/jpeg", size=10).status_code == 404
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _directive(policy: str, name: str) -> list[str]:
+    return next(part.split()[1:] for part in policy.split(";") if part.split()[:1] == [name])
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "us-east-1"])
+def test_the_csp_allows_the_hosts_the_signed_urls_really_have_in_a_real_account(region, settings, monkeypatch, client):
+    """As in a real account: no endpoint URL, the region the bucket is in, django-storages'
+    default addressing. boto3 then signs for https://<bucket>.s3.amazonaws.com, which
+    the regional host the CSP used to allow is not."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=region)
+        s3.create_bucket(Bucket=BUCKET, **({} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}))
+        use_s3_storage(settings, BUCKET)
+        settings.STORAGES["default"]["OPTIONS"]["region_name"] = region
+        settings.STORAGES = dict(settings.STORAGES)  # the storage is rebuilt for the new region
+        settings.CSP_MEDIA_ORIGINS = []
+        user = get_user_model().objects.create_user("alice", password="x")
+        photo = Photo(owner=user, original_filename="a.jpg", content_type="image/jpeg")
+        photo.image.save("a.jpg", ContentFile(photo_bytes("rocket")))
+        client.force_login(user)
+
+        image = client.get(f"/photos/{photo.uid}/image/")["Location"]
+        post = _direct(client, filename="b.jpg", content_type="image/jpeg", size=100).json()["url"]
+        policy = client.get("/photos/")["Content-Security-Policy"]
+
+    assert _origin(image) in _directive(policy, "img-src")
+    assert _origin(post) in _directive(policy, "connect-src") and _origin(post) in _directive(policy, "form-action")
