@@ -199,8 +199,13 @@ PHOTOS_MAX_FILES_PER_UPLOAD = int(env_float("PHOTOS_MAX_FILES_PER_UPLOAD", 20, l
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 if PHOTOS_STORAGE == "s3":
+    from botocore.config import Config as _BotoConfig
+
     # Credentials come from boto3's default chain (role, profile, environment), never
     # from settings. Objects are private; pages get short-lived presigned URLs.
+    # botocore's standard retry mode: every throttle code (S3's SlowDown) and 5xx is
+    # retried with backoff, up to 5 attempts (the legacy default retries fewer codes).
+    _s3_addressing = os.environ.get("AWS_S3_ADDRESSING_STYLE") or None
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -212,7 +217,9 @@ if PHOTOS_STORAGE == "s3":
             "querystring_auth": True,
             "querystring_expire": int(env_float("AWS_QUERYSTRING_EXPIRE", 300, lo=1, hi=604800)),
             "signature_version": "s3v4",
-            "addressing_style": os.environ.get("AWS_S3_ADDRESSING_STYLE") or None,
+            "addressing_style": _s3_addressing,
+            "client_config": _BotoConfig(s3={"addressing_style": _s3_addressing}, signature_version="s3v4",
+                                         retries={"mode": "standard", "max_attempts": 5}),
             "object_parameters": {"CacheControl": "private, max-age=300"},
         },
     }

@@ -14,9 +14,8 @@ from botocore.config import Config
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from infra.functions.labeler.core import error_code
+from infra.functions.labeler.core import error_code, is_transient
 
-THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
 # A transaction cancelled for one of these reasons (throttled, or a concurrent write to
 # the same item) is worth another try; its own conditions failing is not.
 RETRY_CANCELLATIONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
@@ -45,8 +44,9 @@ def labels_table() -> Any:
 
 
 def with_backoff(call: Callable[[], Any], *, attempts: int = RETRY_ATTEMPTS, sleep=time.sleep) -> Any:
-    """Call, retrying DynamoDB throttling with exponential backoff and full jitter (on top
-    of botocore's own retries); anything else is raised at once."""
+    """Call, retrying throttling, server errors and dropped connections with exponential
+    backoff and full jitter (on top of botocore's own retries); anything else is raised
+    at once."""
     for attempt in range(attempts):
         try:
             return call()
@@ -64,7 +64,7 @@ def _retryable(exc: BaseException) -> bool:
     if code == "TransactionCanceledException":
         reasons = {r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])}
         return bool(reasons & RETRY_CANCELLATIONS)
-    return code in THROTTLE_CODES
+    return is_transient(exc)
 
 
 def batch_get(table: Any, request: dict, *, sleep=time.sleep) -> list[dict]:

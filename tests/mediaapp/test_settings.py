@@ -101,7 +101,8 @@ def test_s3_storage_settings_are_private_and_never_overwrite(tmp_path):
     result = settings_in_subprocess(
         {"MEDIAAPP_VAR_DIR": str(tmp_path), "PHOTOS_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "media-bucket",
          "AWS_ENDPOINT_URL": "http://127.0.0.1:5000"},
-        "settings.STORAGES['default']",
+        "{**settings.STORAGES['default'], 'OPTIONS': {**settings.STORAGES['default']['OPTIONS'], "
+        "'client_config': settings.STORAGES['default']['OPTIONS']['client_config'].retries}}",
     )
 
     assert result.returncode == 0, result.stderr
@@ -113,6 +114,7 @@ def test_s3_storage_settings_are_private_and_never_overwrite(tmp_path):
     assert options["default_acl"] is None
     assert options["querystring_auth"] is True
     assert options["endpoint_url"] == "http://127.0.0.1:5000"
+    assert options["client_config"] == {"mode": "standard", "max_attempts": 5}  # SlowDown and 5xx retried
     assert "access_key" not in options and "secret_key" not in options
 
 

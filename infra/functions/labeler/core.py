@@ -39,21 +39,39 @@ REJECTION_CODES = frozenset(
 # Rejections an analysis rendition (a JPEG within the limits) gets past: over 10,000 px a
 # side, or a file whose name says JPEG/PNG but whose bytes are another format.
 RENDITION_HELPS = frozenset({"ImageTooLargeException", "InvalidImageFormatException"})
-# Worth retrying with backoff; the caller (Lambda batch, Celery task) does that.
-TRANSIENT_CODES = frozenset(
+# Worth retrying with backoff; the caller (Lambda batch, Celery task) does that. The
+# throttling codes are those botocore's standard retry mode treats as throttling (S3 says
+# SlowDown, DynamoDB RequestLimitExceeded, Rekognition ThrottlingException); the server
+# codes are each service's own spelling (S3 says InternalError and ServiceUnavailable,
+# not ...Exception). Any HTTP 5xx or 429 is transient whatever its code.
+THROTTLING_CODES = frozenset(
     {
-        "ThrottlingException",
-        "ProvisionedThroughputExceededException",
-        "InternalServerError",
-        "ServiceUnavailableException",
-        "LimitExceededException",
-        "RequestTimeout",
-        "RequestTimeoutException",
+        "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "RequestThrottled",
+        "TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+        "BandwidthLimitExceeded", "LimitExceededException", "SlowDown", "PriorRequestNotComplete",
+    }
+)
+SERVER_CODES = frozenset(
+    {
+        "InternalServerError", "InternalError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException",
+        "RequestTimeout", "RequestTimeoutException",
+    }
+)
+TRANSIENT_CODES = THROTTLING_CODES | SERVER_CODES | frozenset(
+    {
         # DynamoDB transactions: a conflict with another write, or a cancellation the
         # record writer did not decide itself (its own conditions are handled there).
         "TransactionConflictException",
         "TransactionCanceledException",
         "TransactionInProgressException",
+    }
+)
+# Failures with no error code: the connection, or the body read after a good answer
+# (botocore retries neither a streamed body nor, past its budget, a timeout).
+TRANSIENT_EXCEPTIONS = frozenset(
+    {
+        "EndpointConnectionError", "ConnectionClosedError", "ReadTimeoutError", "ConnectTimeoutError",
+        "IncompleteReadError", "ResponseStreamingError", "ProtocolError",
     }
 )
 
@@ -143,17 +161,12 @@ def error_code(exc: BaseException) -> str | None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for throttling and server-side errors a caller should retry."""
+    """True for throttling, server-side and connection errors a caller should retry."""
     code = error_code(exc)
     if code is None:
-        # Connection errors and timeouts from botocore carry no code.
-        return type(exc).__name__ in {
-            "EndpointConnectionError",
-            "ConnectionClosedError",
-            "ReadTimeoutError",
-            "ConnectTimeoutError",
-        }
-    return code in TRANSIENT_CODES
+        return bool({cls.__name__ for cls in type(exc).__mro__} & TRANSIENT_EXCEPTIONS)
+    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in TRANSIENT_CODES or status >= 500 or status == 429
 
 
 def analyze(image: ImageRef, client: Any, *, options: AnalyzeOptions | None = None) -> LabelRecord:

@@ -204,16 +204,17 @@ def test_two_concurrent_syncs_never_interleave_on_a_shard(table, monkeypatch):
     assert sum(r.applied for r in results) == 4 * SYNC_SHARDS
 
 
-def throttle_first(client, n: int, operation="Query"):
-    """A before-send hook answering the first ``n`` calls with a throttling error."""
+def throttle_first(client, n: int, operation="Query", code="ProvisionedThroughputExceededException", status=400):
+    """A before-send hook answering the first ``n`` calls with a throttling (or ``code``)
+    error."""
     calls = {"throttled": 0}
 
     def hook(request, **kwargs):
         if calls["throttled"] >= n:
             return None
         calls["throttled"] += 1
-        body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"slow down"}'
-        response = AWSResponse(request.url, 400, {"x-amzn-ErrorType": "ProvisionedThroughputExceededException"}, None)
+        body = b'{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":"slow down"}' % code.encode()
+        response = AWSResponse(request.url, status, {"x-amzn-ErrorType": code}, None)
         response._content = body
         return response
 
@@ -229,6 +230,19 @@ def test_throttled_queries_are_retried_with_backoff(table):
     result = sync.sync_shard(0, table=table)
 
     assert calls["throttled"] == 4
+    assert result.applied == 3
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("code", "status"), [("InternalServerError", 500), ("RequestLimitExceeded", 400),
+                                              ("ServiceUnavailable", 503)])
+def test_server_errors_past_botocores_own_retries_are_retried_too(table, code, status):
+    put(table, *[record(k, i) for i, k in enumerate(keys_in_shard(0, 3))])
+    calls = throttle_first(table.meta.client, 6, code=code, status=status)  # botocore itself tries 4 times
+
+    result = sync.sync_shard(0, table=table)
+
+    assert calls["throttled"] == 6
     assert result.applied == 3
 
 

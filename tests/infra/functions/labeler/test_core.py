@@ -158,6 +158,33 @@ def test_throttling_and_server_errors_are_raised_for_the_caller_to_retry(code):
     assert is_transient(excinfo.value)
 
 
+@pytest.mark.parametrize(("code", "status"), [
+    ("SlowDown", 503), ("InternalError", 500), ("ServiceUnavailable", 503),  # S3's own spellings
+    ("RequestLimitExceeded", 400), ("InternalServerError", 500),  # DynamoDB
+    ("SomethingNew", 502), ("SomethingNew", 504), ("TooManyRequests", 429),  # any 5xx or 429, whatever its code
+])
+def test_every_throttle_and_server_error_is_transient_whatever_the_service_calls_it(code, status):
+    error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
+
+    assert is_transient(error)
+
+
+def test_the_throttling_codes_are_at_least_botocores_own():
+    from botocore.retries.standard import ThrottledRetryableChecker
+
+    from infra.functions.labeler.core import TRANSIENT_CODES
+
+    assert set(ThrottledRetryableChecker._THROTTLED_ERROR_CODES) - {"EC2ThrottledException"} <= TRANSIENT_CODES
+
+
+def test_a_body_read_cut_short_is_transient():
+    from botocore.exceptions import IncompleteReadError, ResponseStreamingError
+
+    assert is_transient(IncompleteReadError(actual_bytes=1, expected_bytes=2))
+    assert is_transient(ResponseStreamingError(error="reset"))
+    assert not is_transient(ValueError("a bug"))
+
+
 def test_access_denied_is_raised_but_not_called_transient():
     with StubbedRekognition() as rek:
         for op, response in RESPONSES.items():

@@ -398,6 +398,33 @@ def test_an_image_that_cannot_be_rendered_is_failed_with_the_reason(aws, monkeyp
     assert aws.rekognition.calls == []
 
 
+@pytest.mark.parametrize("failure", [
+    ClientError({"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate."},
+                 "ResponseMetadata": {"HTTPStatusCode": 503}}, "GetObject"),
+    ClientError({"Error": {"Code": "InternalError", "Message": "We encountered an internal error."},
+                 "ResponseMetadata": {"HTTPStatusCode": 500}}, "GetObject"),
+])
+def test_a_transient_s3_failure_reading_for_a_rendition_is_retried_not_failed(aws, monkeypatch, failure):
+    """S3's own throttle and server codes during the rendition's read: the message is
+    retried later and the photo is labelled then, never left FAILED."""
+    monkeypatch.setattr(labeler, "SQS", aws.sqs)
+    upload(aws, "uploads/pic.webp", encoded(PILImage.new("RGB", (640, 480), (200, 40, 40)), "WEBP"))
+    event = sqs_event(aws)
+    real_get = aws.s3.get_object
+    monkeypatch.setattr(labeler, "S3", aws.s3)
+
+    def failing(**kwargs):
+        raise failure
+
+    monkeypatch.setattr(aws.s3, "get_object", failing)
+    assert len(labeler.handler(event, LambdaContext())["batchItemFailures"]) == 1
+    assert item(aws, "uploads/pic.webp") is None
+
+    monkeypatch.setattr(aws.s3, "get_object", real_get)
+    assert labeler.handler(event, LambdaContext())["batchItemFailures"] == []
+    assert record_of(item(aws, "uploads/pic.webp")).status == "LABELED"
+
+
 def test_switched_off_features_are_not_called(aws, monkeypatch):
     """The stack's parameters: no DetectModerationLabels, no DetectText, no image
     properties, MaxLabels 10 and MinConfidence 70."""
@@ -415,54 +442,105 @@ def test_switched_off_features_are_not_called(aws, monkeypatch):
     assert record.status == "LABELED" and record.moderation_labels == () and record.text == ()
 
 
-def test_a_throttled_burst_backs_off_and_nothing_reaches_the_dlq(aws, monkeypatch):
-    """200 uploads while Rekognition throttles for 6 s, on a queue that moves a message
-    to the DLQ at its 5th receive. Retried after the queue's 1 s visibility timeout (hot),
-    each message would be received 6 times inside the throttled window; backed off (1, 2,
-    4 s...) it comes back few enough times and is labelled (issue #11, finding 2)."""
-    import time
+class SimulatedQueue:
+    """An SQS queue with a redrive policy, on a simulated clock: a received message is
+    hidden for the visibility timeout (or what ChangeMessageVisibility sets), and a
+    message received maxReceiveCount times and not deleted moves to the dead-letter
+    queue on its next receive, as SQS documents. Time moves only when the test moves it,
+    so how busy the machine is changes nothing."""
 
-    monkeypatch.setattr(labeler, "BACKOFF_BASE_SECONDS", 1)
-    monkeypatch.setattr(labeler, "SQS", aws.sqs)
-    dlq = aws.sqs.create_queue(QueueName="burst-dlq")["QueueUrl"]
-    dlq_arn = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = aws.sqs.create_queue(QueueName="burst", Attributes={"VisibilityTimeout": "1", "RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(resources.DLQ_MAX_RECEIVE_COUNT)})})["QueueUrl"]
-    arn = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    keys = [f"uploads/burst/{n}.jpg" for n in range(200)]
-    for start in range(0, len(keys), 10):
-        aws.sqs.send_message_batch(QueueUrl=queue, Entries=[
-            {"Id": str(n), "MessageBody": _event_body(k, f"{n + 1:020X}")} for n, k in enumerate(keys[start:start + 10])])
-    throttled_until = time.monotonic() + 6
+    def __init__(self, *, visibility_timeout: float, max_receive_count: int):
+        self.now = 0.0
+        self.visibility_timeout, self.max_receive_count = visibility_timeout, max_receive_count
+        self.messages: dict[str, dict] = {}
+        self.dead: list[str] = []
+        self.receipts: dict[str, str] = {}
+
+    def send(self, body: str) -> None:
+        self.messages[str(uuid.uuid4())] = {"body": body, "visible_at": self.now, "receives": 0}
+
+    def receive(self, limit: int = 10) -> list[dict]:
+        got = []
+        for message_id, message in list(self.messages.items()):
+            if len(got) == limit:
+                break
+            if message["visible_at"] > self.now:
+                continue
+            if message["receives"] >= self.max_receive_count:
+                self.dead.append(self.messages.pop(message_id)["body"])
+                continue
+            message["receives"] += 1
+            message["visible_at"] = self.now + self.visibility_timeout
+            receipt = str(uuid.uuid4())
+            self.receipts[receipt] = message_id
+            got.append({"messageId": message_id, "receiptHandle": receipt, "body": message["body"],
+                        "attributes": {"ApproximateReceiveCount": str(message["receives"])},
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:labeler"})
+        return got
+
+    def delete(self, receipt: str) -> None:
+        self.messages.pop(self.receipts[receipt], None)
+
+    def change_message_visibility(self, *, QueueUrl, ReceiptHandle, VisibilityTimeout):  # noqa: N803 (boto3's names)
+        self.messages[self.receipts[ReceiptHandle]]["visible_at"] = self.now + VisibilityTimeout
+
+    def wait_for_next(self) -> bool:
+        """Move the clock to when the next hidden message shows again; False when empty."""
+        if not self.messages:
+            return False
+        self.now = max(self.now, min(m["visible_at"] for m in self.messages.values()))
+        return True
+
+
+def drain(queue: SimulatedQueue) -> None:
+    """What the SQS poller does: batches to the handler, succeeded messages deleted."""
+    while queue.wait_for_next():
+        while got := queue.receive():
+            failed = {f["itemIdentifier"] for f in labeler.handler({"Records": got}, LambdaContext())["batchItemFailures"]}
+            for message in got:
+                if message["messageId"] not in failed:
+                    queue.delete(message["receiptHandle"])
+
+
+def throttled_burst(aws, monkeypatch, queue: SimulatedQueue, *, keys: list[str], throttled_for: float) -> None:
+    monkeypatch.setattr(labeler, "SQS", queue)
+    for n, key in enumerate(keys):
+        queue.send(_event_body(key, f"{n + 1:020X}"))
     real_call = aws.rekognition._call
 
     def throttling(op, response, Image, **kwargs):
-        if time.monotonic() < throttled_until:
+        if queue.now < throttled_for:
             raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, op)
         return real_call(op, response, Image, **kwargs)
 
     monkeypatch.setattr(aws.rekognition, "_call", throttling)
+    drain(queue)
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        got = aws.sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
-        if not got:
-            attrs = aws.sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
-            if attrs["ApproximateNumberOfMessages"] == "0" and attrs["ApproximateNumberOfMessagesNotVisible"] == "0":
-                break
-            time.sleep(0.2)
-            continue
-        event = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                              "attributes": m["Attributes"], "eventSourceARN": arn} for m in got]}
-        failed = {f["itemIdentifier"] for f in labeler.handler(event, LambdaContext())["batchItemFailures"]}
-        for m in got:
-            if m["MessageId"] not in failed:
-                aws.sqs.delete_message(QueueUrl=queue, ReceiptHandle=m["ReceiptHandle"])
 
-    dead = aws.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-    assert dead["ApproximateNumberOfMessages"] == "0"
+def test_a_throttled_burst_backs_off_and_nothing_reaches_the_dlq(aws, monkeypatch):
+    """100 uploads while Rekognition throttles for 5 minutes, on the stack's queue (its
+    visibility timeout, a DLQ at the 5th receive). Backed off (30 s, 60 s, 120 s... +-20 %)
+    a message comes back at most 4 times inside the window and is then labelled."""
+    keys = [f"uploads/burst/{n}.jpg" for n in range(100)]
+    queue = SimulatedQueue(visibility_timeout=resources.QUEUE_VISIBILITY_SECONDS,
+                           max_receive_count=resources.DLQ_MAX_RECEIVE_COUNT)
+
+    throttled_burst(aws, monkeypatch, queue, keys=keys, throttled_for=300)
+
+    assert queue.dead == []
     assert all(item(aws, key)["status"] == "LABELED" for key in keys)
 
+
+def test_without_back_off_the_same_burst_would_reach_the_dlq(aws, monkeypatch):
+    """The control: messages retried every 30 s with no back-off spend their 5 receives
+    inside the window and land in the DLQ, so the test above can fail."""
+    keys = [f"uploads/burst/{n}.jpg" for n in range(20)]
+    queue = SimulatedQueue(visibility_timeout=30, max_receive_count=resources.DLQ_MAX_RECEIVE_COUNT)
+    monkeypatch.setattr(labeler, "back_off", lambda message: None)
+
+    throttled_burst(aws, monkeypatch, queue, keys=keys, throttled_for=300)
+
+    assert len(queue.dead) == len(keys)
 
 
 def test_a_message_is_started_only_with_time_for_its_worst_case(aws):
