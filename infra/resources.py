@@ -13,6 +13,11 @@ TOMBSTONE_ATTRIBUTES = tuple(sorted(_table.tombstone_item(bucket="b", key="k", a
 SYNC_INDEX = _table.SYNC_INDEX
 
 UPLOAD_PREFIX = "uploads/"
+# Direct uploads land here (presigned POST), outside the notified prefix: confirming one
+# validates it and copies it under uploads/, so a replayed POST cannot overwrite a
+# validated object. Unconfirmed ones expire after INCOMING_EXPIRATION_DAYS.
+INCOMING_PREFIX = "incoming/"
+INCOMING_EXPIRATION_DAYS = 1
 THUMBNAIL_PREFIX = "thumbnails/"
 # EXIF-free display renditions that everyone but a photo's owner is served (Django).
 RENDITION_PREFIX = "renditions/"

@@ -255,6 +255,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-photos": {"task": "photos.tasks.sweep_stuck_photos", "schedule": 60.0},
     "purge-trash": {"task": "photos.tasks.purge_trash", "schedule": 3600.0},
+    # The erasure outbox: files of erased photos that storage has not let go of yet.
+    "finish-erasures": {"task": "photos.tasks.finish_erasures", "schedule": 300.0},
 }
 # DynamoDB -> Django sync (PHOTOS_PIPELINE=aws): how often, and how far back each run
 # re-reads, because the sync index is eventually consistent and records are written a

@@ -240,40 +240,6 @@ class DetectedText(models.Model):
         return self.text
 
 
-class AnalysisRecord(models.Model):
-    """Every LabelRecord as received, for audit and replay."""
-
-    photo = models.ForeignKey(Photo, null=True, on_delete=models.SET_NULL, related_name="records")
-    key = models.CharField(max_length=1024)
-    updated_at = models.CharField(max_length=32)
-    status = models.CharField(max_length=16)
-    engine = models.CharField(max_length=20)
-    payload = models.JSONField()
-    received_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-received_at"]
-        constraints = [models.UniqueConstraint(fields=["key", "updated_at"], name="analysis_record_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.key} @ {self.updated_at}"
-
-
-class SyncCheckpoint(models.Model):
-    """How far the DynamoDB sync has read each shard of the sync index, and who holds
-    the shard's lease (so two workers never sync one shard at the same time)."""
-
-    shard = models.PositiveSmallIntegerField(primary_key=True)
-    checkpoint = models.CharField(max_length=32, blank=True, help_text="Highest updated_at applied.")
-    lease_token = models.CharField(max_length=36, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    synced_at = models.DateTimeField(null=True, blank=True)
-    records_applied = models.PositiveBigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"shard {self.shard} at {self.checkpoint or 'start'}"
-
-
 class ReviewItem(Label):
     """The editors' review queue in the admin: pending labels, least confident first."""
 
@@ -438,3 +404,8 @@ class LabelTaxonomy(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The pipeline's bookkeeping tables live in their own module; imported here so Django
+# registers them with this app and `from photos.models import ...` finds them.
+from .pipeline_models import AnalysisRecord, PendingErasure, SyncCheckpoint  # noqa: E402,F401

@@ -5,12 +5,20 @@ here, which is the module Celery's autodiscovery imports."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from .pipelines import aws, local  # noqa: F401  (aws: registers the sync tasks with the worker)
+from .models import PendingErasure
+from .pipelines import aws, local, pipeline  # noqa: F401  (aws, local: register their tasks with the worker)
+from .pipelines.erasures import erasure_queue, erasures_finish
 from .services import erasure, photos
+
+# How far back the erasure check looks for tombstones whose bytes might have outlived them.
+ERASURE_CHECK_DAYS = 7
 
 # No analysis outlives its hard time limit: a photo still "analyzing" this long after its
 # last update lost its worker (killed, out of memory) and is picked up again at the
@@ -41,3 +49,21 @@ def erase_photos(photo_ids: list[int], actor_id: int) -> int:
 def purge_trash() -> int:
     """Erase photos that have been in their owner's trash for 30 days."""
     return erasure.photos_purge_trash()
+
+
+@shared_task
+def finish_erasures() -> dict[str, int]:
+    """Retry the erasures whose files are not all gone yet (the erasure outbox)."""
+    return erasures_finish()
+
+
+@shared_task
+def check_erasures() -> int:
+    """Every key erased in the last ERASURE_CHECK_DAYS goes through the outbox once more:
+    the outbox lists its versions and deletes whatever is there (an object written after
+    the erasure, a version a failed delete left). How many keys were queued."""
+    since = (timezone.now() - timedelta(days=ERASURE_CHECK_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    keys = set(pipeline().erased_since(since)) - set(PendingErasure.objects.values_list("key", flat=True))
+    for key in sorted(keys):
+        erasure_queue(key=key, names=[key], reason="erasure check")
+    return len(keys)

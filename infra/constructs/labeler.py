@@ -63,10 +63,12 @@ class Labeler(Construct):
             self.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(1), statistic="Maximum"),
             threshold=1,
         )
-        # Created objects are analysed; removed ones (in the app or outside it) leave an
-        # erasure tombstone, so the photo leaves Django too and nothing brings it back.
+        # Created objects are analysed; removed ones (in the app or outside it, by hand or
+        # by a lifecycle rule: S3 sends those as LifecycleExpiration, not ObjectRemoved)
+        # leave an erasure tombstone, so the photo leaves Django too and nothing brings it
+        # back; a removed noncurrent version is not an erasure (the handler checks).
         # Every object under the prefix: suffix filters are case-sensitive (Chelsea.JPG).
-        for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED):
+        for event in (s3.EventType.OBJECT_CREATED, s3.EventType.OBJECT_REMOVED, s3.EventType.LIFECYCLE_EXPIRATION):
             bucket.add_event_notification(
                 event, s3n.SqsDestination(self.queue), s3.NotificationKeyFilter(prefix=resources.NOTIFIED_PREFIX)
             )
@@ -133,6 +135,9 @@ class Labeler(Construct):
                 resources=[f"{bucket.bucket_arn}/{resources.UPLOAD_PREFIX}*"],
             )
         )
+        # HeadObject after a version's removal tells whether the object remains: with
+        # s3:ListBucket a missing key is a 404, without it a 403 the handler cannot read.
+        self.function.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
         self.function.add_to_role_policy(
             # Query: a key's record and tombstone in one read (the table, no index);
             # PutItem/ConditionCheckItem: the record, written only if no tombstone is there

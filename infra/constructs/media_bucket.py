@@ -55,6 +55,13 @@ class MediaBucket(Construct):
                 s3.LifecycleRule(
                     noncurrent_version_expiration=Duration.days(resources.NONCURRENT_VERSION_EXPIRATION_DAYS),
                     abort_incomplete_multipart_upload_after=Duration.days(7),
-                )
+                ),
+                # Direct uploads never confirmed (a closed tab, a refused file the app
+                # could not delete): gone after a day, every version of them.
+                s3.LifecycleRule(
+                    prefix=resources.INCOMING_PREFIX,
+                    expiration=Duration.days(resources.INCOMING_EXPIRATION_DAYS),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
             ],
         )

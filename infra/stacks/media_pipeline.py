@@ -52,7 +52,7 @@ class MediaPipelineStack(Stack):
 
         # What the Django web app and Celery workers need, and nothing more.
         bucket_arn = media.bucket.bucket_arn
-        prefixes = (resources.UPLOAD_PREFIX, resources.THUMBNAIL_PREFIX, resources.RENDITION_PREFIX)
+        prefixes = (resources.UPLOAD_PREFIX, resources.THUMBNAIL_PREFIX, resources.RENDITION_PREFIX, resources.INCOMING_PREFIX)
         self.web_policy = iam.ManagedPolicy(
             self,
             "WebAppPolicy",
@@ -60,8 +60,11 @@ class MediaPipelineStack(Stack):
             statements=[
                 # DeleteObjectVersion: erasure removes every version of a photo's objects,
                 # not only a delete marker over bytes the bucket would keep for 30 days.
+                # AbortMultipartUpload: django-storages uploads files over 8 MB in parts and
+                # aborts a failed upload, whose parts would otherwise be stored (and billed).
                 iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
+                             "s3:AbortMultipartUpload"],
                     resources=[f"{bucket_arn}/{prefix}*" for prefix in prefixes],
                 ),
                 # Without s3:ListBucket on the bucket, S3 answers HeadObject on a missing

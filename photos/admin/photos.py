@@ -19,6 +19,7 @@ from ..services.photos import photos_reanalyse
 from ..pipelines import pipeline
 from ..models import (
     AnalysisRecord,
+    PendingErasure,
     DetectedText,
     Label,
     ModerationLabel,
@@ -339,3 +340,12 @@ class AnalysisRecordAdmin(ReadOnlyAdmin):
     list_filter = ("status", "engine")
     search_fields = ("=key",)
     readonly_fields = ("photo", "key", "updated_at", "status", "engine", "payload", "received_at")
+
+
+@admin.register(PendingErasure)
+class PendingErasureAdmin(ReadOnlyAdmin):
+    # Read-only: erasures whose files storage still holds; the worker retries them
+    # (photos.tasks.finish_erasures) until none is left. A row here for long is a page.
+    list_display = ("key", "attempts", "next_attempt_at", "last_error", "created_at")
+    search_fields = ("=key",)
+    readonly_fields = ("key", "names", "reason", "attempts", "next_attempt_at", "last_error", "created_at")

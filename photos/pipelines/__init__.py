@@ -36,7 +36,9 @@ def _build(name: str) -> Pipeline:
 
 def periodic_tasks() -> dict[str, dict[str, Any]]:
     """Celery beat entries the configured pipeline needs besides the common ones: the
-    AWS pipeline pulls records from DynamoDB. Read before Django's apps are loaded."""
+    AWS pipeline pulls records from DynamoDB, and checks once a day that no erased key
+    kept a version in the bucket. Read before Django's apps are loaded."""
     if settings.PHOTOS_PIPELINE == "aws":
-        return {"sync-labels": {"task": "photos.tasks.sync_labels", "schedule": settings.SYNC_INTERVAL_SECONDS}}
+        return {"sync-labels": {"task": "photos.tasks.sync_labels", "schedule": settings.SYNC_INTERVAL_SECONDS},
+                "check-erasures": {"task": "photos.tasks.check_erasures", "schedule": 86400.0}}
     return {}

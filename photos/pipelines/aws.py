@@ -64,6 +64,20 @@ class AwsPipeline(Pipeline):
         with_backoff(lambda: labels.erase(table, bucket=settings.AWS_STORAGE_BUCKET_NAME or "", key=key,
                                           reason="deleted in the app"))
 
+    def erased_since(self, since: str) -> list[str]:
+        """Tombstones on the sync index updated after ``since``, every shard."""
+        table = labels_table()
+        keys: list[str] = []
+        for shard in range(labels.SYNC_SHARDS):
+            query = labels.sync_query(shard, since=since, page_size=1000)
+            while True:
+                page = with_backoff(lambda: table.query(**query))
+                keys += [labels.object_key(item) for item in page.get("Items", []) if labels.is_tombstone(item)]
+                if "LastEvaluatedKey" not in page:
+                    break
+                query = {**query, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+        return keys
+
     def sync(self) -> dict[str, Any]:
         result = sync.sync_labels()
         return {"shards": result.shards, "applied": result.applied, "stale": result.stale, "invalid": result.invalid}

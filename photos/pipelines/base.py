@@ -36,6 +36,11 @@ class Pipeline(ABC):
         where records live elsewhere). Raises if that cannot be done, so the caller's
         transaction rolls back and nothing is half-erased. Locally the record is the row."""
 
+    def erased_since(self, since: str) -> list[str]:
+        """Object keys whose erasure (tombstone) was written after ``since`` (ISO UTC), for
+        the check that no bytes outlived them. Locally an erasure is the row's delete."""
+        return []
+
     def sweep(self, *, stuck_after_seconds: int, analyzing_after_seconds: int) -> dict[str, int]:
         """Re-enqueue photos whose analysis was lost; counts of what was found and done."""
         return {"enqueued": 0, "failed": 0, "found": 0}

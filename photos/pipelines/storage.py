@@ -21,6 +21,10 @@ class StorageUnsupported(Exception):
     """This storage cannot do that (e.g. a presigned upload to local disk)."""
 
 
+class EraseIncomplete(Exception):
+    """Storage still holds some of what was to be erased; the erasure is tried again."""
+
+
 class LocalMediaStorage:
     name = "local"
     # The browser can put files straight into storage (presigned POST).
@@ -42,9 +46,12 @@ class LocalMediaStorage:
         return response
 
     def delete(self, name: str) -> None:
-        """Erase ``name`` for good (every version where storage keeps versions). A name
-        that is not there is no error."""
+        """Erase ``name`` for good (every version where storage keeps versions), and check
+        that nothing of it is left; EraseIncomplete if something is. A name that is not
+        there is no error."""
         default_storage.delete(name)
+        if default_storage.exists(name):
+            raise EraseIncomplete(f"{name} is still there")
 
     def presigned_post(self, *, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
         raise StorageUnsupported("Direct uploads need S3 storage.")
@@ -94,13 +101,24 @@ class S3MediaStorage(LocalMediaStorage):
 
     def delete(self, name: str) -> None:
         """Every version and delete marker of the object, not just a new delete marker over
-        the old bytes (which the bucket would keep 30 days)."""
+        the old bytes (which the bucket would keep 30 days). DeleteObjects answers 200
+        even when some deletions failed: its ``Errors`` are read, and the key is listed
+        again afterwards; EraseIncomplete unless no version is left."""
         key = self.object_key(name)
+        for page in self._version_pages(key):
+            if page:
+                response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": page, "Quiet": True})
+                if errors := response.get("Errors"):
+                    raise EraseIncomplete(f"{key}: {len(errors)} version(s) not deleted, first: "
+                                          f"{errors[0].get('Code')} {errors[0].get('Message', '')}".strip())
+        if left := sum(len(page) for page in self._version_pages(key)):
+            raise EraseIncomplete(f"{key}: {left} version(s) still listed after the delete")
+
+    def _version_pages(self, key: str) -> Iterator[list[dict[str, str]]]:
+        """Pages of {Key, VersionId} for every version and delete marker of exactly ``key``."""
         for page in self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key):
-            versions = [v for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if v["Key"] == key]
-            if versions:
-                self.client.delete_objects(Bucket=self.bucket, Delete={
-                    "Objects": [{"Key": key, "VersionId": v["VersionId"]} for v in versions], "Quiet": True})
+            yield [{"Key": key, "VersionId": v["VersionId"]}
+                   for v in page.get("Versions", []) + page.get("DeleteMarkers", []) if v["Key"] == key]
 
     def presigned_post(self, *, key: str, content_type: str, max_bytes: int, expires_in: int) -> dict[str, Any]:
         """A POST the browser can make once to put one file at ``key``, with S3 itself

@@ -114,7 +114,10 @@ def sync_shard(shard: int, *, table=None, overlap_seconds: float | None = None, 
             records, erased, invalid = parse_items(page.get("Items", []))
             result.invalid += invalid
             result.pages += 1
-            newest = max([checkpoint] + [r.updated_at for r in records])
+            # Tombstones move the checkpoint too: a shard whose newest items are erasures
+            # must not re-read (and re-erase) them at every run.
+            newest = max([checkpoint] + [r.updated_at for r in records]
+                         + [str(i.get("updated_at", "")) for i in page.get("Items", []) if labels.is_tombstone(i)])
             with transaction.atomic():
                 applied = apply_records(records)
                 result.add(applied)

@@ -1,6 +1,8 @@
 """Deleting a photo for good: the one erasure path, whether its owner deletes it, a
 superuser does, or the trash is emptied. The analysis is made unrecoverable before the
-row goes (a tombstone in AWS), in the row's transaction; the files go once it commits."""
+row goes (a tombstone in AWS), in the row's transaction, with the files queued in the
+erasure outbox (photos/pipelines/erasures.py); they go once it commits, retried until
+none is left."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import AuditEvent, Photo
-from ..pipelines import media_storage, pipeline
+from ..pipelines import pipeline
+from ..pipelines.erasures import erasure_queue, erasure_soon
 from ..renditions import display_rendition_name
 from .photos import TRASH_DAYS
 
@@ -65,14 +68,9 @@ def _erase(photo_id: int, *, actor, note: str = "", only: Q | None = None) -> bo
         # rolls back and the photo stays (nothing half-erased); once it is, no replayed
         # S3 event, retry or reconcile can bring the photo back.
         pipeline().erase(key=key)
+        # The files go after the commit, through the outbox: retried until storage
+        # shows no version of any of them is left.
+        pending = erasure_queue(key=key, names=names, reason=note or "deleted")
         photo.delete()
-
-    def cleanup():
-        for name in names:
-            try:
-                media_storage().delete(name)  # every version, on S3; a name not there is no error
-            except Exception as exc:  # storage hiccup: the row is gone, log what is left
-                logger.warning("photo %s deleted but %s could not be removed: %s", photo_id, name, exc)
-
-    transaction.on_commit(cleanup)
+    erasure_soon(pending.id)
     return True

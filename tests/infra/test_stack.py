@@ -65,6 +65,14 @@ def test_media_bucket_is_private_encrypted_versioned_and_logged(template):
     template.has_resource("AWS::S3::Bucket", {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
 
 
+def test_unconfirmed_direct_uploads_expire_after_a_day(template):
+    template.has_resource_properties("AWS::S3::Bucket", {
+        "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({
+            "Prefix": resources.INCOMING_PREFIX, "ExpirationInDays": 1,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1}, "Status": "Enabled"})])},
+    })
+
+
 def test_every_bucket_refuses_plain_http(template):
     policies = resources_of(template, "AWS::S3::BucketPolicy")
     assert len(policies) == 2
@@ -78,10 +86,11 @@ def test_every_bucket_refuses_plain_http(template):
 def test_every_object_under_the_upload_prefix_notifies_the_queue(template):
     """No suffix filter: S3's are case-sensitive, and Chelsea.JPG put straight into the
     bucket must be analysed too (the handler compares suffixes in lower case and records
-    anything else as skipped). Created objects are analysed, removed ones erased."""
+    anything else as skipped). Created objects are analysed, removed ones erased, expired
+    ones too (S3 sends lifecycle expirations as LifecycleExpiration, not ObjectRemoved)."""
     notifications = the(template, "Custom::S3BucketNotifications")
     configs = notifications["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
-    assert sorted(c["Events"][0] for c in configs) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    assert sorted(c["Events"][0] for c in configs) == ["s3:LifecycleExpiration:*", "s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
     for config in configs:
         assert config["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "uploads/"}]
 
@@ -174,7 +183,7 @@ def test_labeler_permissions_are_least_privilege(template):
     actions = sorted(a for acts, _ in statements for a in acts)
     assert actions == sorted([
         "rekognition:DetectLabels", "rekognition:DetectModerationLabels", "rekognition:DetectText",
-        "s3:GetObject", "s3:GetObjectVersion", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem",
+        "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem",
         "dynamodb:DeleteItem",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     ])
@@ -190,7 +199,9 @@ def test_web_app_policy_reads_the_table_and_writes_only_its_prefixes(template):
     statements = _statements(policy)
     s3_objects = next(r for acts, r in statements if "s3:PutObject" in acts)
     suffixes = sorted(part["Fn::Join"][1][1] for part in s3_objects)
-    assert suffixes == ["/renditions/*", "/thumbnails/*", "/uploads/*"]
+    assert suffixes == ["/incoming/*", "/renditions/*", "/thumbnails/*", "/uploads/*"]
+    objects = next(acts for acts, _ in statements if "s3:PutObject" in acts)
+    assert "s3:AbortMultipartUpload" in objects  # failed multipart uploads leave no billed parts
     dynamo = next(acts for acts, _ in statements if any(a.startswith("dynamodb:") for a in acts))
     assert "dynamodb:PutItem" not in dynamo and "dynamodb:Query" in dynamo
     # Re-analysis messages the labeler's queue (no object rewrite, so no s3:CopyObject).

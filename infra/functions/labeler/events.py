@@ -28,6 +28,18 @@ class S3Object:
     sequencer: str
     removed: bool = False
     reanalyse: bool = False  # a message from the app, not S3: analyse the current object again
+    # Removed, but only the version named: a permanent delete of one version
+    # (ObjectRemoved:Delete, LifecycleExpiration:Delete with a versionId). The object is
+    # erased only if no current version is left; a noncurrent one going is a clean-up.
+    one_version: bool = False
+
+
+# What an event name says of the object: created, removed (a delete marker or the only
+# copy gone: an erasure), or one of its versions removed. Lifecycle expirations are
+# removals too: S3 does not send them as ObjectRemoved.
+CREATED = ("ObjectCreated:",)
+REMOVED = ("ObjectRemoved:", "LifecycleExpiration:")
+ONE_VERSION = ("ObjectRemoved:Delete", "LifecycleExpiration:Delete")
 
 
 def parse_message(body: str) -> list[S3Object] | None:
@@ -51,8 +63,8 @@ def parse_message(body: str) -> list[S3Object] | None:
     for n, record in enumerate(S3Event(event).records):
         try:
             name = str(record.event_name or "")
-            if not name.startswith(("ObjectCreated:", "ObjectRemoved:")):
-                continue
+            if not name.startswith(CREATED + REMOVED):
+                continue  # restores, replication, tagging...: nothing to analyse or erase
             obj = record.s3.get_object
             objects.append(
                 S3Object(
@@ -63,8 +75,9 @@ def parse_message(body: str) -> list[S3Object] | None:
                     etag=str(obj.get("eTag") or ""),
                     version=obj.get("versionId") or None,
                     sequencer=_sequencer(obj.get("sequencer"), record.get("eventTime")),
-                    removed=name.startswith("ObjectRemoved:"),
+                    removed=name.startswith(REMOVED),
                     reanalyse=bool(record.get("reanalyse")),
+                    one_version=name in ONE_VERSION and bool(obj.get("versionId")),
                 )
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:

@@ -56,7 +56,8 @@ RENDITION_MAX_PIXELS = int(os.environ.get("RENDITION_MAX_PIXELS", 100_000_000))
 RENDITION_MAX_BYTES = int(os.environ.get("RENDITION_MAX_BYTES", 64 * 1024 * 1024))
 # The outcome of each object, as a metric (count) and in the logs.
 OUTCOME_METRICS = {STATUS_LABELED: "ImagesLabeled", STATUS_FAILED: "ImagesFailed", STATUS_SKIPPED: "ImagesSkipped",
-                   "erased": "ObjectsErased", "duplicate": "DuplicateEvents", "ignored": "ObjectsIgnored"}
+                   "erased": "ObjectsErased", "duplicate": "DuplicateEvents", "ignored": "ObjectsIgnored",
+                   "version-removed": "VersionsRemoved"}
 
 
 # Module-level clients, created on first use (not at import) so tests and the local
@@ -165,6 +166,22 @@ def read_object(obj: S3Object) -> bytes:
     return response["Body"].read()
 
 
+def object_remains(obj: S3Object) -> bool:
+    """Whether the object still has a current version (HeadObject of the key, no version).
+    With s3:ListBucket a missing key answers 404 (without it, 403: then it counts as
+    remaining, so a permission gap never erases a photo)."""
+    try:
+        s3_client().head_object(Bucket=obj.bucket, Key=obj.key)
+    except Exception as exc:
+        status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound") or status == 404:
+            return False
+        if is_transient(exc) or status != 403:
+            raise
+        logger.warning("cannot tell whether the object remains (403): kept", extra={"key": obj.key})
+    return True
+
+
 def analyse_object(obj: S3Object, rekognition: Any) -> LabelRecord:
     """Rekognition reads the object itself when it can; otherwise (too big, too wide,
     not JPEG/PNG) it gets an analysis rendition as Bytes, as the local worker does."""
@@ -203,6 +220,11 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
     if not obj.key.startswith(UPLOAD_PREFIX):
         logger.warning("ignored: outside the upload prefix", extra={"key": obj.key})
         return "ignored"
+    if obj.removed and obj.one_version and object_remains(obj):
+        # One version deleted (an operator's clean-up, a noncurrent version expiring):
+        # the object is still there, and so is the photo.
+        logger.info("a version was removed; the object remains", extra={"key": obj.key, "version": obj.version})
+        return "version-removed"
     if obj.removed:
         # Deleted outside the app (or by it: then the tombstone is there already). Every
         # version is gone or going; the photo must not come back.

@@ -56,7 +56,7 @@ def test_a_bad_row_written_around_the_form_breaks_no_page(client, categories):
     assert client.get("/api/photos/").status_code == 200
 
 
-@pytest.mark.parametrize("changelist", ["photo", "label", "reviewitem", "auditevent", "analysisrecord"])
+@pytest.mark.parametrize("changelist", ["photo", "label", "reviewitem", "auditevent", "analysisrecord", "pendingerasure"])
 def test_admin_search_with_thousands_of_terms_answers_quickly(root, changelist):
     analysed_photo("dog.jpg", {"Dog": (95.0, ["Animal"])})
     terms = " ".join(f"term{i}" for i in range(5000))

@@ -182,6 +182,57 @@ def _event_body(key, sequencer):
                                         "key": key, "size": 10, "eTag": "e", "sequencer": sequencer}}}]})
 
 
+def _removal_body(key, name, version=None, sequencer="00FF"):
+    obj = {"key": key, "sequencer": sequencer, **({"versionId": version} if version else {})}
+    return json.dumps({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "eventName": name,
+                                    "eventTime": "2026-11-22T09:00:00.000Z",
+                                    "s3": {"bucket": {"name": BUCKET}, "object": obj}}]})
+
+
+def two_versions(aws, key):
+    aws.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    old = aws.s3.put_object(Bucket=BUCKET, Key=key, Body=b"\xff\xd8 old")["VersionId"]
+    aws.s3.put_object(Bucket=BUCKET, Key=key, Body=b"\xff\xd8 new")
+    labeler.handler(sqs_event(aws), LambdaContext())
+    assert item(aws, key)["status"] == "LABELED"
+    return old
+
+
+@pytest.mark.parametrize("event_name", ["ObjectRemoved:Delete", "LifecycleExpiration:Delete"])
+def test_removing_a_noncurrent_version_is_not_an_erasure(aws, monkeypatch, event_name):
+    """An operator deleting an old version, or the 30-day rule expiring one: the object
+    and its photo stay."""
+    monkeypatch.setattr(labeler, "S3", aws.s3)
+    key = "uploads/kept.jpg"
+    old = two_versions(aws, key)
+    aws.s3.delete_object(Bucket=BUCKET, Key=key, VersionId=old)
+
+    result = labeler.handler(sqs_event(aws, bodies=[_removal_body(key, event_name, old)]), LambdaContext())
+
+    assert result == {"batchItemFailures": []}
+    assert item(aws, key)["status"] == "LABELED"
+    assert "Item" not in aws.table.get_item(Key={"pk": f"IMG#{key}", "sk": "ERASED"})
+
+
+@pytest.mark.parametrize("event_name", ["ObjectRemoved:DeleteMarkerCreated", "LifecycleExpiration:DeleteMarkerCreated",
+                                        "ObjectRemoved:Delete"])
+def test_removing_the_object_itself_is_an_erasure_whichever_way(aws, monkeypatch, event_name):
+    """A delete marker (by hand or by a lifecycle rule), or the last version deleted."""
+    monkeypatch.setattr(labeler, "S3", aws.s3)
+    key = "uploads/gone.jpg"
+    old = two_versions(aws, key)
+    if event_name == "ObjectRemoved:Delete":
+        for version in aws.s3.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"]:
+            aws.s3.delete_object(Bucket=BUCKET, Key=key, VersionId=version["VersionId"])
+    else:
+        aws.s3.delete_object(Bucket=BUCKET, Key=key)
+
+    labeler.handler(sqs_event(aws, bodies=[_removal_body(key, event_name, old)]), LambdaContext())
+
+    assert item(aws, key) is None
+    assert aws.table.get_item(Key={"pk": f"IMG#{key}", "sk": "ERASED"})["Item"]["key"] == key
+
+
 def test_out_of_order_event_never_replaces_a_newer_record(aws):
     labeler.handler(sqs_event(aws, bodies=[_event_body("uploads/b.jpg", "0055B988749DF4BC2D")]), LambdaContext())
     newer = item(aws, "uploads/b.jpg")
