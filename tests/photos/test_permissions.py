@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import RequestFactory
 
-from photos.models import AnalysisRecord, AuditEvent, Flag, Label, ModerationLabel, ModerationSettings, Photo
+from photos.models import AnalysisRecord, AuditEvent, Flag, Label, ModerationLabel, ModerationSettings, PendingErasure, Photo
 from photos.roles import roles_ensure
 from tests.records import analysed_photo
 from tests.samples import photo_bytes
@@ -53,6 +53,9 @@ DECISIONS: dict[str, dict] = {
     "photos.Flag": {"view": {"moderator", "superuser"}, "add": set(), "change": set(), "delete": set(), "editable": set(),
                     "actions": {}},
     "photos.AnalysisRecord": {"view": {"moderator", "superuser"}, "add": set(), "change": set(), "delete": set(),
+                              "editable": set(), "actions": {}},
+    # The erasure outbox: what storage still holds of erased photos; operators only.
+    "photos.PendingErasure": {"view": {"superuser"}, "add": set(), "change": set(), "delete": set(),
                               "editable": set(), "actions": {}},
     "photos.AuditEvent": {"view": STAFF, "add": set(), "change": set(), "delete": set(), "editable": set(), "actions": {}},
     # django-axes: superusers see lockouts and lift them (delete an attempt, or the action).
@@ -100,6 +103,7 @@ def world():
         "photos.Label": label, "photos.ReviewItem": label, "photos.ModerationCase": flagged, "photos.Flag": flag,
         "photos.AnalysisRecord": AnalysisRecord.objects.filter(photo=photo).first(), "photos.AuditEvent": event,
         "photos.ModerationSettings": thresholds,
+        "photos.PendingErasure": PendingErasure.objects.create(key="uploads/gone.jpg", names=["uploads/gone.jpg"]),
     }
     return {"users": users, "objects": objects, "photo": photo, "flagged": flagged, "label": label}
 
