@@ -60,6 +60,15 @@ class LocalMediaStorage:
         """Pages of (key, size, etag) of the stored objects under ``prefix``, in key order."""
         raise StorageUnsupported("Listing objects is for S3 storage (the AWS pipeline's backfill).")
 
+    def read_version(self, name: str, *, max_bytes: int) -> tuple[bytes, str]:
+        """The current bytes of ``name`` (at most ``max_bytes`` + 1) and the version they
+        are, so what was checked is exactly what is kept; FileNotFoundError if absent."""
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
+    def copy_version(self, name: str, version: str, *, to: str, content_type: str) -> None:
+        """Copy that version of ``name`` to ``to`` (a new object, stored with ``content_type``)."""
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
 
 class S3MediaStorage(LocalMediaStorage):
     name = "s3"
@@ -127,6 +136,20 @@ class S3MediaStorage(LocalMediaStorage):
             Bucket=self.bucket, Key=self.object_key(key), Fields={"Content-Type": content_type},
             Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]], ExpiresIn=expires_in,
         )
+
+    def read_version(self, name: str, *, max_bytes: int) -> tuple[bytes, str]:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(name))
+        except self.client.exceptions.NoSuchKey:
+            raise FileNotFoundError(name) from None
+        with response["Body"] as body:
+            return body.read(max_bytes + 1), response.get("VersionId") or "null"
+
+    def copy_version(self, name: str, version: str, *, to: str, content_type: str) -> None:
+        source = {"Bucket": self.bucket, "Key": self.object_key(name), "VersionId": version}
+        self.client.copy_object(Bucket=self.bucket, Key=self.object_key(to), CopySource=source,
+                                MetadataDirective="REPLACE", ContentType=content_type,
+                                CacheControl="private, max-age=300")
 
     def list_objects(self, prefix: str, *, start_after: str = "") -> Iterator[list[tuple[str, int, str]]]:
         pages = self.client.get_paginator("list_objects_v2").paginate(

@@ -4,11 +4,11 @@ direct upload, checked on confirmation exactly as a form upload is."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core import signing
-from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 
@@ -16,6 +16,8 @@ from ..models import CONTENT_TYPES, Photo, photo_upload_to
 from ..pipelines import media_storage
 from ..validation import UploadRejected, check_upload, clean_filename
 from .photos import photo_create, photo_enqueue_analysis, photos_already_uploaded
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +59,10 @@ def photos_receive(*, owner, files, visibility: str) -> UploadOutcome:
 
 DIRECT_UPLOAD_SECONDS = 600
 DIRECT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+# The browser posts here, outside the prefix the labeler watches; a confirmed upload is
+# copied to its uploads/ key (infra/resources.py INCOMING_PREFIX; a lifecycle rule expires
+# what is never confirmed).
+INCOMING_PREFIX = "incoming"
 
 
 class DirectUploadError(ValueError):
@@ -64,43 +70,54 @@ class DirectUploadError(ValueError):
 
 
 def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -> dict:
-    """A presigned POST letting the browser put one file straight into the bucket, with
-    the size and content type enforced by S3 itself, and a signed token to confirm it."""
+    """A presigned POST letting the browser put one file straight into the bucket, under
+    incoming/, with the size and content type enforced by S3 itself, and a signed token
+    to confirm it."""
     if content_type not in DIRECT_TYPES:
         raise DirectUploadError("Upload JPEG, PNG or WebP photos.")
     limit = settings.PHOTOS_MAX_UPLOAD_BYTES
     if not 0 < size <= limit:
         raise DirectUploadError(f"Photos must be between 1 byte and {limit} bytes.")
     key = photo_upload_to(Photo(), f"upload.{DIRECT_TYPES[content_type]}")
-    post = media_storage().presigned_post(key=key, content_type=content_type, max_bytes=limit,
+    incoming = f"{INCOMING_PREFIX}/{key.rsplit('/', 1)[1]}"
+    post = media_storage().presigned_post(key=incoming, content_type=content_type, max_bytes=limit,
                                           expires_in=DIRECT_UPLOAD_SECONDS)
-    token = signing.dumps({"key": key, "user": owner.pk, "filename": clean_filename(filename)}, salt="direct-upload")
+    token = signing.dumps({"incoming": incoming, "key": key, "user": owner.pk, "filename": clean_filename(filename)},
+                          salt="direct-upload")
     return {"url": post["url"], "fields": post["fields"], "token": token}
 
 
 def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibility.PRIVATE) -> Photo:
     """Check the object the browser uploaded exactly as a form upload is checked, then
-    create its Photo (or claim the one a sync made first). A rejected file is deleted."""
+    copy the very version that was checked to its uploads/ key and create its Photo.
+    The POST can be replayed for its lifetime, but only over the incoming/ object: what
+    was validated is never overwritten, and a token confirms once. The incoming object
+    is deleted either way."""
     try:
         data = signing.loads(token, salt="direct-upload", max_age=DIRECT_UPLOAD_SECONDS * 2)
     except signing.BadSignature:
         raise DirectUploadError("This upload link is invalid or has expired.") from None
     if data.get("user") != owner.pk:
         raise DirectUploadError("This upload belongs to someone else.")
-    key = data["key"]
+    incoming, key = data.get("incoming", ""), data["key"]
+    if not incoming.startswith(f"{INCOMING_PREFIX}/"):
+        raise DirectUploadError("This upload link is invalid or has expired.")
+    if Photo.objects.filter(image=key).exclude(sha256="").exists():
+        raise DirectUploadError("This upload was confirmed already.")
+    storage = media_storage()
     try:
-        with default_storage.open(key, "rb") as handle:
-            content = handle.read(settings.PHOTOS_MAX_UPLOAD_BYTES + 1)
+        content, version = storage.read_version(incoming, max_bytes=settings.PHOTOS_MAX_UPLOAD_BYTES)
     except (FileNotFoundError, OSError):
         raise DirectUploadError("The file never reached storage; try the upload again.") from None
-    upload = SimpleUploadedFile(data["filename"], content)
     try:
-        checked = check_upload(upload)
+        checked = check_upload(SimpleUploadedFile(data["filename"], content))
         if checked.sha256 in photos_already_uploaded(owner=owner, sha256s=[checked.sha256]):
             raise UploadRejected(checked.original_filename, "is already in your photos.")
+        storage.copy_version(incoming, version, to=key, content_type=CONTENT_TYPES[checked.format])
     except UploadRejected as exc:
-        default_storage.delete(key)
         raise DirectUploadError(f"{exc.filename} {exc.message}") from None
+    finally:
+        _discard(incoming)
     try:
         with transaction.atomic():
             photo = Photo.objects.select_for_update().filter(image=key).first()
@@ -117,6 +134,15 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
             transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
     except IntegrityError:
         # The same file confirmed twice at once: the unique constraint kept one.
-        default_storage.delete(key)
+        _discard(key)
         raise DirectUploadError(f"{checked.original_filename} is already in your photos.") from None
     return photo
+
+
+def _discard(name: str) -> None:
+    """Delete a direct upload's object now (every version); the incoming/ lifecycle rule
+    is the net if this fails."""
+    try:
+        media_storage().delete(name)
+    except Exception:
+        logger.warning("could not delete %s; the lifecycle rule will", name, exc_info=True)

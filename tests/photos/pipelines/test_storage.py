@@ -151,7 +151,9 @@ def test_direct_upload_to_s3_then_confirm_creates_the_photo(s3, client, django_c
 
     assert confirmed.status_code == 201
     photo = Photo.objects.get()
-    assert photo.image.name == start["fields"]["key"] and photo.image.name.startswith("uploads/")
+    assert start["fields"]["key"].startswith("incoming/") and photo.image.name.startswith("uploads/")
+    assert s3.get_object(Bucket=BUCKET, Key=photo.image.name)["Body"].read() == photo_bytes("rocket")
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="incoming/").get("KeyCount", 0) == 0
     assert (photo.owner, photo.original_filename, photo.width, photo.visibility) == (user, "My Holiday.JPG", 640, "public")
     assert ("photos.tasks.analyze_photo", (photo.id,)) in fake_queue.sent
 
@@ -168,6 +170,54 @@ def test_a_disguised_file_put_directly_is_refused_and_deleted(s3, client):
     assert "cat.jpg is not an image we can read" in response.json()["rejected"][0]["error"]
     assert not Photo.objects.exists()
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix="uploads/").get("KeyCount", 0) == 0
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix="incoming/").get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize("versioned", [True, False])
+def test_a_presigned_post_replayed_after_confirmation_changes_nothing_validated(s3, client, versioned,
+                                                                                django_capture_on_commit_callbacks):
+    """The POST is valid for 600 s: the browser (or whoever holds it) posts again after
+    the confirmation, HTML this time. It lands under incoming/ only; the photo's object
+    is the validated JPEG, and confirming again is refused."""
+    if versioned:
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    client.force_login(get_user_model().objects.create_user("alice", password="x"))
+    start = _direct(client, filename="a.jpg", content_type="image/jpeg", size=len(photo_bytes("rocket"))).json()
+    _post_to_s3(start, photo_bytes("rocket"), "image/jpeg")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _confirm(client, start["token"]).status_code == 201
+    photo = Photo.objects.get()
+
+    assert _post_to_s3(start, b"<html><script>alert(1)</script></html>", "image/jpeg").status_code in (200, 204)
+    again = _confirm(client, start["token"])
+
+    assert again.status_code == 400 and again.json()["rejected"][0]["error"] == "This upload was confirmed already."
+    stored = s3.get_object(Bucket=BUCKET, Key=photo.image.name)
+    assert stored["Body"].read() == photo_bytes("rocket") and stored["ContentType"] == "image/jpeg"
+    assert len(s3.list_object_versions(Bucket=BUCKET, Prefix=photo.image.name).get("Versions", [])) == 1
+
+
+def test_bytes_swapped_between_the_check_and_the_copy_are_not_what_is_kept(s3, client, monkeypatch,
+                                                                          django_capture_on_commit_callbacks):
+    """A replay racing the confirmation: the copy takes the version that was checked."""
+    from photos.pipelines.storage import S3MediaStorage
+
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    client.force_login(get_user_model().objects.create_user("alice", password="x"))
+    start = _direct(client, filename="a.jpg", content_type="image/jpeg", size=len(photo_bytes("rocket"))).json()
+    _post_to_s3(start, photo_bytes("rocket"), "image/jpeg")
+    real_read = S3MediaStorage.read_version
+
+    def read_then_replay(self, name, *, max_bytes):
+        result = real_read(self, name, max_bytes=max_bytes)
+        _post_to_s3(start, b"<html>swapped in</html>", "image/jpeg")
+        return result
+
+    monkeypatch.setattr(S3MediaStorage, "read_version", read_then_replay)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _confirm(client, start["token"]).status_code == 201
+
+    assert s3.get_object(Bucket=BUCKET, Key=Photo.objects.get().image.name)["Body"].read() == photo_bytes("rocket")
 
 
 def test_direct_upload_refusals(s3, client):
