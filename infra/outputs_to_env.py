@@ -19,6 +19,7 @@ SETTINGS = {
     "LabelsTableName": "LABELS_TABLE_NAME",
     "Region": "AWS_REGION",
     "LabelerQueueUrl": "LABELER_QUEUE_URL",
+    "DeadLetterQueueUrl": "LABELER_DLQ_URL",
 }
 
 

@@ -180,6 +180,8 @@ LABELS_TABLE_NAME = os.environ.get("LABELS_TABLE_NAME", "")
 # The labeler's SQS queue (stack output LabelerQueueUrl): re-analysis sends it an
 # S3-event-shaped message instead of rewriting the object.
 LABELER_QUEUE_URL = os.environ.get("LABELER_QUEUE_URL", "")
+# Its dead-letter queue (stack output DeadLetterQueueUrl): `manage.py redrive_dead_letters`.
+LABELER_DLQ_URL = os.environ.get("LABELER_DLQ_URL", "")
 # Paths to extra Ultralytics YOLO ONNX exports for general labels (see docs/local-detector.md).
 # Same rule as photos.analysis.client.label_model_paths_from_env (which the settings
 # cannot import: it loads onnxruntime): ':' or ',' separated.
@@ -267,6 +269,10 @@ SYNC_PARALLEL_SHARDS = int(env_float("SYNC_PARALLEL_SHARDS", 2, lo=1, hi=64))
 # The pipeline adds its own periodic tasks (the AWS sync): mediaapp/celery.py.
 # A photo still uploaded/queued after this many seconds is re-enqueued by the sweeper.
 PHOTOS_STUCK_AFTER_SECONDS = int(env_float("PHOTOS_STUCK_AFTER_SECONDS", 120, lo=1, hi=86400))
+# In AWS a photo may legitimately wait longer: the labeler backs a throttled message off
+# for 30 s, 60 s, 120 s, 240 s (7.5 min over its 5 receives) before the DLQ. Waiting longer
+# than that with no record, the sweep sends it to the labeler again (at most 3 times).
+AWS_STUCK_AFTER_SECONDS = int(env_float("AWS_STUCK_AFTER_SECONDS", 1200, lo=60, hi=7 * 86400))
 
 # Login rate limiting (photos.security): failures per address and per username.
 # A report hides a photo only on evidence: a staff member's, or this many distinct

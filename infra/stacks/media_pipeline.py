@@ -107,7 +107,7 @@ class MediaPipelineStack(Stack):
             "LabelsTableName": (labels.table.table_name, "LABELS_TABLE_NAME"),
             "Region": (self.region, "AWS_REGION"),
             "LabelerQueueUrl": (labeler.queue.queue_url, "LABELER_QUEUE_URL"),
-            "DeadLetterQueueUrl": (labeler.dead_letters.queue_url, None),
+            "DeadLetterQueueUrl": (labeler.dead_letters.queue_url, "LABELER_DLQ_URL"),
             "DeadLetterAlarmName": (labeler.dlq_alarm.alarm_name, None),
             "AlarmTopicArn": (self.alarm_topic.topic_arn, None),
             "LabelerFunctionName": (labeler.function.function_name, None),

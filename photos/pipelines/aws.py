@@ -6,13 +6,16 @@ infra/functions/labeler/table.py (tombstones, reads for the sync and the backfil
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import F
 from django.utils import timezone
 
 from infra.functions.labeler import table as labels
@@ -29,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 SEND_BATCH = 10  # SQS SendMessageBatch's limit
 BACKFILL_LOOKUP = 50  # object keys per BatchGetItem (each with its tombstone: 100 keys)
+# The sweep re-sends a photo to the labeler at most this many times, then marks it failed
+# with a reason its owner sees.
+MAX_SWEEP_SENDS = 3
+SWEEP_BATCH = 500
 
 
 class AwsPipeline(Pipeline):
@@ -78,6 +85,42 @@ class AwsPipeline(Pipeline):
                 query = {**query, "ExclusiveStartKey": page["LastEvaluatedKey"]}
         return keys
 
+    def sweep(self, *, stuck_after_seconds: int, analyzing_after_seconds: int) -> dict[str, int]:
+        """Photos waiting for an analysis longer than AWS_STUCK_AFTER_SECONDS (the labeler's
+        back-off included): one whose record is in the table but never synced is pulled in
+        now; one with neither a record nor a tombstone (its S3 event was lost, its message
+        went to the DLQ) is sent to the labeler again, at most MAX_SWEEP_SENDS times, then
+        marked failed with the reason. Erased ones are the sync's to remove."""
+        now = timezone.now()
+        waited = max(stuck_after_seconds, settings.AWS_STUCK_AFTER_SECONDS)
+        stuck = list(Photo.objects.filter(
+            status__in=[Photo.Status.UPLOADED, Photo.Status.QUEUED, Photo.Status.ANALYZING],
+            updated_at__lt=now - timedelta(seconds=waited),
+        ).order_by("updated_at").values_list("id", "image", "size", "etag", "analysis_attempts")[:SWEEP_BATCH])
+        if not stuck:
+            return {"enqueued": 0, "failed": 0, "found": 0, "synced": 0}
+        missing = set(self.without_analysis([key for _, key, *_ in stuck]))
+        recorded = [pid for pid, key, *_ in stuck if key not in missing]
+        synced = sync.sync_photos(recorded).applied if recorded else 0
+        # Whatever is still waiting is looked at again after another full wait, not every run.
+        Photo.objects.filter(id__in=recorded, status__in=[Photo.Status.UPLOADED, Photo.Status.QUEUED,
+                                                           Photo.Status.ANALYZING]).update(updated_at=now)
+        lost = [(pid, key, size, etag, sends) for pid, key, size, etag, sends in stuck if key in missing]
+        give_up = [pid for pid, *_, sends in lost if sends >= MAX_SWEEP_SENDS]
+        if give_up:
+            Photo.objects.filter(id__in=give_up).update(
+                status=Photo.Status.FAILED, updated_at=now,
+                status_reason=f"No analysis came back after {MAX_SWEEP_SENDS} tries; "
+                              "an administrator can start it again.")
+        retry = [(str(pid), key, size or 0, etag or "") for pid, key, size, etag, sends in lost if sends < MAX_SWEEP_SENDS]
+        sent: set[str] = set()
+        for start in range(0, len(retry), SEND_BATCH):
+            sent |= labeler_send(retry[start : start + SEND_BATCH], reanalyse=False)
+        Photo.objects.filter(id__in=[int(i) for i in sent]).update(
+            status=Photo.Status.QUEUED, updated_at=now, analysis_attempts=F("analysis_attempts") + 1)
+        logger.info("AWS sweep: %s waiting, %s synced, %s sent again, %s given up", len(stuck), synced, len(sent), len(give_up))
+        return {"enqueued": len(sent), "failed": len(give_up), "found": len(stuck), "synced": synced}
+
     def sync(self) -> dict[str, Any]:
         result = sync.sync_labels()
         return {"shards": result.shards, "applied": result.applied, "stale": result.stale, "invalid": result.invalid}
@@ -102,9 +145,15 @@ class AwsPipeline(Pipeline):
         return labeler_send(objects, reanalyse=False)
 
 
+def sqs_client() -> Any:
+    """The SQS client for the settings' region and endpoint (made once per pair)."""
+    return _sqs(settings.AWS_REGION or "", settings.AWS_ENDPOINT_URL or "")
+
+
 @cache
 def _sqs(region: str, endpoint: str) -> Any:
-    return boto3.client("sqs", region_name=region or None, endpoint_url=endpoint or None)
+    return boto3.client("sqs", region_name=region or None, endpoint_url=endpoint or None,
+                        config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
 def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool) -> set[str]:
@@ -118,7 +167,7 @@ def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool) -
                                                    event_time=stamp, reanalyse=reanalyse)}
         for ident, key, size, etag in objects
     ]
-    response = _sqs(settings.AWS_REGION or "", settings.AWS_ENDPOINT_URL or "").send_message_batch(
+    response = sqs_client().send_message_batch(
         QueueUrl=settings.LABELER_QUEUE_URL, Entries=entries)
     return {e["Id"] for e in response.get("Successful", [])}
 

@@ -361,7 +361,8 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
     outputs.write_text(json.dumps({"MediaPipeline": {
         "MediaBucketName": "mediapipeline-mediabucket-1abc", "LabelsTableName": "MediaPipeline-LabelsTable-XYZ",
         "Region": "eu-west-1", "WebAppPolicyArn": "arn:aws:iam::123456789012:policy/x",
-        "LabelerQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/q"}}))
+        "LabelerQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+        "DeadLetterQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq"}}))
     import contextlib
     import io
 
@@ -374,6 +375,7 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
         "LABELS_TABLE_NAME=MediaPipeline-LabelsTable-XYZ",
         "AWS_REGION=eu-west-1",
         "LABELER_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+        "LABELER_DLQ_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/dlq",
         "PHOTOS_PIPELINE=aws",
         "PHOTOS_STORAGE=s3",
     ]

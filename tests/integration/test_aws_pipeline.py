@@ -206,3 +206,75 @@ def test_analyse_bucket_backfills_objects_that_never_had_a_record(local_aws, fak
         "uploads/old/Coffee.PNG", "uploads/old/cat.jpg", "uploads/old/done.jpg"]
     assert Photo.objects.get(image="uploads/old/cat.jpg").labels.filter(name="Cat").exists()
     assert not Photo.objects.filter(image="uploads/old/gone.jpg").exists()
+
+
+def drop_messages(local_aws) -> int:
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    dropped = 0
+    while got := sqs.receive_message(QueueUrl=local_aws.queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in got:
+            sqs.delete_message(QueueUrl=local_aws.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            dropped += 1
+    return dropped
+
+
+def lose_the_upload_event(local_aws, client):
+    """An upload whose S3 event never reaches the labeler (purged from the queue, as a
+    lost notification or a message gone to the DLQ would leave it)."""
+    import boto3
+
+    client.force_login(get_user_model().objects.create_user("owner", password="x"))
+    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.png", photo_bytes("chelsea"), "image/png")]})
+    drop_messages(local_aws)
+    photo = Photo.objects.get()
+    assert photo.status in (Photo.Status.UPLOADED, Photo.Status.QUEUED)
+    return photo
+
+
+def waited(photo, settings, periods: float = 1):
+    """The clock moved on: the photo has waited longer than the AWS sweep's threshold."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Photo.objects.filter(pk=photo.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=settings.AWS_STUCK_AFTER_SECONDS * periods + 1))
+
+
+def test_a_lost_upload_event_is_healed_by_the_sweep(local_aws, client, fake_queue, settings):
+    from photos import tasks
+
+    photo = lose_the_upload_event(local_aws, client)
+    runner = LambdaRunner(local_aws)
+    assert tasks.sweep_stuck_photos.run()["found"] == 0  # not waited long enough: left alone
+    waited(photo, settings)
+
+    assert tasks.sweep_stuck_photos.run() == {"enqueued": 1, "failed": 0, "found": 1, "synced": 0}
+    for _ in range(3):
+        runner.poll_once()
+    assert tasks.sweep_stuck_photos.run()["found"] == 0  # sent again just now
+    waited(photo, settings)
+    assert tasks.sweep_stuck_photos.run()["synced"] == 1  # the second run pulls the record in
+
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.LABELED and photo.labels.filter(name="Cat").exists()
+
+
+def test_a_photo_the_labeler_never_answers_fails_after_three_tries_with_a_reason(local_aws, client, fake_queue, settings):
+    from photos import tasks
+
+    photo = lose_the_upload_event(local_aws, client)
+    for _ in range(3):
+        waited(photo, settings)
+        assert tasks.sweep_stuck_photos.run()["enqueued"] == 1
+        assert drop_messages(local_aws) == 1  # lost again
+    waited(photo, settings)
+
+    assert tasks.sweep_stuck_photos.run() == {"enqueued": 0, "failed": 1, "found": 1, "synced": 0}
+    photo.refresh_from_db()
+    assert photo.status == Photo.Status.FAILED
+    assert photo.status_reason == "No analysis came back after 3 tries; an administrator can start it again."
+    client.force_login(photo.owner)
+    assert photo.status_reason in client.get(f"/photos/{photo.uid}/").content.decode()
