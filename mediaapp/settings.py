@@ -196,6 +196,8 @@ MODERATION_FLAG_THRESHOLD = env_float("MODERATION_FLAG_THRESHOLD", 80.0)
 # Uploads: limits read by the upload form at run time.
 PHOTOS_MAX_UPLOAD_BYTES = int(env_float("PHOTOS_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, lo=1, hi=1024**3))
 PHOTOS_MAX_PIXELS = int(env_float("PHOTOS_MAX_PIXELS", 50_000_000, lo=1, hi=500_000_000))
+# Rekognition analyses images of at least 80 px a side; smaller ones are refused at upload.
+PHOTOS_MIN_SIDE = int(env_float("PHOTOS_MIN_SIDE", 80, lo=1, hi=10_000))
 PHOTOS_MAX_FILES_PER_UPLOAD = int(env_float("PHOTOS_MAX_FILES_PER_UPLOAD", 20, lo=1, hi=1000))
 # Big uploads spill to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

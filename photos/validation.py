@@ -91,6 +91,10 @@ def check_upload(upload) -> CheckedUpload:
         raise UploadRejected(filename, "is not an image we can read; upload JPEG, PNG or WebP photos.") from None
     if fmt not in EXTENSIONS:
         raise UploadRejected(filename, f"is a {fmt} image; upload JPEG, PNG or WebP photos.")
+    min_side = settings.PHOTOS_MIN_SIDE
+    if min(width, height) < min_side:
+        # Rekognition refuses images under 80 px a side, and no detector sees much in them.
+        raise UploadRejected(filename, f"is {width}×{height} pixels; photos must be at least {min_side} pixels on each side.")
     max_pixels = settings.PHOTOS_MAX_PIXELS
     if width * height > max_pixels:
         raise UploadRejected(

@@ -237,9 +237,10 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
         return "erased"
     if obj.reanalyse:
         obj = replace(obj, sequencer=sequencer_after(stored_sequencer, obj))
-    elif stored_sequencer >= obj.sequencer:
+    if stored_sequencer >= obj.sequencer:
         # This event (or a later one for the key) is recorded: a duplicate costs one read
-        # instead of three Rekognition calls.
+        # instead of three Rekognition calls. A re-analysis request delivered twice has
+        # the same sequencer the second time (the stored one's base + its own time).
         logger.info("duplicate event, already recorded", extra={"key": obj.key, "sequencer": obj.sequencer})
         return "duplicate"
     if obj.key.lower().endswith(IMAGE_SUFFIXES):

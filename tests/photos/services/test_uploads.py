@@ -149,6 +149,17 @@ def test_over_the_pixel_limit_is_refused(client_in, media_root, settings):
     assert stored_files(media_root) == []
 
 
+@pytest.mark.parametrize(("size", "refused"), [((79, 400), True), ((400, 60), True), ((80, 80), False)])
+def test_images_under_80_pixels_a_side_are_refused_as_rekognition_would(client_in, media_root, size, refused):
+    data = encode(Image.open(io.BytesIO(photo_bytes("rocket"))).convert("RGB").resize(size), "PNG")
+
+    response = client_in.post(MY_PHOTOS, {"photos": upload("tiny.png", data, "image/png")})
+
+    said = " ".join(messages_of(response))
+    assert (f"tiny.png is {size[0]}×{size[1]} pixels; photos must be at least 80 pixels on each side." in said) is refused
+    assert (stored_files(media_root) == []) is refused
+
+
 def test_one_bad_file_does_not_lose_the_good_ones(client_in, media_root, django_capture_on_commit_callbacks):
     files = [upload("good.jpg", photo_bytes("rocket")), upload("bad.jpg", b"nope"), upload("good2.png", photo_bytes("coffee"), "image/png")]
 

@@ -233,6 +233,25 @@ def test_removing_the_object_itself_is_an_erasure_whichever_way(aws, monkeypatch
     assert aws.table.get_item(Key={"pk": f"IMG#{key}", "sk": "ERASED"})["Item"]["key"] == key
 
 
+def test_a_reanalysis_request_delivered_twice_is_paid_for_once(aws):
+    """SQS delivers at least once: the second copy of a re-analysis message costs one
+    read, not three more Rekognition calls; a later request is analysed again."""
+    from infra.functions.labeler.events import event_message
+
+    upload(aws, "uploads/again.jpg")
+    labeler.handler(sqs_event(aws), LambdaContext())
+    first = dict(bucket=BUCKET, key="uploads/again.jpg", size=10, etag="e", reanalyse=True)
+    request = event_message(**first, event_time="2026-11-23T08:00:00.000Z")
+    aws.rekognition.calls.clear()
+
+    labeler.handler(sqs_event(aws, bodies=[request]), LambdaContext())
+    labeler.handler(sqs_event(aws, bodies=[request]), LambdaContext())
+    assert len(aws.rekognition.calls) == 3
+
+    labeler.handler(sqs_event(aws, bodies=[event_message(**first, event_time="2026-11-24T08:00:00.000Z")]), LambdaContext())
+    assert len(aws.rekognition.calls) == 6
+
+
 def test_out_of_order_event_never_replaces_a_newer_record(aws):
     labeler.handler(sqs_event(aws, bodies=[_event_body("uploads/b.jpg", "0055B988749DF4BC2D")]), LambdaContext())
     newer = item(aws, "uploads/b.jpg")
