@@ -7,7 +7,11 @@
    beside a naive per-record loop of update_or_create calls, in the same run, on a
    dedicated database (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/mediaapp_bench,
    created if missing);
-2. the handler's per-image latency with the three Rekognition calls stubbed at a fixed
+2. the whole sync (photos.pipelines.sync.sync_labels) from a moto DynamoDB table: one
+   run over what 30 s of uploads at 100 records/s leave on the sync index (3,000 records,
+   the labeler's own item format), Query pages, parsing and apply, as beat runs it every
+   SYNC_INTERVAL_SECONDS; it keeps up when a run takes less than the interval;
+3. the handler's per-image latency with the three Rekognition calls stubbed at a fixed
    latency, through the real handler and a moto DynamoDB table: concurrent (as shipped)
    beside sequential (the same calls forced one at a time).
 """
@@ -143,6 +147,66 @@ def bench_apply(bulk_n: int, naive_n: int, rounds: int) -> None:
     models.Photo.objects.filter(image__contains=f"-{run}-").delete()
 
 
+class TimedTable:
+    """The table, with the time its Query calls take added up (what DynamoDB, here moto,
+    spends answering, apart from the sync's own work)."""
+
+    def __init__(self, table):
+        self.table, self.query_seconds, self.queries = table, 0.0, 0
+
+    def query(self, **kwargs):
+        started = time.perf_counter()
+        try:
+            return self.table.query(**kwargs)
+        finally:
+            self.query_seconds += time.perf_counter() - started
+            self.queries += 1
+
+    def __getattr__(self, name):
+        return getattr(self.table, name)
+
+
+def bench_sync(records: int, rounds: int) -> None:
+    """records/s through sync_labels from moto's DynamoDB into this database, and the
+    same without the time moto takes to answer its Query calls."""
+    from photos.models import SyncCheckpoint
+
+    whole, own, queries = [], [], []
+    with mock_aws():
+        table = boto3.resource("dynamodb").create_table(**resources.table_definition("bench-sync"))
+        for r in range(rounds):
+            stamp = time.strftime("%H%M%S")
+            items = make_items(records, f"sync-{stamp}-{r}", f"2026-11-22T09:{r:02d}:00.000000Z")
+            with table.batch_writer() as writer:
+                for item in items:
+                    writer.put_item(Item=item)
+            precreate_photos(items)
+            SyncCheckpoint.objects.all().delete()  # every shard reads from its start: all of this round's records
+            timed = TimedTable(table)
+            started = time.perf_counter()
+            result = sync.sync_labels(table=timed, overlap_seconds=0, parallel=1)
+            elapsed = time.perf_counter() - started
+            assert result.applied >= records, result
+            whole.append(result.applied / elapsed)
+            own.append(result.applied / (elapsed - timed.query_seconds))
+            queries.append(timed.query_seconds / timed.queries)
+            with table.batch_writer() as writer:  # the next round reads only its own records
+                for item in items:
+                    writer.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+            models.Photo.objects.filter(image__contains=f"sync-{stamp}-{r}").delete()
+    interval = settings.SYNC_INTERVAL_SECONDS
+    print(f"\n== the whole sync from DynamoDB (moto) into {connection.vendor}, {records} records a run "
+          f"(30 s at 100/s), {rounds} runs, one shard at a time")
+    print(f"end to end:              median {statistics.median(whole):6.0f} records/s "
+          f"(moto answers a {sync.PAGE_SIZE}-item Query in {statistics.median(queries) * 1000:.0f} ms)")
+    print(f"the sync's own work:     median {statistics.median(own):6.0f} records/s "
+          f"(parse + apply, without DynamoDB's answer time)")
+    per_page = sync.PAGE_SIZE / statistics.median(own)
+    real = sync.PAGE_SIZE / (per_page + 0.05)
+    print(f"with a 50 ms Query page: {real:6.0f} records/s; keeps up while a run of {interval:.0f} s of arrivals "
+          f"finishes within {interval:.0f} s: {real / 100:.1f}x the 100 records/s target")
+
+
 class LatentRekognition:
     """Service-model-valid canned responses after a fixed latency per call."""
 
@@ -199,10 +263,12 @@ def main(argv=None) -> int:
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--naive-records", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sync-records", type=int, default=3000, help="records a sync run reads (30 s at 100/s)")
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--images", type=int, default=10)
     args = parser.parse_args(argv)
     bench_apply(args.records, args.naive_records, args.rounds)
+    bench_sync(args.sync_records, args.rounds)
     bench_handler(args.latency, args.images)
     return 0
 

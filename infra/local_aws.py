@@ -45,6 +45,8 @@ class LocalAws:
     queue_url: str
     queue_arn: str
     dlq_url: str
+    backfill_url: str = ""
+    backfill_arn: str = ""
 
     def django_env(self) -> dict[str, str]:
         return {
@@ -54,6 +56,8 @@ class LocalAws:
             "AWS_STORAGE_BUCKET_NAME": self.bucket,
             "LABELS_TABLE_NAME": self.table,
             "LABELER_QUEUE_URL": self.queue_url,
+            "LABELER_DLQ_URL": self.dlq_url,
+            "LABELER_BACKFILL_QUEUE_URL": self.backfill_url,
             "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
@@ -90,6 +94,16 @@ def create_resources(endpoint: str, *, prefix: str = "mediaapp-local") -> LocalA
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": resources.DLQ_MAX_RECEIVE_COUNT}),
     })["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    backfill_dlq = sqs.create_queue(QueueName=f"{prefix}-backfill-dead-letters", Attributes={
+        "MessageRetentionPeriod": str(resources.DLQ_RETENTION_DAYS * 86400)})["QueueUrl"]
+    backfill_dlq_arn = sqs.get_queue_attributes(QueueUrl=backfill_dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    backfill_url = sqs.create_queue(QueueName=f"{prefix}-backfill", Attributes={
+        "VisibilityTimeout": str(resources.QUEUE_VISIBILITY_SECONDS),
+        "MessageRetentionPeriod": str(resources.BACKFILL_RETENTION_DAYS * 86400),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": backfill_dlq_arn,
+                                     "maxReceiveCount": resources.DLQ_MAX_RECEIVE_COUNT}),
+    })["QueueUrl"]
+    backfill_arn = sqs.get_queue_attributes(QueueUrl=backfill_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
     if table not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(**resources.table_definition(table))
@@ -99,7 +113,8 @@ def create_resources(endpoint: str, *, prefix: str = "mediaapp-local") -> LocalA
     s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"QueueConfigurations": [
         {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"], "Filter": {"Key": {"FilterRules": [
             {"Name": "prefix", "Value": resources.NOTIFIED_PREFIX}]}}}]})
-    return LocalAws(endpoint=endpoint, bucket=bucket, table=table, queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url)
+    return LocalAws(endpoint=endpoint, bucket=bucket, table=table, queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url,
+                    backfill_url=backfill_url, backfill_arn=backfill_arn)
 
 
 class LambdaRunner:
@@ -129,9 +144,13 @@ class LambdaRunner:
         handler.TABLE = boto3.resource("dynamodb", endpoint_url=aws.endpoint, region_name=REGION,
                                        aws_access_key_id="local", aws_secret_access_key="local").Table(aws.table)
 
-    def poll_once(self, wait_seconds: int = 0) -> dict[str, int]:
+    def poll_once(self, wait_seconds: int = 0, *, backfill: bool = False) -> dict[str, int]:
+        """One batch from the live queue (or the backfill's), as its event source mapping
+        would deliver it."""
+        queue_url, queue_arn = ((self.aws.backfill_url, self.aws.backfill_arn) if backfill
+                                else (self.aws.queue_url, self.aws.queue_arn))
         response = self.sqs.receive_message(
-            QueueUrl=self.aws.queue_url, MaxNumberOfMessages=resources.SQS_BATCH_SIZE,
+            QueueUrl=queue_url, MaxNumberOfMessages=resources.SQS_BATCH_SIZE,
             WaitTimeSeconds=wait_seconds, AttributeNames=["All"], MessageAttributeNames=["All"],
         )
         messages = response.get("Messages", [])
@@ -140,7 +159,7 @@ class LambdaRunner:
         event = {"Records": [
             {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
              "attributes": m.get("Attributes", {}), "messageAttributes": m.get("MessageAttributes", {}),
-             "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": self.aws.queue_arn,
+             "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
              "awsRegion": REGION}
             for m in messages
         ]}
@@ -148,7 +167,7 @@ class LambdaRunner:
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self.sqs.delete_message_batch(QueueUrl=self.aws.queue_url, Entries=[
+            self.sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
                 {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)])
         # Failed messages are left alone: SQS redelivers them after the visibility
         # timeout, and moves them to the DLQ after maxReceiveCount receives.
@@ -157,7 +176,10 @@ class LambdaRunner:
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                self.poll_once(wait_seconds=1)
+                # Two lanes, as the two event source mappings: a backfill never holds up
+                # a live upload (the live queue is asked first, every round).
+                if not self.poll_once()["received"] + self.poll_once(backfill=True)["received"]:
+                    stop.wait(0.5)
             except Exception:
                 logger.exception("runner: delivering a batch failed")
                 stop.wait(1)

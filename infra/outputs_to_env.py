@@ -20,6 +20,7 @@ SETTINGS = {
     "Region": "AWS_REGION",
     "LabelerQueueUrl": "LABELER_QUEUE_URL",
     "DeadLetterQueueUrl": "LABELER_DLQ_URL",
+    "BackfillQueueUrl": "LABELER_BACKFILL_QUEUE_URL",
 }
 
 

@@ -36,6 +36,16 @@ QUEUE_VISIBILITY_SECONDS = 6 * LABELER_TIMEOUT_SECONDS
 # have room to be retried before it is moved to the dead-letter queue.
 DLQ_MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_DAYS = 14
+# The backfill's own queue (analyse_bucket): SQS's longest retention, so a backlog of
+# millions is never dropped (expired messages vanish without reaching a DLQ), and its own
+# event source mapping and concurrency, so live uploads never wait behind it.
+BACKFILL_RETENTION_DAYS = 14
+DEFAULT_BACKFILL_CONCURRENCY = 2  # the event source mapping's minimum
+# Alarms: the Django sync reports SyncRuns every run (photos/pipelines/aws.py); none for
+# this long means it stopped. Messages failing in every 5-minute period for this many
+# periods means the pipeline is stuck failing, not just backing off a throttle.
+SYNC_HEARTBEAT_MINUTES = 15
+MESSAGES_FAILED_PERIODS = 3
 # The labeler's CloudWatch metrics (Powertools, embedded metric format), dimension
 # service=labeler; the FAILED-rate alarm reads ImagesFailed and ImagesLabeled.
 METRICS_NAMESPACE = "MediaPipeline"

@@ -180,6 +180,9 @@ LABELS_TABLE_NAME = os.environ.get("LABELS_TABLE_NAME", "")
 # The labeler's SQS queue (stack output LabelerQueueUrl): re-analysis sends it an
 # S3-event-shaped message instead of rewriting the object.
 LABELER_QUEUE_URL = os.environ.get("LABELER_QUEUE_URL", "")
+# The backfill's own queue (stack output BackfillQueueUrl): analyse_bucket sends there, so
+# live uploads never wait behind a backfill.
+LABELER_BACKFILL_QUEUE_URL = os.environ.get("LABELER_BACKFILL_QUEUE_URL", "")
 # Its dead-letter queue (stack output DeadLetterQueueUrl): `manage.py redrive_dead_letters`.
 LABELER_DLQ_URL = os.environ.get("LABELER_DLQ_URL", "")
 # Paths to extra Ultralytics YOLO ONNX exports for general labels (see docs/local-detector.md).

@@ -37,6 +37,8 @@ class Labeler(Construct):
         bucket: s3.IBucket,
         table: dynamodb.ITable,
         max_concurrency: int | float,
+        backfill_concurrency: int | float = resources.DEFAULT_BACKFILL_CONCURRENCY,
+        reserved_concurrency: int | float | None = None,
         analysis: dict[str, str] | None = None,
     ) -> None:
         """``analysis``: the handler's feature switches and floors as environment values
@@ -57,6 +59,20 @@ class Labeler(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=resources.DLQ_MAX_RECEIVE_COUNT, queue=self.dead_letters),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
+        )
+        # The backfill's lane: its own queue, DLQ and poller, so a backlog of millions never
+        # delays a live upload, and waits up to 14 days instead of expiring after SQS's 4.
+        self.backfill_dead_letters = sqs.Queue(
+            self, "BackfillDeadLetters", retention_period=Duration.days(resources.DLQ_RETENTION_DAYS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+        )
+        self.backfill_queue = sqs.Queue(
+            self, "BackfillQueue",
+            visibility_timeout=Duration.seconds(resources.QUEUE_VISIBILITY_SECONDS),
+            retention_period=Duration.days(resources.BACKFILL_RETENTION_DAYS),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=resources.DLQ_MAX_RECEIVE_COUNT,
+                                                  queue=self.backfill_dead_letters),
+            encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
         )
         self.dlq_alarm = alarm_at_or_above(
             self, "DeadLettersAlarm", "Uploads the labeler gave up on: inspect and redrive the DLQ.",
@@ -106,6 +122,10 @@ class Labeler(Construct):
             layers=[self.dependencies],
             timeout=Duration.seconds(resources.LABELER_TIMEOUT_SECONDS),
             memory_size=resources.LABELER_MEMORY_MB,
+            # AWS's advice with MaximumConcurrency on SQS event sources: reserve at least
+            # the sum of the mappings' maximums, so other functions in the account can
+            # never take the capacity the pollers count on.
+            reserved_concurrent_executions=reserved_concurrency,
             environment={
                 "LABELS_TABLE_NAME": table.table_name,
                 "UPLOAD_PREFIX": resources.UPLOAD_PREFIX,
@@ -125,6 +145,12 @@ class Labeler(Construct):
                 # The poller stops at this many concurrent functions, so a burst waits in
                 # the queue instead of burning receive counts on throttled invocations.
                 max_concurrency=max_concurrency,
+            )
+        )
+        self.function.add_event_source(
+            sources.SqsEventSource(
+                self.backfill_queue, batch_size=resources.SQS_BATCH_SIZE, report_batch_item_failures=True,
+                max_concurrency=backfill_concurrency,
             )
         )
         # Least privilege, spelled out: grant_read() would add s3:GetBucket*/List* and

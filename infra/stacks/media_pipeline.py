@@ -3,7 +3,7 @@ the Django web app and workers run with."""
 
 from __future__ import annotations
 
-from aws_cdk import CfnCondition, CfnOutput, CfnParameter, Duration, Fn, Stack, Token
+from aws_cdk import Aws, CfnCondition, CfnOutput, CfnParameter, Duration, Fn, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -30,6 +30,22 @@ class MediaPipelineStack(Stack):
             description="Concurrent labeler functions the SQS poller runs; each makes 3 Rekognition calls at once, "
                         "keep it under your TPS quota (docs/aws.md).",
         )
+        backfill = CfnParameter(
+            self, "BackfillMaximumConcurrency", type="Number", default=resources.DEFAULT_BACKFILL_CONCURRENCY,
+            min_value=2, max_value=1000,
+            description="Concurrent labeler functions for the backfill's own queue (analyse_bucket), on top of "
+                        "LabelerMaximumConcurrency; live uploads never wait behind a backfill.",
+        )
+        reserved = CfnParameter(
+            self, "LabelerReservedConcurrency", type="Number",
+            default=resources.DEFAULT_MAXIMUM_CONCURRENCY + resources.DEFAULT_BACKFILL_CONCURRENCY, min_value=0,
+            max_value=2000,
+            description="Concurrency reserved for the labeler: at least LabelerMaximumConcurrency + "
+                        "BackfillMaximumConcurrency (AWS's advice); 0 reserves none (accounts whose Lambda "
+                        "concurrency limit is too low to reserve any).",
+        )
+        reserves = CfnCondition(self, "ReservesConcurrency", expression=Fn.condition_not(
+            Fn.condition_equals(reserved.value_as_number, 0)))
         origins = CfnParameter(
             self,
             "CorsAllowedOrigins",
@@ -41,14 +57,17 @@ class MediaPipelineStack(Stack):
         labels = LabelsTable(self, "Labels")
         labeler = Labeler(
             self, "Labeler", bucket=media.bucket, table=labels.table, max_concurrency=concurrency.value_as_number,
-            analysis=self._analysis_parameters(),
+            backfill_concurrency=backfill.value_as_number, analysis=self._analysis_parameters(),
         )
+        cfn_function = labeler.function.node.default_child
+        cfn_function.reserved_concurrent_executions = Token.as_number(
+            Fn.condition_if(reserves.logical_id, reserved.value_as_number, Aws.NO_VALUE))
 
         alarm_email = CfnParameter(
             self, "AlarmEmail", type="String", default="",
             description="Optional: an e-mail address subscribed to the pipeline's alarms (confirm the subscription mail).",
         )
-        self.alarm_topic = self._alarms(labeler, alarm_email.value_as_string)
+        self.alarm_topic = self._alarms(labeler, labels, alarm_email.value_as_string)
 
         # What the Django web app and Celery workers need, and nothing more.
         bucket_arn = media.bucket.bucket_arn
@@ -78,7 +97,13 @@ class MediaPipelineStack(Stack):
                     resources=[labels.table.table_arn, f"{labels.table.table_arn}/index/{resources.SYNC_INDEX}"],
                 ),
                 # Re-analysis: an S3-event-shaped message to the labeler, not an object rewrite.
-                iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[labeler.queue.queue_arn]),
+                # Backfill: the same messages to the backfill's own queue (analyse_bucket).
+                iam.PolicyStatement(actions=["sqs:SendMessage"],
+                                    resources=[labeler.queue.queue_arn, labeler.backfill_queue.queue_arn]),
+                # The sync's heartbeat (SyncRuns, RecordsSynced): PutMetricData has no
+                # resource-level permissions; the condition keeps it to our namespace.
+                iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
+                                    conditions={"StringEquals": {"cloudwatch:namespace": resources.METRICS_NAMESPACE}}),
                 # Erasure tombstones only: a put limited to the tombstone's attributes, so
                 # the web app can never write an analysis record (labels) itself.
                 iam.PolicyStatement(
@@ -94,6 +119,9 @@ class MediaPipelineStack(Stack):
                 f"AwsSolutions::AwsSolutions-IAM5[Resource::<{logical_id(media.bucket)}.Arn>/{prefix}*]",
                 f"Object access is scoped to the {prefix} prefix; keys are UUIDs not known in advance.",
             )
+        acknowledge(self.web_policy, "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                    "cloudwatch:PutMetricData has no resource-level permissions; a condition limits it to the "
+                    "pipeline's namespace.")
         # CDK's own singleton that applies the bucket notifications (created above).
         notifications = next(c for c in self.node.children if c.node.id.startswith("BucketNotificationsHandler"))
         acknowledge(
@@ -108,6 +136,7 @@ class MediaPipelineStack(Stack):
             "Region": (self.region, "AWS_REGION"),
             "LabelerQueueUrl": (labeler.queue.queue_url, "LABELER_QUEUE_URL"),
             "DeadLetterQueueUrl": (labeler.dead_letters.queue_url, "LABELER_DLQ_URL"),
+            "BackfillQueueUrl": (labeler.backfill_queue.queue_url, "LABELER_BACKFILL_QUEUE_URL"),
             "DeadLetterAlarmName": (labeler.dlq_alarm.alarm_name, None),
             "AlarmTopicArn": (self.alarm_topic.topic_arn, None),
             "LabelerFunctionName": (labeler.function.function_name, None),
@@ -144,9 +173,10 @@ class MediaPipelineStack(Stack):
                 "(the app's display threshold applies on top)."),
         }
 
-    def _alarms(self, labeler: Labeler, email: str) -> sns.Topic:
-        """One topic for every alarm of the pipeline: uploads in the DLQ, function errors
-        and throttles, and a queue that stops draining (its oldest message's age)."""
+    def _alarms(self, labeler: Labeler, labels: LabelsTable, email: str) -> sns.Topic:
+        """One topic for every alarm of the pipeline: uploads in a DLQ, function errors
+        and throttles, messages that keep failing, a queue that stops draining (its oldest
+        message's age), a Django sync that stopped, and DynamoDB throttling."""
         # Not KMS-encrypted on purpose: CloudWatch alarms cannot publish to a topic that
         # uses the AWS-managed SNS key, and the notifications carry alarm names and
         # metrics only, no personal data.
@@ -168,6 +198,35 @@ class MediaPipelineStack(Stack):
                               "Uploads have waited over 15 minutes for the labeler: it is stuck or too slow.",
                               queue.metric_approximate_age_of_oldest_message(period=five_minutes, statistic="Maximum"),
                               threshold=resources.QUEUE_AGE_ALARM_SECONDS),
+            alarm_at_or_above(self, "BackfillDeadLettersAlarm",
+                              "Backfill messages the labeler gave up on: inspect and redrive the backfill DLQ.",
+                              labeler.backfill_dead_letters.metric_approximate_number_of_messages_visible(
+                                  period=Duration.minutes(1), statistic="Maximum"), threshold=1),
+            cloudwatch.Alarm(
+                self, "MessagesFailedAlarm",
+                alarm_description="Labeler messages failed in every 5 minutes for 15 minutes: not a throttle backing "
+                                  "off but a pipeline stuck failing (see the labeler's logs).",
+                metric=labeler_metric("MessagesFailed", five_minutes), threshold=1,
+                evaluation_periods=resources.MESSAGES_FAILED_PERIODS, datapoints_to_alarm=resources.MESSAGES_FAILED_PERIODS,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            # No data is the alarm here: a sync that stopped reports nothing at all.
+            cloudwatch.Alarm(
+                self, "SyncHeartbeatAlarm",
+                alarm_description=f"Django has not synced labels from DynamoDB for {resources.SYNC_HEARTBEAT_MINUTES} "
+                                  "minutes: Celery beat or the workers are down (photos stay queued).",
+                metric=cloudwatch.Metric(namespace=resources.METRICS_NAMESPACE, metric_name="SyncRuns",
+                                         dimensions_map={"service": "django-sync"}, statistic="Sum",
+                                         period=Duration.minutes(resources.SYNC_HEARTBEAT_MINUTES)),
+                threshold=1, evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            ),
+            alarm_at_or_above(self, "TableThrottlesAlarm",
+                              "DynamoDB throttled the labels table or its sync index: writes and syncs are retried, "
+                              "but sustained throttling delays labels (see docs/aws.md, capacity).",
+                              table_throttles(labels, five_minutes), threshold=1),
             alarm_at_or_above(self, "FailedRateAlarm",
                               f"Over {resources.FAILED_RATE_ALARM_PERCENT} % of images ended FAILED in 15 minutes: "
                               "Rekognition rejects them or cannot read the bucket (permissions, KMS).",
@@ -177,6 +236,31 @@ class MediaPipelineStack(Stack):
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
         return topic
 
+
+
+def labeler_metric(name: str, period: Duration) -> cloudwatch.Metric:
+    """One of the labeler's Powertools metrics, summed over ``period``."""
+    return cloudwatch.Metric(namespace=resources.METRICS_NAMESPACE, metric_name=name,
+                             dimensions_map={"service": "labeler"}, statistic="Sum", period=period)
+
+
+def table_throttles(labels: LabelsTable, period: Duration) -> cloudwatch.MathExpression:
+    """Read and write throttle events of the table and of its sync index (a throttled
+    index throttles the writes to the table too)."""
+    table = labels.table
+
+    def events(name: str, index: str | None = None) -> cloudwatch.Metric:
+        dimensions = {"TableName": table.table_name, **({"GlobalSecondaryIndexName": index} if index else {})}
+        return cloudwatch.Metric(namespace="AWS/DynamoDB", metric_name=name, dimensions_map=dimensions,
+                                 statistic="Sum", period=period)
+
+    return cloudwatch.MathExpression(
+        expression="FILL(r, 0) + FILL(w, 0) + FILL(ir, 0) + FILL(iw, 0)",
+        using_metrics={"r": events("ReadThrottleEvents"), "w": events("WriteThrottleEvents"),
+                       "ir": events("ReadThrottleEvents", resources.SYNC_INDEX),
+                       "iw": events("WriteThrottleEvents", resources.SYNC_INDEX)},
+        period=period, label="Throttle events (table and sync index)",
+    )
 
 
 def failed_rate() -> cloudwatch.MathExpression:

@@ -123,6 +123,7 @@ class AwsPipeline(Pipeline):
 
     def sync(self) -> dict[str, Any]:
         result = sync.sync_labels()
+        heartbeat(applied=result.applied, synced=sum(1 for state in result.shards.values() if state == "synced"))
         return {"shards": result.shards, "applied": result.applied, "stale": result.stale, "invalid": result.invalid}
 
     def sync_soon(self) -> None:
@@ -142,7 +143,38 @@ class AwsPipeline(Pipeline):
         return [key for key in keys if key not in known]
 
     def backfill(self, objects: list[tuple[str, str, int, str]]) -> set[str]:
-        return labeler_send(objects, reanalyse=False)
+        """To the backfill's own queue: a backlog there never delays a live upload."""
+        if not settings.LABELER_BACKFILL_QUEUE_URL:
+            raise ImproperlyConfigured("The backfill needs LABELER_BACKFILL_QUEUE_URL (the stack's BackfillQueueUrl "
+                                       "output): it never shares the live uploads' queue.")
+        return labeler_send(objects, reanalyse=False, queue_url=settings.LABELER_BACKFILL_QUEUE_URL)
+
+
+# The sync's heartbeat: the stack alarms when no sync reported for SYNC_HEARTBEAT_MINUTES
+# (infra/resources.py); a run where every shard was busy with another worker still beats.
+HEARTBEAT_NAMESPACE = "MediaPipeline"
+HEARTBEAT_DIMENSIONS = [{"Name": "service", "Value": "django-sync"}]
+
+
+def heartbeat(*, applied: int, synced: int) -> None:
+    """Tell CloudWatch the sync ran (SyncRuns) and how much it applied (RecordsSynced).
+    A failure is logged, never raised: the sync's work is done either way, and the
+    missing beat is what the alarm is for."""
+    try:
+        _cloudwatch(settings.AWS_REGION or "", settings.AWS_ENDPOINT_URL or "").put_metric_data(
+            Namespace=HEARTBEAT_NAMESPACE, MetricData=[
+                {"MetricName": "SyncRuns", "Dimensions": HEARTBEAT_DIMENSIONS, "Value": 1, "Unit": "Count"},
+                {"MetricName": "RecordsSynced", "Dimensions": HEARTBEAT_DIMENSIONS, "Value": applied, "Unit": "Count"},
+                {"MetricName": "ShardsSynced", "Dimensions": HEARTBEAT_DIMENSIONS, "Value": synced, "Unit": "Count"},
+            ])
+    except Exception as exc:
+        logger.warning("could not report the sync's heartbeat to CloudWatch: %s", exc)
+
+
+@cache
+def _cloudwatch(region: str, endpoint: str) -> Any:
+    return boto3.client("cloudwatch", region_name=region or None, endpoint_url=endpoint or None,
+                        config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5))
 
 
 def sqs_client() -> Any:
@@ -156,10 +188,11 @@ def _sqs(region: str, endpoint: str) -> Any:
                         config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
-def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool) -> set[str]:
-    """Send the labeler's queue an S3-event-shaped message per (id, key, size, etag), at
-    most 10 (one SendMessageBatch); the ids that were sent."""
-    if not settings.LABELER_QUEUE_URL:
+def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool, queue_url: str = "") -> set[str]:
+    """Send the labeler's queue (or ``queue_url``) an S3-event-shaped message per (id,
+    key, size, etag), at most 10 (one SendMessageBatch); the ids that were sent."""
+    queue_url = queue_url or settings.LABELER_QUEUE_URL
+    if not queue_url:
         raise ImproperlyConfigured("Messaging the labeler needs LABELER_QUEUE_URL (the stack's LabelerQueueUrl output).")
     stamp = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     entries = [
@@ -168,7 +201,7 @@ def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool) -
         for ident, key, size, etag in objects
     ]
     response = sqs_client().send_message_batch(
-        QueueUrl=settings.LABELER_QUEUE_URL, Entries=entries)
+        QueueUrl=queue_url, Entries=entries)
     return {e["Id"] for e in response.get("Successful", [])}
 
 

@@ -102,9 +102,27 @@ def test_queue_has_a_dlq_and_a_visibility_timeout_of_six_function_timeouts(templ
         "VisibilityTimeout": Match.any_value(),
         "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": resources.DLQ_MAX_RECEIVE_COUNT},
     })
-    queue = the(template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})
-    assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    queues = template.find_resources("AWS::SQS::Queue", {"Properties": {"RedrivePolicy": Match.any_value()}})
+    assert sorted(name.rstrip("0123456789ABCDEF") for name in queues) == ["LabelerBackfillQueue", "LabelerQueue"]
+    for queue in queues.values():
+        assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
     assert resources.DLQ_MAX_RECEIVE_COUNT >= 5  # AWS's advice for SQS event sources
+
+
+def test_the_backfill_has_its_own_lane_and_keeps_its_messages_14_days(template):
+    """A backfill of millions never delays a live upload (its own queue and poller with
+    its own MaximumConcurrency) and never expires unseen (SQS drops expired messages
+    without a DLQ; the default retention is 4 days)."""
+    backfill = the(template, "AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 86400,
+                                                 "RedrivePolicy": Match.any_value()})
+    dlq = backfill["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert dlq.startswith("LabelerBackfillDeadLetters")
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("LabelerBackfillQueue"), "Arn"]},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "ScalingConfig": {"MaximumConcurrency": {"Ref": "BackfillMaximumConcurrency"}},
+    })
+    template.has_output("BackfillQueueUrl", {"Value": {"Ref": Match.string_like_regexp("LabelerBackfillQueue")}})
 
 
 def test_an_alarm_watches_the_dead_letter_queue(template):
@@ -120,8 +138,9 @@ def test_an_alarm_watches_the_dead_letter_queue(template):
 def test_every_alarm_notifies_the_alarm_topic_with_an_optional_email(template):
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"].get("MetricName", "(metric math)") for a in alarms.values())
-    assert metrics == ["(metric math)", "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible", "Errors",
-                       "Throttles"]
+    assert metrics == ["(metric math)", "(metric math)", "ApproximateAgeOfOldestMessage",
+                       "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesVisible", "Errors",
+                       "MessagesFailed", "SyncRuns", "Throttles"]
     (topic_id,) = template.find_resources("AWS::SNS::Topic")
     for alarm in alarms.values():  # an alarm nobody hears about is no alarm
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
@@ -142,10 +161,30 @@ def test_labeler_runs_on_the_latest_python_runtime(template):
         "Environment": {"Variables": {"LABELS_TABLE_NAME": {"Ref": Match.string_like_regexp("LabelsTable")},
                                       "UPLOAD_PREFIX": "uploads/"}},
     })
+
+
+
+def test_reserved_concurrency_covers_both_pollers_unless_the_account_cannot_reserve(template):
+    """AWS's advice with MaximumConcurrency: reserve at least the mappings' sum, so no other
+    function takes the capacity the pollers count on (below it, batches are throttled and
+    burn receive counts). 0 reserves none, for accounts whose limit allows no reservation."""
     function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
-    # Reserved concurrency does not stop the SQS poller from receiving: throttled batches
-    # would burn receive counts and land in the DLQ unprocessed.
-    assert "ReservedConcurrentExecutions" not in function["Properties"]
+    assert function["Properties"]["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReservesConcurrency", {"Ref": "LabelerReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
+    template.has_parameter("LabelerReservedConcurrency", {
+        "Type": "Number", "Default": resources.DEFAULT_MAXIMUM_CONCURRENCY + resources.DEFAULT_BACKFILL_CONCURRENCY})
+
+
+def test_a_sync_that_stops_and_messages_that_keep_failing_raise_alarms(template):
+    heartbeat = the(template, "AWS::CloudWatch::Alarm", {"MetricName": "SyncRuns"})["Properties"]
+    assert (heartbeat["ComparisonOperator"], heartbeat["Threshold"], heartbeat["TreatMissingData"]) == (
+        "LessThanThreshold", 1, "breaching")  # no beat at all is the alarm
+    assert heartbeat["Dimensions"] == [{"Name": "service", "Value": "django-sync"}]
+    failed = the(template, "AWS::CloudWatch::Alarm", {"MetricName": "MessagesFailed"})["Properties"]
+    assert (failed["EvaluationPeriods"], failed["DatapointsToAlarm"]) == (3, 3)
+    throttles = the(template, "AWS::CloudWatch::Alarm", {"AlarmDescription": Match.string_like_regexp("DynamoDB throttled")})
+    names = sorted(m["MetricStat"]["Metric"]["MetricName"] for m in throttles["Properties"]["Metrics"] if "MetricStat" in m)
+    assert names == ["ReadThrottleEvents", "ReadThrottleEvents", "WriteThrottleEvents", "WriteThrottleEvents"]
 
 
 def test_sqs_event_source_reports_batch_item_failures_and_bounds_concurrency(template):
@@ -206,7 +245,10 @@ def test_web_app_policy_reads_the_table_and_writes_only_its_prefixes(template):
     assert "dynamodb:PutItem" not in dynamo and "dynamodb:Query" in dynamo
     # Re-analysis messages the labeler's queue (no object rewrite, so no s3:CopyObject).
     (send,) = [r for acts, r in statements if "sqs:SendMessage" in acts]
-    assert send["Fn::GetAtt"][0].startswith("LabelerQueue")
+    assert sorted(queue["Fn::GetAtt"][0].rstrip("0123456789ABCDEF") for queue in send) == ["LabelerBackfillQueue",
+                                                                                          "LabelerQueue"]
+    (metrics,) = [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "cloudwatch:PutMetricData" in _actions(st)]
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "MediaPipeline"}}
     # The web app's only put: erasure tombstones, limited to their attributes.
     (put,) = [st for st in policy["Properties"]["PolicyDocument"]["Statement"] if "dynamodb:PutItem" in _actions(st)]
     allowed = put["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"]

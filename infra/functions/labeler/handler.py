@@ -304,4 +304,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not event.get("Records"):
         return {"batchItemFailures": []}
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(event["Records"]))
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    result = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    # Failed messages are not Lambda errors (raise_on_entire_batch_failure=False): counted
+    # here, for the alarm that sees a pipeline whose messages keep failing.
+    metrics.add_metric(name="MessagesFailed", unit=MetricUnit.Count, value=len(result.get("batchItemFailures", [])))
+    return result

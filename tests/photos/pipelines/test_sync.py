@@ -406,3 +406,44 @@ def test_unprocessed_keys_are_asked_for_a_bounded_number_of_times():
     with pytest.raises(table_access.SyncThrottled):
         sync.sync_photos(Photo.objects.values_list("id", flat=True), table=Table(), sleep=lambda s: None)
     assert len(calls) == table_access.RETRY_ATTEMPTS + 1
+
+
+@pytest.mark.django_db
+def test_every_sync_run_beats_for_the_stacks_heartbeat_alarm(table, settings, monkeypatch):
+    """The stack alarms when Django has not synced for a while: it reads SyncRuns, which
+    every run reports (RecordsSynced says how much it applied)."""
+    from datetime import datetime, timedelta, timezone
+
+    settings.PHOTOS_PIPELINE = "aws"
+    settings.AWS_REGION = "us-east-1"
+    monkeypatch.setattr(aws.sync, "labels_table", lambda: table)
+    put(table, *[record(k, i) for i, k in enumerate(keys_in_shard(0, 3))])
+
+    aws.AwsPipeline().sync()
+    aws.AwsPipeline().sync()
+
+    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    now = datetime.now(timezone.utc)
+
+    def total(name):
+        points = cloudwatch.get_metric_statistics(
+            Namespace="MediaPipeline", MetricName=name, Dimensions=[{"Name": "service", "Value": "django-sync"}],
+            StartTime=now - timedelta(minutes=5), EndTime=now + timedelta(minutes=5), Period=600, Statistics=["Sum"])
+        return sum(p["Sum"] for p in points["Datapoints"])
+
+    assert (total("SyncRuns"), total("RecordsSynced")) == (2, 3)
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_cloudwatch_refuses_never_fails_the_sync(table, settings, monkeypatch, caplog):
+    settings.PHOTOS_PIPELINE = "aws"
+    monkeypatch.setattr(aws.sync, "labels_table", lambda: table)
+
+    class Refusing:
+        def put_metric_data(self, **kwargs):
+            raise RuntimeError("AccessDenied: cloudwatch:PutMetricData")
+
+    monkeypatch.setattr(aws, "_cloudwatch", lambda region, endpoint: Refusing())
+
+    assert aws.AwsPipeline().sync()["applied"] == 0
+    assert "could not report the sync's heartbeat" in caplog.text

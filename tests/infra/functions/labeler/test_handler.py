@@ -374,6 +374,20 @@ def test_outcomes_are_metrics_and_failed_images_are_counted(aws, capsys):
 
     totals = emitted_metrics(capsys)
     assert (totals["ImagesLabeled"], totals["ImagesFailed"], totals["ImagesSkipped"]) == (2, 1, 1)
+    assert (totals["MessagesReceived"], totals["MessagesFailed"]) == (5, 0)  # with S3's s3:TestEvent
+
+
+def test_failed_messages_are_counted_though_they_are_no_lambda_error(aws, capsys):
+    """A batch item failure is not an invocation error: only this metric sees it."""
+    upload(aws, "uploads/ok.jpg")
+    upload(aws, "uploads/throttled.jpg")
+    aws.rekognition.errors["uploads/throttled.jpg"] = "ThrottlingException"
+    capsys.readouterr()
+
+    assert len(labeler.handler(sqs_event(aws), LambdaContext())["batchItemFailures"]) == 1
+
+    totals = emitted_metrics(capsys)
+    assert (totals["MessagesReceived"], totals["MessagesFailed"]) == (3, 1)  # with S3's s3:TestEvent
 
 
 def test_every_record_failing_is_reported_per_message_not_raised(aws):
