@@ -169,8 +169,6 @@ class TimedTable:
 def bench_sync(records: int, rounds: int) -> None:
     """records/s through sync_labels from moto's DynamoDB into this database, and the
     same without the time moto takes to answer its Query calls."""
-    from photos.models import SyncCheckpoint
-
     whole, own, queries = [], [], []
     with mock_aws():
         table = boto3.resource("dynamodb").create_table(**resources.table_definition("bench-sync"))
@@ -181,7 +179,7 @@ def bench_sync(records: int, rounds: int) -> None:
                 for item in items:
                     writer.put_item(Item=item)
             precreate_photos(items)
-            SyncCheckpoint.objects.all().delete()  # every shard reads from its start: all of this round's records
+            models.SyncCheckpoint.objects.all().delete()  # every shard reads from its start: all of this round's records
             timed = TimedTable(table)
             started = time.perf_counter()
             result = sync.sync_labels(table=timed, overlap_seconds=0, parallel=1)

@@ -404,7 +404,8 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
         "MediaBucketName": "mediapipeline-mediabucket-1abc", "LabelsTableName": "MediaPipeline-LabelsTable-XYZ",
         "Region": "eu-west-1", "WebAppPolicyArn": "arn:aws:iam::123456789012:policy/x",
         "LabelerQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
-        "DeadLetterQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq"}}))
+        "DeadLetterQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq",
+        "BackfillQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/backfill"}}))
     import contextlib
     import io
 
@@ -418,6 +419,7 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
         "AWS_REGION=eu-west-1",
         "LABELER_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/q",
         "LABELER_DLQ_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/dlq",
+        "LABELER_BACKFILL_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/backfill",
         "PHOTOS_PIPELINE=aws",
         "PHOTOS_STORAGE=s3",
     ]

@@ -447,3 +447,34 @@ def test_a_heartbeat_cloudwatch_refuses_never_fails_the_sync(table, settings, mo
 
     assert aws.AwsPipeline().sync()["applied"] == 0
     assert "could not report the sync's heartbeat" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_tombstone_and_the_records_removal_are_one_call_that_fails_whole(table, settings, monkeypatch):
+    """Not a PutItem then a DeleteItem (a failure between them left a tombstone beside a
+    live record): one TransactWriteItems; when DynamoDB refuses it, nothing changed and
+    the photo stays, to be deleted again."""
+    from django.contrib.auth import get_user_model
+
+    from photos.services.erasure import photo_delete
+
+    settings.PHOTOS_PIPELINE = "aws"
+    monkeypatch.setattr(aws, "labels_table", lambda: table)
+    put(table, record("uploads/kept.jpg", 1))
+    owner = get_user_model().objects.create_user("o", password="x")
+    photo = Photo.objects.create(image="uploads/kept.jpg", owner=owner)
+    calls = []
+    table.meta.client.meta.events.register("before-parameter-build.dynamodb.*", lambda model, **kw: calls.append(model.name))
+
+    def refuse(model, **kwargs):
+        if model.name == "TransactWriteItems":
+            raise RuntimeError("InternalServerError")
+
+    table.meta.client.meta.events.register_first("before-call.dynamodb.TransactWriteItems", refuse)
+    with pytest.raises(Exception):
+        photo_delete(photo_id=photo.id, actor=owner)
+
+    assert calls == ["TransactWriteItems"]
+    assert Photo.objects.filter(id=photo.id).exists()
+    assert "Item" in table.get_item(Key={"pk": "IMG#uploads/kept.jpg", "sk": "ANALYSIS"})
+    assert "Item" not in table.get_item(Key={"pk": "IMG#uploads/kept.jpg", "sk": "ERASED"})
