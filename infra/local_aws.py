@@ -178,8 +178,10 @@ class LambdaRunner:
             try:
                 # Two lanes, as the two event source mappings: a backfill never holds up
                 # a live upload (the live queue is asked first, every round).
-                if not self.poll_once()["received"] + self.poll_once(backfill=True)["received"]:
-                    stop.wait(0.5)
+                if not self.poll_once(backfill=True)["received"]:
+                    self.poll_once(wait_seconds=1)  # idle: long-poll the live queue
+                else:
+                    self.poll_once()
             except Exception:
                 logger.exception("runner: delivering a batch failed")
                 stop.wait(1)
