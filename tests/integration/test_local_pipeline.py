@@ -16,7 +16,9 @@ from tests.samples import photo_bytes
 pytestmark = [pytest.mark.real_worker, pytest.mark.django_db(transaction=True)]
 
 
-def wait_for(predicate, timeout=60.0, interval=0.1):
+def wait_for(predicate, timeout=300.0, interval=0.1):
+    """Until the real worker has done it; the timeout only keeps a broken run from hanging
+    (generous: a busy machine is slow, not wrong)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
