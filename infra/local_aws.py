@@ -141,6 +141,8 @@ class LambdaRunner:
 
             rekognition = LocalRekognition(reader=read, label_models=None)
         handler.REKOGNITION = rekognition
+        # Every client the handler uses points at this emulator (they are module-wide).
+        handler.S3, handler.SQS = s3, self.sqs
         handler.TABLE = boto3.resource("dynamodb", endpoint_url=aws.endpoint, region_name=REGION,
                                        aws_access_key_id="local", aws_secret_access_key="local").Table(aws.table)
 

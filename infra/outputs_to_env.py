@@ -21,6 +21,7 @@ SETTINGS = {
     "LabelerQueueUrl": "LABELER_QUEUE_URL",
     "DeadLetterQueueUrl": "LABELER_DLQ_URL",
     "BackfillQueueUrl": "LABELER_BACKFILL_QUEUE_URL",
+    "BackfillDeadLetterQueueUrl": "LABELER_BACKFILL_DLQ_URL",
 }
 
 

@@ -185,6 +185,7 @@ LABELER_QUEUE_URL = os.environ.get("LABELER_QUEUE_URL", "")
 LABELER_BACKFILL_QUEUE_URL = os.environ.get("LABELER_BACKFILL_QUEUE_URL", "")
 # Its dead-letter queue (stack output DeadLetterQueueUrl): `manage.py redrive_dead_letters`.
 LABELER_DLQ_URL = os.environ.get("LABELER_DLQ_URL", "")
+LABELER_BACKFILL_DLQ_URL = os.environ.get("LABELER_BACKFILL_DLQ_URL", "")
 # Paths to extra Ultralytics YOLO ONNX exports for general labels (see docs/local-detector.md).
 # Same rule as photos.analysis.client.label_model_paths_from_env (which the settings
 # cannot import: it loads onnxruntime): ':' or ',' separated.

@@ -38,11 +38,11 @@ class MediaPipelineStack(Stack):
         )
         reserved = CfnParameter(
             self, "LabelerReservedConcurrency", type="Number",
-            default=resources.DEFAULT_MAXIMUM_CONCURRENCY + resources.DEFAULT_BACKFILL_CONCURRENCY, min_value=0,
-            max_value=2000,
-            description="Concurrency reserved for the labeler: at least LabelerMaximumConcurrency + "
-                        "BackfillMaximumConcurrency (AWS's advice); 0 reserves none (accounts whose Lambda "
-                        "concurrency limit is too low to reserve any).",
+            default=0, min_value=0, max_value=2000,
+            description="Concurrency reserved for the labeler, 0 for none (the default: a new account's limit "
+                        "allows no reservation). If set, at least LabelerMaximumConcurrency + "
+                        "BackfillMaximumConcurrency, and raised with them: below the sum, batches are throttled "
+                        "and burn their receive counts.",
         )
         reserves = CfnCondition(self, "ReservesConcurrency", expression=Fn.condition_not(
             Fn.condition_equals(reserved.value_as_number, 0)))
@@ -79,11 +79,13 @@ class MediaPipelineStack(Stack):
             statements=[
                 # DeleteObjectVersion: erasure removes every version of a photo's objects,
                 # not only a delete marker over bytes the bucket would keep for 30 days.
-                # AbortMultipartUpload: django-storages uploads files over 8 MB in parts and
+                # GetObjectVersion: a confirmed direct upload is copied by its VersionId
+                # (CopyObject needs it on the source). AbortMultipartUpload: django-storages
+                # uploads files over 8 MB in parts and
                 # aborts a failed upload, whose parts would otherwise be stored (and billed).
                 iam.PolicyStatement(
-                    actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion",
-                             "s3:AbortMultipartUpload"],
+                    actions=["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
+                             "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"],
                     resources=[f"{bucket_arn}/{prefix}*" for prefix in prefixes],
                 ),
                 # Without s3:ListBucket on the bucket, S3 answers HeadObject on a missing
@@ -100,6 +102,8 @@ class MediaPipelineStack(Stack):
                 # Backfill: the same messages to the backfill's own queue (analyse_bucket).
                 iam.PolicyStatement(actions=["sqs:SendMessage"],
                                     resources=[labeler.queue.queue_arn, labeler.backfill_queue.queue_arn]),
+                # The AWS sweep re-sends lost photos only once the live queue is drained.
+                iam.PolicyStatement(actions=["sqs:GetQueueAttributes"], resources=[labeler.queue.queue_arn]),
                 # The sync's heartbeat (SyncRuns, RecordsSynced): PutMetricData has no
                 # resource-level permissions; the condition keeps it to our namespace.
                 iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"],
@@ -137,6 +141,7 @@ class MediaPipelineStack(Stack):
             "LabelerQueueUrl": (labeler.queue.queue_url, "LABELER_QUEUE_URL"),
             "DeadLetterQueueUrl": (labeler.dead_letters.queue_url, "LABELER_DLQ_URL"),
             "BackfillQueueUrl": (labeler.backfill_queue.queue_url, "LABELER_BACKFILL_QUEUE_URL"),
+            "BackfillDeadLetterQueueUrl": (labeler.backfill_dead_letters.queue_url, "LABELER_BACKFILL_DLQ_URL"),
             "DeadLetterAlarmName": (labeler.dlq_alarm.alarm_name, None),
             "AlarmTopicArn": (self.alarm_topic.topic_arn, None),
             "LabelerFunctionName": (labeler.function.function_name, None),

@@ -61,7 +61,10 @@ class AwsPipeline(Pipeline):
             batch = [(str(pid), key, size or 0, etag or "") for pid, key, size, etag in photos[start : start + SEND_BATCH]]
             ok = labeler_send(batch, reanalyse=True)
             sent += len(ok)
-            Photo.objects.filter(id__in=[int(i) for i in ok]).update(status=Photo.Status.QUEUED, updated_at=now)
+            # A fresh start: the sweep's tries count from here (an administrator restarting
+            # a photo the sweep gave up on must not see it given up at once).
+            Photo.objects.filter(id__in=[int(i) for i in ok]).update(status=Photo.Status.QUEUED, updated_at=now,
+                                                                     analysis_attempts=0)
         return sent
 
     def erase(self, *, key: str) -> None:
@@ -90,7 +93,8 @@ class AwsPipeline(Pipeline):
         back-off included): one whose record is in the table but never synced is pulled in
         now; one with neither a record nor a tombstone (its S3 event was lost, its message
         went to the DLQ) is sent to the labeler again, at most MAX_SWEEP_SENDS times, then
-        marked failed with the reason. Erased ones are the sync's to remove."""
+        marked failed with the reason; neither while the live queue still has a backlog
+        (a burst draining). Erased ones are the sync's to remove."""
         now = timezone.now()
         waited = max(stuck_after_seconds, settings.AWS_STUCK_AFTER_SECONDS)
         stuck = list(Photo.objects.filter(
@@ -106,6 +110,11 @@ class AwsPipeline(Pipeline):
         Photo.objects.filter(id__in=recorded, status__in=[Photo.Status.UPLOADED, Photo.Status.QUEUED,
                                                            Photo.Status.ANALYZING]).update(updated_at=now)
         lost = [(pid, key, size, etag, sends) for pid, key, size, etag, sends in stuck if key in missing]
+        if lost and live_backlog():
+            # A burst still draining: these may be in it. Neither re-send (that would grow
+            # the backlog) nor give up until the queue is drained.
+            logger.info("AWS sweep: %s photos without a record wait behind a live backlog", len(lost))
+            return {"enqueued": 0, "failed": 0, "found": len(stuck), "synced": synced}
         give_up = [pid for pid, *_, sends in lost if sends >= MAX_SWEEP_SENDS]
         if give_up:
             Photo.objects.filter(id__in=give_up).update(
@@ -175,6 +184,13 @@ def heartbeat(*, applied: int, synced: int) -> None:
 def _cloudwatch(region: str, endpoint: str) -> Any:
     return boto3.client("cloudwatch", region_name=region or None, endpoint_url=endpoint or None,
                         config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5))
+
+
+def live_backlog() -> int:
+    """Messages waiting on the labeler's live queue (visible, not yet received)."""
+    attributes = sqs_client().get_queue_attributes(QueueUrl=settings.LABELER_QUEUE_URL,
+                                                   AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"].get("ApproximateNumberOfMessages", 0))
 
 
 def sqs_client() -> Any:

@@ -62,7 +62,10 @@ def erasure_attempt(pending_id: int, *, now=None) -> bool:
         log = logger.error if pending.attempts + 1 >= 5 else logger.warning
         log("erasure of %s not finished (attempt %s, next in %s s): %s", pending.key, pending.attempts + 1, delay, exc)
         return False
-    PendingErasure.objects.filter(id=pending.id).delete()
+    # Only if no erasure of the same key merged more names in meanwhile (then it stays,
+    # and the next attempt deletes those too).
+    if not PendingErasure.objects.filter(id=pending.id, names=pending.names).delete()[0]:
+        return False
     return True
 
 

@@ -9,7 +9,9 @@ import logging
 
 from ..models import AuditEvent, Photo
 from ..renditions import display_rendition_name
-from .erasures import erasure_queue, erasure_soon
+from django.db import transaction
+
+from .erasures import erasure_queue
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +19,14 @@ logger = logging.getLogger(__name__)
 def photos_erased(*, keys: list[str]) -> int:
     """Photos whose objects were erased: their rows go too, on the audit record; every
     key's stored files (all versions of the object, its thumbnail and rendition) go
-    through the erasure outbox once that commits. A key with no row is still checked:
-    a delete marker leaves the old versions behind. Returns how many rows went."""
+    through the erasure outbox: finish_erasures deletes them (within 5 minutes), not the
+    sync itself, which a mass deletion must not stall. A key with no row is still
+    checked: a delete marker leaves the old versions behind. Returns how many rows went."""
+    with transaction.atomic():  # the audit entry, the row's delete and the outbox row together
+        return _photos_erased(keys)
+
+
+def _photos_erased(keys: list[str]) -> int:
     removed = 0
     photos = {p.image.name: p for p in Photo.objects.filter(image__in=keys).only(
         "id", "original_filename", "image", "thumbnail", "uid")}
@@ -31,5 +39,5 @@ def photos_erased(*, keys: list[str]) -> int:
             names += [photo.thumbnail.name if photo.thumbnail else "", display_rendition_name(photo)]
             photo.delete()
             removed += 1
-        erasure_soon(erasure_queue(key=key, names=names, reason="erased (tombstone)").id)
+        erasure_queue(key=key, names=names, reason="erased (tombstone)")
     return removed

@@ -91,7 +91,8 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
     """Check the object the browser uploaded exactly as a form upload is checked, then
     copy the very version that was checked to its uploads/ key and create its Photo.
     The POST can be replayed for its lifetime, but only over the incoming/ object: what
-    was validated is never overwritten, and a token confirms once. The incoming object
+    was validated is never overwritten, and a token confirms once (a confirm racing another
+    of the same token updates the same photo with the same checked bytes). The incoming object
     is deleted either way."""
     try:
         data = signing.loads(token, salt="direct-upload", max_age=DIRECT_UPLOAD_SECONDS * 2)
@@ -134,9 +135,19 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
             transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
     except IntegrityError:
         # The same file confirmed twice at once: the unique constraint kept one.
-        _discard(key)
+        discard_unless_claimed(key)
         raise DirectUploadError(f"{checked.original_filename} is already in your photos.") from None
     return photo
+
+
+def discard_unless_claimed(key: str) -> bool:
+    """Delete the copy a losing confirm made, unless a photo holds the key (a racing
+    confirm of the same token, or the sync, got there first: deleting every version then
+    would erase a photo its owner was told had arrived). True if deleted."""
+    if Photo.objects.filter(image=key).exists():
+        return False
+    _discard(key)
+    return True
 
 
 def _discard(name: str) -> None:

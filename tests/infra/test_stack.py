@@ -167,12 +167,12 @@ def test_labeler_runs_on_the_latest_python_runtime(template):
 def test_reserved_concurrency_covers_both_pollers_unless_the_account_cannot_reserve(template):
     """AWS's advice with MaximumConcurrency: reserve at least the mappings' sum, so no other
     function takes the capacity the pollers count on (below it, batches are throttled and
-    burn receive counts). 0 reserves none, for accounts whose limit allows no reservation."""
+    burn receive counts). 0, the default, reserves none: a new account's limit allows no
+    reservation, and a fixed number would fall behind the concurrency parameters."""
     function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
     assert function["Properties"]["ReservedConcurrentExecutions"] == {
         "Fn::If": ["ReservesConcurrency", {"Ref": "LabelerReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}
-    template.has_parameter("LabelerReservedConcurrency", {
-        "Type": "Number", "Default": resources.DEFAULT_MAXIMUM_CONCURRENCY + resources.DEFAULT_BACKFILL_CONCURRENCY})
+    template.has_parameter("LabelerReservedConcurrency", {"Type": "Number", "Default": 0})
 
 
 def test_a_sync_that_stops_and_messages_that_keep_failing_raise_alarms(template):
@@ -241,6 +241,9 @@ def test_web_app_policy_reads_the_table_and_writes_only_its_prefixes(template):
     assert suffixes == ["/incoming/*", "/renditions/*", "/thumbnails/*", "/uploads/*"]
     objects = next(acts for acts, _ in statements if "s3:PutObject" in acts)
     assert "s3:AbortMultipartUpload" in objects  # failed multipart uploads leave no billed parts
+    assert "s3:GetObjectVersion" in objects  # CopyObject of a confirmed upload's VersionId needs it
+    (depth,) = [r for acts, r in statements if "sqs:GetQueueAttributes" in acts]  # the sweep's backlog check
+    assert depth["Fn::GetAtt"][0].startswith("LabelerQueue")
     dynamo = next(acts for acts, _ in statements if any(a.startswith("dynamodb:") for a in acts))
     assert "dynamodb:PutItem" not in dynamo and "dynamodb:Query" in dynamo
     # Re-analysis messages the labeler's queue (no object rewrite, so no s3:CopyObject).
@@ -405,7 +408,8 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
         "Region": "eu-west-1", "WebAppPolicyArn": "arn:aws:iam::123456789012:policy/x",
         "LabelerQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
         "DeadLetterQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/dlq",
-        "BackfillQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/backfill"}}))
+        "BackfillQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/backfill",
+        "BackfillDeadLetterQueueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/backfill-dlq"}}))
     import contextlib
     import io
 
@@ -420,6 +424,7 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
         "LABELER_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/q",
         "LABELER_DLQ_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/dlq",
         "LABELER_BACKFILL_QUEUE_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/backfill",
+        "LABELER_BACKFILL_DLQ_URL=https://sqs.eu-west-1.amazonaws.com/123456789012/backfill-dlq",
         "PHOTOS_PIPELINE=aws",
         "PHOTOS_STORAGE=s3",
     ]

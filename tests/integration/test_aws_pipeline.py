@@ -123,6 +123,7 @@ def s3_versions(local_aws, prefix):
 def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, client, fake_queue):
     import boto3
 
+    from photos import tasks
     from photos.models import AuditEvent
 
     photo, runner = labelled_upload(local_aws, client)
@@ -139,6 +140,7 @@ def test_an_object_deleted_outside_the_app_takes_its_photo_along(local_aws, clie
     for _ in range(3):
         runner.poll_once()
     sync.sync_labels()
+    tasks.finish_erasures.run()  # the outbox, on beat
 
     assert not Photo.objects.filter(pk=photo.pk).exists()
     assert AuditEvent.objects.filter(action=AuditEvent.Action.DELETE, actor=None).exists()
@@ -281,6 +283,32 @@ def test_a_photo_the_labeler_never_answers_fails_after_three_tries_with_a_reason
     assert photo.status_reason == "No analysis came back after 3 tries; an administrator can start it again."
     client.force_login(photo.owner)
     assert photo.status_reason in client.get(f"/photos/{photo.uid}/").content.decode()
+
+    # An administrator starts it again: the sweep's tries count afresh.
+    from photos.services.photos import photos_reanalyse
+
+    assert photos_reanalyse(photo_ids=[photo.pk]) == 1
+    assert drop_messages(local_aws) == 1  # lost once more
+    waited(photo, settings)
+    assert tasks.sweep_stuck_photos.run()["enqueued"] == 1
+
+
+def test_the_sweep_neither_resends_nor_gives_up_while_a_live_backlog_drains(local_aws, client, fake_queue, settings):
+    """A burst of uploads still queued: the photo may be in it. Re-sending would grow the
+    backlog, and "no analysis came back" would be false."""
+    import boto3
+
+    from photos import tasks
+
+    photo = lose_the_upload_event(local_aws, client)
+    Photo.objects.filter(pk=photo.pk).update(analysis_attempts=3)  # would be given up
+    sqs = boto3.client("sqs", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    sqs.send_message(QueueUrl=local_aws.queue_url, MessageBody="{}")  # someone else's upload, waiting
+    waited(photo, settings)
+
+    assert tasks.sweep_stuck_photos.run() == {"enqueued": 0, "failed": 0, "found": 1, "synced": 0}
+    photo.refresh_from_db()
+    assert photo.status != Photo.Status.FAILED
 
 
 # moto's SQS scans every message of a queue on each send (its own TODO in sqs/models.py):

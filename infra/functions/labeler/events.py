@@ -28,8 +28,8 @@ class S3Object:
     sequencer: str
     removed: bool = False
     reanalyse: bool = False  # a message from the app, not S3: analyse the current object again
-    # Removed, but only the version named: a permanent delete of one version
-    # (ObjectRemoved:Delete, LifecycleExpiration:Delete with a versionId). The object is
+    # A permanent delete (ObjectRemoved:Delete, LifecycleExpiration:Delete): of one
+    # version in a versioned bucket, of the object in an unversioned one. The object is
     # erased only if no current version is left; a noncurrent one going is a clean-up.
     one_version: bool = False
 
@@ -77,7 +77,7 @@ def parse_message(body: str) -> list[S3Object] | None:
                     sequencer=_sequencer(obj.get("sequencer"), record.get("eventTime")),
                     removed=name.startswith(REMOVED),
                     reanalyse=bool(record.get("reanalyse")),
-                    one_version=name in ONE_VERSION and bool(obj.get("versionId")),
+                    one_version=name in ONE_VERSION,
                 )
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:

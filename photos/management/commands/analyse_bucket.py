@@ -47,8 +47,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="list what would be sent, send nothing")
         parser.add_argument("--start-after", default="", help="resume after this key (printed by an earlier run)")
-        parser.add_argument("--per-second", type=float, default=20.0,
-                            help="messages sent a second at most (default 20; docs/aws.md has the arithmetic)")
+        parser.add_argument("--per-second", type=float, default=2.0,
+                            help="messages sent a second at most (default 2, what the default backfill lane "
+                                 "analyses; raise it with BackfillMaximumConcurrency: docs/aws.md)")
 
     def handle(self, *args, dry_run, start_after, per_second, pacer=None, **options):
         if not pipeline().backfills or not media_storage().lists_objects:

@@ -54,6 +54,19 @@ def test_dead_letters_are_moved_back_at_the_pace_asked_for(sqs):
     assert "--cancel handle-1" in out
 
 
+def test_the_backfills_dead_letters_go_back_to_the_backfills_queue(sqs, settings):
+    settings.LABELER_BACKFILL_DLQ_URL, settings.LABELER_BACKFILL_QUEUE_URL = DLQ_URL + "-backfill", QUEUE_URL + "-backfill"
+    arn_of(sqs, DLQ_URL + "-backfill", DLQ_ARN + "-backfill")
+    sqs.add_response("get_queue_attributes", {"Attributes": {"ApproximateNumberOfMessages": "3"}},
+                     {"QueueUrl": DLQ_URL + "-backfill", "AttributeNames": ["ApproximateNumberOfMessages"]})
+    arn_of(sqs, QUEUE_URL + "-backfill", QUEUE_ARN + "-backfill")
+    sqs.add_response("start_message_move_task", {"TaskHandle": "handle-2"},
+                     {"SourceArn": DLQ_ARN + "-backfill", "DestinationArn": QUEUE_ARN + "-backfill",
+                      "MaxNumberOfMessagesPerSecond": 10})
+
+    assert "back to the backfill's queue" in run("--backfill")
+
+
 def test_an_empty_dlq_starts_nothing(sqs):
     arn_of(sqs, DLQ_URL, DLQ_ARN)
     sqs.add_response("get_queue_attributes", {"Attributes": {"ApproximateNumberOfMessages": "0"}},

@@ -197,6 +197,20 @@ def test_a_presigned_post_replayed_after_confirmation_changes_nothing_validated(
     assert len(s3.list_object_versions(Bucket=BUCKET, Prefix=photo.image.name).get("Versions", [])) == 1
 
 
+def test_a_confirm_that_loses_a_race_never_deletes_the_winners_object(s3):
+    """A double-click confirms one token twice: the loser must not delete every version
+    of the key the winner's photo holds (S3 would then tell the labeler to erase it)."""
+    from photos.services.uploads import discard_unless_claimed
+
+    s3.put_object(Bucket=BUCKET, Key="uploads/2026/12/won.jpg", Body=photo_bytes("rocket"))
+    s3.put_object(Bucket=BUCKET, Key="uploads/2026/12/lost.jpg", Body=photo_bytes("rocket"))
+    Photo.objects.create(image="uploads/2026/12/won.jpg", original_filename="won.jpg")
+
+    assert discard_unless_claimed("uploads/2026/12/won.jpg") is False
+    assert discard_unless_claimed("uploads/2026/12/lost.jpg") is True
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="uploads/")["Contents"]] == ["uploads/2026/12/won.jpg"]
+
+
 def test_bytes_swapped_between_the_check_and_the_copy_are_not_what_is_kept(s3, client, monkeypatch,
                                                                           django_capture_on_commit_callbacks):
     """A replay racing the confirmation: the copy takes the version that was checked."""

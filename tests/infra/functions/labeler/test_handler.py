@@ -105,6 +105,8 @@ def aws(monkeypatch):
         rekognition = FakeRekognition(s3)
         monkeypatch.setattr(labeler, "REKOGNITION", rekognition)
         monkeypatch.setattr(labeler, "TABLE", table)
+        monkeypatch.setattr(labeler, "S3", s3)  # module-wide clients: this test's, not a cached one
+        monkeypatch.setattr(labeler, "SQS", sqs)
 
         class Env:
             pass
