@@ -58,7 +58,8 @@ def erasure_attempt(pending_id: int, *, now=None) -> bool:
         now = now or timezone.now()
         delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** min(pending.attempts, 20))
         PendingErasure.objects.filter(id=pending.id).update(
-            attempts=pending.attempts + 1, next_attempt_at=now + timedelta(seconds=delay), last_error=repr(exc)[:2000])
+            attempts=pending.attempts + 1, next_attempt_at=now + timedelta(seconds=delay),
+            last_error=f"{type(exc).__name__}: {exc}"[:2000])
         log = logger.error if pending.attempts + 1 >= 5 else logger.warning
         log("erasure of %s not finished (attempt %s, next in %s s): %s", pending.key, pending.attempts + 1, delay, exc)
         return False
