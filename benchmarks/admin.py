@@ -123,7 +123,10 @@ def bench_my_photos(repeat: int) -> None:
     cursor = library.photo_cursor(ordered[49 * library.PAGE_SIZE - 1])
     print(f"\n== My photos of one user with {OWNED:,} photos, {library.PAGE_SIZE} a page ({repeat} requests each)")
     print(f"{'page':<42}{'median ms':>10}{'p95 ms':>9}{'queries':>9}")
-    for title, url in (("page 1", "/photos/"), ("page 50 (keyset cursor)", f"/photos/?after={cursor}")):
+    for title, url in (("page 1", "/photos/"), ("page 50 (keyset cursor)", f"/photos/?after={cursor}"),
+                       ("search Dog", "/photos/?q=Dog"), ("search Animal NOT Cat", "/photos/?q=Animal+NOT+Cat"),
+                       ("search Dog Grass, most relevant", "/photos/?q=Dog+Grass&sort=relevance"),
+                       ("API owner=me, search Dog", "/api/photos/?owner=me&q=Dog")):
         median, p95, queries = measure(client, url, repeat)
         print(f"{title:<42}{median * 1000:>10.0f}{p95 * 1000:>9.0f}{queries:>9}")
 

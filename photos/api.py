@@ -91,7 +91,17 @@ def photos(request):
         return _error(400, "page must be a positive integer.")
     if not 1 <= number <= MAX_PAGE:
         return _error(400, f"page must be between 1 and {MAX_PAGE}.")
-    page = search.page_of(_public_photos(query, sort), number, PAGE_SIZE)
+    owner = request.GET.get("owner", "")
+    if owner not in ("", "me"):
+        return _error(400, "owner must be me (your own photos) or absent (public photos).")
+    if owner == "me":
+        if not request.user.is_authenticated:
+            return _error(401, "Log in to list your own photos.")
+        # Every photo of the caller's out of the trash, private ones included.
+        photos = with_text_lines(with_visible_labels(search.owner_photos(owner=request.user, search=query, sort=sort)))
+    else:
+        photos = _public_photos(query, sort)
+    page = search.page_of(photos, number, PAGE_SIZE)
     return JsonResponse({"page": number, "has_next": page.has_next(), "results": [_photo(p) for p in page]})
 
 
@@ -109,9 +119,14 @@ def labels(request):
 @csrf_exempt
 @require_GET
 def photo_detail(request, uid):
+    """A public photo, or one of the caller's own (private ones included); 404 for
+    anything else, so nobody learns that someone's private photo exists."""
     photo = _public_photos("").filter(uid=uid).first()
+    if photo is None and request.user.is_authenticated:
+        photo = (with_text_lines(with_visible_labels(search.owner_photos(owner=request.user)))
+                 .filter(uid=uid).first())
     if photo is None:
-        return _error(404, "No such public photo.")
+        return _error(404, "No such photo.")
     return JsonResponse(_photo(photo))
 
 
@@ -165,9 +180,11 @@ def schema_document() -> dict:
             "/api/photos/": {
                 "get": {
                     "operationId": "listPhotos",
-                    "summary": "Public photos; q searches labels and text found in photos (words required, NOT or - "
-                               "excludes, parents match), as the gallery does; sort newest or by relevance.",
+                    "summary": "Public photos, or with owner=me the caller's own (private ones included); q "
+                               "searches labels and text found in photos (words required, NOT or - excludes, parents "
+                               "match), as the gallery does; sort newest or by relevance.",
                     "parameters": [
+                        {"name": "owner", "in": "query", "required": False, "schema": {"type": "string", "enum": ["me"]}},
                         {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": MAX_QUERY}},
                         {"name": "page", "in": "query", "required": False,
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
@@ -181,6 +198,7 @@ def schema_document() -> dict:
                                            "results": {"type": "array", "items": {"$ref": "#/components/schemas/Photo"}}},
                             "additionalProperties": False}}}},
                         "400": {"description": "Bad parameters", "content": error},
+                        "401": {"description": "owner=me without signing in", "content": error},
                     },
                 },
                 "post": {
@@ -217,8 +235,9 @@ def schema_document() -> dict:
                     "operationId": "getPhoto",
                     "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}],
                     "responses": {
-                        "200": {"description": "A public photo", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Photo"}}}},
-                        "404": {"description": "No such public photo", "content": error},
+                        "200": {"description": "A public photo, or one of the caller's own",
+                                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Photo"}}}},
+                        "404": {"description": "No such photo (or not one the caller may see)", "content": error},
                     },
                 },
             },

@@ -143,11 +143,20 @@ RELEVANCE_WINDOW = 2000
 
 
 def public_photos(search: str = "", sort: str = "newest") -> QuerySet[Photo]:
-    """Public, labelled photos no one has to moderate, optionally narrowed by a search:
-    words are labels or text a photo must show; AND / NOT or +/- work as in the admin; a
-    parent matches its kinds. Newest first, or by relevance: the confidences of what
-    matched, summed over the terms (then newest)."""
-    photos = Photo.objects.public()
+    """Public, labelled photos no one has to moderate, narrowed by ``search``."""
+    return search_photos(Photo.objects.public(), search, sort)
+
+
+def owner_photos(*, owner, search: str = "", sort: str = "newest") -> QuerySet[Photo]:
+    """Every photo of ``owner`` out of the trash, private, public or removed by a
+    moderator alike (the owner sees them all on My photos), narrowed by ``search``."""
+    return search_photos(Photo.objects.filter(owner=owner, trashed_at__isnull=True), search, sort)
+
+
+def search_photos(photos: QuerySet[Photo], search: str = "", sort: str = "newest") -> QuerySet[Photo]:
+    """``photos`` narrowed by a search: words are labels or text a photo must show; AND /
+    NOT or +/- work as in the admin; a parent matches its kinds. Newest first, or by
+    relevance: the confidences of what matched, summed over the terms (then newest)."""
     include, exclude = search_terms(search)
     for term in include:
         photos = photos.filter(matches(term))
@@ -182,15 +191,18 @@ FACETS = 10
 FACET_SECONDS = 60
 
 
-def label_facets(search: str) -> tuple[list[tuple[str, int]], bool]:
+def label_facets(search: str, *, owner=None) -> tuple[list[tuple[str, int]], bool]:
     """The most frequent visible labels among the newest FACET_SAMPLE photos a public
-    search finds, with their counts, and whether that sample was full (more results
-    exist than were counted). Cached a minute per search."""
-    key = "facets:" + hashlib.sha256(" ".join(search.split()).lower().encode()).hexdigest()
+    search (or a search of ``owner``'s library) finds, with their counts, and whether
+    that sample was full (more results exist than were counted). Cached a minute per
+    search and library."""
+    scope = f"owner:{owner.pk}" if owner is not None else "public"
+    key = "facets:" + hashlib.sha256(f"{scope} {' '.join(search.split()).lower()}".encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return cached
-    ids = list(public_photos(search).values_list("pk", flat=True)[:FACET_SAMPLE])
+    photos = owner_photos(owner=owner, search=search) if owner is not None else public_photos(search)
+    ids = list(photos.values_list("pk", flat=True)[:FACET_SAMPLE])
     counts = list(Label.objects.filter(visible_labels_q(), photo_id__in=ids).values("name")
                   .annotate(n=Count("photo_id", distinct=True)).order_by("-n", "name").values_list("name", "n")[:FACETS])
     result = (counts, len(ids) == FACET_SAMPLE)

@@ -19,7 +19,9 @@ from django.conf import settings
 from ..forms import UploadForm
 from ..models import Photo
 from ..pipelines import media_storage
-from ..selectors.library import owner_page, photos_for_owner
+from ..selectors import search
+from ..selectors.labels import with_visible_labels
+from ..selectors.library import PAGE_SIZE, owner_page, photos_for_owner
 from ..services import erasure
 from ..services.photos import TRASH_DAYS, photos_restore, photos_set_visibility, photos_trash
 from ..services.uploads import photos_receive
@@ -65,12 +67,31 @@ def my_photos(request):
             messages.error(request, f"{filename} {message} It was not stored.")
         if accepted:
             messages.success(request, f"Uploaded {len(accepted)} photo{'s' if len(accepted) != 1 else ''}.")
-    cursor = request.GET.get("after", "")[:40]
-    photos, next_cursor = owner_page(owner=request.user, cursor=cursor)
+    query = request.GET.get("q", "")[:200].strip()
+    sort = request.GET.get("sort", "newest")
+    sort = sort if sort in search.SORTS else "newest"
+    page = facets = None
+    if query:
+        # A search of the owner's own library: the gallery's grammar over every photo of
+        # theirs out of the trash, private ones included; pages by number, as the gallery.
+        try:
+            number = min(10_000, max(1, int(request.GET.get("page", "1"))))
+        except ValueError:
+            number = 1
+        page = search.page_of(with_visible_labels(search.owner_photos(owner=request.user, search=query, sort=sort)),
+                              number, PAGE_SIZE)
+        photos, next_cursor, cursor = list(page), "", ""
+        in_query = {t.lower() for t in search.search_terms(query)[0]}
+        facets = [(name, n) for name, n in search.label_facets(query, owner=request.user)[0] if name.lower() not in in_query]
+    else:
+        cursor = request.GET.get("after", "")[:40]
+        photos, next_cursor = owner_page(owner=request.user, cursor=cursor)
     return render(
         request,
         "photos/my_photos.html",
         {"form": form, "photos": photos, "next_cursor": next_cursor, "paged": bool(cursor),
+         "query": query, "sort": sort, "page": page, "facets": facets,
+         "relevance_window": search.RELEVANCE_WINDOW,
          "max_bytes": settings.PHOTOS_MAX_UPLOAD_BYTES, "direct_upload": media_storage().direct_uploads,
          "in_trash": Photo.objects.filter(owner=request.user, trashed_at__isnull=False).count(),
          "undo": request.session.get(UNDO_KEY, [])},

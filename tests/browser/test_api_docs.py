@@ -19,6 +19,6 @@ def test_swagger_ui_shows_the_schema_with_no_csp_violation_and_no_other_host(liv
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("mediaapp photos API")
     expect(page.locator(".opblock-summary-path", has_text="/api/photos/{id}/")).to_be_visible()
     page.locator(".opblock-get .opblock-summary", has_text="/api/photos/{id}/").click()
-    expect(page.locator(".opblock-body")).to_contain_text("No such public photo")
+    expect(page.locator(".opblock-body")).to_contain_text("No such photo (or not one the caller may see)")
     assert hosts == {live_server.url.split("/")[2]}
     assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
