@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from infra.functions.labeler import AnalyzeOptions, ImageRef, analyze, is_transient
+from infra.functions.labeler.core import RENDITION_HELPS
 from infra.functions.labeler.record import STATUS_FAILED, AnalysisError, LabelRecord, now_iso
 from infra.functions.labeler.rendition import RenditionError, analysis_rendition, needs_rendition
 
@@ -126,17 +127,24 @@ def photo_analyze(*, photo_id: int) -> ApplyResult | None:
     photo = Photo.objects.get(id=photo_id)
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
     image = ImageRef(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size)
-    if needs_rendition(photo.key, photo.size):
-        try:
-            with photo.image.open("rb") as handle:
-                image = replace(image, data=analysis_rendition(handle.read(), max_pixels=2 * settings.PHOTOS_MAX_PIXELS))
-        except RenditionError as exc:  # as in the Lambda: a FAILED record that says why
-            stamp = now_iso()
-            return apply_records([LabelRecord(bucket=bucket, key=photo.key, etag=image.etag, size=photo.size,
-                                              status=STATUS_FAILED, engine="local", analyzed_at=stamp, updated_at=stamp,
-                                              error=AnalysisError(code=exc.code, message=str(exc)[:500]))])
-    record = analyze(image, local_rekognition(), options=AnalyzeOptions())
-    return apply_records([record])
+    as_stored = None
+    if not needs_rendition(photo.key, photo.size):
+        as_stored = analyze(image, local_rekognition(), options=AnalyzeOptions())
+        # Over 10,000 px a side, or a format its name hides: only the detector's answer
+        # says. Then, as the Lambda does, once more through an analysis rendition.
+        if as_stored.error is None or as_stored.error.code not in RENDITION_HELPS:
+            return apply_records([as_stored])
+    try:
+        with photo.image.open("rb") as handle:
+            image = replace(image, data=analysis_rendition(handle.read(), max_pixels=2 * settings.PHOTOS_MAX_PIXELS))
+    except RenditionError as exc:  # as in the Lambda: a FAILED record that says why
+        if as_stored is not None:
+            return apply_records([as_stored])  # the detector's own reason first
+        stamp = now_iso()
+        return apply_records([LabelRecord(bucket=bucket, key=photo.key, etag=image.etag, size=photo.size,
+                                          status=STATUS_FAILED, engine="local", analyzed_at=stamp, updated_at=stamp,
+                                          error=AnalysisError(code=exc.code, message=str(exc)[:500]))])
+    return apply_records([analyze(image, local_rekognition(), options=AnalyzeOptions())])
 
 
 class TransientAnalysisError(Exception):

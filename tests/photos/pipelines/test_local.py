@@ -61,6 +61,21 @@ def test_webp_is_analysed_through_a_jpeg_rendition():
     assert Label.objects.filter(photo=photo, name="Face").exists()
 
 
+def test_a_wide_photo_within_every_upload_limit_is_analysed_through_a_rendition():
+    """12,000 x 2,400 px (29 MP, under the 50 MP limit): over the detector's 10,000 px a
+    side, which only its answer says. It used to end FAILED, never labelled, never public;
+    like the Lambda, the worker now tries once more with an analysis rendition."""
+    wide = Image.new("RGB", (12_000, 2_400), (235, 235, 235))
+    wide.paste(Image.open(PHOTOS["grace_hopper"]).convert("RGB").resize((2_000, 2_344)), (5_000, 28))
+    photo = stored_photo(encode(wide, "JPEG", quality=85), "panorama.jpg")
+
+    analyze_photo.run(photo.id)
+
+    photo.refresh_from_db()
+    assert (photo.status, photo.status_reason) == (Photo.Status.LABELED, "")
+    assert Label.objects.get(photo=photo, name="Person").confidence > 70  # the woman in the middle of it
+
+
 def test_image_missing_from_storage_fails_with_the_reason():
     photo = stored_photo(photo_bytes("rocket"))
     photo.image.storage.delete(photo.image.name)
