@@ -57,7 +57,7 @@ class Photo(models.Model):
 
     # States a moderator still has to decide; such photos are hidden from public pages.
     AWAITING_MODERATION = (Moderation.FLAGGED, Moderation.ESCALATED, Moderation.APPEALED)
-    # Removed, appealed or not: served to no one but staff, the owner included.
+    # Removed, appealed or not: served to no one but staff and the photo's owner (to appeal it knowingly).
     WITHHELD = (Moderation.REMOVED, Moderation.APPEALED)
     # Flagged, escalated and removed photos never appear on public pages.
     PUBLIC_MODERATION_STATES = (Moderation.NONE, Moderation.CLEARED)

@@ -17,13 +17,14 @@ class PhotoQuerySet(models.QuerySet):
                            moderation_state__in=photo.PUBLIC_MODERATION_STATES, trashed_at__isnull=True)
 
     def visible_to(self, user) -> PhotoQuerySet:
-        """What ``user`` may open: public photos for everyone; their own photos for owners
-        and every photo for staff with the view permission, except that a removed photo
-        (appealed or not) is served to no one but staff, its owner included."""
+        """What ``user`` may open: public photos for everyone; every photo of their own for
+        owners (a photo a moderator removed too: they see what was removed, with the
+        reason, to appeal it, and may download it); every photo for staff with the view
+        permission. Nobody else sees a removed photo."""
         staff = user.is_authenticated and user.is_staff and user.has_perm("photos.view_photo")
         if staff:
             return self.all()
         public = Q(pk__in=self.model.objects.public().values("pk"))
         if not user.is_authenticated:
             return self.filter(public)
-        return self.filter(public | (Q(owner=user) & ~Q(moderation_state__in=self.model.WITHHELD)))
+        return self.filter(public | Q(owner=user))

@@ -41,9 +41,9 @@ def photo_json(photo: Photo) -> dict:
                    for lb in specific_first(labels)],
         # A removed photo's thumbnail is no one's to see, its owner's included (it 404s).
         "thumbnail": reverse("photos:thumbnail", args=[photo.uid])
-        if photo.thumbnail and not photo.withheld else None,
+        if photo.thumbnail else None,
         # Removed photos get no thumbnail: the page must not keep asking for one.
-        "thumbnail_pending": not photo.thumbnail and not photo.withheld,
+        "thumbnail_pending": not photo.thumbnail,
         "url": reverse("photos:detail", args=[photo.uid]),
         "delete_url": reverse("photos:delete", args=[photo.uid]),
     }

@@ -144,17 +144,30 @@ def test_nobody_sees_anyone_elses_reports(client, removed):
     assert "You have not reported any photo." in client.get("/photos/reports/").content.decode()
 
 
-def test_a_removed_photo_stays_unseen_by_its_owner_while_appealed_and_a_second_appeal_says_so(client, removed):
-    photo, owner, _, _ = removed
+def test_a_removed_photo_is_its_owners_alone_while_appealed_and_a_second_appeal_says_so(client, removed):
+    """The owner sees what was removed (to appeal it knowingly) and may download it;
+    nobody else sees it, the reporter included, appeal or not."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from tests.samples import photo_bytes
+
+    photo, owner, reporter, _ = removed
+    assert default_storage.save(photo.image.name, ContentFile(photo_bytes("rocket"))) == photo.image.name
     urls = [f"/photos/{photo.uid}/{kind}/" for kind in ("image", "display")]
-    assert [client.get(u).status_code for u in urls] == [404, 404]
+    assert [client.get(u).status_code for u in urls] == [200, 200]
 
     client.post(f"/photos/{photo.uid}/appeal/", {"text": "Please look again."})
     again = client.post(f"/photos/{photo.uid}/appeal/", {"text": "Again!"}, follow=True).content.decode()
 
-    assert [client.get(u).status_code for u in urls] == [404, 404]  # appealing restores nothing by itself
     assert "You appealed already: a moderator will look again" in again
-    assert f'src="/photos/{photo.uid}/display/"' not in again
+    assert f'src="/photos/{photo.uid}/display/"' in again and "shown to you alone" in again
+    for other in (reporter, None):  # appealing restores nothing by itself
+        client.logout()
+        if other:
+            client.force_login(other)
+        assert [client.get(u).status_code for u in urls] == [404, 404]
+        assert client.get(f"/gallery/{photo.uid}/").status_code == 404
 
 
 def test_a_reporter_is_not_offered_the_form_twice_and_stays_on_the_photo(client):

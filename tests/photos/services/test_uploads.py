@@ -357,12 +357,13 @@ def test_real_sample_photos_are_not_mistaken_for_polyglots(client_in, django_cap
 
 def test_my_photos_shows_moderation_state_to_the_owner(client_in, user):
     Photo.objects.create(owner=user, image="uploads/x/flagged.jpg", original_filename="flagged.jpg", moderation_state="flagged")
-    Photo.objects.create(owner=user, image="uploads/x/removed.jpg", original_filename="removed.jpg", moderation_state="removed",
-                         thumbnail="thumbnails/removed.jpg")
+    removed = Photo.objects.create(owner=user, image="uploads/x/removed.jpg", original_filename="removed.jpg",
+                                   moderation_state="removed", thumbnail="thumbnails/removed.jpg")
 
     page = client_in.get(MY_PHOTOS).content.decode()
 
     assert "Hidden from the gallery while moderators review it" in page
     assert "Removed by a moderator" in page
-    assert "thumbnails/removed" not in page and "/thumbnail/" not in page
+    # Its owner still sees it (through the permission-checked URL, never the storage name).
+    assert f"/photos/{removed.uid}/thumbnail/" in page and "thumbnails/removed" not in page
 
