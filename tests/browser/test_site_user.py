@@ -56,7 +56,11 @@ def test_sign_up_drop_photos_search_report_and_see_it_removed(live_server, real_
     expect(page.locator(f"#gallery .photo[data-id='{uid['grace_hopper.jpg']}']")).to_have_count(1)
     api = page.request.get(f"{live_server.url}/api/photos/").json()
     assert uid["astronaut.png"] not in [p["id"] for p in api["results"]]
-    assert page.request.get(f"{live_server.url}/api/photos/{astronaut.uid}/").status == 404
+    # Gone for everyone else; its owner (here also the reporter) still has it.
+    anonymous = page.context.browser.new_context()
+    assert anonymous.request.get(f"{live_server.url}/api/photos/{astronaut.uid}/").status == 404
+    anonymous.close()
+    assert page.request.get(f"{live_server.url}/api/photos/{astronaut.uid}/").status == 200
 
     # The reporter (here also the owner) sees the outcome; the owner sees why, and appeals.
     page.goto(f"{live_server.url}/photos/reports/")
