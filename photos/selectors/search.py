@@ -123,8 +123,52 @@ def matches(term: str):
     return has_text(term) if is_text else has_label(term, visible_only=True)
 
 
+def search_groups(search: str) -> tuple[list[list[str]], list[str]]:
+    """What a search requires, as groups of alternatives a photo must match one of, and
+    what it excludes. ``cat OR dog`` is one group; a plural that is no label but whose
+    singular is (``Horses``) also matches the singular (the word itself may be text on
+    the photo). Capped like search_terms."""
+    include, exclude = _search_tokens(search)
+    groups: list[list[str]] = []
+    either = False
+    for token in include:
+        if token.upper() == "OR":
+            either = bool(groups)
+            continue
+        alternatives = [token, *singular_label(token)]
+        if either:
+            groups[-1].extend(a for a in alternatives if a not in groups[-1])
+        else:
+            groups.append(alternatives)
+        either = False
+    # NOT horses excludes the word and the label alike.
+    excluded = [a for t in exclude if t.upper() != "OR" for a in (t, *singular_label(t))]
+    return groups[:MAX_SEARCH_TERMS], excluded[: MAX_SEARCH_TERMS * 2]
+
+
+def singular_label(term: str) -> list[str]:
+    """The label a plural names, when the word itself names none: "Horses" -> ["Horse"],
+    "Puppies" -> ["Puppy"], "Glasses" -> [] (a label of its own)."""
+    names = {n.lower(): n for n in known_label_names()}
+    lowered = term.lower()
+    if lowered in names or len(lowered) < 4 or not lowered.endswith("s"):
+        return []
+    for singular in ((lowered[:-3] + "y") if lowered.endswith("ies") else "", lowered[:-2] if lowered.endswith("es") else "",
+                     lowered[:-1]):
+        if singular and singular in names:
+            return [names[singular]]
+    return []
+
+
 def search_terms(search: str) -> tuple[list[str], list[str]]:
-    """The words and phrases a search requires and excludes (capped)."""
+    """The words and phrases a search requires and excludes (capped), flat: every
+    alternative of every group (for facets and relevance)."""
+    groups, exclude = search_groups(search)
+    return [term for group in groups for term in group], exclude
+
+
+def _search_tokens(search: str) -> tuple[list[str], list[str]]:
+    """The raw include and exclude tokens of a search (OR still among them)."""
     search = (search or "").replace("\x00", "").strip()  # NUL cannot reach PostgreSQL
     if not search:
         return [], []
@@ -135,7 +179,7 @@ def search_terms(search: str) -> tuple[list[str], list[str]]:
     tokens = join_label_phrases(tokens[: MAX_SEARCH_TERMS * MAX_PHRASE_WORDS * 2])
     parsed = parse_label_query(shlex.join(tokens))
     include, exclude = parsed if parsed is not None else (tokens, [])
-    return include[:MAX_SEARCH_TERMS], exclude[:MAX_SEARCH_TERMS]
+    return include[: MAX_SEARCH_TERMS * 3], exclude[: MAX_SEARCH_TERMS * 3]
 
 
 SORTS = ("newest", "relevance")
@@ -155,11 +199,16 @@ def owner_photos(*, owner, search: str = "", sort: str = "newest") -> QuerySet[P
 
 def search_photos(photos: QuerySet[Photo], search: str = "", sort: str = "newest") -> QuerySet[Photo]:
     """``photos`` narrowed by a search: words are labels or text a photo must show; AND /
-    NOT or +/- work as in the admin; a parent matches its kinds. Newest first, or by
-    relevance: the confidences of what matched, summed over the terms (then newest)."""
-    include, exclude = search_terms(search)
-    for term in include:
-        photos = photos.filter(matches(term))
+    NOT or +/- work as in the admin, ``a OR b`` takes either; a parent matches its kinds;
+    a plural its label. Newest first, or by relevance: the confidences of what matched,
+    summed over the terms (then newest)."""
+    groups, exclude = search_groups(search)
+    include = [term for group in groups for term in group]
+    for group in groups:
+        condition = matches(group[0])
+        for term in group[1:]:
+            condition |= matches(term)
+        photos = photos.filter(condition)
     for term in exclude:
         photos = photos.exclude(matches(term))
     photos = photos.order_by("-created_at", "-id")

@@ -190,3 +190,30 @@ def test_gallery_cards_tick_approved_labels(client):
     LabelRow.objects.filter(name="Dog").update(review_state="approved")
 
     assert '<a class="chip" href="?q=Dog">Dog ✓</a>' in client.get("/gallery/").content.decode()
+
+
+def test_a_plural_finds_its_label_and_is_still_found_as_text(client):
+    """People type "horses": the label is Horse. The word itself still matches text."""
+    photo("herd.jpg", {"Horse": 93.0}, age_days=1)
+    photo("sign.jpg", {"Building": 90.0}, {"HORSES FOR SALE": 96.0})
+    photo("puppy.jpg", {"Puppy": 91.0}, age_days=2)
+    photo("glasses.jpg", {"Glasses": 92.0, "Glass": 88.0}, age_days=3)
+    photo("window.jpg", {"Glass": 94.0}, age_days=4)
+
+    assert names(client.get("/gallery/?q=Horses")) == ["sign.jpg", "herd.jpg"]
+    assert names(client.get("/gallery/?q=puppies")) == ["puppy.jpg"]
+    assert names(client.get("/gallery/?q=Glasses")) == ["glasses.jpg"]  # a label of its own: not "Glass"
+    assert names(client.get("/gallery/?q=Puppy+OR+Horse+NOT+horses")) == ["puppy.jpg"]  # NOT takes the plural too
+
+
+def test_or_takes_either_and_binds_to_its_neighbours(client):
+    photo("cat.jpg", {"Cat": 95.0, "Sofa": 80.0})
+    photo("dog.jpg", {"Dog": 94.0, "Grass": 85.0}, age_days=1)
+    photo("bird.jpg", {"Bird": 93.0, "Grass": 82.0}, age_days=2)
+
+    assert names(client.get("/gallery/?q=cat+OR+dog")) == ["cat.jpg", "dog.jpg"]
+    assert names(client.get("/gallery/?q=cat+or+dog+OR+bird")) == ["cat.jpg", "dog.jpg", "bird.jpg"]
+    assert names(client.get("/gallery/?q=grass+dog+OR+bird")) == ["dog.jpg", "bird.jpg"]  # Grass AND (Dog OR Bird)
+    assert names(client.get("/gallery/?q=cat+OR+dog+NOT+grass")) == ["cat.jpg"]
+    assert names(client.get("/gallery/?q=OR+cat")) == ["cat.jpg"]  # a stray OR is no term
+    assert client.get("/api/photos/", {"q": "cat OR dog"}).json()["results"][0]["title"]
