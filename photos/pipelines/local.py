@@ -138,8 +138,9 @@ def photo_analyze(*, photo_id: int) -> ApplyResult | None:
         with photo.image.open("rb") as handle:
             image = replace(image, data=analysis_rendition(handle.read(), max_pixels=2 * settings.PHOTOS_MAX_PIXELS))
     except RenditionError as exc:  # as in the Lambda: a FAILED record that says why
-        if as_stored is not None:
-            return apply_records([as_stored])  # the detector's own reason first
+        if as_stored is not None and as_stored.error is not None:  # the detector's own reason first
+            return apply_records([replace(as_stored, error=AnalysisError(
+                code=as_stored.error.code, message=f"{as_stored.error.message} (no rendition either: {exc})"[:500]))])
         stamp = now_iso()
         return apply_records([LabelRecord(bucket=bucket, key=photo.key, etag=image.etag, size=photo.size,
                                           status=STATUS_FAILED, engine="local", analyzed_at=stamp, updated_at=stamp,

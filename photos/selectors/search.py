@@ -76,7 +76,7 @@ def join_label_phrases(tokens: list[str]) -> list[str]:
             end += 1
         for j in range(end, i + 1, -1):
             phrase = " ".join([token[len(prefix):], *tokens[i + 1 : j]])
-            if phrase.lower() in known:
+            if phrase.lower() in known or singular_label(phrase):  # "Dining Tables" too
                 joined.append(prefix + phrase)
                 i = j
                 break
@@ -125,25 +125,44 @@ def matches(term: str):
 
 def search_groups(search: str) -> tuple[list[list[str]], list[str]]:
     """What a search requires, as groups of alternatives a photo must match one of, and
-    what it excludes. ``cat OR dog`` is one group; a plural that is no label but whose
-    singular is (``Horses``) also matches the singular (the word itself may be text on
-    the photo). Capped like search_terms."""
-    include, exclude = _search_tokens(search)
+    what it excludes: AND / NOT / +/- as in the admin, ``cat OR dog`` one group (OR
+    binds the words beside it; an excluded word between breaks it); a plural that is no
+    label but whose singular is (``Horses``) also matches the singular, included or
+    excluded (the word itself may be text on the photo). At most MAX_SEARCH_TERMS
+    alternatives in all, and as many exclusions: each costs queries."""
     groups: list[list[str]] = []
-    either = False
-    for token in include:
-        if token.upper() == "OR":
-            either = bool(groups)
+    excluded: list[str] = []
+    either = negate = last_included = False
+    for token in _search_tokens(search):
+        if token == "AND":
             continue
-        alternatives = [token, *singular_label(token)]
-        if either:
-            groups[-1].extend(a for a in alternatives if a not in groups[-1])
-        else:
-            groups.append(alternatives)
-        either = False
-    # NOT horses excludes the word and the label alike.
-    excluded = [a for t in exclude if t.upper() != "OR" for a in (t, *singular_label(t))]
-    return groups[:MAX_SEARCH_TERMS], excluded[: MAX_SEARCH_TERMS * 2]
+        if token == "NOT":
+            negate = True
+            continue
+        if token.upper() == "OR":
+            either = last_included
+            continue
+        if token.startswith("-"):
+            negate, token = True, token[1:]
+        elif token.startswith("+"):
+            token = token[1:]
+        if token:
+            alternatives = [token, *singular_label(token)]
+            if negate:
+                excluded += alternatives
+            elif either:
+                groups[-1] += [a for a in alternatives if a not in groups[-1]]
+            else:
+                groups.append(alternatives)
+            last_included = not negate
+        negate = either = False
+    capped, room = [], MAX_SEARCH_TERMS
+    for group in groups:
+        if room <= 0:
+            break
+        capped.append(group[:room])
+        room -= len(capped[-1])
+    return capped, excluded[:MAX_SEARCH_TERMS]
 
 
 def singular_label(term: str) -> list[str]:
@@ -167,19 +186,17 @@ def search_terms(search: str) -> tuple[list[str], list[str]]:
     return [term for group in groups for term in group], exclude
 
 
-def _search_tokens(search: str) -> tuple[list[str], list[str]]:
-    """The raw include and exclude tokens of a search (OR still among them)."""
+def _search_tokens(search: str) -> list[str]:
+    """The search's tokens, quoted phrases kept and words naming a label joined
+    (operators among them)."""
     search = (search or "").replace("\x00", "").strip()  # NUL cannot reach PostgreSQL
     if not search:
-        return [], []
+        return []
     try:
         tokens = shlex.split(search)
     except ValueError:
         tokens = search.split()
-    tokens = join_label_phrases(tokens[: MAX_SEARCH_TERMS * MAX_PHRASE_WORDS * 2])
-    parsed = parse_label_query(shlex.join(tokens))
-    include, exclude = parsed if parsed is not None else (tokens, [])
-    return include[: MAX_SEARCH_TERMS * 3], exclude[: MAX_SEARCH_TERMS * 3]
+    return join_label_phrases(tokens[: MAX_SEARCH_TERMS * MAX_PHRASE_WORDS * 2])
 
 
 SORTS = ("newest", "relevance")

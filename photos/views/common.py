@@ -39,10 +39,9 @@ def photo_json(photo: Photo) -> dict:
         "labels": [{"name": lb.name, "confidence": round(lb.confidence, 1) if lb.confidence is not None else None,
                     "percent": floatformat(lb.confidence, 0) if lb.confidence is not None else None}
                    for lb in specific_first(labels)],
-        # A removed photo's thumbnail is no one's to see, its owner's included (it 404s).
+        # The owner's own photos, a removed one too (its owner still sees it).
         "thumbnail": reverse("photos:thumbnail", args=[photo.uid])
         if photo.thumbnail else None,
-        # Removed photos get no thumbnail: the page must not keep asking for one.
         "thumbnail_pending": not photo.thumbnail,
         "url": reverse("photos:detail", args=[photo.uid]),
         "delete_url": reverse("photos:delete", args=[photo.uid]),

@@ -69,7 +69,7 @@ def my_photos(request):
             messages.success(request, f"Uploaded {len(accepted)} photo{'s' if len(accepted) != 1 else ''}.")
     query = request.GET.get("q", "")[:200].strip()
     sort = request.GET.get("sort", "newest")
-    sort = sort if sort in search.SORTS else "newest"
+    sort = sort if sort in search.SORTS and query else "newest"  # without a search, newest first
     page = facets = None
     if query:
         # A search of the owner's own library: the gallery's grammar over every photo of

@@ -217,3 +217,23 @@ def test_or_takes_either_and_binds_to_its_neighbours(client):
     assert names(client.get("/gallery/?q=cat+OR+dog+NOT+grass")) == ["cat.jpg"]
     assert names(client.get("/gallery/?q=OR+cat")) == ["cat.jpg"]  # a stray OR is no term
     assert client.get("/api/photos/", {"q": "cat OR dog"}).json()["results"][0]["title"]
+
+
+def test_an_excluded_word_breaks_an_or_and_a_plural_phrase_finds_its_label(client):
+    """Review findings: "grass -cat OR dog" is Grass AND NOT Cat AND Dog (OR joins nothing
+    across an exclusion); "Dining Tables" is the Dining Table label, not two words."""
+    photo("lawn-dog.jpg", {"Dog": 94.0, "Grass": 85.0})
+    photo("sofa-dog.jpg", {"Dog": 93.0, "Couch": 80.0}, age_days=1)
+    photo("dinner.jpg", {"Dining Table": 90.0}, age_days=2)
+
+    assert names(client.get("/gallery/?q=grass+-cat+OR+dog")) == ["lawn-dog.jpg"]
+    assert names(client.get("/gallery/?q=grass+NOT+cat+OR+dog")) == ["lawn-dog.jpg"]
+    assert names(client.get("/gallery/?q=Dining+Tables")) == ["dinner.jpg"]
+
+
+def test_a_search_is_capped_in_terms_however_many_ors_it_strings(client):
+    """Each term costs queries: 8 alternatives and 8 exclusions at most, whatever the OR."""
+    groups, excluded = search.search_groups(" OR ".join(f"word{n}" for n in range(12)) + " "
+                                            + " ".join(f"-x{n}" for n in range(30)))
+
+    assert sum(len(g) for g in groups) == search.MAX_SEARCH_TERMS and len(excluded) == search.MAX_SEARCH_TERMS

@@ -161,7 +161,7 @@ def test_a_removed_photo_is_its_owners_alone_while_appealed_and_a_second_appeal_
     again = client.post(f"/photos/{photo.uid}/appeal/", {"text": "Again!"}, follow=True).content.decode()
 
     assert "You appealed already: a moderator will look again" in again
-    assert f'src="/photos/{photo.uid}/display/"' in again and "shown to you alone" in again
+    assert f'src="/photos/{photo.uid}/display/"' in again and "nobody else sees it" in again
     for other in (reporter, None):  # appealing restores nothing by itself
         client.logout()
         if other:

@@ -144,7 +144,7 @@ def test_the_owner_sees_the_moderation_outcome_with_the_moderators_reason(client
 
     assert "Removed by a moderator" in page and "Moderator's note: Shows a car&#x27;s number plate." in page and "Reason: Someone&#x27;s personal information" in page
     # Removed: shown to its owner alone, to appeal it knowingly, with the original to download.
-    assert f'src="/photos/{photo.uid}/display/"' in page and "shown to you alone" in page
+    assert f'src="/photos/{photo.uid}/display/"' in page and "nobody else sees it" in page
     assert f'href="/photos/{photo.uid}/image/?download=1"' in page
 
 
