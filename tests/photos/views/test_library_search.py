@@ -10,7 +10,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from photos.models import Photo
 from tests.records import analysed_photo
 
 pytestmark = pytest.mark.django_db
