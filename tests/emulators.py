@@ -37,3 +37,22 @@ def use_s3_storage(settings, bucket: str, endpoint: str | None = None) -> None:
     if endpoint:
         options.update(endpoint_url=endpoint, addressing_style="path")
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
+
+
+@contextlib.contextmanager
+def moto_s3_storage(settings, monkeypatch, bucket: str, *, versioned: bool = False):
+    """Django's storage on a fresh moto bucket (in-process, as a real account: no
+    endpoint URL, test credentials); the S3 client for the test to look with."""
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=bucket)
+        if versioned:
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        use_s3_storage(settings, bucket)
+        yield client

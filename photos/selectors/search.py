@@ -33,21 +33,35 @@ def parse_label_query(text: str) -> tuple[list[str], list[str]] | None:
         return None
     if not any(t in ("AND", "NOT") or t[:1] in "+-" for t in tokens if t):
         return None
-    include, exclude, negate = [], [], False
+    include, exclude = [], []
+    for term, negated, _ in _operands(tokens):
+        (exclude if negated else include).append(term)
+    return include, exclude
+
+
+def _operands(tokens: list[str], *, with_or: bool = False):
+    """(term, excluded, joins the previous) for each term of a split query: AND is
+    implied, NOT or a leading - excludes the next term, a leading + is a no-op; with
+    ``with_or``, OR joins a term to the included one before it (an excluded term in
+    between breaks the join)."""
+    negate = either = last_included = False
     for token in tokens:
         if token == "AND":
             continue
         if token == "NOT":
             negate = True
             continue
+        if with_or and token.upper() == "OR":
+            either = last_included
+            continue
         if token.startswith("-"):
             negate, token = True, token[1:]
         elif token.startswith("+"):
             token = token[1:]
         if token:
-            (exclude if negate else include).append(token)
-        negate = False
-    return include, exclude
+            yield token, negate, either and not negate
+            last_included = not negate
+        negate = either = False
 
 
 MAX_SEARCH_TERMS = 8
@@ -132,30 +146,14 @@ def search_groups(search: str) -> tuple[list[list[str]], list[str]]:
     alternatives in all, and as many exclusions: each costs queries."""
     groups: list[list[str]] = []
     excluded: list[str] = []
-    either = negate = last_included = False
-    for token in _search_tokens(search):
-        if token == "AND":
-            continue
-        if token == "NOT":
-            negate = True
-            continue
-        if token.upper() == "OR":
-            either = last_included
-            continue
-        if token.startswith("-"):
-            negate, token = True, token[1:]
-        elif token.startswith("+"):
-            token = token[1:]
-        if token:
-            alternatives = [token, *singular_label(token)]
-            if negate:
-                excluded += alternatives
-            elif either:
-                groups[-1] += [a for a in alternatives if a not in groups[-1]]
-            else:
-                groups.append(alternatives)
-            last_included = not negate
-        negate = either = False
+    for term, negated, joins in _operands(_search_tokens(search), with_or=True):
+        alternatives = [term, *singular_label(term)]
+        if negated:
+            excluded += alternatives
+        elif joins:
+            groups[-1] += [a for a in alternatives if a not in groups[-1]]
+        else:
+            groups.append(alternatives)
     capped, room = [], MAX_SEARCH_TERMS
     for group in groups:
         if room <= 0:

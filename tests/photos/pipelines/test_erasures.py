@@ -10,7 +10,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.utils import timezone
-from moto import mock_aws
 
 from infra import resources
 from infra.functions.labeler import table as labels
@@ -19,7 +18,7 @@ from photos.models import PendingErasure, Photo
 from photos.pipelines import aws, erasures, media_storage
 from photos.pipelines.tombstones import photos_erased
 from photos.services.erasure import photo_delete
-from tests.emulators import use_s3_storage
+from tests.emulators import moto_s3_storage
 from tests.samples import photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -29,14 +28,7 @@ BUCKET = "mediaapp-erasure-test"
 
 @pytest.fixture
 def s3(settings, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        use_s3_storage(settings, BUCKET)
+    with moto_s3_storage(settings, monkeypatch, BUCKET, versioned=True) as client:
         yield client
 
 

@@ -12,7 +12,7 @@ from moto import mock_aws
 from photos.pipelines.local import analyze_photo
 from photos.renditions import make_thumbnail
 from photos.models import Label, Photo
-from tests.emulators import use_s3_storage
+from tests.emulators import moto_s3_storage, use_s3_storage
 from tests.samples import photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -22,13 +22,7 @@ BUCKET = "mediaapp-test-media"
 
 @pytest.fixture
 def s3(settings, monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        use_s3_storage(settings, BUCKET)
+    with moto_s3_storage(settings, monkeypatch, BUCKET) as client:
         yield client
 
 
