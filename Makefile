@@ -102,6 +102,9 @@ bench-admin: $(STAMP)
 bench-rendition: $(STAMP)
 	$(PY) -m benchmarks.rendition $(BENCH_ARGS)
 
+bench-formats: $(STAMP) models
+	$(PY) -m benchmarks.formats $(BENCH_ARGS)
+
 bench-pipeline: $(STAMP)
 	$(PY) -m benchmarks.pipeline $(BENCH_ARGS)
 

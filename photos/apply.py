@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
-from .models import CONTENT_TYPES, EXTENSIONS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
+from .models import CONTENT_TYPES, KEY_FORMATS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
 from .selectors.labels import thresholds
 
 RECORD_STATUS = {
@@ -68,11 +68,8 @@ def _parse_time(stamp: str) -> datetime | None:
         return None
 
 
-_FORMATS = {ext: fmt for fmt, ext in EXTENSIONS.items()} | {"jpeg": "JPEG"}
-
-
 def format_from_key(key: str) -> str:
-    return _FORMATS.get(PurePosixPath(key).suffix.lower().lstrip("."), "")
+    return KEY_FORMATS.get(PurePosixPath(key).suffix.lower().lstrip("."), "")
 
 
 def _box(box) -> dict:

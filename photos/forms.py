@@ -29,7 +29,7 @@ class MultipleFileField(forms.FileField):
 
 class UploadForm(forms.Form):
     photos = MultipleFileField(
-        label="Photos", widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"})
+        label="Photos", widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/avif,image/heic,image/heif,.heic,.heif,.avif"})
     )
     public = forms.BooleanField(required=False, label="Show in the public gallery once labelled")
 

@@ -20,8 +20,16 @@ from .querysets import PhotoQuerySet
 
 # Stored keys keep one lowercase extension per format (the labeler compares suffixes in
 # lower case, so objects put into the bucket directly may use any case).
-EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# What Pillow calls each format it reads (HEIF through pi-heif) -> the stored key's
+# extension and the content type it is served with. MPO (a JPEG holding a second picture,
+# as many phones write) is a JPEG to every browser and to Rekognition.
+EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "AVIF": "avif", "HEIF": "heic"}
+CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
+                 "AVIF": "image/avif", "HEIF": "image/heic"}
+# A stored key's extension -> its format, as the app names it.
+KEY_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF",
+               "heif": "HEIF"}
+ACCEPTED_NAMES = "JPEG, PNG, WebP, HEIC or AVIF"
 UPLOAD_PREFIX = "uploads"
 THUMBNAIL_PREFIX = "thumbnails"
 

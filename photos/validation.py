@@ -17,7 +17,9 @@ from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 from PIL import Image, UnidentifiedImageError
 
-from .models import EXTENSIONS
+from infra.functions.labeler.rendition import register_decoders
+
+from .models import ACCEPTED_NAMES, EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ def clean_filename(name: str) -> str:
     return name or "photo"
 
 
+def megapixels(pixels: int) -> str:
+    """"50 MP", "12 MP", "0.3 MP": whole numbers unless that would say 0."""
+    return f"{pixels / 1e6:.0f} MP" if pixels >= 1e6 else f"{pixels / 1e6:.1f} MP"
+
+
 def check_upload(upload) -> CheckedUpload:
     """Validate one uploaded file; raise UploadRejected with a message for the user.
 
@@ -78,6 +85,7 @@ def check_upload(upload) -> CheckedUpload:
     if size > limit:
         raise UploadRejected(filename, f"is {filesizeformat(size)}; the limit is {filesizeformat(limit)}.")
     upload.seek(0)
+    register_decoders()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -85,12 +93,12 @@ def check_upload(upload) -> CheckedUpload:
             fmt, (width, height) = img.format, img.size
     except Image.DecompressionBombError:
         raise UploadRejected(
-            filename, f"has far too many pixels; the limit is {settings.PHOTOS_MAX_PIXELS / 1e6:.0f} MP."
+            filename, f"has far too many pixels; the limit is {megapixels(settings.PHOTOS_MAX_PIXELS)}."
         ) from None
     except (UnidentifiedImageError, OSError, ValueError):
-        raise UploadRejected(filename, "is not an image we can read; upload JPEG, PNG or WebP photos.") from None
+        raise UploadRejected(filename, f"is not an image we can read; upload {ACCEPTED_NAMES} photos.") from None
     if fmt not in EXTENSIONS:
-        raise UploadRejected(filename, f"is a {fmt} image; upload JPEG, PNG or WebP photos.")
+        raise UploadRejected(filename, f"is a {fmt} image; upload {ACCEPTED_NAMES} photos.")
     min_side = settings.PHOTOS_MIN_SIDE
     if min(width, height) < min_side:
         # Rekognition refuses images under 80 px a side, and no detector sees much in them.
@@ -99,12 +107,12 @@ def check_upload(upload) -> CheckedUpload:
     if width * height > max_pixels:
         raise UploadRejected(
             filename,
-            f"is {width}×{height} pixels ({width * height / 1e6:.0f} MP); the limit is {max_pixels / 1e6:.0f} MP.",
+            f"is {width}×{height} pixels ({megapixels(width * height)}); the limit is {megapixels(max_pixels)}.",
         )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            if fmt == "JPEG":
+            if fmt in ("JPEG", "MPO"):
                 # Decoding at 1/8 scale still reads every byte of the entropy-coded
                 # data, so truncation is caught at a fraction of a full decode's cost.
                 img.draft("RGB", (max(1, width // 8), max(1, height // 8)))

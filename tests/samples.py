@@ -37,6 +37,21 @@ def encode(img: Image.Image, fmt: str = "JPEG", **kwargs) -> bytes:
     return buf.getvalue()
 
 
+def heic(img: Image.Image, *, exif: bytes | None = None, quality: int = 85) -> bytes:
+    """``img`` as an iPhone-style HEIC (HEVC in an HEIF container), encoded with
+    pillow-heif (a test-only dependency: the app decodes with pi-heif and never encodes)."""
+    import pillow_heif
+
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(img.convert("RGB")).save(buf, quality=quality, **({"exif": exif} if exif else {}))
+    return buf.getvalue()
+
+
+def mpo(img: Image.Image, second: Image.Image) -> bytes:
+    """A JPEG holding a second picture (Multi-Picture Object), as many phones write."""
+    return encode(img.convert("RGB"), "MPO", save_all=True, append_images=[second.convert("RGB")], quality=90)
+
+
 def photo_with_text(text: str = "OPEN DAILY 9 TO 5", *, base: str = "coffee", xy=(40, 40), size: int = 44):
     """A real photo with a line of text rendered on a light band, as on a sign.
 

@@ -91,7 +91,7 @@ class Labeler(Construct):
 
         log_group = logs.LogGroup(self, "Logs", retention=logs.RetentionDays.ONE_MONTH)
         runtime, architecture = lambda_.Runtime.PYTHON_3_14, lambda_.Architecture.ARM_64
-        # Powertools and Pillow, in a layer built without Docker (infra/bundling.py): pip
+        # Powertools, Pillow and pi-heif, in a layer built without Docker (infra/bundling.py): pip
         # installs the hash-locked wheels for this runtime and architecture.
         self.dependencies = lambda_.LayerVersion(
             self,
@@ -106,7 +106,7 @@ class Labeler(Construct):
             ),
             compatible_runtimes=[runtime],
             compatible_architectures=[architecture],
-            description="The labeler's dependencies: aws-lambda-powertools, Pillow (infra/layers/labeler/requirements.txt).",
+            description="The labeler's dependencies: aws-lambda-powertools, Pillow, pi-heif (infra/layers/labeler/requirements.txt).",
         )
         self.function = lambda_.Function(
             self,

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 
-from ..models import CONTENT_TYPES, Photo, photo_upload_to
+from ..models import ACCEPTED_NAMES, CONTENT_TYPES, EXTENSIONS, Photo, photo_upload_to
 from ..pipelines import media_storage
 from ..validation import UploadRejected, check_upload, clean_filename
 from .photos import photo_create, photo_enqueue_analysis, photos_already_uploaded
@@ -58,7 +59,11 @@ def photos_receive(*, owner, files, visibility: str) -> UploadOutcome:
 # --- direct browser-to-S3 uploads -----------------------------------------------------
 
 DIRECT_UPLOAD_SECONDS = 600
-DIRECT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+DIRECT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/avif": "avif",
+                "image/heic": "heic", "image/heif": "heic"}
+# Browsers outside Apple's leave a HEIC file's type empty: its name says what it claims.
+_TYPE_BY_SUFFIX = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
+                   "avif": "image/avif", "heic": "image/heic", "heif": "image/heic"}
 # The browser posts here, outside the prefix the labeler watches; a confirmed upload is
 # copied to its uploads/ key (infra/resources.py INCOMING_PREFIX; a lifecycle rule expires
 # what is never confirmed).
@@ -73,8 +78,10 @@ def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -
     """A presigned POST letting the browser put one file straight into the bucket, under
     incoming/, with the size and content type enforced by S3 itself, and a signed token
     to confirm it."""
+    if content_type in ("", "application/octet-stream"):
+        content_type = _TYPE_BY_SUFFIX.get(PurePosixPath(filename or "").suffix.lower().lstrip("."), "")
     if content_type not in DIRECT_TYPES:
-        raise DirectUploadError("Upload JPEG, PNG or WebP photos.")
+        raise DirectUploadError(f"Upload {ACCEPTED_NAMES} photos.")
     limit = settings.PHOTOS_MAX_UPLOAD_BYTES
     if not 0 < size <= limit:
         raise DirectUploadError(f"Photos must be between 1 byte and {limit} bytes.")
@@ -112,6 +119,11 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
         raise DirectUploadError("The file never reached storage; try the upload again.") from None
     try:
         checked = check_upload(SimpleUploadedFile(data["filename"], content))
+        if EXTENSIONS[checked.format] != PurePosixPath(key).suffix.lstrip("."):
+            # The key was named for the type the browser claimed; what is stored is served
+            # and analysed by its extension, so a mismatch is refused, not stored.
+            raise UploadRejected(checked.original_filename,
+                                 f"is a {checked.format} image but was sent as another type; upload it again.")
         if checked.sha256 in photos_already_uploaded(owner=owner, sha256s=[checked.sha256]):
             raise UploadRejected(checked.original_filename, "is already in your photos.")
         storage.copy_version(incoming, version, to=key, content_type=CONTENT_TYPES[checked.format])

@@ -320,7 +320,7 @@ def test_lambda_asset_is_the_labeler_package_alone(synthesized):
                      "labeler/parsing.py", "labeler/record.py", "labeler/rendition.py", "labeler/table.py"]
 
 
-def test_the_dependencies_layer_holds_powertools_and_pillow_for_arm64_python_3_14(synthesized):
+def test_the_dependencies_layer_holds_powertools_pillow_and_pi_heif_for_arm64_python_3_14(synthesized):
     """Built by pip from hash-locked wheels, without Docker (issue #11, findings 4 and 8)."""
     _, template, outdir, _ = synthesized
     (layer_id, layer), = template.find_resources("AWS::Lambda::LayerVersion").items()
@@ -333,6 +333,9 @@ def test_the_dependencies_layer_holds_powertools_and_pillow_for_arm64_python_3_1
     python = asset_dir / "python"
     assert (python / "aws_lambda_powertools" / "__init__.py").is_file()
     assert [p.name for p in (python / "PIL").glob("_imaging.*.so")] == ["_imaging.cpython-314-aarch64-linux-gnu.so"]
+    # HEIC: the decode-only build (libheif + libde265; no x265 encoder).
+    assert [p.name for p in python.glob("_pi_heif.*.so")] == ["_pi_heif.cpython-314-aarch64-linux-gnu.so"]
+    assert not list(python.rglob("libx265*"))
     assert not list(python.rglob("*.pyc")) and not (python / "bin").exists()
 
 

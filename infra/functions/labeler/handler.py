@@ -29,11 +29,11 @@ from .rendition import RenditionError, analysis_rendition, needs_rendition
 
 UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
 # Photos the app accepts: JPEG and PNG go to Rekognition as stored when they are within
-# its limits, and as an analysis rendition when not (WebP always). The bucket notifies
+# its limits, and as an analysis rendition when not (WebP, AVIF and HEIC always). The bucket notifies
 # every object under the prefix (S3 suffix filters are case-sensitive: "Chelsea.JPG" put
 # straight into the bucket must be analysed too); suffixes are compared in lower case.
 # Anything else gets a SKIPPED record.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".avif", ".heic", ".heif")
 METRICS_NAMESPACE = "MediaPipeline"  # infra/resources.py says the same (the stack sets it)
 
 

@@ -1,5 +1,5 @@
 """Analysis renditions: a JPEG inside Rekognition's limits for an image it cannot read
-as stored (over 15 MB, over 10,000 px a side, or not JPEG/PNG, e.g. WebP).
+as stored (over 15 MB, over 10,000 px a side, or not JPEG/PNG: WebP, AVIF, HEIC).
 
 Pillow is imported when a rendition is made, not with the module: the web app has it,
 and the labeler gets it from its dependencies layer (infra/constructs/labeler.py).
@@ -32,6 +32,25 @@ class RenditionError(Exception):
         self.code = code
 
 
+def register_decoders() -> None:
+    """Teach Pillow the formats it does not read by itself: HEIC/HEIF (the iPhone's
+    default) through pi-heif, the decode-only build of pillow-heif (libheif + libde265,
+    LGPL; no x265 encoder: a quarter of pillow-heif's size). AVIF and MPO Pillow reads.
+    Idempotent: the web app calls it at start-up (photos/apps.py) and every rendition
+    before it opens an image (which is how the labeler gets it)."""
+    global _REGISTERED
+    if not _REGISTERED:
+        import pi_heif
+
+        # Decoded HEIF images come upright (libheif applies irot/imir) and pi-heif
+        # resets the EXIF orientation to 1, so exif_transpose never turns them twice.
+        pi_heif.register_heif_opener(thumbnails=False)
+        _REGISTERED = True
+
+
+_REGISTERED = False
+
+
 def needs_rendition(key: str, size: int) -> bool:
     """Known before reading the object: not JPEG/PNG by name, or too big to read from S3.
     (Too many pixels is only known from the image: Rekognition's rejection says so.)"""
@@ -53,6 +72,7 @@ def upright_image(source: IO[bytes], *, side: int, max_pixels: int | None = None
     image is shrunk before it is turned or flattened (each of which copies it)."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    register_decoders()
     try:
         img = Image.open(source)
     except Image.DecompressionBombError as exc:  # not an OSError: Pillow's own limit, over ~179 MP

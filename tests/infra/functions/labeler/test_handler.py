@@ -430,6 +430,21 @@ def test_a_webp_is_analysed_through_a_rendition(aws):
     assert_rekognition_took(sent[0])
 
 
+@pytest.mark.parametrize("key", ["uploads/IMG_0001.HEIC", "uploads/pic.avif"])
+def test_a_phone_photo_is_analysed_through_a_rendition(aws, key):
+    """HEIC (through pi-heif, in the layer) and AVIF: Rekognition reads neither."""
+    from tests.samples import heic
+
+    img = PILImage.new("RGB", (640, 480), (200, 40, 40))
+    upload(aws, key, heic(img) if key.endswith(".HEIC") else encoded(img, "AVIF"))
+
+    labeler.handler(sqs_event(aws), LambdaContext())
+
+    assert record_of(item(aws, key)).status == "LABELED"
+    assert aws.rekognition.images() == []
+    assert_rekognition_took(aws.rekognition.bytes_sent()[0])
+
+
 def test_a_wide_60_megapixel_png_is_analysed_through_a_rendition(aws):
     """12,000 x 5,000 px: over Rekognition's 10,000 px a side, which only its answer
     tells; the labeler then sends a 4,096 px JPEG."""
