@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-.PHONY: run run-aws-local test bench bench-rendition bench-pipeline bench-sync bench-admin setup migrate clean chromium synth models vocabulary wordnet
+.PHONY: run run-aws-local test bench bench-rendition bench-formats bench-pipeline bench-sync bench-admin setup migrate clean chromium synth models vocabulary wordnet
 
 RUNTIME := $(VENV)/.runtime
 

@@ -47,12 +47,21 @@ def _public_photos(query: str, sort: str = "newest"):
     return with_text_lines(with_visible_labels(search.public_photos(query, sort)))
 
 
-def _photo(photo: Photo) -> dict:
+def _photo(photo: Photo, *, viewer=None) -> dict:
+    """A photo as the API shows it. Its owner gets when it was taken to the second; anyone
+    else the month, as the gallery's headings show (the renditions carry no EXIF dates)."""
+    owner_view = viewer is not None and viewer.is_authenticated and photo.owner_id == viewer.pk
+    taken = photo.taken_local
     return {
         "id": str(photo.uid),
-        # Named by its labels, never by the uploaded file's name (it may carry a person's
-        # name, a place, a document).
+        # The owner's title, else named by its labels, never by the uploaded file's name
+        # (it may carry a person's name, a place, a document).
         "title": public_title(photo),
+        "caption": photo.caption,
+        "taken_at": taken.isoformat() if owner_view else None,
+        "taken_month": f"{taken:%Y-%m}",
+        "taken_offset_minutes": photo.taken_offset if owner_view else None,
+        "taken_from": photo.taken_from,
         "width": photo.width,
         "height": photo.height,
         "created_at": photo.created_at.isoformat(),
@@ -102,7 +111,7 @@ def photos(request):
     else:
         photos = _public_photos(query, sort)
     page = search.page_of(photos, number, PAGE_SIZE)
-    return JsonResponse({"page": number, "has_next": page.has_next(), "results": [_photo(p) for p in page]})
+    return JsonResponse({"page": number, "has_next": page.has_next(), "results": [_photo(p, viewer=request.user) for p in page]})
 
 
 @csrf_exempt
@@ -127,7 +136,7 @@ def photo_detail(request, uid):
                  .filter(uid=uid).first())
     if photo is None:
         return _error(404, "No such photo.")
-    return JsonResponse(_photo(photo))
+    return JsonResponse(_photo(photo, viewer=request.user))
 
 
 def _upload(request):
@@ -150,10 +159,21 @@ def _checked_upload(request):
 
 _PHOTO = {
     "type": "object",
-    "required": ["id", "title", "width", "height", "created_at", "image_url", "thumbnail_url", "labels", "text"],
+    "required": ["id", "title", "caption", "taken_at", "taken_month", "taken_offset_minutes", "taken_from", "width",
+                 "height", "created_at", "image_url", "thumbnail_url", "labels", "text"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
-        "title": {"type": "string"},
+        "title": {"type": "string", "description": "The owner's title, else named by the photo's labels."},
+        "caption": {"type": "string", "description": "The owner's caption; empty when none."},
+        "taken_at": {"type": "string", "nullable": True, "description":
+                     "When it was taken, as the camera's clock read (no zone: see taken_offset_minutes); "
+                     "only to its owner, null to anyone else."},
+        "taken_month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$", "description":
+                        "The month it was taken (or uploaded, when taken_from is upload)."},
+        "taken_offset_minutes": {"type": "integer", "nullable": True, "description":
+                                 "The camera's UTC offset when the file says it; only to the owner."},
+        "taken_from": {"type": "string", "enum": ["camera", "upload"], "description":
+                       "camera: the file's EXIF date; upload: the file has none, the upload time stands in."},
         "width": {"type": "integer", "nullable": True},
         "height": {"type": "integer", "nullable": True},
         "created_at": {"type": "string", "format": "date-time"},
@@ -182,7 +202,7 @@ def schema_document() -> dict:
                     "operationId": "listPhotos",
                     "summary": "Public photos, or with owner=me the caller's own (private ones included); q "
                                "searches labels and text found in photos (words required, NOT or - excludes, parents "
-                               "match), as the gallery does; sort newest or by relevance.",
+                               "match), as the gallery does; sort newest (uploaded), taken (date taken) or by relevance.",
                     "parameters": [
                         {"name": "owner", "in": "query", "required": False, "schema": {"type": "string", "enum": ["me"]}},
                         {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": MAX_QUERY}},

@@ -13,7 +13,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Upper
 from django.utils import timezone
 
 from .querysets import PhotoQuerySet
@@ -74,6 +73,10 @@ class Photo(models.Model):
         PRIVATE = "private", "Private"
         PUBLIC = "public", "Public"
 
+    class TakenFrom(models.TextChoices):
+        CAMERA = "camera", "Date taken"
+        UPLOAD = "upload", "Uploaded"  # the file says no date: the upload time stands in
+
     PENDING_STATUSES = (Status.UPLOADED, Status.QUEUED, Status.ANALYZING)
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -90,6 +93,18 @@ class Photo(models.Model):
     height = models.PositiveIntegerField(null=True, blank=True, editable=False)
     sha256 = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
     etag = models.CharField(max_length=200, blank=True, editable=False)
+    # When the photo was taken, as the clock where it was taken read (EXIF DateTimeOriginal),
+    # stored as if it were UTC: "May 2024" is the month on the camera's calendar wherever
+    # the viewer is (Immich's local date time). taken_offset is the camera's UTC offset in
+    # minutes when the file says it (OffsetTimeOriginal). A file without a date has its
+    # upload time here, and taken_from says so.
+    taken_at = models.DateTimeField(default=timezone.now, editable=False)
+    taken_from = models.CharField(max_length=8, choices=TakenFrom.choices, default=TakenFrom.UPLOAD, editable=False)
+    taken_offset = models.SmallIntegerField(null=True, blank=True, editable=False)
+    # The owner's words for the photo (services.photos.photo_describe); empty: the machine
+    # title from its labels stands.
+    title = models.CharField(max_length=200, blank=True)
+    caption = models.TextField(max_length=2000, blank=True)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED)
     status_reason = models.TextField(blank=True)
@@ -138,6 +153,9 @@ class Photo(models.Model):
             models.Index(fields=["engine"], name="photo_engine"),
             # My photos, a page at a time (keyset: created_at, id after the cursor).
             models.Index(fields=["owner", "-created_at", "-id"], name="photo_owner_newest"),
+            # My photos' timeline and "date taken" sorts, a page at a time.
+            models.Index(fields=["owner", "-taken_at", "-id"], name="photo_owner_taken"),
+            models.Index(fields=["-taken_at", "-id"], name="photo_taken"),
             models.Index(fields=["trashed_at"], name="photo_trashed", condition=models.Q(trashed_at__isnull=False)),
             models.Index(fields=["visibility", "moderation_state", "status"], name="photo_public"),
         ]
@@ -148,6 +166,11 @@ class Photo(models.Model):
     @property
     def key(self) -> str:
         return self.image.name
+
+    @property
+    def taken_local(self):
+        """taken_at as the wall-clock time it is (naive: templates must not shift it)."""
+        return self.taken_at.replace(tzinfo=None) if self.taken_at else None
 
     @property
     def is_pending(self) -> bool:
@@ -222,30 +245,6 @@ class ModerationLabel(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class DetectedText(models.Model):
-    class Type(models.TextChoices):
-        LINE = "LINE", "Line"
-        WORD = "WORD", "Word"
-
-    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="texts")
-    text = models.CharField(max_length=500)
-    type = models.CharField(max_length=4, choices=Type.choices)
-    confidence = models.FloatField()
-    box = models.JSONField(default=dict)
-
-    class Meta:
-        ordering = ["id"]
-        verbose_name = "detected text"
-        verbose_name_plural = "detected text"
-        indexes = [
-            # Search: a word found in a photo, whatever its case (iexact is UPPER() = UPPER()).
-            models.Index(Upper("text"), "photo", name="text_word_upper", condition=models.Q(type="WORD")),
-        ]
-
-    def __str__(self) -> str:
-        return self.text
 
 
 class ReviewItem(Label):
@@ -364,6 +363,7 @@ class AuditEvent(models.Model):
         APPEAL = "appeal", "Appealed a removal"
         TRASH = "trash", "Moved to trash"
         RESTORE = "restore", "Restored from trash"
+        DESCRIBE = "describe", "Changed title or caption"
 
     photo = models.ForeignKey(Photo, null=True, on_delete=models.SET_NULL, related_name="audit_events", db_index=False)
     label_name = models.CharField(max_length=100, blank=True)
@@ -417,3 +417,4 @@ class LabelTaxonomy(models.Model):
 # The pipeline's bookkeeping tables live in their own module; imported here so Django
 # registers them with this app and `from photos.models import ...` finds them.
 from .pipeline_models import AnalysisRecord, PendingErasure, SyncCheckpoint  # noqa: E402,F401
+from .text_models import DescriptionWord, DetectedText  # noqa: E402,F401

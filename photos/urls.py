@@ -18,6 +18,7 @@ urlpatterns = [
     path("<uuid:uid>/display/", photo.photo_file, {"kind": "display"}, name="display"),
     path("<uuid:uid>/visibility/", photo.photo_visibility, name="visibility"),
     path("<uuid:uid>/appeal/", photo.photo_appeal, name="appeal"),
+    path("<uuid:uid>/describe/", photo.photo_describe_view, name="describe"),
     path("<uuid:uid>/thumbnail/", photo.photo_file, {"kind": "thumbnail"}, name="thumbnail"),
     path("<uuid:uid>/delete/", library.photo_delete, name="delete"),
     path("<uuid:uid>/erase/", library.photo_erase, name="erase"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime, timezone as dt_timezone
 import unicodedata
 import warnings
 from dataclasses import dataclass
@@ -15,11 +16,12 @@ from pathlib import PurePosixPath
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from infra.functions.labeler.rendition import register_decoders
 
-from .models import ACCEPTED_NAMES, EXTENSIONS
+from .models import ACCEPTED_NAMES, EXTENSIONS, Photo
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,18 @@ class CheckedUpload:
     height: int
     sha256: str
     size: int
+    # From EXIF: when it was taken (the camera's wall clock, naive) and the camera's UTC
+    # offset in minutes; None when the file does not say.
+    taken_at: datetime | None = None
+    taken_offset: int | None = None
+
+    def taken_fields(self) -> dict:
+        """The Photo fields for when it was taken: the camera's wall clock stored as UTC,
+        or, when the file has no date, now (the upload), marked as such."""
+        if self.taken_at is None:
+            return {"taken_at": timezone.now(), "taken_from": Photo.TakenFrom.UPLOAD, "taken_offset": None}
+        return {"taken_at": self.taken_at.replace(tzinfo=dt_timezone.utc), "taken_from": Photo.TakenFrom.CAMERA,
+                "taken_offset": self.taken_offset}
 
 
 class UploadRejected(Exception):
@@ -65,6 +79,40 @@ def clean_filename(name: str) -> str:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: 200 - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:200]
     return name or "photo"
+
+
+EXIF_IFD = 0x8769
+DATE_TIME_ORIGINAL, DATE_TIME_DIGITIZED = 0x9003, 0x9004
+OFFSET_TIME_ORIGINAL, OFFSET_TIME_DIGITIZED = 0x9011, 0x9012
+ORIENTATION = 0x0112
+_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def exif_taken(exif) -> tuple[datetime | None, int | None]:
+    """When the camera says the photo was taken: DateTimeOriginal (else DateTimeDigitized)
+    as its wall clock read, and OffsetTimeOriginal as minutes east of UTC. Blank, zeroed
+    or impossible dates ("0000:00:00 00:00:00", year 1904, a month 13) count as none."""
+    try:
+        tags = exif.get_ifd(EXIF_IFD)
+    except (KeyError, TypeError, ValueError, OSError, SyntaxError):
+        return None, None
+    for date_tag, offset_tag in ((DATE_TIME_ORIGINAL, OFFSET_TIME_ORIGINAL), (DATE_TIME_DIGITIZED, OFFSET_TIME_DIGITIZED)):
+        raw = tags.get(date_tag)
+        if not isinstance(raw, str):
+            continue
+        try:
+            taken = datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+        except ValueError:
+            continue
+        if not 1990 <= taken.year <= datetime.now().year + 1:  # before digital cameras, or a clock never set
+            continue
+        offset = _OFFSET.match(str(tags.get(offset_tag) or "").strip("\x00 "))
+        minutes = None
+        if offset:
+            minutes = (int(offset[2]) * 60 + int(offset[3])) * (-1 if offset[1] == "-" else 1)
+            minutes = minutes if abs(minutes) <= 14 * 60 else None
+        return taken, minutes
+    return None, None
 
 
 def megapixels(pixels: int) -> str:
@@ -119,6 +167,10 @@ def check_upload(upload) -> CheckedUpload:
             img.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise UploadRejected(filename, "is truncated or corrupt.") from None
+    exif = img.getexif()
+    taken_at, taken_offset = exif_taken(exif)
+    if exif.get(ORIENTATION) in (5, 6, 7, 8):  # shown turned a quarter: as displayed, not as stored
+        width, height = height, width
     digest = hashlib.sha256()
     upload.seek(0)
     tail = b""
@@ -131,5 +183,5 @@ def check_upload(upload) -> CheckedUpload:
     upload.seek(0)
     return CheckedUpload(
         file=upload, original_filename=filename, format=fmt, width=width, height=height,
-        sha256=digest.hexdigest(), size=size,
+        sha256=digest.hexdigest(), size=size, taken_at=taken_at, taken_offset=taken_offset,
     )

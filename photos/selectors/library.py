@@ -77,29 +77,33 @@ PAGE_SIZE = 48
 EPOCH = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
 
 
-def owner_page(*, owner, cursor: str = "", trashed: bool = False, size: int = PAGE_SIZE) -> tuple[list[Photo], str]:
-    """A page of the owner's photos after ``cursor`` (keyset on created_at, id: the same
-    cost on page 1 and page 500), and the cursor of the next page ("" on the last).
-    A cursor that does not parse starts from the newest."""
-    photos = photos_for_owner(owner=owner, trashed=trashed).order_by("-created_at", "-id")
+def owner_page(*, owner, cursor: str = "", trashed: bool = False, size: int = PAGE_SIZE,
+               by: str = "created_at") -> tuple[list[Photo], str]:
+    """A page of the owner's photos after ``cursor``, newest first by ``by`` (created_at:
+    uploaded; taken_at: the timeline), keyset on (by, id): the same cost on page 1 and
+    page 500; and the cursor of the next page ("" on the last). A cursor that does not
+    parse starts from the newest."""
+    assert by in ("created_at", "taken_at")
+    photos = photos_for_owner(owner=owner, trashed=trashed).order_by(f"-{by}", "-id")
     try:
         stamp, _, ident = cursor.partition("_")
         after = EPOCH + timedelta(microseconds=int(stamp)), int(ident)
     except (ValueError, OverflowError):
         after = None
     if after is not None:
-        # The OR is the exact keyset; created_at <= t makes it an index range scan too.
-        photos = photos.filter(Q(created_at__lt=after[0]) | Q(created_at=after[0], id__lt=after[1]), created_at__lte=after[0])
+        # The OR is the exact keyset; by <= t makes it an index range scan too.
+        photos = photos.filter(Q(**{f"{by}__lt": after[0]}) | Q(**{by: after[0], "id__lt": after[1]}),
+                               **{f"{by}__lte": after[0]})
     page = list(photos[: size + 1])
     if len(page) <= size:
         return page, ""
     last = page[size - 1]
-    return page[:size], photo_cursor(last)
+    return page[:size], photo_cursor(last, by)
 
 
-def photo_cursor(photo: Photo) -> str:
-    """Where a page ends: created_at in whole microseconds (exact, no float) and the id."""
-    return f"{(photo.created_at - EPOCH) // timedelta(microseconds=1)}_{photo.id}"
+def photo_cursor(photo: Photo, by: str = "created_at") -> str:
+    """Where a page ends: the ordering time in whole microseconds (exact, no float) and the id."""
+    return f"{(getattr(photo, by) - EPOCH) // timedelta(microseconds=1)}_{photo.id}"
 
 
 def removal_reason(event: AuditEvent | None) -> str:

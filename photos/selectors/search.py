@@ -11,7 +11,7 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, FloatField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 
-from ..models import DetectedText, Label, Photo
+from ..models import DescriptionWord, DetectedText, Label, Photo
 from .labels import known_label_names, label_names_under, thresholds, visible_labels_q
 
 
@@ -116,9 +116,37 @@ def has_text(term: str):
     return Exists(DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=term.strip()))
 
 
+DESCRIBED_SECONDS = 60
+
+
+def described_key(word: str) -> str:
+    return "described:" + hashlib.sha256(word.lower().encode()).hexdigest()
+
+
+def is_described_word(word: str) -> bool:
+    """Whether some photo's title or caption has ``word``: an indexed probe, remembered
+    DESCRIBED_SECONDS (photo_describe marks the words it adds at once)."""
+    key = described_key(word)
+    known = cache.get(key)
+    if known is None:
+        known = DescriptionWord.objects.filter(word=word.lower()).exists()
+        cache.set(key, known, DESCRIBED_SECONDS)
+    return known
+
+
+def has_description(term: str):
+    """An EXISTS condition on photos: every word of ``term`` is in the title or caption
+    its owner wrote (whatever its case)."""
+    condition = Q()
+    for word in term.lower().split()[:MAX_PHRASE_WORDS]:
+        condition &= Exists(DescriptionWord.objects.filter(photo=OuterRef("pk"), word=word))
+    return condition
+
+
 def matches(term: str):
-    """A search term matches a photo through a visible label (or a kind of it) or text
-    found in it: never for a reason its page does not show.
+    """A search term matches a photo through a visible label (or a kind of it), text
+    found in it, or its owner's title and caption: never for a reason its page does not
+    show.
 
     An OR of two EXISTS keeps PostgreSQL from its semi-join (a label search went from 12
     to 100 ms over 100,000 photos), so each side is added only when it can match: a term
@@ -132,9 +160,15 @@ def matches(term: str):
     words = term.split()
     is_text = all(DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=w).exists()
                   for w in words[:MAX_PHRASE_WORDS]) if words else False
-    if is_label and is_text:
-        return has_label(term, visible_only=True) | has_text(term)
-    return has_text(term) if is_text else has_label(term, visible_only=True)
+    # The owner's title and caption: one indexed probe per word, remembered a minute.
+    is_described = bool(words) and all(is_described_word(w) for w in words[:MAX_PHRASE_WORDS])
+    conditions = [has_label(term, visible_only=True)] if is_label or not (is_text or is_described) else []
+    conditions += [has_text(term)] if is_text else []
+    conditions += [has_description(term)] if is_described else []
+    condition = conditions[0]
+    for other in conditions[1:]:
+        condition |= other
+    return condition
 
 
 def search_groups(search: str) -> tuple[list[list[str]], list[str]]:
@@ -197,7 +231,9 @@ def _search_tokens(search: str) -> list[str]:
     return join_label_phrases(tokens[: MAX_SEARCH_TERMS * MAX_PHRASE_WORDS * 2])
 
 
-SORTS = ("newest", "relevance")
+# newest: uploaded most recently; taken: the date taken, latest first (the timeline).
+SORTS = ("newest", "taken", "relevance")
+ORDERINGS = {"newest": ("-created_at", "-id"), "taken": ("-taken_at", "-id")}
 RELEVANCE_WINDOW = 2000
 
 
@@ -215,8 +251,8 @@ def owner_photos(*, owner, search: str = "", sort: str = "newest") -> QuerySet[P
 def search_photos(photos: QuerySet[Photo], search: str = "", sort: str = "newest") -> QuerySet[Photo]:
     """``photos`` narrowed by a search: words are labels or text a photo must show; AND /
     NOT or +/- work as in the admin, ``a OR b`` takes either; a parent matches its kinds;
-    a plural its label. Newest first, or by relevance: the confidences of what matched,
-    summed over the terms (then newest)."""
+    a plural its label. Newest upload first, latest taken first, or by relevance: the
+    confidences of what matched, summed over the terms (then newest)."""
     groups, exclude = search_groups(search)
     include = [term for group in groups for term in group]
     for group in groups:
@@ -226,7 +262,7 @@ def search_photos(photos: QuerySet[Photo], search: str = "", sort: str = "newest
         photos = photos.filter(condition)
     for term in exclude:
         photos = photos.exclude(matches(term))
-    photos = photos.order_by("-created_at", "-id")
+    photos = photos.order_by(*ORDERINGS.get(sort, ORDERINGS["newest"]))
     if sort == "relevance" and include:
         # Ranked among the newest RELEVANCE_WINDOW matches: a score per photo is a
         # subquery per term, bounded work whatever the library's size.

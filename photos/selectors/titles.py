@@ -46,9 +46,14 @@ UNTITLED_LABELS = {"Text"}  # says there is text, not what the photo is: its fir
 
 
 def public_title(photo: Photo, labels=None) -> str:
-    """A photo's name on public pages and in the API: its first labels (the specific
-    ones), never the uploaded file's name. ``labels`` defaults to the prefetched
-    visible labels."""
+    """A photo's name on public pages and in the API: the title its owner gave it, else
+    its first labels (the specific ones), never the uploaded file's name. ``labels``
+    defaults to the prefetched visible labels."""
+    return photo.title or machine_title(photo, labels)
+
+
+def machine_title(photo: Photo, labels=None) -> str:
+    """The name its labels give a photo (or the first line of text found in it)."""
     chosen = [lb for lb in (labels if labels is not None else getattr(photo, "visible_labels", None) or [])
               if lb.name not in UNTITLED_LABELS]
     leaves, _ = split_parents(chosen)  # "Cat", not "Cat, Animal and Mammal"
@@ -57,3 +62,20 @@ def public_title(photo: Photo, labels=None) -> str:
         lines = reading_order(getattr(photo, "lines", None))
         return f"“{lines[0].text[:60]}”" if lines else "Untitled photo"
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def month_heading(photo: Photo, sort: str) -> str:
+    """The month a photo is listed under: the month it was taken (on the camera's
+    calendar) in the timeline, the month it was uploaded when sorted by upload; none
+    for relevance, whose order is not by time."""
+    if sort == "taken":
+        when = photo.taken_local
+    elif sort == "newest":
+        when = photo.created_at
+    else:
+        return ""
+    return f"{MONTHS[when.month - 1]} {when.year}" if when else ""
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")

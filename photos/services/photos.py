@@ -3,11 +3,16 @@ restored. Erasure is erasure.py's; receiving uploads is uploads.py's."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import CONTENT_TYPES, EXTENSIONS, AuditEvent, Photo
+from ..models import CONTENT_TYPES, EXTENSIONS, AuditEvent, DescriptionWord, Photo
 from ..pipelines import pipeline
+from ..selectors.search import DESCRIBED_SECONDS, described_key
 from ..validation import CheckedUpload
 
 TRASH_DAYS = 30
@@ -25,6 +30,7 @@ def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibi
         height=upload.height,
         sha256=upload.sha256,
         visibility=visibility,
+        **upload.taken_fields(),
     )
     upload.file.seek(0)
     photo.image.save(f"upload.{EXTENSIONS[upload.format]}", upload.file, save=False)
@@ -64,6 +70,58 @@ def photo_set_visibility(*, photo_id: int, actor, visibility: str) -> Photo | No
     the actor is not its owner or it is gone."""
     photos_set_visibility(photo_ids=[photo_id], actor=actor, visibility=visibility)
     return Photo.objects.filter(id=photo_id, owner=actor).first() if actor.pk else None
+
+
+TITLE_MAX, CAPTION_MAX = 200, 2000
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class DescribeError(ValueError):
+    """The title or caption cannot be kept; the message is for the owner."""
+
+
+def photo_describe(*, photo_id: int, actor, title: str, caption: str) -> Photo | None:
+    """The owner names and captions their photo, on the record. Empty words put the
+    machine title back. Control characters go, runs of spaces become one; a title over
+    TITLE_MAX or a caption over CAPTION_MAX characters is refused, not cut. Returns the
+    photo, or None if the actor is not its owner, or it is gone or in the trash."""
+    title, caption = _plain(title, keep_lines=False), _plain(caption, keep_lines=True)
+    if len(title) > TITLE_MAX:
+        raise DescribeError(f"A title can be at most {TITLE_MAX} characters; this one has {len(title)}.")
+    if len(caption) > CAPTION_MAX:
+        raise DescribeError(f"A caption can be at most {CAPTION_MAX} characters; this one has {len(caption)}.")
+    if not getattr(actor, "pk", None):
+        return None
+    with transaction.atomic():
+        photo = (Photo.objects.select_for_update()
+                 .filter(id=photo_id, owner=actor, trashed_at__isnull=True).first())
+        if photo is None:
+            return None
+        before = {"title": photo.title, "caption": photo.caption}
+        if before == {"title": title, "caption": caption}:
+            return photo
+        Photo.objects.filter(id=photo.id).update(title=title, caption=caption, updated_at=timezone.now())
+        photo.title, photo.caption = title, caption
+        # What search finds the photo by: the words of both, once each, lower-cased.
+        DescriptionWord.objects.filter(photo=photo).delete()
+        words = {w.lower()[:100] for w in _WORD.findall(f"{title} {caption}")}
+        DescriptionWord.objects.bulk_create([DescriptionWord(photo=photo, word=w) for w in sorted(words)])
+        # Searches find the new words at once, not after the minute a probe is remembered.
+        transaction.on_commit(lambda: cache.set_many({described_key(w): True for w in words}, DESCRIBED_SECONDS))
+        AuditEvent.objects.create(photo=photo, action=AuditEvent.Action.DESCRIBE, actor=actor, before=before,
+                                  after={"title": title, "caption": caption})
+    return photo
+
+
+def _plain(text: str, *, keep_lines: bool) -> str:
+    """``text`` without control or format characters (NUL, bidi overrides), its spaces
+    collapsed; a caption keeps single line breaks."""
+    text = unicodedata.normalize("NFC", str(text or ""))
+    lines = ["".join(ch for ch in line if unicodedata.category(ch)[0] != "C") for line in text.splitlines()]
+    lines = [" ".join(line.split()) for line in lines]
+    if not keep_lines:
+        return " ".join(line for line in lines if line)
+    return "\n".join(lines).strip()
 
 
 def photos_set_visibility(*, photo_ids: list[int], actor, visibility: str) -> int:

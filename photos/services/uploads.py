@@ -142,6 +142,8 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
             photo.original_filename = checked.original_filename
             photo.content_type = CONTENT_TYPES[checked.format]
             photo.size, photo.width, photo.height, photo.sha256 = checked.size, checked.width, checked.height, checked.sha256
+            for name, value in checked.taken_fields().items():
+                setattr(photo, name, value)
             photo.visibility = visibility
             photo.save()
             transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))

@@ -17,6 +17,16 @@ register.filter("public_title", titles.public_title)
 register.filter("specific_first", labels.specific_first)
 # Lines of text found in a photo, as a person reads them.
 register.filter("reading_order", titles.reading_order)
+# "May 2024": the month heading a photo falls under when a page is sorted by ``sort``.
+register.filter("month_heading", titles.month_heading)
+
+
+@register.filter
+def utc_offset(minutes: int) -> str:
+    """120 -> "UTC+02:00", -330 -> "UTC-05:30"."""
+    sign = "-" if minutes < 0 else "+"
+    hours, rest = divmod(abs(int(minutes)), 60)
+    return f"UTC{sign}{hours:02d}:{rest:02d}"
 
 
 @register.simple_tag

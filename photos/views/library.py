@@ -68,8 +68,9 @@ def my_photos(request):
         if accepted:
             messages.success(request, f"Uploaded {len(accepted)} photo{'s' if len(accepted) != 1 else ''}.")
     query = request.GET.get("q", "")[:200].strip()
-    sort = request.GET.get("sort", "newest")
-    sort = sort if sort in search.SORTS and query else "newest"  # without a search, newest first
+    sort = request.GET.get("sort", "taken")
+    # The timeline (latest taken first) by default; without a search, relevance means nothing.
+    sort = sort if sort in search.SORTS and (query or sort != "relevance") else "taken"
     page = facets = None
     if query:
         # A search of the owner's own library: the gallery's grammar over every photo of
@@ -85,7 +86,8 @@ def my_photos(request):
         facets = [(name, n) for name, n in search.label_facets(query, owner=request.user)[0] if name.lower() not in in_query]
     else:
         cursor = request.GET.get("after", "")[:40]
-        photos, next_cursor = owner_page(owner=request.user, cursor=cursor)
+        photos, next_cursor = owner_page(owner=request.user, cursor=cursor,
+                                         by="taken_at" if sort == "taken" else "created_at")
     return render(
         request,
         "photos/my_photos.html",

@@ -14,7 +14,8 @@ from ..pipelines import media_storage
 from ..renditions import RenditionError, photo_display_rendition
 from ..selectors.library import owner_photo, photo_gets_original, reports_by
 from ..services.moderation import ModerationError, photo_appeal as appeal, report_outcome
-from ..services.photos import photo_set_visibility
+from ..selectors.titles import machine_title
+from ..services.photos import CAPTION_MAX, TITLE_MAX, DescribeError, photo_describe, photo_set_visibility
 from .common import content_disposition
 
 
@@ -64,6 +65,8 @@ def photo_detail(request, uid):
     return render(request, "photos/photo_detail.html", {
         "photo": photo, "boxes": boxes, "boxed_labels": {b["label"] for b in boxes},
         "format": (photo.content_type or "").removeprefix("image/").upper(),
+        "machine_title": machine_title(photo),
+        "title_max": TITLE_MAX, "caption_max": CAPTION_MAX,
     })
 
 
@@ -94,6 +97,27 @@ def photo_visibility(request, uid):
     else:
         messages.success(request, "Public: it shows in the gallery." if visibility == Photo.Visibility.PUBLIC
                          else "Private: only you see it.")
+    return redirect("photos:detail", uid=uid)
+
+
+@login_required
+@require_http_methods(["POST"])
+def photo_describe_view(request, uid):
+    """The owner gives the photo a title and a caption (empty: named by its labels)."""
+    photo = Photo.objects.filter(uid=uid, owner=request.user).only("id").first()
+    if photo is None:
+        raise Http404("No such photo.")
+    try:
+        described = photo_describe(photo_id=photo.id, actor=request.user, title=request.POST.get("title", ""),
+                                   caption=request.POST.get("caption", ""))
+    except DescribeError as exc:
+        messages.error(request, f"{exc} Nothing was changed.")
+    else:
+        if described is None:  # in the trash
+            messages.error(request, "Restore the photo from the trash before you change its title or caption.")
+        else:
+            messages.success(request, "Saved the title and caption." if described.title or described.caption
+                             else "Title and caption cleared: the photo is named by its labels again.")
     return redirect("photos:detail", uid=uid)
 
 

@@ -303,6 +303,9 @@ def test_site_views_by_role(client, world, role):
     assert (page.status_code == 200) is (role == "owner")  # staff work in the admin
     visibility = client.post(f"/photos/{photo.uid}/visibility/", {"visibility": "public"})
     assert Photo.objects.get(pk=photo.pk).visibility == ("public" if role == "owner" else "private"), visibility
+    client.post(f"/photos/{photo.uid}/describe/", {"title": "Mine", "caption": ""})  # the owner's words alone
+    assert Photo.objects.get(pk=photo.pk).title == ("Mine" if role == "owner" else "")
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.DESCRIBE).exists() is (role == "owner")
     before = snapshot()
     client.post(f"/photos/{photo.uid}/delete/")  # to the trash: the owner's alone
     trashed = Photo.objects.filter(pk=photo.pk, trashed_at__isnull=False).exists()
@@ -344,6 +347,7 @@ SITE_URLS = {
     "photos/<uuid:uid>/erase/": "delete", "photos/trash/": "SITE_GETS", "photos/bulk/": "delete",
     "photos/undo-trash/": "delete", "photos/reports/": "SITE_GETS",
     "photos/<uuid:uid>/appeal/": "delete (and test_appeals.py)",
+    "photos/<uuid:uid>/describe/": "owner page (and test_library_time.py)",
     "api/photos/": "api", "api/": "api (test_api_errors.py)", "api/docs/": "api (test_api_errors.py)",
     "favicon.ico": "static", "api/labels/": "api (test_search.py)", "api/photos/<uuid:uid>/": "api", "api/schema/": "api", "gallery/": "SITE_GETS",
     "source/": "public, the running copy's source for everyone (tests/test_licences.py)",

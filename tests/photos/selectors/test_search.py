@@ -139,7 +139,7 @@ def test_the_api_searches_and_sorts_the_same_way(client):
     assert api("q=dog") == ["new-unsure-dog.jpg", "old-sure-dog.jpg"]
     assert api("q=open") == ["shop.jpg"]
     bad = client.get("/api/photos/?sort=sideways")
-    assert bad.status_code == 400 and bad.json() == {"error": "sort must be one of newest, relevance."}
+    assert bad.status_code == 400 and bad.json() == {"error": "sort must be one of newest, taken, relevance."}
 
 
 def test_most_relevant_ranks_a_bounded_window_of_the_newest_matches(client, monkeypatch):
