@@ -265,6 +265,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-trash": {"task": "photos.tasks.purge_trash", "schedule": 3600.0},
     # The erasure outbox: files of erased photos that storage has not let go of yet.
     "finish-erasures": {"task": "photos.tasks.finish_erasures", "schedule": 300.0},
+    # The gallery's search suggestions: labels of public photos, with their counts.
+    "count-public-labels": {"task": "photos.tasks.count_public_labels", "schedule": 600.0},
 }
 # DynamoDB -> Django sync (PHOTOS_PIPELINE=aws): how often, and how far back each run
 # re-reads, because the sync index is eventually consistent and records are written a

@@ -27,7 +27,8 @@ from django_ratelimit.core import is_ratelimited
 from .forms import UploadForm
 from .models import Label, Photo
 from .selectors import search
-from .selectors.labels import label_suggestions, specific_first, with_visible_labels
+from .selectors import suggestions
+from .selectors.labels import specific_first, with_visible_labels
 from .selectors.titles import public_title, reading_order, with_text_lines
 from .services.uploads import photos_receive
 
@@ -100,8 +101,8 @@ def photos(request):
         return _error(400, "page must be a positive integer.")
     if not 1 <= number <= MAX_PAGE:
         return _error(400, f"page must be between 1 and {MAX_PAGE}.")
-    owner = request.GET.get("owner", "")
-    if owner not in ("", "me"):
+    owner = request.GET.get("owner")
+    if owner not in (None, "me"):
         return _error(400, "owner must be me (your own photos) or absent (public photos).")
     if owner == "me":
         if not request.user.is_authenticated:
@@ -117,12 +118,24 @@ def photos(request):
 @csrf_exempt
 @require_GET
 def labels(request):
-    """Label names for a search box: those starting with ``prefix`` (or with a word that
-    does), parents included, from the label taxonomy."""
+    """Suggestions for a search box: names starting with ``prefix`` (or with a later word
+    that does) that the same search would find, with how many photos: labels of public
+    photos, or with ``owner=me`` the caller's own labels and words."""
     prefix = request.GET.get("prefix", "")
     if len(prefix) > MAX_PREFIX:
         return _error(400, f"prefix is longer than {MAX_PREFIX} characters.")
-    return JsonResponse({"labels": label_suggestions(prefix.replace("\x00", ""))})
+    owner = request.GET.get("owner")
+    if owner not in (None, "me"):
+        return _error(400, "owner must be me (your own photos) or absent (public photos).")
+    prefix = prefix.replace("\x00", "")
+    if owner == "me":
+        if not request.user.is_authenticated:
+            return _error(401, "Log in to get suggestions from your own photos.")
+        found = suggestions.owner_suggestions(owner=request.user, prefix=prefix)
+    else:
+        found = suggestions.public_suggestions(prefix)
+    return JsonResponse({"labels": [name for name, _ in found],
+                         "suggestions": [{"name": name, "photos": n} for name, n in found]})
 
 
 @csrf_exempt
@@ -239,14 +252,27 @@ def schema_document() -> dict:
             "/api/labels/": {
                 "get": {
                     "operationId": "suggestLabels",
-                    "summary": "Label names starting with prefix (or with a word that does), parents included: search suggestions.",
+                    "summary": "Search suggestions: names starting with prefix (or with a later word that does) that "
+                               "the same search finds, with how many photos.",
+                    "description": "Without owner: labels of public photos (counts renewed every 10 minutes). "
+                                   "With owner=me: the caller's own labels, words found in their photos and words of "
+                                   "their titles and captions, counted live.",
                     "parameters": [{"name": "prefix", "in": "query", "required": False,
-                                    "schema": {"type": "string", "maxLength": MAX_PREFIX}}],
+                                    "schema": {"type": "string", "maxLength": MAX_PREFIX}},
+                                   {"name": "owner", "in": "query", "required": False,
+                                    "schema": {"type": "string", "enum": ["me"]}}],
                     "responses": {
-                        "200": {"description": "At most 10 names, shortest first", "content": {"application/json": {"schema": {
-                            "type": "object", "required": ["labels"], "additionalProperties": False,
-                            "properties": {"labels": {"type": "array", "items": {"type": "string"}, "maxItems": 10}}}}}},
+                        "200": {"description": "At most 10, names starting with the prefix first, then by photos",
+                                "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["labels", "suggestions"], "additionalProperties": False,
+                            "properties": {
+                                "labels": {"type": "array", "items": {"type": "string"}, "maxItems": 10},
+                                "suggestions": {"type": "array", "maxItems": 10, "items": {
+                                    "type": "object", "required": ["name", "photos"], "additionalProperties": False,
+                                    "properties": {"name": {"type": "string"},
+                                                   "photos": {"type": "integer", "minimum": 1}}}}}}}}},
                         "400": {"description": "Bad parameters", "content": error},
+                        "401": {"description": "owner=me without being logged in", "content": error},
                     },
                 },
             },

@@ -417,4 +417,4 @@ class LabelTaxonomy(models.Model):
 # The pipeline's bookkeeping tables live in their own module; imported here so Django
 # registers them with this app and `from photos.models import ...` finds them.
 from .pipeline_models import AnalysisRecord, PendingErasure, SyncCheckpoint  # noqa: E402,F401
-from .text_models import DescriptionWord, DetectedText  # noqa: E402,F401
+from .text_models import DescriptionWord, DetectedText, PublicLabelCount  # noqa: E402,F401

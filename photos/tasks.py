@@ -15,6 +15,7 @@ from django.utils import timezone
 from .models import PendingErasure
 from .pipelines import aws, local, pipeline  # noqa: F401  (aws, local: register their tasks with the worker)
 from .pipelines.erasures import erasure_queue, erasures_finish
+from .selectors.suggestions import count_public_labels as recount_public_labels
 from .services import erasure, photos
 
 # How far back the erasure check looks for tombstones whose bytes might have outlived them.
@@ -67,3 +68,9 @@ def check_erasures() -> int:
     for key in sorted(keys):
         erasure_queue(key=key, names=[key], reason="erasure check")
     return len(keys)
+
+
+@shared_task
+def count_public_labels() -> int:
+    """Recount how many public photos show each label: the gallery's suggestions."""
+    return recount_public_labels()

@@ -1,10 +1,12 @@
-"""The words a photo is found by: text the detector read in it, and the words of the
-title and caption its owner wrote. Registered through photos.models."""
+"""The words a photo is found by: text the detector read in it, the words of the title
+and caption its owner wrote, and how many public photos show each label (what the
+search box suggests to visitors). Registered through photos.models."""
 
 from __future__ import annotations
 
 from django.db import models
 from django.db.models.functions import Upper
+from django.utils import timezone
 
 
 class DetectedText(models.Model):
@@ -44,3 +46,17 @@ class DescriptionWord(models.Model):
 
     def __str__(self) -> str:
         return self.word
+
+
+class PublicLabelCount(models.Model):
+    """How many public photos show a label (at or above the display threshold, or
+    approved), counted over the whole gallery at ``counted_at``: the search box's
+    suggestions for visitors, and their counts. Recounted by the beat task
+    count_public_labels (selectors.suggestions)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    photos = models.PositiveIntegerField()
+    counted_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.photos}"

@@ -1,5 +1,5 @@
 """Labels as people see them: the thresholds in force, which labels are visible, the
-taxonomy (which names are kinds of which), suggestions, and specific labels first."""
+taxonomy (which names are kinds of which), and specific labels first."""
 
 from __future__ import annotations
 
@@ -105,21 +105,6 @@ def label_names_under(term: str) -> list[str]:
     lowered = {v.lower() for v in variants}
     children = {name for name, parents in taxonomy.items() if any(p.lower() in lowered for p in parents)}
     return sorted(variants | children)
-
-
-SUGGESTIONS = 10
-
-
-def label_suggestions(prefix: str) -> list[str]:
-    """Label names (and parents) from the taxonomy that start with ``prefix``, or have a
-    word that does, shortest first: the search box's suggestions as one types."""
-    prefix = prefix.strip().lower()
-    if not prefix:
-        return []
-    names = known_label_names()
-    starts = [n for n in names if n.lower().startswith(prefix)]
-    inner = [n for n in names if n not in starts and any(w.startswith(prefix) for w in n.lower().split()[1:])]
-    return (sorted(starts, key=lambda n: (len(n), n)) + sorted(inner, key=lambda n: (len(n), n)))[:SUGGESTIONS]
 
 
 def specific_first(labels) -> list:

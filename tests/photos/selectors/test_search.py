@@ -117,13 +117,14 @@ def test_public_titles_are_labels_specific_first_never_the_file_name(client):
     assert client.get(f"/api/photos/{bare.uid}/").json()["title"] == "Untitled photo"
 
 
-def test_suggestions_come_from_the_taxonomy_as_one_types(client):
-    photo("a.jpg", {"Dog": 90.0, "Dining Table": 80.0, "Doughnut": 70.0}, parents={"Dog": ("Animal",)})
+def test_suggestions_come_from_public_photos_as_one_types(client):
+    photo("a.jpg", {"Dog": 90.0, "Dining Table": 80.0, "Doughnut": 70.0, "Animal": 90.0}, parents={"Dog": ("Animal",)})
 
-    assert client.get("/api/labels/?prefix=do").json() == {"labels": ["Dog", "Doughnut"]}
-    assert client.get("/api/labels/?prefix=ani").json() == {"labels": ["Animal"]}  # parents too
-    assert client.get("/api/labels/?prefix=tab").json() == {"labels": ["Dining Table"]}  # a later word
-    assert client.get("/api/labels/?prefix=").json() == {"labels": []}
+    assert client.get("/api/labels/?prefix=do").json()["labels"] == ["Dog", "Doughnut"]
+    assert client.get("/api/labels/?prefix=ani").json()["labels"] == ["Animal"]  # parents too
+    assert client.get("/api/labels/?prefix=tab").json() == {"labels": ["Dining Table"],
+                                                            "suggestions": [{"name": "Dining Table", "photos": 1}]}
+    assert client.get("/api/labels/?prefix=").json() == {"labels": [], "suggestions": []}
     assert client.get(f"/api/labels/?prefix={'x' * 101}").status_code == 400
 
 
