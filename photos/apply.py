@@ -11,7 +11,7 @@ of the same logic applied ~400 records/s into PostgreSQL, this one is measured b
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone as dt_timezone
 from pathlib import PurePosixPath
 from typing import Iterable, Sequence
@@ -70,6 +70,28 @@ def _parse_time(stamp: str) -> datetime | None:
 
 def format_from_key(key: str) -> str:
     return KEY_FORMATS.get(PurePosixPath(key).suffix.lower().lstrip("."), "")
+
+
+JOIN_FRAGMENT = 4  # a word this short beside another may be a piece the text reader split off
+
+
+def joined_words(text) -> list:
+    """Words the text reader split ("CONTI NUE" for CONTINUE), joined, as extra WORD
+    detections (search and suggestions read WORDs; pages show LINEs, so nothing shown
+    changes): in each line, every two neighbouring all-letter words of which one is at
+    most JOIN_FRAGMENT letters, with the line's box and confidence. A word the photo
+    already has is not added twice."""
+    have = {t.text.upper() for t in text if t.type == "WORD"}
+    joined = []
+    for line in (t for t in text if t.type == "LINE"):
+        words = line.text.split()
+        for left, right in zip(words, words[1:]):
+            word = left + right
+            if (left.isalpha() and right.isalpha() and min(len(left), len(right)) <= JOIN_FRAGMENT
+                    and word.upper() not in have):
+                have.add(word.upper())
+                joined.append(replace(line, text=word, type="WORD"))
+    return joined
 
 
 def _box(box) -> dict:
@@ -173,7 +195,8 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
                 (photo.id, m.name[:100], m.parent[:100], m.level, m.confidence)
                 for m in {m.name: m for m in record.moderation_labels}.values()
             )
-            text_rows.extend((photo.id, t.text[:500], t.type, t.confidence, _dumps(_box(t.box))) for t in record.text)
+            text_rows.extend((photo.id, t.text[:500], t.type, t.confidence, _dumps(_box(t.box)))
+                             for t in (*record.text, *joined_words(record.text)))
             before = photo.moderation_state
             flagging = _moderate(photo, record, limits, now)
             if photo.moderation_state != before:

@@ -238,3 +238,15 @@ def test_a_search_is_capped_in_terms_however_many_ors_it_strings(client):
                                             + " ".join(f"-x{n}" for n in range(30)))
 
     assert sum(len(g) for g in groups) == search.MAX_SEARCH_TERMS and len(excluded) == search.MAX_SEARCH_TERMS
+
+
+def test_words_the_text_reader_split_are_found_joined(client):
+    """The reader read a sign's CONTINUE as "CONTI NUE": a search for continue found
+    nothing. Long neighbours are not joined ("SPECIAL OFFER" is two words)."""
+    sign = photo("sign.jpg", text={"CONTI NUE": 93.0, "SPECIAL OFFER": 95.0})
+
+    for query in ("continue", "CONTINUE", "conti", "special offer"):
+        assert [r["id"] for r in client.get("/api/photos/", {"q": query}).json()["results"]] == [str(sign.uid)], query
+    assert client.get("/api/photos/", {"q": "specialoffer"}).json()["results"] == []
+    page = client.get(f"/gallery/{sign.uid}/").content.decode()
+    assert "CONTI NUE" in page and "CONTINUE" not in page  # what the photo shows is unchanged
