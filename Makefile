@@ -75,7 +75,8 @@ test: $(STAMP) chromium wordnet models infra/node_modules/.installed
 	# the `make run` default, too.
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.db CELERY_BROKER_URL=$(TEST_BROKER_URL) \
 		$(PY) -m pytest -q tests/photos/test_apply.py tests/photos/services/test_uploads.py tests/photos/pipelines/test_local.py \
-		tests/photos/services/test_moderation.py tests/photos/views/test_library.py tests/photos/pipelines/test_erasures.py tests/photos/views/test_library_search.py
+		tests/photos/services/test_moderation.py tests/photos/views/test_library.py tests/photos/pipelines/test_erasures.py tests/photos/views/test_library_search.py \
+		tests/photos/views/test_library_time.py tests/photos/selectors/test_suggestions.py tests/photos/test_phone_formats.py
 
 infra/node_modules/.installed: infra/package.json infra/package-lock.json
 	cd infra && npm ci --no-audit --no-fund --loglevel=error

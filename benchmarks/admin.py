@@ -1,11 +1,13 @@
 """Benchmark: the editors' and moderators' admin at scale.
 
     make bench-admin        # or: .venv/bin/python -m benchmarks.admin
+    make bench-admin BENCH_ARGS="--photos 1000000 --skip-admin"   # the gallery at 1M photos
 
-Seeds (once; reused by later runs) 100,000 photos and 1,000,000 labels into a dedicated
-PostgreSQL database (BENCH_ADMIN_DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/mediaapp_admin_bench, created if missing) with COPY,
-then, through the whole Django stack (test client, superuser session):
+Seeds (once; reused by later runs) --photos photos (100,000 by default) with 10 labels each
+into a dedicated PostgreSQL database (BENCH_ADMIN_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/mediaapp_admin_bench, or mediaapp_admin_bench_<N> for
+another size; created if missing) with COPY, prints the seeding time and the database's
+size, then, through the whole Django stack (test client, superuser session):
 - times the review queue, the moderation queue and photo changelists with the filters
   and searches editors use: median and p95 over --repeat requests, and their query counts;
 - times a bulk approve of 1,000 labels (photos.review.labels_decide), median of 5;
@@ -26,7 +28,10 @@ import uuid
 
 from benchmarks import django_env
 
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mediaapp_admin_bench"
+_SIZE = argparse.ArgumentParser(add_help=False)
+_SIZE.add_argument("--photos", type=int, default=100_000)
+PHOTOS = _SIZE.parse_known_args()[0].photos
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/mediaapp_admin_bench" + ("" if PHOTOS == 100_000 else f"_{PHOTOS}")
 django_env.start(os.environ.get("BENCH_ADMIN_DATABASE_URL", DEFAULT_DB), DJANGO_ALLOWED_HOSTS="testserver")
 
 # Django is set up above: the app's modules import from here on.
@@ -38,7 +43,6 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from photos.models import Label, LabelTaxonomy, ModerationLabel, Photo  # noqa: E402
 from photos.selectors import library  # noqa: E402
 from photos.services import review  # noqa: E402
-PHOTOS = 100_000
 LABELS_PER_PHOTO = 10
 NAMES = [
     ("Dog", ["Animal", "Pet", "Mammal"]), ("Cat", ["Animal", "Pet", "Mammal"]), ("Bird", ["Animal"]),
@@ -60,14 +64,19 @@ def seed() -> None:
     now = "2026-11-22 08:00:00+00"
     photo_cols = ["uid", "image", "thumbnail", "original_filename", "content_type", "size", "width", "height", "sha256",
                   "etag", "status", "status_reason", "engine", "model_versions", "record_updated_at", "analysis_attempts",
-                  "moderation_state", "cleared_moderation", "visibility", "created_at", "updated_at", "analyzed_at"]
+                  "moderation_state", "cleared_moderation", "visibility", "created_at", "updated_at", "analyzed_at",
+                  "taken_at", "taken_from", "title", "caption"]
+    # Taken over seven years, a photo every few hours: a timeline with ~84 months.
+    first_taken = 1_546_300_800  # 2019-01-01
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {Photo._meta.db_table} ({', '.join(photo_cols)}) FROM STDIN") as copy:
             for i in range(have, PHOTOS):
                 state = "flagged" if i % 200 == 0 else "none"
                 copy.write_row([str(uuid.UUID(int=rng.getrandbits(128))), f"uploads/bench/{i}.jpg", "", f"photo-{i}.jpg",
                                 "image/jpeg", 100_000, 1024, 768, f"{i:064x}", "", "labeled", "", rng.choice(["local", "rekognition"]),
-                                "{}", "2026-11-22T08:00:00.000000Z", 1, state, "{}", "public", now, now, now])
+                                "{}", "2026-11-22T08:00:00.000000Z", 1, state, "{}", "public", now, now, now,
+                                time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(first_taken + rng.randrange(7 * 365 * 86400))),
+                                "camera", "", ""])
         cursor.execute(f"SELECT id FROM {Photo._meta.db_table} ORDER BY id")
         ids = [row[0] for row in cursor.fetchall()]
         label_cols = ["photo_id", "name", "confidence", "parents", "categories", "aliases", "instances", "source",
@@ -86,7 +95,10 @@ def seed() -> None:
                     copy.write_row([photo_id, "Explicit", "", 1, round(rng.uniform(80, 100), 2)])
         LabelTaxonomy.objects.bulk_create([LabelTaxonomy(name=n, parents=p) for n, p in NAMES], ignore_conflicts=True)
         cursor.execute("ANALYZE")
-    print(f"seeded {PHOTOS - have:,} photos and {(PHOTOS - have) * LABELS_PER_PHOTO:,} labels in {time.perf_counter() - started:.0f} s")
+        cursor.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
+        size = cursor.fetchone()[0]
+    print(f"seeded {PHOTOS - have:,} photos and {(PHOTOS - have) * LABELS_PER_PHOTO:,} labels in "
+          f"{time.perf_counter() - started:.0f} s; the database is {size}")
 
 
 def percentile(values, q):
@@ -119,14 +131,16 @@ def bench_my_photos(repeat: int) -> None:
         Photo.objects.filter(id__in=ids).update(owner=owner)
     client = Client()
     client.force_login(owner)
-    ordered = Photo.objects.filter(owner=owner, trashed_at__isnull=True).order_by("-created_at", "-id")
-    cursor = library.photo_cursor(ordered[49 * library.PAGE_SIZE - 1])
+    ordered = Photo.objects.filter(owner=owner, trashed_at__isnull=True).order_by("-taken_at", "-id")
+    cursor = library.photo_cursor(ordered[49 * library.PAGE_SIZE - 1], "taken_at")
     print(f"\n== My photos of one user with {OWNED:,} photos, {library.PAGE_SIZE} a page ({repeat} requests each)")
     print(f"{'page':<42}{'median ms':>10}{'p95 ms':>9}{'queries':>9}")
-    for title, url in (("page 1", "/photos/"), ("page 50 (keyset cursor)", f"/photos/?after={cursor}"),
+    for title, url in (("page 1 (timeline)", "/photos/"), ("page 50 (keyset cursor)", f"/photos/?after={cursor}"),
+                       ("page 1, by upload", "/photos/?sort=newest"),
                        ("search Dog", "/photos/?q=Dog"), ("search Animal NOT Cat", "/photos/?q=Animal+NOT+Cat"),
                        ("search Dog Grass, most relevant", "/photos/?q=Dog+Grass&sort=relevance"),
-                       ("API owner=me, search Dog", "/api/photos/?owner=me&q=Dog")):
+                       ("API owner=me, search Dog", "/api/photos/?owner=me&q=Dog"),
+                       ("suggestions owner=me 'd'", "/api/labels/?owner=me&prefix=d")):
         median, p95, queries = measure(client, url, repeat)
         print(f"{title:<42}{median * 1000:>10.0f}{p95 * 1000:>9.0f}{queries:>9}")
 
@@ -134,6 +148,8 @@ def bench_my_photos(repeat: int) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--photos", type=int, default=100_000, help="how many photos to seed (the database is per size)")
+    parser.add_argument("--skip-admin", action="store_true", help="only the public pages and My photos")
     args = parser.parse_args(argv)
     seed()
 
@@ -166,6 +182,8 @@ def main(argv=None) -> int:
         ("API, search +Animal -Bird -Cat", "/api/photos/?q=%2BAnimal+-Bird+-Cat"),
         ("gallery, Animal, most relevant", "/gallery/?q=Animal&sort=relevance"),
         ("API, Dog Grass, most relevant", "/api/photos/?q=Dog+Grass&sort=relevance"),
+        ("gallery, Dog by date taken", "/gallery/?q=Dog&sort=taken"),
+        ("API, search beach sky, date taken", "/api/photos/?q=beach+sky&sort=taken"),
         ("search suggestions 'd'", "/api/labels/?prefix=d"),
         ("search suggestions 'mou'", "/api/labels/?prefix=mou"),
     ]
@@ -175,6 +193,9 @@ def main(argv=None) -> int:
     for title, url in public_pages:
         median, p95, queries = measure(anonymous, url, args.repeat)
         print(f"{title:<42}{median * 1000:>10.0f}{p95 * 1000:>9.0f}{queries:>9}")
+    if args.skip_admin:
+        bench_my_photos(args.repeat)
+        return 0
     print(f"\n== admin pages over {PHOTOS:,} photos / {PHOTOS * LABELS_PER_PHOTO:,} labels ({args.repeat} requests each)")
     print(f"{'page':<42}{'median ms':>10}{'p95 ms':>9}{'queries':>9}")
     for title, url in pages:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
 from .models import CONTENT_TYPES, KEY_FORMATS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
+from .selectors.search import remember_text_words
 from .selectors.labels import thresholds
 
 RECORD_STATUS = {
@@ -267,6 +268,8 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
         if labeled_ids:
             _load(cursor, M, moderation_rows, columns=("photo_id", "name", "parent", "level", "confidence"))
             _load(cursor, T, text_rows, columns=("photo_id", "text", "type", "confidence", "box"))
+            found = [(text, confidence) for _, text, kind, confidence, _ in text_rows if kind == "WORD"]
+            transaction.on_commit(lambda: remember_text_words(found))
         cursor.execute(
             f"""
             UPDATE {P} SET status = s.status, status_reason = s.status_reason, analyzed_at = s.analyzed_at,

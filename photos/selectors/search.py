@@ -117,6 +117,33 @@ def has_text(term: str):
 
 
 DESCRIBED_SECONDS = 60
+TEXT_WORD_SECONDS = 60
+
+
+def text_word_key(word: str, display: float) -> str:
+    return f"text-word:{display}:" + hashlib.sha256(word.upper().encode()).hexdigest()
+
+
+def is_text_word(word: str) -> bool:
+    """Whether some photo shows ``word`` as text at or above the display threshold: an
+    indexed probe, remembered TEXT_WORD_SECONDS (apply_records marks the words an
+    analysis finds at once), so a search's terms cost no query each on a warm cache."""
+    display = thresholds()["display"]
+    key = text_word_key(word, display)
+    known = cache.get(key)
+    if known is None:
+        known = DetectedText.objects.filter(type=DetectedText.Type.WORD, confidence__gte=display,
+                                            text__iexact=word).exists()
+        cache.set(key, known, TEXT_WORD_SECONDS)
+    return known
+
+
+def remember_text_words(words: list[tuple[str, float]]) -> None:
+    """(word, confidence) an analysis stored: those at or above the display threshold
+    are text a search finds from now on."""
+    display = thresholds()["display"]
+    cache.set_many({text_word_key(w, display): True for w, confidence in words if confidence >= display},
+                   TEXT_WORD_SECONDS)
 
 
 def described_key(word: str) -> str:
@@ -156,10 +183,8 @@ def matches(term: str):
     under = label_names_under(term)
     # The taxonomy holds machine labels; an editor's label is only in the label table.
     is_label = bool({v.lower() for v in under} & names) or Label.objects.filter(name__in=under).exists()
-    shown = Q(confidence__gte=thresholds()["display"])
     words = term.split()
-    is_text = all(DetectedText.objects.filter(shown, type=DetectedText.Type.WORD, text__iexact=w).exists()
-                  for w in words[:MAX_PHRASE_WORDS]) if words else False
+    is_text = bool(words) and all(is_text_word(w) for w in words[:MAX_PHRASE_WORDS])
     # The owner's title and caption: one indexed probe per word, remembered a minute.
     is_described = bool(words) and all(is_described_word(w) for w in words[:MAX_PHRASE_WORDS])
     conditions = [has_label(term, visible_only=True)] if is_label or not (is_text or is_described) else []
