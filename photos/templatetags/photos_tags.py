@@ -6,7 +6,7 @@ from django import template
 from django.conf import settings
 from django.urls import reverse
 
-from photos.selectors import labels, titles
+from photos.selectors import labels, search, titles
 
 register = template.Library()
 
@@ -19,6 +19,8 @@ register.filter("specific_first", labels.specific_first)
 register.filter("reading_order", titles.reading_order)
 # "May 2024": the month heading a photo falls under when a page is sorted by ``sort``.
 register.filter("month_heading", titles.month_heading)
+# The search a facet chip links to: the current one narrowed by that label.
+register.filter("refined", search.refined)
 
 
 @register.filter

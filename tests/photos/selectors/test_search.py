@@ -250,3 +250,13 @@ def test_words_the_text_reader_split_are_found_joined(client):
     assert client.get("/api/photos/", {"q": "specialoffer"}).json()["results"] == []
     page = client.get(f"/gallery/{sign.uid}/").content.decode()
     assert "CONTI NUE" in page and "CONTINUE" not in page  # what the photo shows is unchanged
+
+
+def test_a_facet_after_a_dangling_operator_narrows_the_search():
+    """"cat OR" and the chip Dog used to link "cat OR Dog", which widens the search."""
+    from photos.selectors.search import refined
+
+    assert refined("cat OR", "Dog") == "cat Dog"
+    assert refined("cat NOT", "Dog") == "cat Dog"
+    assert refined("", "Dog") == "Dog"
+    assert refined("Furniture", "Dining Table") == 'Furniture "Dining Table"'
