@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 from django.conf import settings
@@ -141,7 +142,7 @@ def bulk(request):
     """One action on the photos selected on My photos or in the trash. Actions that lose
     something ask first (a page listing the selection); the rest apply at once."""
     action = request.POST.get("action", "")
-    back = "photos:trash" if action in ("restore", "erase") else "photos:mine"
+    back = "photos:trash" if action in ("restore", "erase") else _library_page(request)
     if action not in BULK_ACTIONS:
         messages.error(request, "Choose what to do with the selected photos.")
         return redirect(back)
@@ -156,8 +157,18 @@ def bulk(request):
         messages.error(request, "Select at least one photo first.")
         return redirect(back)
     if BULK_ACTIONS[action][0] and request.POST.get("confirmed") != "1":
-        return render(request, "photos/confirm.html", _confirmation(action, photos))
+        return render(request, "photos/confirm.html", {**_confirmation(action, photos), "next": back if back.startswith("/") else ""})
     return _bulk_apply(request, action, photos)
+
+
+def _library_page(request) -> str:
+    """Where a bulk action on My photos returns: the page it came from, its search, sort
+    and page kept (a path on this site under My photos only), else My photos."""
+    mine = reverse("photos:mine")
+    target = request.POST.get("next", "")
+    if target.startswith(mine) and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return mine
 
 
 def _bulk_apply(request, action: str, photos: list[Photo]):
@@ -179,7 +190,7 @@ def _bulk_apply(request, action: str, photos: list[Photo]):
     if action != "trash":  # a move to the trash is said by its Undo banner, not twice
         request.session.pop(UNDO_KEY, None)
         messages.success(request, BULK_ACTIONS[action][1].format(n=done, s="" if done == 1 else "s"))
-    return redirect("photos:trash" if action in ("restore", "erase") else "photos:mine")
+    return redirect("photos:trash" if action in ("restore", "erase") else _library_page(request))
 
 
 ERASE_IN_REQUEST = 10  # more than this (each a storage sweep, in AWS a DynamoDB tombstone) goes to the worker

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from tests.browser.steps import log_in
 from tests.records import analysed_photo
+from tests.samples import PHOTOS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,5 +30,9 @@ def test_an_owner_finds_a_private_photo_by_its_label_and_narrows_by_a_facet(live
     page.screenshot(path=str(tmp_path / "library-search.png"), full_page=True)
     page.locator(".facets a", has_text="Beach").click()
     expect(results).to_have_text(["beach-dog.jpg"])
+    # An upload from the search's results is not added to them: it may not match.
+    page.set_input_files("#upload-form input[type=file]", str(PHOTOS["rocket"]))
+    expect(page.locator("#upload-summary")).to_contain_text("They are in All my photos, not in this search.")
+    expect(results).to_have_text(["beach-dog.jpg"])
     page.get_by_role("link", name="All my photos").click()
-    expect(results).to_have_count(3)
+    expect(results).to_have_count(4)  # and the one just uploaded

@@ -20,6 +20,10 @@
   // The batch: files still going, bytes sent of the total, time since the first started.
   var batch = { total: 0, finished: 0, accepted: 0, sent: {}, sizes: {}, started: 0, next: 0 };
 
+  // On a search's results new photos are not added to the list (they may not match it):
+  // the summary says where they are.
+  var searching = (new URLSearchParams(window.location.search).get("q") || "").trim() !== "";
+
   function mb(bytes) { return (bytes / 1048576).toFixed(1); }
 
   function report() {
@@ -29,7 +33,8 @@
     if (batch.finished === batch.total) {
       var refused = batch.total - batch.accepted;
       summary.textContent = batch.accepted + " of " + batch.total + " file" + (batch.total === 1 ? "" : "s") +
-        " uploaded" + (refused ? ", " + refused + " refused (see below)" : "") + ".";
+        " uploaded" + (refused ? ", " + refused + " refused (see below)" : "") + "." +
+        (searching && batch.accepted ? " They are in All my photos, not in this search." : "");
       return;
     }
     var elapsed = (Date.now() - batch.started) / 1000;
@@ -64,6 +69,7 @@
   }
 
   function addCard(photo) {
+    if (searching) return;
     var empty = list.querySelector(".empty");
     if (empty) empty.remove();
     var li = el("li", "photo");
@@ -93,7 +99,15 @@
     meta.appendChild(remove);
     meta.appendChild(el("ul", "labels"));
     li.appendChild(meta);
-    list.insertBefore(li, list.firstChild);
+    // The timeline's month headings: new photos go under their own, at the top.
+    var heading = document.getElementById("just-uploaded");
+    if (!heading && list.querySelector(".month")) {
+      heading = el("li", "month");
+      heading.id = "just-uploaded";
+      heading.appendChild(el("h2", "", "Just uploaded"));
+      list.insertBefore(heading, list.firstChild);
+    }
+    list.insertBefore(li, heading ? heading.nextSibling : list.firstChild);
     document.dispatchEvent(new CustomEvent("photos:added"));
   }
 

@@ -103,3 +103,22 @@ def test_a_library_search_is_one_page_of_six_queries(client, library, django_ass
     client.get("/photos/", {"q": "Dog"})
     with django_assert_max_num_queries(6):
         assert client.get("/photos/", {"q": "Dog"}).status_code == 200
+
+
+def test_a_bulk_action_on_search_results_returns_to_the_search(client, library):
+    """It used to drop the search: the owner landed on all their photos."""
+    alice, _, photos = library
+    client.force_login(alice)
+    here = "/photos/?q=Dog&sort=relevance"
+
+    made_public = client.post("/photos/bulk/", {"action": "public", "ids": [str(photos["private-dog"].uid)], "next": here})
+    asked = client.post("/photos/bulk/", {"action": "trash", "ids": [str(photos["private-dog"].uid)], "next": here})
+    trashed = client.post("/photos/bulk/", {"action": "trash", "confirmed": "1", "ids": [str(photos["private-dog"].uid)],
+                                            "next": here})
+    elsewhere = client.post("/photos/bulk/", {"action": "private", "ids": [str(photos["public-cat"].uid)],
+                                              "next": "https://evil.example/photos/"})
+
+    assert made_public["Location"] == here
+    assert f'name="next" value="{here.replace("&", "&amp;")}"' in asked.content.decode()
+    assert trashed["Location"] == here
+    assert elsewhere["Location"] == "/photos/"
