@@ -8,7 +8,7 @@ import hashlib
 import shlex
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, FloatField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from ..models import DescriptionWord, DetectedText, Label, Photo
@@ -276,7 +276,7 @@ def _search_tokens(search: str) -> list[str]:
 # newest: uploaded most recently; taken: the date taken, latest first (the timeline).
 SORTS = ("newest", "taken", "relevance")
 ORDERINGS = {"newest": ("-created_at", "-id"), "taken": ("-taken_at", "-id")}
-RELEVANCE_WINDOW = 2000
+RELEVANCE_WINDOW = 1000
 
 
 def public_photos(search: str = "", sort: str = "newest") -> QuerySet[Photo]:
@@ -309,31 +309,39 @@ def search_photos(photos: QuerySet[Photo], search: str = "", sort: str = "newest
         # Ranked among the newest RELEVANCE_WINDOW matches: a score per photo is a
         # subquery per term, bounded work whatever the library's size.
         window = photos.values("pk")[:RELEVANCE_WINDOW]  # a subquery: no round trip of 2,000 ids
-        return (Photo.objects.filter(pk__in=window).annotate(relevance=_relevance(include))
-                .order_by("-relevance", "-created_at", "-id"))
+        return _ranked(Photo.objects.filter(pk__in=window), include).order_by("-relevance", "-created_at", "-id")
     return photos
 
 
-def _relevance(terms: list[str]):
-    """Per photo: for each term, the confidence of its best visible label (or kind of
-    it), else of the text that matched; summed. A term that no photo shows as text (or
-    that names no label) gets no subquery for it: half the work per photo for most."""
+def _ranked(photos: QuerySet[Photo], terms: list[str]) -> QuerySet[Photo]:
+    """``photos`` with ``relevance``: for each term, the confidence of its best visible
+    label (or kind of it), or of the text that matched, whichever is higher; summed.
+
+    One join per kind (the labels and the words that can score, as filtered relations)
+    and one GROUP BY, not a subquery per term and photo: a term that no photo shows as
+    text (or that names no label) adds nothing to join."""
+    kinds = {term: term_kinds(term) for term in terms}
+    names = {term: label_names_under(term) for term, (is_label, _, _) in kinds.items() if is_label}
+    words = [term.strip() for term, (_, is_text, _) in kinds.items() if is_text]
+    if names:
+        photos = photos.annotate(scoring_label=FilteredRelation("labels", condition=visible_labels_q("labels__") & Q(
+            labels__name__in=sorted({n for under in names.values() for n in under}))))
+    if words:
+        spelled = Q()
+        for word in words:
+            spelled |= Q(texts__text__iexact=word)
+        photos = photos.annotate(scoring_text=FilteredRelation("texts", condition=Q(
+            texts__type=DetectedText.Type.WORD, texts__confidence__gte=thresholds()["display"]) & spelled))
     total = Value(0.0, output_field=FloatField())
     for term in terms:
-        is_label, is_text, _ = term_kinds(term)
         scores = []
-        if is_label:
-            scores.append(Coalesce(Subquery(
-                Label.objects.filter(visible_labels_q(), photo=OuterRef("pk"), name__in=label_names_under(term))
-                .order_by("-confidence").values("confidence")[:1], output_field=FloatField()), 0.0))
-        if is_text:
-            scores.append(Coalesce(Subquery(
-                DetectedText.objects.filter(photo=OuterRef("pk"), type=DetectedText.Type.WORD,
-                                            confidence__gte=thresholds()["display"], text__iexact=term.strip())
-                .order_by("-confidence").values("confidence")[:1], output_field=FloatField()), 0.0))
+        if term in names:
+            scores.append(Coalesce(Max("scoring_label__confidence", filter=Q(scoring_label__name__in=names[term])), 0.0))
+        if term.strip() in words:
+            scores.append(Coalesce(Max("scoring_text__confidence", filter=Q(scoring_text__text__iexact=term.strip())), 0.0))
         if scores:
             total = total + (Greatest(*scores) if len(scores) > 1 else scores[0])
-    return total
+    return photos.annotate(relevance=total)
 
 
 FACET_SAMPLE = 2000
