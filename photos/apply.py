@@ -238,16 +238,17 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
                 """,
                 [Label.Source.MACHINE, Label.Review.PENDING, False, stamp, stamp, False, Label.Source.MACHINE],
             )
-            # Keep the taxonomy (name -> parents) current: parent searches read it.
+            # Keep the taxonomy (name -> parents, aliases) current: parent and alias searches read it.
             if connection.vendor == "postgresql":
-                pick = "SELECT DISTINCT ON (name) name, parents, %s FROM apply_labels ORDER BY name"
+                pick = "SELECT DISTINCT ON (name) name, parents, aliases, %s FROM apply_labels ORDER BY name"
             else:
-                pick = "SELECT name, MAX(parents), %s FROM apply_labels GROUP BY name"
+                pick = "SELECT name, MAX(parents), MAX(aliases), %s FROM apply_labels GROUP BY name"
             cursor.execute(
                 f"""
-                INSERT INTO {X} (name, parents, updated_at) {pick}
-                ON CONFLICT (name) DO UPDATE SET parents = excluded.parents, updated_at = excluded.updated_at
-                WHERE {X}.parents IS DISTINCT FROM excluded.parents
+                INSERT INTO {X} (name, parents, aliases, updated_at) {pick}
+                ON CONFLICT (name) DO UPDATE SET parents = excluded.parents, aliases = excluded.aliases,
+                    updated_at = excluded.updated_at
+                WHERE {X}.parents IS DISTINCT FROM excluded.parents OR {X}.aliases IS DISTINCT FROM excluded.aliases
                 """,
                 [stamp],
             )

@@ -399,12 +399,14 @@ class AuditEvent(models.Model):
 
 
 class LabelTaxonomy(models.Model):
-    """Every machine label name with its parents, as the engine reported them (kept up
-    to date by apply_records). Small: searching for a parent (Animal) becomes a lookup
+    """Every machine label name with its parents and aliases, as the engine reported them
+    (kept up to date by apply_records). Small: searching for a parent (Animal) becomes a lookup
     of its children here, then an indexed match on label names."""
 
     name = models.CharField(max_length=100, primary_key=True)
     parents = models.JSONField(default=list, blank=True)
+    # Other names people use for it (Rekognition's Aliases: Person is also Human).
+    aliases = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -86,22 +86,37 @@ def _taxonomy() -> dict[str, list[str]]:
     return taxonomy
 
 
+def _aliases() -> dict[str, list[str]]:
+    """alias (lower case) -> the label names that have it ("human" -> ["Person"]), as the
+    engine reported them (Rekognition's Aliases; the local detector's too); a minute."""
+    aliases = cache.get("label-aliases")
+    if aliases is None:
+        aliases = {}
+        for name, names in LabelTaxonomy.objects.exclude(aliases=[]).values_list("name", "aliases"):
+            for alias in names or []:
+                aliases.setdefault(str(alias).lower(), []).append(name)
+        cache.set("label-aliases", aliases, TAXONOMY_SECONDS)
+    return aliases
+
+
 def label_parents() -> list[str]:
     """Every name that is some label's parent (Animal, Vehicle...), sorted."""
     return sorted({parent for parents in _taxonomy().values() for parent in parents})
 
 
 def known_label_names() -> set[str]:
-    """Every label name and parent the taxonomy knows, as spelled."""
+    """Every label name, parent and alias the taxonomy knows, as spelled."""
     taxonomy = _taxonomy()
-    return set(taxonomy) | {parent for parents in taxonomy.values() for parent in parents}
+    return set(taxonomy) | {parent for parents in taxonomy.values() for parent in parents} | {
+        alias.title() for alias in _aliases()}
 
 
 def label_names_under(term: str) -> list[str]:
-    """``term`` (as typed, Title Cased) and every label name that has it as a parent, from
-    the small taxonomy table: "Animal" -> Animal, Dog, Cat, Bird..."""
+    """``term`` (as typed, Title Cased), the labels it is an alias of, and every label
+    name that has one of those as a parent, from the small taxonomy table: "Animal" ->
+    Animal, Dog, Cat, Bird...; "Human" -> Human, Person, Face, Head..."""
     taxonomy = _taxonomy()
-    variants = {term, term.title(), term.capitalize()}
+    variants = {term, term.title(), term.capitalize()} | set(_aliases().get(term.lower(), []))
     lowered = {v.lower() for v in variants}
     children = {name for name, parents in taxonomy.items() if any(p.lower() in lowered for p in parents)}
     return sorted(variants | children)

@@ -260,3 +260,16 @@ def test_a_facet_after_a_dangling_operator_narrows_the_search():
     assert refined("cat NOT", "Dog") == "cat Dog"
     assert refined("", "Dog") == "Dog"
     assert refined("Furniture", "Dining Table") == 'Furniture "Dining Table"'
+
+
+def test_an_alias_finds_its_label(client):
+    """Rekognition's Aliases (the local detector's too): Person is also Human. "Human"
+    and "humans" found nothing."""
+    key = "uploads/crowd.jpg"
+    Photo.objects.create(image=key, original_filename="crowd.jpg", visibility="public")
+    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=STAMP, updated_at=STAMP,
+                               labels=(Label(name="Person", confidence=96.0, aliases=("Human",)),))])
+    crowd = Photo.objects.get(image=key)
+
+    for query in ("human", "Humans", "person"):
+        assert [r["id"] for r in client.get("/api/photos/", {"q": query}).json()["results"]] == [str(crowd.uid)], query
