@@ -85,6 +85,7 @@ def labels_merge(*, label_ids: Iterable[int], into: str, actor, note: str = "") 
     events = []
     to_create = []
     approve_ids = []
+    grown = []  # targets that gain the merged labels' boxes
     for photo_id in photo_ids:
         merged = [lb for lb in sources if lb.photo_id == photo_id]
         best = max((lb.confidence for lb in merged if lb.confidence is not None), default=None)
@@ -97,9 +98,17 @@ def labels_merge(*, label_ids: Iterable[int], into: str, actor, note: str = "") 
             ))
             after = {"name": into, "review_state": Label.Review.APPROVED, "source": Label.Source.EDITOR, "confidence": best}
         else:
-            if target.review_state != Label.Review.APPROVED:
+            instances = union_instances(target.instances, [i for lb in merged for i in (lb.instances or [])])
+            if instances != (target.instances or []):
+                # The merged labels' boxes join the target's. The label is the editor's from
+                # now on: a re-analysis rewrites a machine label's boxes with its own.
+                target.instances, target.source = instances, Label.Source.EDITOR
+                target.review_state, target.reviewed_by, target.reviewed_at = Label.Review.APPROVED, actor, now
+                target.updated_at, target.missing_from_latest = now, False
+                grown.append(target)
+            elif target.review_state != Label.Review.APPROVED:
                 approve_ids.append(target.id)
-            after = {**_state(target), "review_state": Label.Review.APPROVED}
+            after = {**_state(target), "review_state": Label.Review.APPROVED, "boxes": len(target.instances or [])}
         for lb in merged:
             events.append(AuditEvent(photo_id=photo_id, label_name=lb.name, action=action, actor=actor, at=now,
                                      before=_state(lb), after={"merged_into": into, "review_state": Label.Review.REJECTED,
@@ -115,10 +124,50 @@ def labels_merge(*, label_ids: Iterable[int], into: str, actor, note: str = "") 
         Label.objects.filter(id__in=approve_ids).update(
             review_state=Label.Review.APPROVED, reviewed_by=actor, reviewed_at=now, updated_at=now, missing_from_latest=False
         )
+    if grown:
+        Label.objects.bulk_update(grown, ["instances", "source", "review_state", "reviewed_by", "reviewed_at",
+                                          "updated_at", "missing_from_latest"])
     if to_create:
         Label.objects.bulk_create(to_create)
     AuditEvent.objects.bulk_create(events)
     return len(sources)
+
+
+SAME_BOX_IOU = 0.8  # two boxes overlapping this much are one object seen twice
+
+
+def union_instances(kept, added) -> list:
+    """``kept`` instances and those of ``added`` that are not already there: a box that
+    overlaps one already kept by SAME_BOX_IOU or more (intersection over union) is the
+    same object, and the more confident of the two stays. Instances without a box are
+    kept as they are, once."""
+    result = [dict(i) for i in (kept or []) if isinstance(i, dict)]
+    for instance in added or []:
+        if not isinstance(instance, dict):
+            continue
+        same = next((n for n, k in enumerate(result) if _iou(k.get("box"), instance.get("box")) >= SAME_BOX_IOU), None)
+        if same is None:
+            if instance not in result:
+                result.append(dict(instance))
+        elif (instance.get("confidence") or 0) > (result[same].get("confidence") or 0):
+            result[same] = dict(instance)
+    return result
+
+
+def _iou(a, b) -> float:
+    """Intersection over union of two boxes given as ratios (left, top, width, height)."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return 0.0
+    try:
+        ax, ay, aw, ah = (float(a[k]) for k in ("left", "top", "width", "height"))
+        bx, by, bw, bh = (float(b[k]) for k in ("left", "top", "width", "height"))
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+    w = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    inter = w * h
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
 
 
 @transaction.atomic

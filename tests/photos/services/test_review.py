@@ -143,3 +143,47 @@ def test_decisions_survive_reanalysis(editor):
         "Blur": ("machine", "rejected"), "Park": ("editor", "approved"), "Tree": ("machine", "pending"),
     }
     assert Label.objects.get(name="Grass").missing_from_latest is True
+
+
+def boxed(key: str, labels: dict[str, list[tuple[float, float]]]) -> Photo:
+    """A photo whose labels have boxes: {name: [(left, top), ...]}, each 0.2 x 0.2, 90 %."""
+    from infra.functions.labeler.record import Box, Instance
+
+    stamp = "2026-11-22T08:00:00.000000Z"
+    apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=stamp, updated_at=stamp,
+                               labels=tuple(RecordLabel(name=n, confidence=90.0, instances=tuple(
+                                   Instance(box=Box(left=x, top=y, width=0.2, height=0.2), confidence=90.0)
+                                   for x, y in spots)) for n, spots in labels.items()))])
+    return Photo.objects.get(image=key)
+
+
+def test_a_merge_keeps_every_box_of_both_labels_once(editor):
+    """Merging Cow (2 boxes) into the photo's Horse (2 boxes) left Horse with 2: Cow's
+    boxes were gone from the page and from the CSV and COCO exports."""
+    from photos.exports import labels_coco, labels_csv
+
+    photo = boxed("uploads/herd.jpg", {"Horse": [(0.0, 0.0), (0.3, 0.0)], "Cow": [(0.0, 0.6), (0.305, 0.0)]})
+    cow = Label.objects.get(photo=photo, name="Cow")
+
+    review.labels_merge(label_ids=[cow.id], into="Horse", actor=editor)
+
+    horse = Label.objects.get(photo=photo, name="Horse")
+    spots = sorted((i["box"]["left"], i["box"]["top"]) for i in horse.instances)
+    assert spots == [(0.0, 0.0), (0.0, 0.6), (0.3, 0.0)]  # the cow at (0.305, 0) is the horse at (0.3, 0): once
+    assert (horse.review_state, horse.source) == ("approved", "editor")
+    csv = "".join(labels_csv(Photo.objects.filter(pk=photo.pk), approved_only=True))
+    assert csv.count('""left""') == 3, csv  # one row per label, its boxes listed
+    coco = "".join(labels_coco(Photo.objects.filter(pk=photo.pk), approved_only=True))
+    assert coco.count('"bbox"') == 3, coco
+    # A later analysis does not take the merged boxes away.
+    boxed("uploads/herd.jpg", {"Horse": [(0.0, 0.0), (0.3, 0.0)], "Cow": [(0.0, 0.6), (0.305, 0.0)]})
+    assert len(Label.objects.get(photo=photo, name="Horse").instances) == 3
+
+
+def test_merging_a_boxed_label_into_an_unboxed_one_gives_it_the_boxes(editor):
+    """Motorcycle (a box) into the photo's Vehicle (no box): Vehicle had no box after."""
+    photo = boxed("uploads/road.jpg", {"Motorcycle": [(0.4, 0.4)], "Vehicle": []})
+
+    review.labels_merge(label_ids=[Label.objects.get(photo=photo, name="Motorcycle").id], into="Vehicle", actor=editor)
+
+    assert [i["box"]["left"] for i in Label.objects.get(photo=photo, name="Vehicle").instances] == [0.4]
