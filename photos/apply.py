@@ -239,16 +239,22 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
                 [Label.Source.MACHINE, Label.Review.PENDING, False, stamp, stamp, False, Label.Source.MACHINE],
             )
             # Keep the taxonomy (name -> parents, aliases) current: parent and alias searches read it.
+            # A record without aliases (an engine that reports none) never wipes the known ones.
             if connection.vendor == "postgresql":
-                pick = "SELECT DISTINCT ON (name) name, parents, aliases, %s FROM apply_labels ORDER BY name"
+                pick = ("SELECT DISTINCT ON (name) name, parents, aliases, %s FROM apply_labels "
+                        "ORDER BY name, jsonb_array_length(aliases) DESC")
+                empty = "'[]'::jsonb"
             else:
                 pick = "SELECT name, MAX(parents), MAX(aliases), %s FROM apply_labels GROUP BY name"
+                empty = "'[]'"
             cursor.execute(
                 f"""
                 INSERT INTO {X} (name, parents, aliases, updated_at) {pick}
-                ON CONFLICT (name) DO UPDATE SET parents = excluded.parents, aliases = excluded.aliases,
+                ON CONFLICT (name) DO UPDATE SET parents = excluded.parents,
+                    aliases = COALESCE(NULLIF(excluded.aliases, {empty}), {X}.aliases),
                     updated_at = excluded.updated_at
-                WHERE {X}.parents IS DISTINCT FROM excluded.parents OR {X}.aliases IS DISTINCT FROM excluded.aliases
+                WHERE {X}.parents IS DISTINCT FROM excluded.parents
+                    OR (excluded.aliases <> {empty} AND {X}.aliases IS DISTINCT FROM excluded.aliases)
                 """,
                 [stamp],
             )

@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Count
+from django.http import HttpResponseBadRequest
 from django.utils.functional import cached_property
 
 from ..models import (
@@ -41,6 +42,12 @@ class StaffInputMixin:
 
     def get_search_results(self, request, queryset, search_term):
         return super().get_search_results(request, queryset, capped_search_term(search_term))
+
+    def changelist_view(self, request, extra_context=None):
+        # A NUL byte cannot reach PostgreSQL in a query parameter (a 500 from ?label=%00).
+        if any("\x00" in value for _, values in request.GET.lists() for value in values):
+            return HttpResponseBadRequest("A filter or search held a NUL character; nothing was looked up.")
+        return super().changelist_view(request, extra_context)
 
     def response_action(self, request, queryset):
         from django.contrib import messages

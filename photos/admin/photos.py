@@ -235,12 +235,15 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
 
     @admin.action(description="Refresh labels from DynamoDB", permissions=["view"])
     def refresh_from_dynamodb(self, request, queryset):
+        if not pipeline().syncs_records:
+            self.message_user(request, "This pipeline has no DynamoDB records to refresh from.", messages.WARNING)
+            return None
         result = pipeline().refresh(photo_ids=list(queryset.values_list("id", flat=True)))
         self.message_user(request, f"Refreshed {result.applied} photo(s) from DynamoDB; {result.stale} already up to date.")
 
     def get_urls(self):
         return [
-            path("<path:object_id>/refresh/", self.admin_site.admin_view(self.refresh_view), name="photos_photo_refresh"),
+            path("<int:object_id>/refresh/", self.admin_site.admin_view(self.refresh_view), name="photos_photo_refresh"),
             path("<int:object_id>/review/", self.admin_site.admin_view(self.review_view), name="photos_photo_review"),
             *super().get_urls(),
         ]
@@ -255,6 +258,9 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
         photo = get_object_or_404(Photo, pk=object_id)
         if not self.has_view_permission(request, photo):
             raise PermissionDenied
+        if not pipeline().syncs_records:  # the local pipeline writes records straight to the database
+            self.message_user(request, "This pipeline has no DynamoDB records to refresh from.", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:photos_photo_change", args=[photo.pk]))
         result = pipeline().refresh(photo_ids=[photo.pk])
         if not result.applied and not result.stale:
             self.message_user(request, "No record in DynamoDB for this photo yet.", messages.WARNING)

@@ -15,6 +15,28 @@ from ..models import (
 from .filters import StaffInputMixin
 
 
+def _storable(value) -> bool:
+    """Every string in ``value`` (keys too, at any depth) is text UTF-8 can encode (no
+    lone surrogate such as "\\ud800") without NUL: what PostgreSQL and a page can hold.
+    Walked with a stack, not recursion: the value may be nested hundreds deep."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+            if "\x00" in item:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 class LenientJSONField(forms.JSONField):
     """An empty box is {}; JSON Python cannot parse (a 5,000-digit number) is a form
     error, not a server error."""
@@ -23,17 +45,26 @@ class LenientJSONField(forms.JSONField):
         if value in (None, ""):
             return {}
         try:
-            return super().to_python(value)
+            parsed = super().to_python(value)
+        except RecursionError:  # [[[[...]]]] 2,000 deep
+            raise forms.ValidationError("Not JSON this page accepts: nested too deep.") from None
         except ValueError as exc:  # int too large to convert, and the like
             if isinstance(exc, forms.ValidationError):
                 raise
             raise forms.ValidationError(f"Not JSON this page accepts: {exc}") from None
+        if not _storable(parsed):
+            raise forms.ValidationError("Not JSON this page accepts: it holds a character no text can store "
+                                        "(a lone surrogate such as \\ud800, or NUL).")
+        return parsed
 
     def bound_data(self, data, initial):
+        """What the form shows again after an error: the text as typed whenever the
+        parsed value could not be written back as UTF-8 HTML (a lone surrogate) or parsed."""
         try:
-            return super().bound_data(data, initial)
-        except ValueError:
-            return data
+            value = super().bound_data(data, initial)
+        except (ValueError, RecursionError):
+            return forms.fields.InvalidJSONInput(data)
+        return value if _storable(value) else forms.fields.InvalidJSONInput(data)
 
 
 class ThresholdsForm(forms.ModelForm):

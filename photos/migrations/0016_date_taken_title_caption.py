@@ -8,12 +8,21 @@ from django.db import migrations, models
 
 def taken_when_uploaded(apps, schema_editor):
     """Photos stored before dates were read: their upload time, marked as such (the
-    field's default gave every row the migration's own time)."""
+    field's default gave every row the migration's own time). In batches of 10,000, each
+    committed on its own (the migration is not atomic), so a million photos never hold
+    one long lock on the table."""
     Photo = apps.get_model("photos", "Photo")
-    Photo.objects.update(taken_at=models.F("created_at"))
+    last = 0
+    while True:
+        ids = list(Photo.objects.filter(id__gt=last).order_by("id").values_list("id", flat=True)[:10_000])
+        if not ids:
+            return
+        Photo.objects.filter(id__gte=ids[0], id__lte=ids[-1]).update(taken_at=models.F("created_at"))
+        last = ids[-1]
 
 
 class Migration(migrations.Migration):
+    atomic = False
 
     dependencies = [
         ('photos', '0015_pending_erasure'),

@@ -9,7 +9,9 @@ def aliases_from_labels(apps, schema_editor):
     Label = apps.get_model("photos", "Label")
     LabelTaxonomy = apps.get_model("photos", "LabelTaxonomy")
     found = {}
-    for name, aliases in Label.objects.exclude(aliases=[]).values_list("name", "aliases").distinct():
+    # order_by(): without it the model's ordering (confidence) joins the DISTINCT.
+    rows = Label.objects.exclude(aliases=[]).order_by().values_list("name", "aliases").distinct()
+    for name, aliases in rows.iterator():
         found.setdefault(name, set()).update(str(a) for a in aliases or [])
     for name, aliases in found.items():
         LabelTaxonomy.objects.filter(name=name).update(aliases=sorted(aliases))

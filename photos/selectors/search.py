@@ -5,11 +5,15 @@ newest or relevance, facets, and pages without a total count."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
+import unicodedata
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import (Case, Count, Exists, FilteredRelation, FloatField, Max, OuterRef, Q, QuerySet, Value,
+                              When)
+from django.db.models.functions import Coalesce, Greatest, Least
+from django.db.models.lookups import GreaterThan
 
 from ..models import DescriptionWord, DetectedText, Label, Photo
 from .labels import known_label_names, label_names_under, thresholds, visible_labels_q
@@ -161,11 +165,21 @@ def is_described_word(word: str) -> bool:
     return known
 
 
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def description_words(text: str) -> list[str]:
+    """The words of a title or caption, or of a search term, as stored and as looked up:
+    Unicode-normalised, lower case, runs of letters and digits ("Mum's well-known
+    beach," -> mum, s, well, known, beach), at most 100 characters each."""
+    return [w[:100] for w in _WORD.findall(unicodedata.normalize("NFC", text or "").lower())]
+
+
 def has_description(term: str):
     """An EXISTS condition on photos: every word of ``term`` is in the title or caption
     its owner wrote (whatever its case)."""
     condition = Q()
-    for word in term.lower().split()[:MAX_PHRASE_WORDS]:
+    for word in description_words(term)[:MAX_PHRASE_WORDS]:
         condition &= Exists(DescriptionWord.objects.filter(photo=OuterRef("pk"), word=word))
     return condition
 
@@ -199,7 +213,8 @@ def term_kinds(term: str) -> tuple[bool, bool, bool]:
     words = term.split()
     is_text = bool(words) and all(is_text_word(w) for w in words[:MAX_PHRASE_WORDS])
     # The owner's title and caption: one indexed probe per word, remembered a minute.
-    is_described = bool(words) and all(is_described_word(w) for w in words[:MAX_PHRASE_WORDS])
+    described = description_words(term)
+    is_described = bool(described) and all(is_described_word(w) for w in described[:MAX_PHRASE_WORDS])
     return is_label, is_text, is_described
 
 
@@ -314,31 +329,44 @@ def search_photos(photos: QuerySet[Photo], search: str = "", sort: str = "newest
 
 
 def _ranked(photos: QuerySet[Photo], terms: list[str]) -> QuerySet[Photo]:
-    """``photos`` with ``relevance``: for each term, the confidence of its best visible
-    label (or kind of it), or of the text that matched, whichever is higher; summed.
+    """``photos`` with ``relevance``: for each term, the highest of the confidence of its
+    best visible label (or kind of it), of the text that matched (a phrase: its least
+    sure word), and 100 for the owner's title or caption (their own words, certain);
+    summed over the terms.
 
-    One join per kind (the labels and the words that can score, as filtered relations)
-    and one GROUP BY, not a subquery per term and photo: a term that no photo shows as
-    text (or that names no label) adds nothing to join."""
+    One join per kind (the labels, the words and the title words that can score, as
+    filtered relations) and one GROUP BY, not a subquery per term and photo; a term that
+    cannot match some kind adds nothing to join for it."""
     kinds = {term: term_kinds(term) for term in terms}
     names = {term: label_names_under(term) for term, (is_label, _, _) in kinds.items() if is_label}
-    words = [term.strip() for term, (_, is_text, _) in kinds.items() if is_text]
+    spoken = {term: term.split()[:MAX_PHRASE_WORDS] for term, (_, is_text, _) in kinds.items() if is_text}
+    described = {term: description_words(term)[:MAX_PHRASE_WORDS] for term, (_, _, is_d) in kinds.items() if is_d}
     if names:
         photos = photos.annotate(scoring_label=FilteredRelation("labels", condition=visible_labels_q("labels__") & Q(
             labels__name__in=sorted({n for under in names.values() for n in under}))))
-    if words:
+    if spoken:
         spelled = Q()
-        for word in words:
+        for word in {w for words in spoken.values() for w in words}:
             spelled |= Q(texts__text__iexact=word)
         photos = photos.annotate(scoring_text=FilteredRelation("texts", condition=Q(
             texts__type=DetectedText.Type.WORD, texts__confidence__gte=thresholds()["display"]) & spelled))
+    if described:
+        photos = photos.annotate(scoring_words=FilteredRelation("description_words", condition=Q(
+            description_words__word__in=sorted({w for words in described.values() for w in words}))))
     total = Value(0.0, output_field=FloatField())
     for term in terms:
         scores = []
         if term in names:
             scores.append(Coalesce(Max("scoring_label__confidence", filter=Q(scoring_label__name__in=names[term])), 0.0))
-        if term.strip() in words:
-            scores.append(Coalesce(Max("scoring_text__confidence", filter=Q(scoring_text__text__iexact=term.strip())), 0.0))
+        if term in spoken:
+            per_word = [Coalesce(Max("scoring_text__confidence", filter=Q(scoring_text__text__iexact=w)), 0.0)
+                        for w in spoken[term]]
+            scores.append(Least(*per_word) if len(per_word) > 1 else per_word[0])
+        if term in described:
+            found = [Count("scoring_words", filter=Q(scoring_words__word=w)) for w in described[term]]
+            fewest = Least(*found) if len(found) > 1 else found[0]
+            scores.append(Case(When(GreaterThan(fewest, 0), then=Value(100.0)), default=Value(0.0),
+                               output_field=FloatField()))
         if scores:
             total = total + (Greatest(*scores) if len(scores) > 1 else scores[0])
     return photos.annotate(relevance=total)

@@ -14,7 +14,7 @@ find, with how many photos it would find.
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -33,9 +33,13 @@ def count_public_labels() -> int:
     counts = list(Label.objects.filter(visible_labels_q(), photo__in=Photo.objects.public().values("pk"))
                   .values("name").annotate(n=Count("id")).values_list("name", "n"))
     now = timezone.now()
-    with transaction.atomic():
-        PublicLabelCount.objects.all().delete()
-        PublicLabelCount.objects.bulk_create([PublicLabelCount(name=name, photos=n, counted_at=now) for name, n in counts])
+    try:
+        with transaction.atomic():
+            PublicLabelCount.objects.all().delete()
+            PublicLabelCount.objects.bulk_create([PublicLabelCount(name=name, photos=n, counted_at=now)
+                                                  for name, n in counts])
+    except IntegrityError:  # another recount (the beat, another process) committed first: its counts stand
+        return 0
     cache.set(_FRESH_KEY, True, 60)
     return len(counts)
 

@@ -71,6 +71,10 @@ def _erase(photo_id: int, *, actor, note: str = "", only: Q | None = None) -> bo
         # The files go after the commit, through the outbox: retried until storage
         # shows no version of any of them is left.
         pending = erasure_queue(key=key, names=names, reason=note or "deleted")
+        # The owner's own words (titles, captions) go with the photo: the record keeps
+        # that they were changed, and when, not what they said.
+        AuditEvent.objects.filter(photo=photo, action=AuditEvent.Action.DESCRIBE).update(
+            before={}, after={}, note="erased with the photo")
         photo.delete()
     erasure_soon(pending.id)
     return True

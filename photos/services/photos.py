@@ -3,8 +3,10 @@ restored. Erasure is erasure.py's; receiving uploads is uploads.py's."""
 
 from __future__ import annotations
 
-import re
+import logging
 import unicodedata
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from django.core.cache import cache
 from django.db import transaction
@@ -12,10 +14,15 @@ from django.utils import timezone
 
 from ..models import CONTENT_TYPES, EXTENSIONS, AuditEvent, DescriptionWord, Photo
 from ..pipelines import pipeline
-from ..selectors.search import DESCRIBED_SECONDS, described_key
+from ..selectors.search import DESCRIBED_SECONDS, described_key, description_words
 from ..validation import CheckedUpload
 
 TRASH_DAYS = 30
+logger = logging.getLogger(__name__)
+
+
+class StorageFailed(Exception):
+    """The file could not be written to storage; the message is for the user."""
 
 
 def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibility.PRIVATE) -> Photo:
@@ -33,7 +40,13 @@ def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibi
         **upload.taken_fields(),
     )
     upload.file.seek(0)
-    photo.image.save(f"upload.{EXTENSIONS[upload.format]}", upload.file, save=False)
+    try:
+        photo.image.save(f"upload.{EXTENSIONS[upload.format]}", upload.file, save=False)
+    except (OSError, BotoCoreError, ClientError) as exc:  # a full disk, a refused or unreachable bucket
+        logger.error("storing an upload of user %s failed: %s", getattr(owner, "pk", None), exc)
+        if photo.image.name:
+            photo.image.storage.delete(photo.image.name)
+        raise StorageFailed("could not be stored: the storage refused it; try again later.") from exc
     try:
         photo.save()
     except Exception:
@@ -73,7 +86,6 @@ def photo_set_visibility(*, photo_id: int, actor, visibility: str) -> Photo | No
 
 
 TITLE_MAX, CAPTION_MAX = 200, 2000
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class DescribeError(ValueError):
@@ -104,7 +116,7 @@ def photo_describe(*, photo_id: int, actor, title: str, caption: str) -> Photo |
         photo.title, photo.caption = title, caption
         # What search finds the photo by: the words of both, once each, lower-cased.
         DescriptionWord.objects.filter(photo=photo).delete()
-        words = {w.lower()[:100] for w in _WORD.findall(f"{title} {caption}")}
+        words = set(description_words(f"{title} {caption}"))
         DescriptionWord.objects.bulk_create([DescriptionWord(photo=photo, word=w) for w in sorted(words)])
         # Searches find the new words at once, not after the minute a probe is remembered.
         transaction.on_commit(lambda: cache.set_many({described_key(w): True for w in words}, DESCRIBED_SECONDS))

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from ..models import ACCEPTED_NAMES, CONTENT_TYPES, EXTENSIONS, Photo, photo_upload_to
 from ..pipelines import media_storage
 from ..validation import UploadRejected, check_upload, clean_filename
-from .photos import photo_create, photo_enqueue_analysis, photos_already_uploaded
+from .photos import StorageFailed, photo_create, photo_enqueue_analysis, photos_already_uploaded
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ def photos_receive(*, owner, files, visibility: str) -> UploadOutcome:
         try:
             with transaction.atomic():
                 outcome.accepted.append(photo_create(owner=owner, upload=checked, visibility=visibility))
+        except StorageFailed as exc:
+            known.pop(checked.sha256, None)
+            outcome.rejected.append((checked.original_filename, str(exc)))
         except IntegrityError:
             # Another request stored the same file for this owner a moment ago (the
             # unique constraint decided the race); photo_create removed our copy.

@@ -166,8 +166,9 @@ def _library_page(request) -> str:
     and page kept (a path on this site under My photos only), else My photos."""
     mine = reverse("photos:mine")
     target = request.POST.get("next", "")
-    if target.startswith(mine) and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        return target
+    path, _, query = target.partition("?")
+    if path == mine and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return f"{mine}?{query}" if query else mine
     return mine
 
 

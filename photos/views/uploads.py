@@ -27,7 +27,7 @@ def direct_upload(request):
     try:
         start = uploads.direct_upload_start(owner=request.user, filename=str(body.get("filename", "")),
                                              content_type=str(body.get("content_type", "")), size=int(body.get("size", 0)))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: {"size": 1e400}
         return JsonResponse({"error": str(exc) if isinstance(exc, uploads.DirectUploadError) else "Bad request."}, status=400)
     return JsonResponse(start)
 

@@ -129,3 +129,39 @@ def test_admin_actions_with_a_forged_selection_do_nothing_instead_of_a_500(root,
 
     assert response.status_code == 302
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.FLAG).exists()
+
+
+@pytest.mark.parametrize(("categories", "message"), [
+    ("[" * 2000 + "]" * 2000, "nested too deep"),
+    ('{"a":' * 50 + "1" + "}" * 50, "the threshold must be a number"),
+    ('{"\\ud800": 50}', "no text can store"),
+    ('{"Explicit\\u0000": 50}', "no text can store"),
+])
+def test_thresholds_nested_deep_or_holding_a_lone_surrogate_are_form_errors(root, categories, message):
+    """Both were 500s (issue 19, finding 3)."""
+    response = root.post(f"{SETTINGS}add/", {"display_threshold": "70", "flag_threshold": "80",
+                                             "category_thresholds": categories})
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not ModerationSettings.objects.exists()
+
+
+@pytest.mark.parametrize("url", [
+    "/admin/photos/photo/?label=%00", "/admin/photos/photo/?parent=%00", "/admin/photos/photo/?q=%00",
+    "/admin/photos/reviewitem/?label=%00", "/admin/photos/auditevent/?label=%00",
+])
+def test_a_nul_byte_in_an_admin_filter_is_a_400_not_a_500(root, url):
+    response = root.get(url)
+
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+
+
+def test_refreshing_a_photo_in_the_local_pipeline_or_a_bad_id_is_no_500(root):
+    photo = analysed_photo("p.jpg", {"Dog": (90.0, [])})
+
+    local = root.post(f"/admin/photos/photo/{photo.pk}/refresh/", follow=True)
+    assert local.status_code == 200
+    assert "no DynamoDB records to refresh from" in local.content.decode()
+    assert root.post("/admin/photos/photo/abc/refresh/").status_code in (302, 404)

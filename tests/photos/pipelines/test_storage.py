@@ -284,3 +284,15 @@ def test_the_csp_allows_the_hosts_the_signed_urls_really_have_in_a_real_account(
 
     assert _origin(image) in _directive(policy, "img-src")
     assert _origin(post) in _directive(policy, "connect-src") and _origin(post) in _directive(policy, "form-action")
+
+
+@pytest.mark.parametrize("size", ["1e400", "-1e400", "NaN", "[1]", '"x"'])
+def test_a_direct_upload_with_an_impossible_size_is_a_400(s3, client, size):
+    """{"size": 1e400} was a 500 (int(inf) overflows) (issue 19, finding 3)."""
+    client.force_login(get_user_model().objects.create_user("sizer", password="x"))
+
+    response = client.post("/photos/direct/", '{"filename": "a.jpg", "content_type": "image/jpeg", "size": %s}' % size,
+                           content_type="application/json")
+
+    assert response.status_code == 400
+    assert "error" in response.json()

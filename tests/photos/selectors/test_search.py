@@ -273,3 +273,36 @@ def test_an_alias_finds_its_label(client):
 
     for query in ("human", "Humans", "person"):
         assert [r["id"] for r in client.get("/api/photos/", {"q": query}).json()["results"]] == [str(crowd.uid)], query
+
+
+def test_relevance_counts_titles_and_every_word_of_a_phrase(client, django_user_model):
+    """A photo found by its title scored 0, and so did a phrase found as text: both sank
+    below photos that matched less."""
+    from photos.services.photos import photo_describe
+
+    owner = django_user_model.objects.create_user("describer", password="x")
+    titled = photo("titled.jpg", {"Dog": 75.0}, age_days=2)
+    Photo.objects.filter(pk=titled.pk).update(owner=owner)
+    photo_describe(photo_id=titled.id, actor=owner, title="Rex's first day at the beach", caption="")
+    labelled = photo("labelled.jpg", {"Dog": 95.0, "Beach": 71.0}, age_days=1)
+    sign = photo("sign.jpg", {"Dog": 80.0}, {"OPEN DAILY": 99.0})
+    plain = photo("plain.jpg", {"Dog": 90.0})
+
+    def ranked(q):
+        return [r["id"] for r in client.get("/api/photos/", {"q": q, "sort": "relevance"}).json()["results"]]
+
+    assert ranked("dog beach") == [str(titled.uid), str(labelled.uid)]  # 75 + 100 before 95 + 71
+    assert ranked('dog "open daily"')[0] == str(sign.uid)
+    assert ranked("rex's beach") == [str(titled.uid)]  # the title's words, split as stored
+    assert str(plain.uid) not in ranked("dog beach")
+
+
+def test_an_engine_that_reports_no_aliases_does_not_wipe_them():
+    from photos.models import LabelTaxonomy
+
+    for key, aliases in (("uploads/a1.jpg", ("Human",)), ("uploads/a2.jpg", ())):
+        Photo.objects.create(image=key, original_filename=key, visibility="public")
+        apply_records([LabelRecord(bucket="b", key=key, status="LABELED", engine="local", analyzed_at=STAMP,
+                                   updated_at=STAMP, labels=(Label(name="Person", confidence=96.0, aliases=aliases),))])
+
+    assert LabelTaxonomy.objects.get(name="Person").aliases == ["Human"]

@@ -367,3 +367,31 @@ def test_my_photos_shows_moderation_state_to_the_owner(client_in, user):
     # Its owner still sees it (through the permission-checked URL, never the storage name).
     assert f"/photos/{removed.uid}/thumbnail/" in page and "thumbnails/removed" not in page
 
+
+
+def test_a_storage_failure_is_a_message_for_that_file_and_nothing_is_half_stored(client_in, user, media_root, monkeypatch):
+    """A full disk or a refused bucket during the upload was a 500, form and API alike
+    (issue 19, finding 3); the other files of the batch still go in."""
+    from django.core.files.storage import FileSystemStorage
+
+    real_save = FileSystemStorage._save
+
+    def failing_save(self, name, content):
+        if "broken" in (getattr(content, "name", "") or ""):  # the client's file name, as the server received it
+            raise OSError(28, "No space left on device")
+        return real_save(self, name, content)
+
+    monkeypatch.setattr(FileSystemStorage, "_save", failing_save)
+    broken = upload("broken.jpg", photo_bytes("rocket"))
+    good = upload("good.png", photo_bytes("astronaut"), "image/png")
+
+    response = client_in.post(MY_PHOTOS, {"photos": [broken, good]})
+    assert "broken.jpg could not be stored: the storage refused it; try again later. It was not stored." in messages_of(response)
+    assert list(Photo.objects.values_list("original_filename", flat=True)) == ["good.png"]
+    assert stored_files(media_root) == [Photo.objects.get().image.name]
+
+    again = upload("broken.jpg", photo_bytes("rocket"))
+    api = client_in.post("/api/photos/", {"photos": [again]}, HTTP_X_CSRFTOKEN="x")
+    assert api.status_code == 400
+    assert api.json()["rejected"] == [{"filename": "broken.jpg",
+                                       "error": "broken.jpg could not be stored: the storage refused it; try again later."}]

@@ -121,4 +121,7 @@ def test_a_bulk_action_on_search_results_returns_to_the_search(client, library):
     assert made_public["Location"] == here
     assert f'name="next" value="{here.replace("&", "&amp;")}"' in asked.content.decode()
     assert trashed["Location"] == here
+    into_trash = client.post("/photos/bulk/", {"action": "private", "ids": [str(photos["public-cat"].uid)],
+                                               "next": "/photos/trash/"})
+    assert into_trash["Location"] == "/photos/"  # back to My photos only
     assert elsewhere["Location"] == "/photos/"

@@ -171,3 +171,18 @@ def test_only_the_owner_describes_and_not_from_the_trash_and_nothing_too_long(ow
 
     assert Photo.objects.get(pk=photo.pk).title == ""
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.DESCRIBE).exists()
+
+
+def test_the_owners_words_leave_the_record_when_the_photo_is_deleted_for_good(owner, media_root):
+    """The audit entry of a title change kept the title and caption after "Delete for
+    good": the owner's own words (names, places) outlived the photo."""
+    from photos.services.erasure import photo_delete
+
+    photo = analysed_photo("p.jpg", {"Dog": (95.0, [])}, owner=owner)
+    photo_describe(photo_id=photo.id, actor=owner, title="Grandma's house, 12 Elm Street", caption="Anna, 1998")
+
+    assert photo_delete(photo_id=photo.id, actor=owner)
+
+    event = AuditEvent.objects.get(action=AuditEvent.Action.DESCRIBE)
+    assert (event.before, event.after, event.note) == ({}, {}, "erased with the photo")
+    assert "Elm Street" not in str(list(AuditEvent.objects.values_list("before", "after", "note")))
