@@ -100,13 +100,26 @@ def local_rekognition():
 
 
 def photo_mark_analyzing(*, photo_id: int) -> bool:
-    """Claim a photo for analysis; False if it is already analysed (idempotent tasks)."""
-    updated = Photo.objects.filter(id=photo_id, status__in=Photo.PENDING_STATUSES).update(
-        status=Photo.Status.ANALYZING, updated_at=timezone.now()
-    )
+    """Claim a photo for analysis; False if it is analysed already, or another worker is
+    analysing it now (a duplicate delivery of the task: it neither runs the analysis a
+    second time nor counts towards the give-up limit). A claim older than the hard time
+    limit is a worker that died: that photo can be claimed again."""
+    now = timezone.now()
+    abandoned = now - timedelta(seconds=ANALYSIS_HARD_LIMIT + 30)
+    updated = Photo.objects.filter(
+        Q(status__in=(Photo.Status.UPLOADED, Photo.Status.QUEUED))
+        | Q(status=Photo.Status.ANALYZING, updated_at__lt=abandoned), id=photo_id,
+    ).update(status=Photo.Status.ANALYZING, updated_at=now)
     if updated:
         Photo.objects.filter(id=photo_id).update(analysis_attempts=F("analysis_attempts") + 1)
     return bool(updated)
+
+
+def photo_release(*, photo_id: int) -> None:
+    """Give a claimed photo back to the queue (a transient error): the task's retry
+    claims it again."""
+    Photo.objects.filter(id=photo_id, status=Photo.Status.ANALYZING).update(
+        status=Photo.Status.QUEUED, updated_at=timezone.now())
 
 
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:
@@ -171,10 +184,12 @@ def analyze_photo(photo_id: int) -> str:
         result = photo_analyze(photo_id=photo_id)
     except ClientError as exc:
         if is_transient(exc):
+            photo_release(photo_id=photo_id)
             raise TransientAnalysisError(str(exc)) from exc
         photo_mark_failed(photo_id=photo_id, reason=f"Analysis error: {exc}")
         return "failed"
     except (ConnectionError, TimeoutError) as exc:
+        photo_release(photo_id=photo_id)
         raise TransientAnalysisError(str(exc)) from exc
     except SoftTimeLimitExceeded:
         photo_mark_failed(photo_id=photo_id, reason=f"Analysis took longer than {ANALYSIS_SOFT_LIMIT} s.")

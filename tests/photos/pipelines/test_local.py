@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 def stored_photo(data: bytes, name: str = "a.jpg", **fields) -> Photo:
     owner = get_user_model().objects.create_user(f"u{Photo.objects.count()}", password="x")
-    photo = Photo(owner=owner, original_filename=name, size=len(data), status=Photo.Status.QUEUED, **fields)
+    photo = Photo(owner=owner, original_filename=name, size=len(data), **{"status": Photo.Status.QUEUED, **fields})
     photo.image.save(name, ContentFile(data))
     return photo
 
@@ -192,3 +192,27 @@ def test_a_photo_left_analyzing_by_a_killed_worker_is_picked_up_within_minutes(f
 
     assert result["enqueued"] == 1
     assert "photos.tasks.analyze_photo" in fake_queue.task_names() or fake_queue.sent
+
+
+def test_a_duplicate_delivery_while_another_worker_analyses_does_nothing():
+    """A second delivery of the task claimed a photo already "analyzing", ran the whole
+    analysis again and counted towards the give-up limit (issue 19, finding 3)."""
+    photo = stored_photo(photo_bytes("rocket"), status=Photo.Status.ANALYZING)
+    Photo.objects.filter(pk=photo.pk).update(analysis_attempts=1)
+
+    assert analyze_photo.run(photo.id) == "skipped"
+
+    photo.refresh_from_db()
+    assert (photo.status, photo.analysis_attempts) == (Photo.Status.ANALYZING, 1)
+    assert not Label.objects.filter(photo=photo).exists()
+
+
+def test_a_claim_older_than_the_hard_limit_is_a_dead_worker_and_is_claimed_again():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    photo = stored_photo(photo_bytes("grace_hopper"), status=Photo.Status.ANALYZING)
+    Photo.objects.filter(pk=photo.pk).update(updated_at=timezone.now() - timedelta(seconds=local.ANALYSIS_HARD_LIMIT + 60))
+
+    assert analyze_photo.run(photo.id) == "applied"
