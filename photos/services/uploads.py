@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 
 from ..models import ACCEPTED_NAMES, CONTENT_TYPES, EXTENSIONS, Photo, photo_upload_to
 from ..pipelines import media_storage
-from ..validation import UploadRejected, check_upload, clean_filename
+from ..validation import UploadRejected, clean_filename, finish_upload, probe_upload
 from .photos import StorageFailed, photo_create, photo_enqueue_analysis, photos_already_uploaded
 
 logger = logging.getLogger(__name__)
@@ -32,16 +32,21 @@ def photos_receive(*, owner, files, visibility: str) -> UploadOutcome:
     the owner's photos (also within this batch) instead of storing them, and store each
     accepted file in its own transaction with its analysis enqueued on commit."""
     outcome = UploadOutcome()
-    checked_files = []
-    for upload in files:
+    probed_files = []
+    for upload in files:  # the cheap checks for all, then one query for duplicates, then decoding
         try:
-            checked_files.append(check_upload(upload))
+            probed_files.append(probe_upload(upload))
         except UploadRejected as exc:
             outcome.rejected.append((exc.filename, exc.message))
-    known = photos_already_uploaded(owner=owner, sha256s=[c.sha256 for c in checked_files])
-    for checked in checked_files:
-        if checked.sha256 in known:
-            outcome.rejected.append((checked.original_filename, f"is already in your photos (as {known[checked.sha256]})."))
+    known = photos_already_uploaded(owner=owner, sha256s=[p.sha256 for p in probed_files])
+    for probed in probed_files:
+        if probed.sha256 in known:  # refused before its pixels are decoded
+            outcome.rejected.append((probed.original_filename, f"is already in your photos (as {known[probed.sha256]})."))
+            continue
+        try:
+            checked = finish_upload(probed)
+        except UploadRejected as exc:
+            outcome.rejected.append((exc.filename, exc.message))
             continue
         known[checked.sha256] = checked.original_filename
         try:
@@ -121,14 +126,15 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
     except (FileNotFoundError, OSError):
         raise DirectUploadError("The file never reached storage; try the upload again.") from None
     try:
-        checked = check_upload(SimpleUploadedFile(data["filename"], content))
+        probed = probe_upload(SimpleUploadedFile(data["filename"], content))
+        if probed.sha256 in photos_already_uploaded(owner=owner, sha256s=[probed.sha256]):
+            raise UploadRejected(probed.original_filename, "is already in your photos.")
+        checked = finish_upload(probed)
         if EXTENSIONS[checked.format] != PurePosixPath(key).suffix.lstrip("."):
             # The key was named for the type the browser claimed; what is stored is served
             # and analysed by its extension, so a mismatch is refused, not stored.
             raise UploadRejected(checked.original_filename,
                                  f"is a {checked.format} image but was sent as another type; upload it again.")
-        if checked.sha256 in photos_already_uploaded(owner=owner, sha256s=[checked.sha256]):
-            raise UploadRejected(checked.original_filename, "is already in your photos.")
         storage.copy_version(incoming, version, to=key, content_type=CONTENT_TYPES[checked.format])
     except UploadRejected as exc:
         raise DirectUploadError(f"{exc.filename} {exc.message}") from None

@@ -330,6 +330,7 @@ def test_nobody_deletes_someone_elses_photo(client, user, media_root):
     b'<img src=x onerror="fetch(\'//evil\')">',
     b'<IMG SRC=x OnError=alert(1)>',
     b'<meta http-equiv="refresh" content="0;url=https://evil.example/">',
+    b"<details open ontoggle=alert(1)>",  # missed before issue 19
 ])
 @pytest.mark.parametrize("where", ["comment", "appended"])
 def test_polyglot_images_are_refused(client_in, media_root, payload, where):
@@ -343,6 +344,41 @@ def test_polyglot_images_are_refused(client_in, media_root, payload, where):
 
     assert "cute.jpg contains web page or script content" in " ".join(messages_of(response))
     assert stored_files(media_root) == []
+
+
+@pytest.mark.parametrize("payload", [b'<img src=x ' + b"a" * 200 + b' onerror="alert(1)">', b"<script>alert(1)</script>"])
+def test_markup_across_a_chunk_boundary_is_still_found(client_in, media_root, payload):
+    """Uploads are read in 64 KiB chunks; markup placed across a boundary was missed
+    when it was longer than the 32 bytes the chunks overlapped (issue 19, finding 3)."""
+    from django.core.files.uploadedfile import InMemoryUploadedFile
+
+    jpeg = photo_bytes("rocket")
+    chunk = InMemoryUploadedFile.DEFAULT_CHUNK_SIZE
+    boundary = (len(jpeg) // chunk + 1) * chunk
+    at = boundary - len(payload) // 2  # the boundary falls in the middle of the markup
+    data = jpeg + b"\x00" * (at - len(jpeg)) + payload
+    assert data[boundary - 1 : boundary + 1] == payload[len(payload) // 2 - 1 : len(payload) // 2 + 1]
+
+    response = client_in.post(MY_PHOTOS, {"photos": upload("cute.jpg", data)})
+
+    assert "cute.jpg contains web page or script content" in " ".join(messages_of(response))
+    assert stored_files(media_root) == []
+
+
+def test_a_duplicate_is_refused_before_its_pixels_are_decoded(client_in, monkeypatch, fake_queue):
+    """A 97 KB PNG of 50 megapixels cost seconds of CPU decoding before the duplicate
+    check refused it (issue 19, finding 3): the duplicate check now comes first."""
+    from photos.services import uploads as uploads_service
+
+    client_in.post(MY_PHOTOS, {"photos": upload("a.png", photo_bytes("astronaut"), "image/png")})
+    decoded = []
+    real = uploads_service.finish_upload
+    monkeypatch.setattr(uploads_service, "finish_upload", lambda probed: decoded.append(probed) or real(probed))
+
+    response = client_in.post(MY_PHOTOS, {"photos": upload("again.png", photo_bytes("astronaut"), "image/png")})
+
+    assert "again.png is already in your photos (as a.png)." in " ".join(messages_of(response))
+    assert decoded == []
 
 
 def test_real_sample_photos_are_not_mistaken_for_polyglots(client_in, django_capture_on_commit_callbacks):
