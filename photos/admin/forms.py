@@ -24,7 +24,12 @@ class MergeForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    decision = forms.ChoiceField(choices=[("clear", "Clear"), ("remove", "Remove"), ("escalate", "Escalate")])
+    # No default: one click must not clear a case; the moderator chooses.
+    decision = forms.ChoiceField(choices=[("", "Choose…"), ("clear", "Clear"), ("remove", "Remove"),
+                                          ("escalate", "Escalate")])
+    # The state the moderator saw when the page was drawn: a decision made on a case that
+    # changed since (another moderator decided it) is refused, not applied over it.
+    seen_state = forms.CharField(widget=forms.HiddenInput, required=False)
     reason = forms.ChoiceField(required=False, label="Reason for a removal (the owner sees it)",
                                choices=[("", "---------"), *REMOVAL_REASONS.items()])
     note = forms.CharField(required=False, max_length=2000, label="Note (on a removal, the owner sees it too)",

@@ -112,7 +112,7 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
         if not _can_moderate(request):
             raise PermissionDenied
         photo = get_object_or_404(Photo.objects.select_related("owner", "moderation_locked_by"), pk=object_id)
-        form = DecisionForm(request.POST or None)
+        form = DecisionForm(request.POST or None, initial={"seen_state": photo.moderation_state})
         if photo.moderation_state == Photo.Moderation.APPEALED:  # an appeal is cleared or removed, not escalated
             form.fields["decision"].choices = [c for c in form.fields["decision"].choices if c[0] != "escalate"]
         if request.method == "POST":
@@ -120,7 +120,8 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
                 try:
                     moderation.photo_moderate(photo_id=photo.pk, decision=form.cleaned_data["decision"],
                                               actor=request.user, note=form.cleaned_data["note"],
-                                              reason=form.cleaned_data["reason"])
+                                              reason=form.cleaned_data["reason"],
+                                              seen_state=form.cleaned_data["seen_state"] or None)
                 except moderation.ModerationError as exc:
                     self.message_user(request, str(exc), messages.ERROR)
                     return HttpResponseRedirect(reverse("admin:photos_moderationcase_decide", args=[photo.pk]))

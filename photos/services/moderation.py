@@ -60,11 +60,14 @@ def case_release(*, photo_id: int, actor) -> None:
 
 
 @transaction.atomic
-def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "", reason: str = "") -> Photo:
-    """Clear, remove or escalate a photo. The actor must hold the case's lock (it is
-    taken here if free). Open flags are resolved by clear and remove. A removal needs
-    one of REMOVAL_REASONS: the owner sees it, with the note. A decision on an appealed
-    photo is final (no second appeal)."""
+def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "", reason: str = "",
+                   seen_state: str | None = None) -> Photo:
+    """Clear, remove or escalate a photo with an open case (flagged, escalated, appealed
+    or reported). The actor must hold the case's lock (it is taken here if free). Open
+    flags are resolved by clear and remove. A removal needs one of REMOVAL_REASONS: the
+    owner sees it, with the note. A decision on an appealed photo is final (no second
+    appeal). ``seen_state``: the moderation state the decider's page showed; a case that
+    changed since (another moderator decided it) is refused, never decided over."""
     if decision not in DECISIONS:
         raise ModerationError(f"Unknown decision {decision!r}.")
     if decision == "remove" and reason not in REMOVAL_REASONS:
@@ -80,6 +83,9 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "", reaso
     )
     if held_by_other:
         raise ModerationError("Another moderator is deciding this photo; wait until they finish or their lock expires.")
+    if seen_state is not None and seen_state != photo.moderation_state:
+        raise ModerationError(f"This case changed since you opened it: it is now "
+                              f"{Photo.Moderation(photo.moderation_state).label.lower()}. Look at it again.")
     state, action = DECISIONS[decision]
     reported = Flag.objects.filter(photo_id=photo_id, resolved_at__isnull=True).exists()
     if decision == "clear" and photo.moderation_state not in Photo.AWAITING_MODERATION and not reported:
@@ -90,6 +96,9 @@ def photo_moderate(*, photo_id: int, decision: str, actor, note: str = "", reaso
         raise ModerationError("Only a flagged or reported photo can be escalated (an appeal is cleared or removed).")
     if photo.moderation_state == Photo.Moderation.REMOVED:
         raise ModerationError("The photo has already been removed.")
+    if decision == "remove" and photo.moderation_state not in Photo.AWAITING_MODERATION and not reported:
+        raise ModerationError("Only a flagged, escalated, appealed or reported photo can be removed; "
+                              "report it first (the report is on the record).")
     before = {"moderation_state": photo.moderation_state}
     seen = {name: confidence for name, confidence in photo.moderation_labels.values_list("name", "confidence")}
     photo.moderation_state = state

@@ -134,3 +134,22 @@ def test_there_is_only_one_thresholds_row():
     response = client.get("/admin/photos/moderationsettings/add/")
 
     assert response.status_code == 302 and response["Location"].endswith(f"/moderationsettings/{row.pk}/change/")
+
+
+def test_the_decision_form_has_no_default_and_carries_the_state_seen():
+    """It defaulted to Clear, so one click cleared a case; and a decision posted after
+    another moderator's decided over it (issue 19, findings 3 and 4)."""
+    photo = flagged("explicit.jpg", 95.0)
+    client, _ = login("Moderators")
+
+    page = client.get(f"{QUEUE}{photo.pk}/decide/").content.decode()
+    assert '<option value="" selected>Choose…</option>' in page
+    assert 'name="seen_state" value="flagged"' in page
+    unchosen = client.post(f"{QUEUE}{photo.pk}/decide/", {"seen_state": "flagged"})
+    assert unchosen.status_code == 200 and Photo.objects.get(pk=photo.pk).moderation_state == "flagged"
+
+    Photo.objects.filter(pk=photo.pk).update(moderation_state="cleared")  # another moderator, meanwhile
+    stale = client.post(f"{QUEUE}{photo.pk}/decide/", {"decision": "remove", "reason": "spam", "seen_state": "flagged"},
+                        follow=True)
+    assert "This case changed since you opened it" in stale.content.decode()
+    assert Photo.objects.get(pk=photo.pk).moderation_state == "cleared"

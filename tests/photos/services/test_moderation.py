@@ -176,6 +176,25 @@ def test_invalid_decisions_are_refused():
 
     with pytest.raises(moderation.ModerationError, match="Only a flagged"):
         moderation.photo_moderate(photo_id=photo.id, decision="clear", actor=mod)
+    # Nobody flagged or reported it: no case to remove it on (issue 19, finding 3).
+    with pytest.raises(moderation.ModerationError, match="Only a flagged, escalated, appealed or reported photo can be removed"):
+        moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=mod, reason="spam")
+    Photo.objects.filter(pk=photo.pk).update(moderation_state="flagged")
     moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=mod, reason="spam")
     with pytest.raises(moderation.ModerationError, match="already been removed"):
         moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=mod, reason="spam")
+
+
+def test_a_decision_on_a_case_that_changed_since_the_page_was_drawn_is_refused():
+    """Moderator 2's page showed the photo flagged; moderator 1 cleared it meanwhile; 2's
+    "remove" used to override the newer decision (issue 19, finding 3)."""
+    photo = analysed()
+    Photo.objects.filter(pk=photo.pk).update(moderation_state="flagged")
+    first, second = users("mod1", "mod2", staff=True)
+
+    moderation.photo_moderate(photo_id=photo.id, decision="clear", actor=first, seen_state="flagged")
+    with pytest.raises(moderation.ModerationError, match="changed since you opened it: it is now cleared"):
+        moderation.photo_moderate(photo_id=photo.id, decision="remove", actor=second, reason="spam", seen_state="flagged")
+
+    assert Photo.objects.get(pk=photo.pk).moderation_state == "cleared"
+    assert AuditEvent.objects.filter(photo=photo, action="remove").count() == 0
