@@ -74,6 +74,13 @@ def labels_merge(*, label_ids: Iterable[int], into: str, actor, note: str = "") 
     labels = list(Label.objects.select_for_update().filter(id__in=list(label_ids)))
     if not labels:
         return 0
+    # A rejected label was rejected, renamed or merged already (by another editor a moment
+    # ago, whose page showed it too): renaming it again would leave the photo both names.
+    gone = [lb for lb in labels if lb.review_state == Label.Review.REJECTED and lb.name != into]
+    if gone and len(gone) == len(labels):
+        names = ", ".join(sorted({lb.name for lb in gone}))
+        raise ReviewError(f"{names} was already renamed, merged or rejected; reload the page to see it now.")
+    labels = [lb for lb in labels if lb not in gone]
     now = timezone.now()
     photo_ids = {lb.photo_id for lb in labels}
     targets = {

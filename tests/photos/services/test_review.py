@@ -187,3 +187,17 @@ def test_merging_a_boxed_label_into_an_unboxed_one_gives_it_the_boxes(editor):
     review.labels_merge(label_ids=[Label.objects.get(photo=photo, name="Motorcycle").id], into="Vehicle", actor=editor)
 
     assert [i["box"]["left"] for i in Label.objects.get(photo=photo, name="Vehicle").instances] == [0.4]
+
+
+def test_two_editors_renaming_one_label_leave_one_name(editor):
+    """Both pages showed Dog; the first renamed it Hound, the second Canine: the photo
+    kept both names, approved (issue 19, finding 3)."""
+    other = get_user_model().objects.create_user("ed2", password="x", is_staff=True)
+    photo = analysed("uploads/a.jpg", {"Dog": 90.0})
+    dog = Label.objects.get(photo=photo, name="Dog")
+
+    review.labels_merge(label_ids=[dog.id], into="Hound", actor=editor)
+    with pytest.raises(review.ReviewError, match="Dog was already renamed, merged or rejected"):
+        review.labels_merge(label_ids=[dog.id], into="Canine", actor=other)
+
+    assert state(photo) == {"Dog": ("machine", "rejected"), "Hound": ("editor", "approved")}
