@@ -236,3 +236,19 @@ def test_the_decide_page_offers_no_escalation_for_an_appeal_and_shows_the_appeal
 
     assert 'value="escalate"' not in page and 'value="remove"' in page and 'value="clear"' in page
     assert "A classical statue." in page.split('id="appeal"')[1].split("</p>")[0]
+
+
+def test_my_reports_stops_showing_a_photo_its_owner_made_private(client, removed):
+    """It kept showing the photo's new title and labels (issue 19, finding 3)."""
+    _, _, reporter, _ = removed
+    photo = analysed(key="uploads/later-private.jpg")
+    moderation.photo_flag(photo_id=photo.id, reporter=reporter, reason="spam")
+    Photo.objects.filter(pk=photo.pk).update(visibility="private")
+    Photo.objects.filter(pk=photo.pk).update(title="My secret garden")  # its owner's new title
+    client.force_login(reporter)
+
+    page = client.get("/photos/reports/").content.decode()
+
+    row = page.split(f'data-id="{photo.uid}"')[1].split("</tr>")[0]
+    assert "A photo that is no longer public" in row
+    assert "My secret garden" not in page
