@@ -25,6 +25,7 @@ from ..models import (
     ModerationLabel,
     Photo,
 )
+from ..querysets import staff_visible_q
 from ..selectors.search import has_label as _has_label
 from ..selectors.search import parse_label_query
 from .filters import (
@@ -276,7 +277,8 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
         return super().render_change_form(request, context, *args, **kwargs)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related(
+        # Trashed photos are their owners' alone, but for an open moderation case.
+        return super().get_queryset(request).filter(staff_visible_q(Photo)).prefetch_related(
             Prefetch(
                 "labels",
                 queryset=Label.objects.exclude(review_state=Label.Review.REJECTED).order_by("-confidence", "name"),

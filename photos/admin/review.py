@@ -45,7 +45,8 @@ class ReviewQueueAdmin(StaffInputMixin, admin.ModelAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).filter(pending_machine_labels_q())
+        # Not the labels of photos in their owners' trash: no one else sees those.
+        return super().get_queryset(request).filter(pending_machine_labels_q(), photo__trashed_at__isnull=True)
 
     def has_add_permission(self, request):
         return False

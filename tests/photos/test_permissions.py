@@ -19,6 +19,7 @@ from django.core import serializers
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.test import RequestFactory
+from django.utils import timezone
 
 from photos.models import AnalysisRecord, AuditEvent, Flag, Label, ModerationLabel, ModerationSettings, PendingErasure, Photo
 from photos.roles import roles_ensure
@@ -407,3 +408,28 @@ def test_reports_on_a_public_photo(client, world, role):
     assert AuditEvent.objects.filter(action=AuditEvent.Action.FLAG, photo=photo).exists() is reported
     photo.refresh_from_db()
     assert (photo.moderation_state == Photo.Moderation.FLAGGED) is (role in STAFF)  # one new account is no evidence
+
+
+@pytest.mark.parametrize("role", [*ROLES, "owner"])
+def test_a_trashed_photo_is_its_owners_alone_unless_a_moderator_must_judge_it(client, world, role):
+    """Staff still opened trashed photos (image, display, thumbnail, admin list) though
+    the owner was told no one else would see them (issue 19, finding 3). A trashed photo
+    with an open case (flagged, or reported and not decided) stays before moderators: a
+    photo trashed to dodge a report is still judged."""
+    photo, flagged = world["photo"], world["flagged"]
+    Photo.objects.filter(pk__in=[photo.pk, flagged.pk]).update(trashed_at=timezone.now())
+    default_storage.save(flagged.image.name, ContentFile(photo_bytes("rocket")))
+    act_as(client, world, role)
+
+    quiet = {kind: client.get(f"/photos/{photo.uid}/{kind}/").status_code for kind in ("image", "display")}
+    assert set(quiet.values()) == ({200} if role == "owner" else {404}), quiet
+    if role in STAFF:
+        listing = client.get("/admin/photos/photo/").content.decode()
+        assert "p.jpg" not in listing
+        assert client.get(admin_url("photos.Photo", "change", photo)).status_code in (302, 404)
+        review = client.get("/admin/photos/reviewitem/").content.decode()
+        assert "p.jpg" not in review
+    judged = client.get(f"/photos/{flagged.uid}/display/").status_code
+    assert (judged == 200) is (role in {"owner", "editor", "moderator", "superuser"})
+    if role in {"moderator", "superuser"}:
+        assert "f.jpg" in client.get("/admin/photos/moderationcase/").content.decode()
