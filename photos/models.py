@@ -395,6 +395,14 @@ class AuditEvent(models.Model):
             return f"Removed ({REMOVAL_REASONS.get(after['reason'], after['reason'])})"
         if self.action == self.Action.VISIBILITY and after.get("visibility"):
             return f"Made {after['visibility']}"
+        if self.action == self.Action.FLAG and self.actor_id is not None:
+            # A person's report: it flags the photo only on enough evidence (the queue
+            # says "Not flagged" otherwise), so the record says what happened.
+            reason = after.get("reason")
+            hid = after.get("moderation_state") == Photo.Moderation.FLAGGED and (self.before or {}).get(
+                "moderation_state") != Photo.Moderation.FLAGGED
+            label = Flag.Reason(reason).label if reason in Flag.Reason.values else ""
+            return f"Reported{f' ({label})' if label else ''}{'; flagged: hidden until decided' if hid else ''}"
         return f"{self.get_action_display()} {self.label_name}".strip()
 
 

@@ -17,7 +17,7 @@ from ..models import (
     AuditEvent,
     Label,
 )
-from ..selectors.labels import label_names_under, label_parents
+from ..selectors.labels import LABEL_CHOICE_KEYS, label_names_under, label_parents
 from ..selectors.search import has_label as _has_label
 
 # Changelists count at most this many rows (40 pages of photos): an exact COUNT over a
@@ -47,7 +47,10 @@ class StaffInputMixin:
         # A NUL byte cannot reach PostgreSQL in a query parameter (a 500 from ?label=%00).
         if any("\x00" in value for _, values in request.GET.lists() for value in values):
             return HttpResponseBadRequest("A filter or search held a NUL character; nothing was looked up.")
-        return super().changelist_view(request, extra_context)
+        # The page says what it lists ("Labels to review"), not Django's "Select label to
+        # review to change".
+        title = str(self.model._meta.verbose_name_plural)
+        return super().changelist_view(request, {"title": title[:1].upper() + title[1:], **(extra_context or {})})
 
     def response_action(self, request, queryset):
         from django.contrib import messages
@@ -138,7 +141,7 @@ class CachedNameFilter(admin.SimpleListFilter):
 
 
 class LabelNameFilter(CachedNameFilter):
-    cache_key = "admin:photo-label-choices"
+    cache_key = LABEL_CHOICE_KEYS[0]
 
     def name_rows(self):
         return Label.objects.exclude(review_state=Label.Review.REJECTED)
@@ -194,7 +197,7 @@ class ParentLabelFilter(ParentFilter):
 
 
 class ReviewNameFilter(CachedNameFilter):
-    cache_key = "admin:review-label-choices"
+    cache_key = LABEL_CHOICE_KEYS[1]
 
     def name_rows(self):
         return Label.objects.filter(review_state=Label.Review.PENDING)
@@ -211,7 +214,7 @@ class ReviewEngineFilter(EngineFilter):
 class AuditLabelFilter(CachedNameFilter):
     """The history of one label name (``?label=Dog``)."""
 
-    cache_key = "admin:audit-label-choices"
+    cache_key = LABEL_CHOICE_KEYS[2]
     name_field = "label_name"
 
     def name_rows(self):

@@ -86,6 +86,15 @@ def _taxonomy() -> dict[str, list[str]]:
     return taxonomy
 
 
+# The admin's label filters list the most common names with counts, cached
+# (admin/filters.py); an editor's decision forgets them so the counts are fresh.
+LABEL_CHOICE_KEYS = ("admin:photo-label-choices", "admin:review-label-choices", "admin:audit-label-choices")
+
+
+def forget_label_choices() -> None:
+    cache.delete_many(LABEL_CHOICE_KEYS)
+
+
 def _aliases() -> dict[str, list[str]]:
     """alias (lower case) -> the label names that have it ("human" -> ["Person"]), as the
     engine reported them (Rekognition's Aliases; the local detector's too); a minute."""

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import AuditEvent, Label
+from ..selectors.labels import forget_label_choices
 
 MAX_NAME = 100
 
@@ -45,6 +46,7 @@ def clean_name(name: str) -> str:
 def labels_decide(*, label_ids: Iterable[int], decision: str, actor, note: str = "") -> int:
     """Approve or reject labels (``decision`` is ``approved`` or ``rejected``). Labels
     already in that state are left alone. Returns how many changed. Three queries."""
+    transaction.on_commit(forget_label_choices)  # the admin's filter counts change
     if decision not in (Label.Review.APPROVED, Label.Review.REJECTED):
         raise ReviewError(f"Unknown decision {decision!r}.")
     labels = list(
@@ -70,6 +72,7 @@ def labels_merge(*, label_ids: Iterable[int], into: str, actor, note: str = "") 
     approved, created as an editor label if the photo has none. Merging a label into its
     own name approves it. One label is a rename. Returns how many labels were merged.
     Constant queries whatever the number of labels."""
+    transaction.on_commit(forget_label_choices)  # the admin's filter counts change
     into = clean_name(into)
     labels = list(Label.objects.select_for_update().filter(id__in=list(label_ids)))
     if not labels:
@@ -181,6 +184,7 @@ def _iou(a, b) -> float:
 def label_add(*, photo_id: int, name: str, actor, note: str = "") -> Label:
     """Add an approved label to a photo. If the photo already has a label of that name
     (a machine label, pending or rejected), it is approved instead of duplicated."""
+    transaction.on_commit(forget_label_choices)  # the admin's filter counts change
     name = clean_name(name)
     now = timezone.now()
     existing = Label.objects.select_for_update().filter(photo_id=photo_id, name=name).first()
@@ -206,6 +210,7 @@ def labels_add(*, photo_ids: Iterable[int], name: str, actor, note: str = "") ->
     """Add the label ``name`` to many photos at once: photos that already have it
     (machine, pending or rejected) get it approved, the others an approved editor label.
     Returns how many photos changed. Constant queries."""
+    transaction.on_commit(forget_label_choices)  # the admin's filter counts change
     name = clean_name(name)
     photo_ids = set(photo_ids)
     now = timezone.now()

@@ -165,3 +165,15 @@ def test_refreshing_a_photo_in_the_local_pipeline_or_a_bad_id_is_no_500(root):
     assert local.status_code == 200
     assert "no DynamoDB records to refresh from" in local.content.decode()
     assert root.post("/admin/photos/photo/abc/refresh/").status_code in (302, 404)
+
+
+@pytest.mark.parametrize(("url", "heading"), [
+    ("/admin/photos/reviewitem/", "Labels to review"), ("/admin/photos/moderationcase/", "Photos to moderate"),
+    ("/admin/photos/photo/", "Photos"), ("/admin/photos/auditevent/", "Audit events"),
+])
+def test_admin_lists_are_headed_in_the_products_words(root, url, heading):
+    """Django's default read "Select label to review to change" (issue 19, finding 4)."""
+    page = root.get(url).content.decode()
+
+    assert f"<h1>{heading}</h1>" in page
+    assert "to change</h1>" not in page

@@ -213,3 +213,21 @@ def test_label_history_page_lists_every_change_of_one_name(editor_client):
     events = editor_client.get("/admin/photos/auditevent/?label=Dog").context["cl"].result_list
 
     assert sorted(e.label_name for e in events) == ["Dog", "Dog"]
+
+
+def test_filter_counts_are_fresh_after_a_merge(editor_client, django_capture_on_commit_callbacks):
+    """The label filter's counts were cached for five minutes: after merging Cow into
+    Horse the sidebar still offered "Cow (2)" (issue 19, finding 4)."""
+    from photos.services import review
+
+    for n in range(2):
+        analysed(f"uploads/herd{n}.jpg", {"Cow": 60.0, "Horse": 50.0})
+    before = editor_client.get("/admin/photos/reviewitem/").content.decode()
+    assert "Cow (2)" in before
+
+    with django_capture_on_commit_callbacks(execute=True):
+        review.labels_merge(label_ids=list(Label.objects.filter(name="Cow").values_list("id", flat=True)), into="Horse",
+                            actor=get_user_model().objects.get(username="Editors"))
+
+    after = editor_client.get("/admin/photos/reviewitem/").content.decode()
+    assert "Cow (2)" not in after

@@ -198,3 +198,16 @@ def test_a_decision_on_a_case_that_changed_since_the_page_was_drawn_is_refused()
 
     assert Photo.objects.get(pk=photo.pk).moderation_state == "cleared"
     assert AuditEvent.objects.filter(photo=photo, action="remove").count() == 0
+
+
+def test_the_history_says_reported_for_a_report_and_flagged_only_when_it_hid_the_photo():
+    """The history said "Flagged" for a report the queue listed as "Not flagged"
+    (issue 19, finding 4)."""
+    photo = analysed()
+    alice, = users("alice")
+
+    moderation.photo_flag(photo_id=photo.id, reporter=alice, reason="spam")
+
+    event = AuditEvent.objects.get(photo=photo, actor=alice)
+    assert event.summary == "Reported (Spam or scam)"
+    assert Photo.objects.get(pk=photo.pk).moderation_state == "none"
