@@ -14,6 +14,9 @@ from .filters import AuditLabelFilter, CappedPaginator, ReadOnlyAdmin
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "summary", "actor", "photo")
+
+    class Media:
+        css = {"all": ["photos/admin.css"]}
     list_filter = (AuditLabelFilter, "action")
     search_fields = ("=label_name",)
     list_select_related = ("actor", "photo")

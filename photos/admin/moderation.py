@@ -43,7 +43,7 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
 
     class Media:
         js = ["photos/reveal.js"]
-        css = {"all": ["photos/moderation.css"]}
+        css = {"all": ["photos/admin.css", "photos/moderation.css"]}
     list_display_links = None
     list_filter = ("moderation_state",)
     list_per_page = 50

@@ -87,7 +87,11 @@ class DetectedTextInline(ReadOnlyInline):
 
 @admin.register(Photo)
 class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
-    list_display = ("thumbnail_tag", "original_filename", "owner", "status", "label_chips", "moderation_state", "engine", "created_at")
+    class Media:
+        css = {"all": ["photos/admin.css"]}
+
+    # The engine is a filter, not a column: the table fits 1280 px.
+    list_display = ("thumbnail_tag", "original_filename", "owner", "status", "label_chips", "moderation_state", "uploaded")
     list_display_links = ("thumbnail_tag", "original_filename")
     list_filter = ("status", "moderation_state", LabelNameFilter, PhotoParentFilter, EngineFilter, "visibility",
                    ("created_at", admin.DateFieldListFilter))
@@ -293,6 +297,10 @@ class PhotoAdmin(StaffInputMixin, admin.ModelAdmin):
         return format_html('<img src="{}" alt="" style="max-height:64px;max-width:96px">', reverse("photos:thumbnail", args=[obj.uid]))
 
     @admin.display(description="Labels")
+    @admin.display(description="Uploaded", ordering="created_at")
+    def uploaded(self, obj: Photo) -> str:
+        return f"{obj.created_at:%Y-%m-%d %H:%M}"
+
     def label_chips(self, obj: Photo):
         labels = getattr(obj, "chip_labels", [])
         chips = format_html_join(

@@ -51,3 +51,34 @@ def test_no_page_scrolls_sideways_on_a_phone(live_server, browser):
         if SHOTS:
             page.screenshot(path=f"{SHOTS}/phone{url.replace('/', '_')[:60]}.png", full_page=True)
     assert too_wide == {}
+
+
+LAPTOP = {"width": 1280, "height": 800}
+
+
+def test_the_admin_tables_fit_a_1280_px_screen(live_server, browser):
+    """The photo and moderation tables were cut off at 1280 px (issue 19, finding 4)."""
+    labels = {name: 90.0 - n for n, name in enumerate(
+        ["Person", "Dining Table", "Hat", "Furniture", "Chair", "Cup", "Bottle", "Clothing", "Face", "Head",
+         "Table", "Indoors", "Restaurant", "Food", "Wine Glass"])}
+    photo = make_photo("a-rather-long-file-name-from-a-camera-IMG_20261125_093112_HDR.jpg", labels)
+    owner = get_user_model().objects.create_user("a-long-user-name-of-someone", password="pw-owner-123")
+    Photo.objects.filter(pk=photo.pk).update(owner=owner, visibility="public")
+    moderation.photo_flag(photo_id=photo.pk, reporter=owner, reason="spam")
+    get_user_model().objects.create_superuser("root", password="pw-root-12345")
+    page = browser.new_context(viewport=LAPTOP).new_page()
+    log_in(page, f"{live_server.url}/admin/login/", "root", "pw-root-12345")
+
+    too_wide = {}
+    for url in ("/admin/photos/photo/", "/admin/photos/moderationcase/", "/admin/photos/reviewitem/",
+                "/admin/photos/auditevent/"):
+        page.goto(f"{live_server.url}{url}")
+        page.wait_for_load_state("networkidle")
+        # The document, and the table inside its own scrolling box (where it was cut off).
+        table = page.evaluate("(() => { const r = document.querySelector('#changelist .results');"
+                              " return r ? r.scrollWidth - r.clientWidth : 0; })()")
+        if wide(page) > LAPTOP["width"] or table > 0:
+            too_wide[url] = (wide(page), table)
+        if SHOTS:
+            page.screenshot(path=f"{SHOTS}/laptop{url.replace('/', '_')[:60]}.png", full_page=True)
+    assert too_wide == {}
