@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Q
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -18,7 +19,7 @@ from ..models import (
     Photo,
     ReviewItem,
 )
-from ..selectors.labels import pending_machine_labels_q
+from ..selectors.labels import label_parents, pending_machine_labels_q
 from .filters import (
     CappedPaginator,
     ConfidenceBandFilter,
@@ -45,8 +46,14 @@ class ReviewQueueAdmin(StaffInputMixin, admin.ModelAdmin):
     show_full_result_count = False
 
     def get_queryset(self, request):
-        # Not the labels of photos in their owners' trash: no one else sees those.
-        return super().get_queryset(request).filter(pending_machine_labels_q(), photo__trashed_at__isnull=True)
+        # Not the labels of photos in their owners' trash: no one else sees those. One item
+        # per specific label: a parent (Animal) waits beside its kind (Dog, whose row lists
+        # its parents, and approving it approves them), and is an item of its own only
+        # when the photo has no pending specific label left.
+        parents = label_parents()
+        specific = Label.objects.filter(pending_machine_labels_q(), photo=OuterRef("photo")).exclude(name__in=parents)
+        return (super().get_queryset(request).filter(pending_machine_labels_q(), photo__trashed_at__isnull=True)
+                .exclude(Q(name__in=parents) & Exists(specific)))
 
     def has_add_permission(self, request):
         return False

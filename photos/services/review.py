@@ -15,10 +15,11 @@ import unicodedata
 from typing import Iterable
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import AuditEvent, Label
-from ..selectors.labels import forget_label_choices
+from ..selectors.labels import forget_label_choices, pending_machine_labels_q
 
 MAX_NAME = 100
 
@@ -45,7 +46,10 @@ def clean_name(name: str) -> str:
 @transaction.atomic
 def labels_decide(*, label_ids: Iterable[int], decision: str, actor, note: str = "") -> int:
     """Approve or reject labels (``decision`` is ``approved`` or ``rejected``). Labels
-    already in that state are left alone. Returns how many changed. Three queries."""
+    already in that state are left alone. Approving a label also approves its parents
+    still pending on the same photo (a dog is an animal: the queue shows Dog with its
+    parents beside it, not each as an item); rejecting it leaves them for their own
+    decision. Returns how many of the given labels changed. At most five queries."""
     transaction.on_commit(forget_label_choices)  # the admin's filter counts change
     if decision not in (Label.Review.APPROVED, Label.Review.REJECTED):
         raise ReviewError(f"Unknown decision {decision!r}.")
@@ -54,15 +58,25 @@ def labels_decide(*, label_ids: Iterable[int], decision: str, actor, note: str =
     )
     if not labels:
         return 0
+    chosen = len(labels)
+    if decision == Label.Review.APPROVED:
+        implied = Q()
+        for lb in labels:
+            if lb.parents:
+                implied |= Q(photo_id=lb.photo_id, name__in=[str(p) for p in lb.parents])
+        if implied:
+            labels += list(Label.objects.select_for_update().filter(implied, pending_machine_labels_q())
+                           .exclude(id__in=[lb.id for lb in labels]))
     now = timezone.now()
     Label.objects.filter(id__in=[lb.id for lb in labels]).update(review_state=decision, reviewed_by=actor, reviewed_at=now, updated_at=now)
     action = AuditEvent.Action.APPROVE if decision == Label.Review.APPROVED else AuditEvent.Action.REJECT
     AuditEvent.objects.bulk_create(
         AuditEvent(photo_id=lb.photo_id, label_name=lb.name, action=action, actor=actor, at=now,
-                   before=_state(lb), after={**_state(lb), "review_state": decision}, note=note)
-        for lb in labels
+                   before=_state(lb), after={**_state(lb), "review_state": decision},
+                   note=note if n < chosen else f"{note} (with its kind)".strip())
+        for n, lb in enumerate(labels)
     )
-    return len(labels)
+    return chosen
 
 
 @transaction.atomic

@@ -231,3 +231,24 @@ def test_filter_counts_are_fresh_after_a_merge(editor_client, django_capture_on_
 
     after = editor_client.get("/admin/photos/reviewitem/").content.decode()
     assert "Cow (2)" not in after
+
+
+def test_the_queue_has_one_item_per_specific_label_and_approving_it_approves_its_parents(editor_client):
+    """74 items for 16 photos: every parent label was an item of its own (issue 19,
+    finding 4)."""
+    from photos.services import review
+
+    dog = analysed("uploads/dog.jpg", {"Dog": 80.0, "Animal": 80.0, "Mammal": 80.0},
+                   parents={"Dog": ("Animal", "Mammal"), "Mammal": ("Animal",)})
+    only_parent = analysed("uploads/blur.jpg", {"Animal": 60.0})
+
+    listed = editor_client.get("/admin/photos/reviewitem/").content.decode()
+    assert listed.count('class="field-name"') == 2  # Dog, and the Animal no kind of which was found
+
+    review.labels_decide(label_ids=[Label.objects.get(photo=dog, name="Dog").id], decision="approved",
+                         actor=get_user_model().objects.get(username="Editors"))
+
+    assert {lb.name: lb.review_state for lb in Label.objects.filter(photo=dog)} == {
+        "Dog": "approved", "Animal": "approved", "Mammal": "approved"}
+    assert Label.objects.get(photo=only_parent).review_state == "pending"
+    assert AuditEvent.objects.filter(label_name="Animal", note="(with its kind)").count() == 1
