@@ -103,6 +103,10 @@ def generate(data_noun: Path | str = wordnet.DEFAULT_PATH) -> dict:
             raise VocabularyError(f"{wnid}: {name!r} needs a name in curation.CLASS_NAMES")
         if name in owner and name not in curation.SHARED_NAMES:
             raise VocabularyError(f"{wnid} and {owner[name]} are both {name!r}: name one in curation.CLASS_NAMES")
+        if name in curation.COCO_CLASSES and name not in curation.SAME_SENSE:
+            raise VocabularyError(
+                f"{wnid} ({', '.join(synsets[wnid].words)}) and COCO's {name!r} share a name: add it to "
+                f"curation.SAME_SENSE if they are one thing, or give the class another name in curation.CLASS_NAMES")
         owner.setdefault(name, wnid)
         class_labels.append(name)
         entry = label(name, aliases=_aliases(synsets[wnid].words, name))

@@ -298,3 +298,29 @@ def test_a_shipped_model_that_differs_from_its_package_fails_clearly(tmp_path):
 
     with pytest.raises(ModelError, match=r"320n\.onnx: sha256 .* is not the pinned package's"):
         YoloModel(tampered)
+
+
+def test_no_name_serves_two_senses():
+    """ImageNet's kite is a hawk and COCO's a toy: one name for both filed kites over a
+    beach under Bird and Animal, and "Bird" found the beach (issue 19, finding 1). Every
+    name a COCO class and an ImageNet class share is one reviewed thing."""
+    from photos.analysis.build import curation
+
+    vocabulary_file = json.loads(vocabulary.OUTPUT.read_text())
+    shared = set(vocabulary_file["classes"]) & set(vocabulary_file["coco_classes"])
+    assert shared <= curation.SAME_SENSE, shared - curation.SAME_SENSE
+    labels = vocabulary_file["labels"]
+    assert labels["Kite"]["parents"] == ["Toy"]
+    assert labels["Bird of Prey"]["parents"] == ["Bird", "Animal"]
+    for name in ("Crane", "Construction Crane", "Computer Mouse", "Baseball Bat"):  # the other classic pairs
+        animal = "Animal" in labels[name]["parents"]
+        assert animal is (name == "Crane"), name
+
+
+def test_the_generator_refuses_a_name_two_senses_share(monkeypatch):
+    from photos.analysis.build import curation
+
+    monkeypatch.setitem(curation.CLASS_NAMES, "n01608432", "Kite")
+
+    with pytest.raises(vocabulary.VocabularyError, match=r"n01608432 \(kite\) and COCO's 'Kite' share a name"):
+        vocabulary.generate()
