@@ -14,7 +14,7 @@ find, with how many photos it would find.
 from __future__ import annotations
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -30,11 +30,14 @@ _FRESH_KEY, _LOCK_KEY = "public-label-counts:fresh", "public-label-counts:lock"
 def count_public_labels() -> int:
     """Recount, for every label, the public photos that show it (one GROUP BY over the
     gallery), and replace the counts in one transaction. Returns how many names."""
-    counts = list(Label.objects.filter(visible_labels_q(), photo__in=Photo.objects.public().values("pk"))
-                  .values("name").annotate(n=Count("id")).values_list("name", "n"))
     now = timezone.now()
     try:
         with transaction.atomic():
+            if connection.vendor == "postgresql":  # a scan of every label: parallel workers help here
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL max_parallel_workers_per_gather = 2")
+            counts = list(Label.objects.filter(visible_labels_q(), photo__in=Photo.objects.public().values("pk"))
+                          .values("name").annotate(n=Count("id")).values_list("name", "n"))
             PublicLabelCount.objects.all().delete()
             PublicLabelCount.objects.bulk_create([PublicLabelCount(name=name, photos=n, counted_at=now)
                                                   for name, n in counts])

@@ -159,3 +159,18 @@ def test_serve_ends_with_one_block_saying_where_who_and_how_to_stop(settings, tm
         "Analysis: a Celery worker and beat",
         "Stop:     Ctrl-C",
     ]
+
+
+def test_web_requests_run_without_postgresql_parallel_query_unless_asked(tmp_path, db):
+    """Parallel workers' start-up cost more than they saved on a request's short queries
+    (README, the gallery at 1,000,000 photos)."""
+    url = {"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/test", "MEDIAAPP_VAR_DIR": str(tmp_path)}
+    default = settings_in_subprocess(url, "settings.DATABASES['default']['OPTIONS']['options']")
+    asked = settings_in_subprocess({**url, "POSTGRES_PARALLEL_WORKERS": "2"},
+                                   "settings.DATABASES['default']['OPTIONS']['options']")
+
+    assert default.stdout.strip() == "-c max_parallel_workers_per_gather=0", default.stderr
+    assert asked.stdout.strip() == "-c max_parallel_workers_per_gather=2", asked.stderr
+    with connection.cursor() as cursor:  # the suite's own connection (make test: PostgreSQL)
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] == "0"
