@@ -138,11 +138,9 @@ DATABASES = {
 # PostgreSQL's parallel query costs ~20 ms of worker start-up per query on a small machine,
 # more than it saves on a web request's short, LIMITed queries (1,000,000 photos, README:
 # the API's most relevant search 112 -> 68 ms, the gallery's page 20 of a label 62 -> 19).
-# Requests run without it; background jobs that scan (the public label recount) ask for it.
+# Each new connection sets it (photos/apps.py; a SET, not a startup option, which PgBouncer
+# refuses); background jobs that scan (the public label recount) ask for workers themselves.
 POSTGRES_PARALLEL_WORKERS = int(env_float("POSTGRES_PARALLEL_WORKERS", 0, lo=0, hi=64))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        f"-c max_parallel_workers_per_gather={POSTGRES_PARALLEL_WORKERS}")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # `make run` has a web server and worker processes writing to one SQLite file:
     # WAL lets readers and the writer overlap; IMMEDIATE transactions take the write
