@@ -25,8 +25,9 @@ from .models import ACCEPTED_NAMES, EXTENSIONS, Photo
 
 
 @dataclass(frozen=True)
-class CheckedUpload:
-    """An uploaded file that passed validation, with what validation learned."""
+class ProbedUpload:
+    """What the cheap checks learned (header, size, hash, markup scan): enough to refuse
+    a duplicate before the expensive full decode."""
 
     file: UploadedFile
     original_filename: str
@@ -35,6 +36,13 @@ class CheckedUpload:
     height: int
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class CheckedUpload(ProbedUpload):
+    """An uploaded file that passed validation, with what validation learned (width and
+    height as displayed, after EXIF rotation)."""
+
     # From EXIF: when it was taken (the camera's wall clock, naive) and the camera's UTC
     # offset in minutes; None when the file does not say.
     taken_at: datetime | None = None
@@ -121,20 +129,6 @@ def exif_taken(exif) -> tuple[datetime | None, int | None]:
 def megapixels(pixels: int) -> str:
     """"50 MP", "12 MP", "0.3 MP": whole numbers unless that would say 0."""
     return f"{pixels / 1e6:.0f} MP" if pixels >= 1e6 else f"{pixels / 1e6:.1f} MP"
-
-
-@dataclass(frozen=True)
-class ProbedUpload:
-    """What the cheap checks learned (header, size, hash, markup scan): enough to refuse
-    a duplicate before the expensive full decode."""
-
-    file: UploadedFile
-    original_filename: str
-    format: str
-    width: int
-    height: int
-    sha256: str
-    size: int
 
 
 # The longest text _MARKUP can match: chunks overlap by this much, so a marker split

@@ -133,12 +133,16 @@ def is_text_word(word: str) -> bool:
     indexed probe, remembered TEXT_WORD_SECONDS (apply_records marks the words an
     analysis finds at once), so a search's terms cost no query each on a warm cache."""
     display = thresholds()["display"]
-    key = text_word_key(word, display)
+    return _remembered(text_word_key(word, display), TEXT_WORD_SECONDS, DetectedText.objects.filter(
+        type=DetectedText.Type.WORD, confidence__gte=display, text__iexact=word))
+
+
+def _remembered(key: str, seconds: float, rows) -> bool:
+    """Whether ``rows`` has any row, from the cache under ``key`` or asked and kept."""
     known = cache.get(key)
     if known is None:
-        known = DetectedText.objects.filter(type=DetectedText.Type.WORD, confidence__gte=display,
-                                            text__iexact=word).exists()
-        cache.set(key, known, TEXT_WORD_SECONDS)
+        known = rows.exists()
+        cache.set(key, known, seconds)
     return known
 
 
@@ -157,12 +161,7 @@ def described_key(word: str) -> str:
 def is_described_word(word: str) -> bool:
     """Whether some photo's title or caption has ``word``: an indexed probe, remembered
     DESCRIBED_SECONDS (photo_describe marks the words it adds at once)."""
-    key = described_key(word)
-    known = cache.get(key)
-    if known is None:
-        known = DescriptionWord.objects.filter(word=word.lower()).exists()
-        cache.set(key, known, DESCRIBED_SECONDS)
-    return known
+    return _remembered(described_key(word), DESCRIBED_SECONDS, DescriptionWord.objects.filter(word=word.lower()))
 
 
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -13,7 +13,7 @@ from django.core import signing
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
 
-from ..models import ACCEPTED_NAMES, CONTENT_TYPES, EXTENSIONS, Photo, photo_upload_to
+from ..models import ACCEPTED_NAMES, CONTENT_TYPES, EXTENSIONS, KEY_FORMATS, Photo, photo_upload_to
 from ..pipelines import media_storage
 from ..validation import UploadRejected, clean_filename, finish_upload, probe_upload
 from .photos import StorageFailed, photo_create, photo_enqueue_analysis, photos_already_uploaded
@@ -69,9 +69,6 @@ def photos_receive(*, owner, files, visibility: str) -> UploadOutcome:
 DIRECT_UPLOAD_SECONDS = 600
 DIRECT_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "image/avif": "avif",
                 "image/heic": "heic", "image/heif": "heic"}
-# Browsers outside Apple's leave a HEIC file's type empty: its name says what it claims.
-_TYPE_BY_SUFFIX = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
-                   "avif": "image/avif", "heic": "image/heic", "heif": "image/heic"}
 # The browser posts here, outside the prefix the labeler watches; a confirmed upload is
 # copied to its uploads/ key (infra/resources.py INCOMING_PREFIX; a lifecycle rule expires
 # what is never confirmed).
@@ -87,7 +84,9 @@ def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -
     incoming/, with the size and content type enforced by S3 itself, and a signed token
     to confirm it."""
     if content_type in ("", "application/octet-stream"):
-        content_type = _TYPE_BY_SUFFIX.get(PurePosixPath(filename or "").suffix.lower().lstrip("."), "")
+        # Browsers outside Apple's leave a HEIC file's type empty: its name says what it claims.
+        claimed = KEY_FORMATS.get(PurePosixPath(filename or "").suffix.lower().lstrip("."))
+        content_type = CONTENT_TYPES.get(claimed, "")
     if content_type not in DIRECT_TYPES:
         raise DirectUploadError(f"Upload {ACCEPTED_NAMES} photos.")
     limit = settings.PHOTOS_MAX_UPLOAD_BYTES
