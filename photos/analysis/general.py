@@ -4,8 +4,8 @@
   label name, every label's parents, categories and aliases, COCO's class names.
 - ``Classifier``: EfficientNet-Lite0 (ImageNet-1k). Its class probabilities are summed up
   the label tree, so three cat classes at 38 / 36 / 17 % give "Cat" at 91 %.
-- ``ObjectDetector``: NanoDet-g (COCO-80) with boxes; its scores are calibrated onto the
-  same 0-100 scale (see ``calibrate``).
+- ``ObjectDetector``: NanoDet-g (COCO-80) with boxes. Its raw quality-focal scores, like
+  the classifier's probabilities, are put on one scale by ``calibration``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class Vocabulary:
         self.coco_classes: list[str] = data["coco_classes"]
         self.labels: dict[str, dict[str, list[str]]] = data["labels"]
         self.names = sorted(self.labels)
+        self._descendants: dict[str, set[str]] = {}
+        for label, meta in self.labels.items():
+            for parent in meta["parents"]:
+                self._descendants.setdefault(parent, set()).add(label)
         index = {name: i for i, name in enumerate(self.names)}
         # membership[label, class] = 1 when the class is the label or one of its descendants
         self.membership = np.zeros((len(self.names), len(self.classes)), dtype=np.float32)
@@ -42,21 +46,26 @@ class Vocabulary:
         scores = self.membership @ probabilities.astype(np.float32)
         return {self.names[i]: float(min(1.0, scores[i])) for i in np.flatnonzero(scores > 1e-4)}
 
+    def descendants(self, name: str) -> set[str]:
+        """Every label with ``name`` among its parents (which list every ancestor)."""
+        return set(self._descendants.get(name, ()))
+
     def meta(self, name: str) -> dict[str, list[str]]:
         return self.labels.get(name, {"parents": [], "categories": [], "aliases": []})
 
 
 class Classifier:
-    """EfficientNet-Lite: the image resized to 256 on the short side, the centre 224
-    square cropped (the evaluation protocol it was trained for)."""
+    """EfficientNet-Lite: the image resized to 1/0.875 of the model's input on the short
+    side, the centre square cropped (the evaluation protocol it was trained for)."""
 
     def __init__(self, path: Path | str):
         self.session = make_session(path)
         inputs = self.session.get_inputs()
-        if len(inputs) != 1 or list(inputs[0].shape)[1:] != [3, 224, 224]:
-            raise ModelError(f"{path}: expected one (1, 3, 224, 224) input")
+        shape = list(inputs[0].shape)[1:] if len(inputs) == 1 else []
+        if len(shape) != 3 or shape[0] != 3 or shape[1] != shape[2] or not isinstance(shape[1], int):
+            raise ModelError(f"{path}: expected one (1, 3, N, N) input")
         self.input_name = inputs[0].name
-        self.size = 224
+        self.size = shape[1]  # 224 for Lite0, 240 for Lite1, 260 for Lite2
 
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
@@ -69,25 +78,13 @@ class Classifier:
         return self.session.run(None, {self.input_name: blob})[0][0]
 
 
-# Raw NanoDet score -> calibrated confidence (0-100). NanoDet's scores are
-# quality-focal (they also predict box overlap), so a clear object scores 0.5-0.9 and
-# its own default threshold is 0.35. The map puts that threshold near 52 and the
-# correct detections on the sample photos (0.57-0.88) at 80-97, where the classifier's
-# probabilities for the same objects fall; false detections on them score 0.25-0.37
-# (38-55), under the display threshold (70).
-CALIBRATION = ((0.25, 38.0), (0.3, 45.0), (0.4, 60.0), (0.5, 75.0), (0.6, 85.0), (0.75, 93.0), (0.9, 97.0), (1.0, 99.0))
-
-
-def calibrate(score: float) -> float:
-    xs, ys = zip(*CALIBRATION)
-    return float(np.interp(score, xs, ys))
-
-
 class ObjectDetector:
     """NanoDet-g at 416 px: letterboxed, BGR normalised with its training mean/std;
     boxes decoded from the distribution over 11 bins per side (Generalized Focal Loss)."""
 
     SIZE = 416
+    ALTERNATIVES = 3  # next-best classes kept per detection
+    ALTERNATIVE_FLOOR = 0.05
     STRIDES = (8, 16, 32)
     BINS = 11
     MEAN = np.array([103.53, 116.28, 123.675], np.float32)
@@ -143,6 +140,8 @@ class ObjectDetector:
             x1, y1, x2, y2 = boxes[i]
             if x2 - x1 < 1 or y2 - y1 < 1:
                 continue
+            row = scores[keep[i]]
+            others = [int(c) for c in np.argsort(-row)[1 : 1 + self.ALTERNATIVES] if row[c] >= self.ALTERNATIVE_FLOOR]
             detections.append(
                 Detection(
                     name=self.names[int(kept_ids[i])],
@@ -151,6 +150,7 @@ class ObjectDetector:
                     top=float(y1 / height),
                     width=float((x2 - x1) / width),
                     height=float((y2 - y1) / height),
+                    alternatives=tuple((self.names[c], float(row[c])) for c in others),
                 )
             )
         return detections

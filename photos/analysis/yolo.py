@@ -29,6 +29,9 @@ class Detection:
     top: float
     width: float
     height: float
+    # The same anchor's next-best classes (name, score), strongest first: what else the
+    # model thought the object might be (NanoDet's only; empty for the others).
+    alternatives: tuple[tuple[str, float], ...] = ()
 
 
 class YoloModel:

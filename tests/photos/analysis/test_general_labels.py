@@ -16,8 +16,7 @@ from photos.analysis import LocalRekognition, ModelError
 from photos.analysis import client as client_module
 from photos.analysis import models
 from photos.analysis.build import torch_weights, vocabulary
-from photos.analysis.general import Vocabulary, calibrate
-from photos.analysis.yolo import Detection
+from photos.analysis.general import Vocabulary
 from tests.photos.analysis.test_local_rekognition import assert_valid_response
 from tests.samples import SKIMAGE_DATA, photo_bytes
 
@@ -136,42 +135,6 @@ def test_min_confidence_max_labels_and_filters_apply_to_general_labels(rekogniti
     )
     assert "Espresso" in by_category and "Dining Table" not in by_category
     assert set(everything) >= {"Cat", "Animal"}
-
-
-# --- reconciling the two models ---------------------------------------------------------
-
-
-def detection(name: str, score: float, size: float = 0.9) -> Detection:
-    return Detection(name=name, score=score, left=0.05, top=0.05, width=size, height=size)
-
-
-def test_a_stronger_classifier_renames_the_detectors_box():
-    general, objects = client_module.reconcile({"Cat": 91.0, "Animal": 95.0}, [detection("Dog", 0.47)])
-
-    assert [(name, round(conf)) for _, name, conf in objects] == [("Cat", round(calibrate(0.47)))]
-    assert general["Cat"] == 91.0
-
-
-def test_a_stronger_box_removes_the_contrary_classifier_label():
-    general, objects = client_module.reconcile({"Dog": 60.0, "Animal": 90.0}, [detection("Cat", 0.8)])
-
-    assert [name for _, name, _ in objects] == ["Cat"]
-    assert "Dog" not in general and general["Animal"] == 90.0
-
-
-def test_small_boxes_are_other_objects_and_keep_their_class():
-    general, objects = client_module.reconcile({"Cat": 91.0}, [detection("Dog", 0.6, size=0.2)])
-
-    assert [name for _, name, _ in objects] == ["Dog"] and "Cat" in general
-
-
-def test_calibration_is_monotonic_and_on_rekognitions_scale():
-    scores = np.linspace(0, 1, 101)
-    calibrated = [calibrate(s) for s in scores]
-
-    assert calibrated == sorted(calibrated)
-    assert 0 <= calibrated[0] and calibrated[-1] <= 100
-    assert 45 <= calibrate(0.35) <= 60  # NanoDet's own threshold sits near Rekognition's default
 
 
 # --- the vocabulary -------------------------------------------------------------------
