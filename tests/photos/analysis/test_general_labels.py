@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from photos.analysis import LocalRekognition, ModelError
-from photos.analysis import client as client_module
 from photos.analysis import models
 from photos.analysis.build import torch_weights, vocabulary
 from photos.analysis.general import Vocabulary

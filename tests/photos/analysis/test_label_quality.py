@@ -93,6 +93,12 @@ def test_a_herd_of_horses_is_not_titled_cow(monkeypatch, rekognition):
     assert ranked[0] == "Horse"
 
 
+def test_parents_come_before_their_children_on_a_tie(monkeypatch, rekognition):
+    shown = list(replay(monkeypatch, rekognition, HERD_OF_HORSES))
+
+    assert shown.index("Animal") < shown.index("Horse") and shown.index("Mammal") < shown.index("Horse")
+
+
 def test_the_rocket_is_shown(rekognition):
     """Before: Rocket 67, under the display threshold, and nothing shown."""
     rekognition.clear_cache()
