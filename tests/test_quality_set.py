@@ -5,8 +5,10 @@ not here."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from pathlib import Path
 import struct
 import zlib
 
@@ -17,6 +19,7 @@ from benchmarks.quality import evaluate, fetch
 from photos.analysis import taxonomy
 from photos.analysis.calibration import logistic
 from photos.analysis.general import Vocabulary
+from tests.samples import SKIMAGE_DATA
 
 SPEC = fetch.manifest()
 PHOTOS = SPEC["photos"]
@@ -125,3 +128,24 @@ def test_matching_treats_a_label_and_its_ancestors_as_one():
     assert evaluate.found("Dog", {"Border Collie"}) and not evaluate.found("Border Collie", {"Dog"})
     assert evaluate.iou([0, 0, 0.5, 0.5], [0, 0, 0.5, 0.5]) == 1.0
     assert evaluate.iou([0, 0, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]) == 0.0
+
+
+def test_the_evaluation_runs_on_the_set_photos_this_machine_already_has(monkeypatch, capsys):
+    """scikit-image's photos are installed with the app: the same bytes as the set's (the
+    sha256 says so), scored by the real evaluation, both halves."""
+    installed = []
+    for p in PHOTOS:
+        if p["source"] == "scikit-image":
+            path = SKIMAGE_DATA / Path(p["path"]).name
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == p["sha256"], p["id"]
+            installed.append((p, path, truth(p["id"])))
+    monkeypatch.setattr(evaluate, "photos", lambda split: [item for item in installed if item[0]["split"] == split])
+
+    for half in ("fit", "check"):
+        result = evaluate.score(half, per_photo=True)
+        evaluate.report(result, half)
+        totals = result["totals"]
+        assert totals["required"] > 0 and totals["shown"] > 0
+        assert totals["shown_right"] <= totals["shown"] and totals["required_found"] <= totals["required"]
+    printed = capsys.readouterr().out
+    assert "Label quality on the check half" in printed and "rocket" in printed and "top confusions" in printed

@@ -43,6 +43,9 @@ def reading_order(lines) -> list:
 
 
 UNTITLED_LABELS = {"Text"}  # says there is text, not what the photo is: its first line says more
+# Parts of a person: a portrait is "Person and Tie", not "Face and Tie" (Face sits under
+# Person, so without this rule the part would hide the whole).
+PART_LABELS = {"Face", "Head"}
 
 
 def public_title(photo: Photo, labels=None) -> str:
@@ -55,7 +58,7 @@ def public_title(photo: Photo, labels=None) -> str:
 def machine_title(photo: Photo, labels=None) -> str:
     """The name its labels give a photo (or the first line of text found in it)."""
     chosen = [lb for lb in (labels if labels is not None else getattr(photo, "visible_labels", None) or [])
-              if lb.name not in UNTITLED_LABELS]
+              if lb.name not in UNTITLED_LABELS | PART_LABELS]
     leaves, _ = split_parents(chosen)  # "Cat", not "Cat, Animal and Mammal"
     names = [lb.name for lb in (leaves or chosen)][:3]
     if not names:

@@ -117,6 +117,14 @@ def test_public_titles_are_labels_specific_first_never_the_file_name(client):
     assert client.get(f"/api/photos/{bare.uid}/").json()["title"] == "Untitled photo"
 
 
+def test_a_portrait_is_titled_by_the_person_not_the_face(client):
+    """Grace Hopper's photo was titled "Face and Tie"."""
+    portrait = photo("hopper.jpg", {"Person": 98.0, "Face": 97.0, "Head": 97.0, "Tie": 80.0},
+                     parents={"Face": ("Head", "Person"), "Head": ("Person",)})
+
+    assert client.get(f"/api/photos/{portrait.uid}/").json()["title"] == "Person and Tie"
+
+
 def test_suggestions_come_from_public_photos_as_one_types(client):
     photo("a.jpg", {"Dog": 90.0, "Dining Table": 80.0, "Doughnut": 70.0, "Animal": 90.0}, parents={"Dog": ("Animal",)})
 
