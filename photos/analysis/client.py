@@ -337,6 +337,7 @@ class LocalRekognition:
             self.kinds,
             vocabulary.descendants,
             lambda name, raw: calibrate("detector", self._group(name), raw),
+            vocabulary.names_a_class,
         )
         evidence = [Evidence(name, confidence, "classifier") for name, confidence in general.items()]
         for item in boxes:

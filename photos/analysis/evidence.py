@@ -160,12 +160,14 @@ def reconcile(
     kinds: Kinds,
     descendants: Callable[[str], set[str]],
     rescore: Callable[[str, float], float] | None = None,
+    classifier_knows: Callable[[str], bool] = lambda name: True,
 ) -> tuple[dict[str, float], list[Evidence]]:
     """``general``: the classifier's labels (name -> calibrated 0-100) for the whole
     image; ``boxes``: the detector's evidence; ``crop(det)``: the classifier's calibrated
     labels for that box's crop; ``descendants(name)``: labels under ``name``. Returns
     the classifier labels that stand and the boxes, renamed where the classifier won
-    (to the most confident rival; on a tie, the more specific one)."""
+    (to the most confident rival; on a tie, the more specific one). ``classifier_knows(name)``:
+    whether the classifier has a class for that kind."""
     general = dict(general)
     dropped: set[str] = set()
     boxes = merge_rival_duplicates(boxes, kinds)
@@ -183,7 +185,9 @@ def reconcile(
     for i in order:
         item = boxes[i]
         contrary = kinds.rivals(item.name)
-        if not contrary or item.det is None:
+        # The classifier cannot contradict a kind it has no class for (ImageNet has no
+        # giraffe and no toy kite): its best guess on such a box is not evidence against it.
+        if not contrary or item.det is None or not classifier_knows(item.name):
             continue
         det = item.det
         whole = det.width * det.height >= MAIN_OBJECT_AREA

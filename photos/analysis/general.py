@@ -30,6 +30,7 @@ class Vocabulary:
         self.coco_classes: list[str] = data["coco_classes"]
         self.labels: dict[str, dict[str, list[str]]] = data["labels"]
         self.names = sorted(self.labels)
+        self._class_closure = {n for c in self.classes for n in (c, *self.labels[c]["parents"])}
         self._descendants: dict[str, set[str]] = {}
         for label, meta in self.labels.items():
             for parent in meta["parents"]:
@@ -45,6 +46,10 @@ class Vocabulary:
         """Probability of every label: the sum over the classes under it (0-1)."""
         scores = self.membership @ probabilities.astype(np.float32)
         return {self.names[i]: float(min(1.0, scores[i])) for i in np.flatnonzero(scores > 1e-4)}
+
+    def names_a_class(self, name: str) -> bool:
+        """Whether the classifier can say ``name``: it is an ImageNet class's label or above one."""
+        return name in self._class_closure
 
     def descendants(self, name: str) -> set[str]:
         """Every label with ``name`` among its parents (which list every ancestor)."""

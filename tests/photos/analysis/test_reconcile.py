@@ -216,3 +216,16 @@ def test_the_committed_calibration_was_fitted_on_the_fit_half_and_is_monotone():
             xs, ys = zip(*knots)
             assert xs[0] == 0.0 and xs[-1] == 1.0 and list(xs) == sorted(xs), (model, group)
             assert list(ys) == sorted(ys) and 0 <= ys[0] and ys[-1] <= 100, (model, group)
+
+
+def test_the_classifier_does_not_rename_a_kind_it_has_no_class_for(vocab, kinds):
+    """ImageNet has no toy kite and no giraffe: its Bird of Prey on a kite's crop, or its
+    Llama on a giraffe, is no evidence against the detector."""
+    general, boxes = reconcile(
+        {"Parachute": 78.0}, [box("Kite", 75, size=0.05), box("Giraffe", 60, size=0.3, at=0.5)],
+        lambda det: {"Bird of Prey": 90.0, "Bird": 90.0, "Llama": 80.0}, kinds, vocab.descendants,
+        classifier_knows=vocab.names_a_class,
+    )
+
+    assert [(b.name, round(b.confidence)) for b in boxes] == [("Kite", 75), ("Giraffe", 60)]
+    assert not vocab.names_a_class("Kite") and not vocab.names_a_class("Giraffe") and vocab.names_a_class("Horse")
