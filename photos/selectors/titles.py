@@ -57,8 +57,9 @@ def public_title(photo: Photo, labels=None) -> str:
 
 def machine_title(photo: Photo, labels=None) -> str:
     """The name its labels give a photo (or the first line of text found in it)."""
-    chosen = [lb for lb in (labels if labels is not None else getattr(photo, "visible_labels", None) or [])
-              if lb.name not in UNTITLED_LABELS | PART_LABELS]
+    titled = [lb for lb in (labels if labels is not None else getattr(photo, "visible_labels", None) or [])
+              if lb.name not in UNTITLED_LABELS]
+    chosen = [lb for lb in titled if lb.name not in PART_LABELS] or titled  # a lone Face still names it
     leaves, _ = split_parents(chosen)  # "Cat", not "Cat, Animal and Mammal"
     names = [lb.name for lb in (leaves or chosen)][:3]
     if not names:
