@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import matplotlib
@@ -64,3 +65,81 @@ def photo_with_text(text: str = "OPEN DAILY 9 TO 5", *, base: str = "coffee", xy
     draw.text(xy, text, font=font, fill=(20, 20, 20))
     w, h = img.size
     return encode(img, quality=90), (left / w, top / h, right / w, bottom / h)
+
+
+# --- videos ---------------------------------------------------------------------------
+# Made by PyAV's encoders (libx264, libx265, libvpx-vp9 in its wheel) from the sample
+# photos: a slow pan across the photo, optionally after some black frames.
+VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9", "hevc.mov": "libx265", "hevc.mp4": "libx265"}
+
+
+def video(*, container: str = "mp4", seconds: float = 3.0, fps: int = 10, size: tuple[int, int] = (320, 240),
+          photo: str = "chelsea", rotation: int = 0, dark_seconds: float = 0.0, audio: bool = False,
+          codec: str | None = None, frame_times: list[float] | None = None) -> bytes:
+    """A real video file's bytes. ``rotation``: the display matrix a phone writes (the
+    frames are stored turned); ``frame_times``: explicit timestamps in seconds (to make
+    a tiny file whose header says it lasts hours)."""
+    import av
+    import numpy as np
+
+    width, height = size
+    source = Image.open(PHOTOS[photo]).convert("RGB").resize((width * 2, height), Image.Resampling.BILINEAR)
+    pixels = np.asarray(source)
+    buffer = io.BytesIO()
+    fmt = "mov" if container.endswith("mov") else ("webm" if container == "webm" else "mp4")
+    times = frame_times if frame_times is not None else [i / fps for i in range(int(seconds * fps))]
+    with av.open(buffer, mode="w", format=fmt) as out:
+        stream = out.add_stream(codec or VIDEO_CODECS[container], rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        # frame numbers as timestamps; milliseconds for explicit (sparse) frame times
+        stream.time_base = Fraction(1, 1000) if frame_times is not None else Fraction(1, fps)
+        if stream.codec_context.name == "libx265":
+            stream.codec_tag = "hvc1"  # as an iPhone writes it
+            # no B-frames: PyAV cannot mux x265's reordered timestamps into MP4/MOV
+            stream.options = {"x265-params": "log-level=error:bframes=0"}
+        if rotation:
+            stream.set_display_rotation(-rotation)  # FFmpeg's matrix turns counter-clockwise
+        sound = None
+        if audio:
+            sound = out.add_stream("aac", rate=16000)
+        for t in times:
+            if t < dark_seconds:
+                rgb = np.zeros((height, width, 3), np.uint8)
+            else:
+                x = int((width) * (t / max(times[-1], 1e-6)))
+                rgb = np.ascontiguousarray(pixels[:, x : x + width])
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = int(round(t / stream.time_base))
+            frame.time_base = stream.time_base
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+        if sound is not None:
+            samples = np.zeros((1, 1024), np.float32)
+            for i in range(int(seconds * 16000 / 1024)):
+                aframe = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+                aframe.sample_rate, aframe.pts = 16000, i * 1024
+                for packet in sound.encode(aframe):
+                    out.mux(packet)
+            for packet in sound.encode():
+                out.mux(packet)
+    return buffer.getvalue()
+
+
+def audio_only(seconds: float = 2.0) -> bytes:
+    """An MP4 holding only an AAC track."""
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as out:
+        sound = out.add_stream("aac", rate=16000)
+        for i in range(int(seconds * 16000 / 1024)):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 16000, i * 1024
+            for packet in sound.encode(frame):
+                out.mux(packet)
+        for packet in sound.encode():
+            out.mux(packet)
+    return buffer.getvalue()

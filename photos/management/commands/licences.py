@@ -44,6 +44,10 @@ SPDX_NAMES = {
 # from the files, why). Each is checked against COMPATIBLE like any other, unless it names
 # a LicenseRef the project's licence notice grants an additional permission for.
 OVERRIDES = {
+    "av": ("BSD-3-Clause AND GPL-2.0-or-later", "PyAV itself is BSD-3-Clause (LICENSE.txt); its wheel bundles FFmpeg "
+           "built with --enable-gpl, linking libx264 and libx265 (GPL-2.0-or-later) among LGPL and BSD libraries "
+           "in av.libs/: the whole is GPL-2.0-or-later, which the project's AGPL-3.0-or-later accepts "
+           "(docs/licensing.md, Video)"),
     "nudenet": ("AGPL-3.0-only", "metadata says MIT, but LICENSE and LICENSE.md in the wheel are the AGPL-3.0 text "
                 "(upstream relicensed in 2023-11 and left setup.py saying MIT); its 320n.onnx is an Ultralytics YOLOv8 "
                 "export labelled AGPL-3.0"),

@@ -1,0 +1,189 @@
+"""Videos: what a file is (read from its container, before anything is stored) and the
+frame that stands for it (its poster).
+
+Decoding is PyAV's (FFmpeg's libraries in its wheel; the project is AGPL-3.0-or-later,
+which accepts the GPL x264/x265 those wheels link, see docs/licensing.md). A video is
+never read whole: the probe reads the container's header and one frame at each end,
+the poster seeks to a few keyframes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import IO
+
+import av
+import cv2
+import numpy as np
+from PIL import Image
+
+# Containers and codecs accepted (issue 21): MP4 and MOV with H.264 or HEVC, WebM with
+# VP8, VP9 or AV1. FFmpeg names the demuxer, then the codec.
+CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": ("MP4", "MOV"), "matroska,webm": ("WEBM",)}
+CODECS = {"h264": "H.264", "hevc": "HEVC", "vp8": "VP8", "vp9": "VP9", "av1": "AV1"}
+# What the poster must not be: a black or blurred frame (Immich skips those too).
+DARK_LUMA = 28.0  # mean luma (0-255) under which a frame is too dark to stand for the video
+POSTER_SAMPLES = 8  # keyframes looked at, spread over the video
+SCORE_SIDE = 320  # frames are scored at this width
+MAX_DECODE_AHEAD = 120  # frames decoded past a keyframe to reach a sample's time
+
+
+class VideoError(Exception):
+    """The file is not a video we accept: ``message`` says why, for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    container: str  # "MP4", "MOV" or "WEBM"
+    codec: str  # FFmpeg's name: "h264", "hevc", "vp8", "vp9", "av1"
+    duration_ms: int
+    width: int  # as displayed (after the rotation)
+    height: int
+    rotation: int  # degrees the stored frames are turned clockwise to display: 0, 90, 180, 270
+    frame_rate: float
+    has_audio: bool
+
+    @property
+    def codec_name(self) -> str:
+        return CODECS[self.codec]
+
+
+def looks_like_video(head: bytes) -> bool:
+    """ISO base media (MP4, MOV: an ``ftyp``, ``moov``, ``mdat``, ``wide`` or ``free``
+    box first) or Matroska/WebM (its EBML magic): the containers we accept."""
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free") or head[:4] == b"\x1a\x45\xdf\xa3"
+
+
+def duration_text(ms: int) -> str:
+    seconds = round(ms / 1000)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _open(source: IO[bytes] | str):
+    if hasattr(source, "seek"):
+        source.seek(0)
+    try:
+        return av.open(source, mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, ValueError, EOFError, OSError):
+        raise VideoError("is not a video we can read (corrupt, or not a video).") from None
+
+
+def probe(source: IO[bytes] | str, *, max_seconds: float, max_pixels: int, min_side: int) -> VideoProbe:
+    """Read what the container says, check it against the limits, and decode one frame
+    at the start and one near the end (a truncated or corrupt file fails here, before
+    anything is stored). Raises VideoError with the reason."""
+    with _open(source) as container:
+        kind = CONTAINERS.get(container.format.name)
+        if kind is None:
+            raise VideoError("is not an MP4, MOV or WebM video.")
+        if not container.streams.video:
+            raise VideoError("has no video track (is it audio only?).")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        if codec not in CODECS:
+            raise VideoError(f"is encoded as {codec}; upload H.264, HEVC, VP8, VP9 or AV1 video.")
+        duration_ms = _duration_ms(container, stream)
+        if duration_ms is None or duration_ms <= 0:
+            raise VideoError("does not say how long it is (a broken or unfinished recording?).")
+        if duration_ms > max_seconds * 1000:
+            raise VideoError(f"is {duration_text(duration_ms)} long; the limit is {duration_text(int(max_seconds * 1000))}.")
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if not width or not height:
+            raise VideoError("does not say its frame size (corrupt?).")
+        if width * height > max_pixels:
+            raise VideoError(f"is {width}×{height} pixels a frame; the limit is {max_pixels / 1e6:.1f} MP.")
+        if min(width, height) < min_side:
+            raise VideoError(f"is {width}×{height} pixels a frame; videos must be at least {min_side} pixels on each side.")
+        first = _frame_at(container, stream, 0)
+        if first is None:
+            raise VideoError("is truncated or corrupt (no frame could be decoded).")
+        # FFmpeg's display matrix turns counter-clockwise; ours is the clockwise turn (an
+        # iPhone's portrait video: frames stored landscape, matrix -90, shown turned 90).
+        rotation = int(round(-(getattr(first, "rotation", 0) or 0))) % 360
+        last = _frame_at(container, stream, max(0, duration_ms - 1000) / 1000)
+        if last is None:
+            raise VideoError("is truncated or corrupt (its end cannot be decoded).")
+        shown_w, shown_h = (height, width) if rotation in (90, 270) else (width, height)
+        rate = float(stream.average_rate or stream.guessed_rate or 0)
+        return VideoProbe(
+            container=kind[0] if kind[0] != "MP4" or not _is_quicktime(container) else "MOV",
+            codec=codec, duration_ms=duration_ms, width=shown_w, height=shown_h,
+            rotation=rotation, frame_rate=rate, has_audio=bool(container.streams.audio),
+        )
+
+
+def _is_quicktime(container) -> bool:
+    brand = (container.metadata or {}).get("major_brand", "")
+    return brand.strip() == "qt"
+
+
+def _duration_ms(container, stream) -> int | None:
+    if stream.duration and stream.time_base:
+        return int(stream.duration * stream.time_base * 1000)
+    if container.duration:
+        return int(container.duration / 1000)  # AV_TIME_BASE is microseconds
+    return None
+
+
+def _frame_at(container, stream, seconds: float, *, exact: bool = False):
+    """A frame near ``seconds``: the keyframe before it, or with ``exact`` the first
+    frame at or after it (decoding on from that keyframe, at most ``MAX_DECODE_AHEAD``
+    frames). None when nothing decodes."""
+    try:
+        container.seek(int(seconds / stream.time_base) if stream.time_base else 0, stream=stream,
+                       backward=True, any_frame=False)
+        frame = None
+        for n, frame in enumerate(container.decode(stream)):
+            if not exact or n >= MAX_DECODE_AHEAD or (frame.time is not None and frame.time >= seconds - 1e-3):
+                return frame
+        return frame
+    except (av.FFmpegError, ValueError, EOFError, OSError):
+        return None
+
+
+def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """A decoded frame as displayed: turned ``rotation`` degrees clockwise."""
+    return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
+
+
+def frame_quality(rgb: np.ndarray) -> tuple[float, float]:
+    """(mean luma 0-255, sharpness: the variance of the Laplacian) of a frame."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return float(gray.mean()), float(cv2.Laplacian(gray, cv2.CV_64F).var())
+
+
+def poster(source: IO[bytes] | str, probed: VideoProbe, *, side: int = 1280) -> tuple[Image.Image, int]:
+    """The frame that stands for the video, upright, at most ``side`` pixels a side,
+    and its time in milliseconds: of ``POSTER_SAMPLES`` keyframes spread between 5 % and
+    95 % of the video, the sharpest that is not dark (the brightest if all are)."""
+    with _open(source) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        best = None  # (is_lit, sharpness, brightness, ms, frame)
+        for i in range(POSTER_SAMPLES):
+            at = probed.duration_ms * (0.05 + 0.9 * i / max(1, POSTER_SAMPLES - 1)) / 1000
+            frame = _frame_at(container, stream, at, exact=True)
+            if frame is None:
+                continue
+            small = frame.to_ndarray(format="rgb24", width=SCORE_SIDE,
+                                     height=max(1, round(SCORE_SIDE * frame.height / max(1, frame.width))))
+            brightness, sharpness = frame_quality(small)
+            ms = int(float(frame.time or 0) * 1000)
+            key = (brightness >= DARK_LUMA, sharpness if brightness >= DARK_LUMA else brightness)
+            if best is None or key > best[0]:
+                best = (key, ms, frame)
+        if best is None:
+            raise VideoError("is truncated or corrupt (no frame could be decoded).")
+        _, ms, frame = best
+        scale = min(1.0, side / max(frame.width, frame.height))
+        rgb = frame.to_ndarray(format="rgb24", width=max(1, round(frame.width * scale)),
+                               height=max(1, round(frame.height * scale)))
+    return Image.fromarray(upright(rgb, probed.rotation)), ms
+
+
+__all__ = ["CODECS", "VideoError", "VideoProbe", "duration_text", "looks_like_video", "poster", "probe"]
