@@ -55,6 +55,8 @@ def _photo(photo: Photo, *, viewer=None) -> dict:
     taken = photo.taken_local
     return {
         "id": str(photo.uid),
+        "kind": photo.kind,
+        "duration_ms": photo.duration_ms,
         # The owner's title, else named by its labels, never by the uploaded file's name
         # (it may carry a person's name, a place, a document).
         "title": public_title(photo),
@@ -172,10 +174,12 @@ def _checked_upload(request):
 
 _PHOTO = {
     "type": "object",
-    "required": ["id", "title", "caption", "taken_at", "taken_month", "taken_offset_minutes", "taken_from", "width",
+    "required": ["id", "kind", "duration_ms", "title", "caption", "taken_at", "taken_month", "taken_offset_minutes", "taken_from", "width",
                  "height", "created_at", "image_url", "thumbnail_url", "labels", "text"],
     "properties": {
         "id": {"type": "string", "format": "uuid"},
+        "kind": {"type": "string", "enum": ["photo", "video"]},
+        "duration_ms": {"type": "integer", "nullable": True, "description": "A video's length; null for a photo."},
         "title": {"type": "string", "description": "The owner's title, else named by the photo's labels."},
         "caption": {"type": "string", "description": "The owner's caption; empty when none."},
         "taken_at": {"type": "string", "nullable": True, "description":

@@ -29,7 +29,9 @@ class MultipleFileField(forms.FileField):
 
 class UploadForm(forms.Form):
     photos = MultipleFileField(
-        label="Photos", widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/avif,image/heic,image/heif,.heic,.heif,.avif"})
+        label="Photos and videos", widget=MultipleFileInput(attrs={
+            "accept": "image/jpeg,image/png,image/webp,image/avif,image/heic,image/heif,.heic,.heif,.avif,"
+                      "video/mp4,video/quicktime,video/webm,.mp4,.mov,.webm"})
     )
     public = forms.BooleanField(required=False, label="Show in the public gallery once labelled")
 

@@ -22,13 +22,18 @@ from .querysets import PhotoQuerySet
 # What Pillow calls each format it reads (HEIF through pi-heif) -> the stored key's
 # extension and the content type it is served with. MPO (a JPEG holding a second picture,
 # as many phones write) is a JPEG to every browser and to Rekognition.
-EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "AVIF": "avif", "HEIF": "heic"}
+# Videos (MP4, MOV, WebM) are named by their container, as photos/video.py reads it.
+EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "AVIF": "avif", "HEIF": "heic",
+              "MP4": "mp4", "MOV": "mov", "WEBM": "webm"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
-                 "AVIF": "image/avif", "HEIF": "image/heic"}
+                 "AVIF": "image/avif", "HEIF": "image/heic",
+                 "MP4": "video/mp4", "MOV": "video/quicktime", "WEBM": "video/webm"}
+VIDEO_FORMATS = frozenset({"MP4", "MOV", "WEBM"})
 # A stored key's extension -> its format, as the app names it.
 KEY_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "avif": "AVIF", "heic": "HEIF",
-               "heif": "HEIF"}
+               "heif": "HEIF", "mp4": "MP4", "mov": "MOV", "webm": "WEBM"}
 ACCEPTED_NAMES = "JPEG, PNG, WebP, HEIC or AVIF"
+ACCEPTED_VIDEO_NAMES = "MP4, MOV or WebM"
 UPLOAD_PREFIX = "uploads"
 THUMBNAIL_PREFIX = "thumbnails"
 
@@ -46,6 +51,14 @@ def thumbnail_upload_to(instance: Photo, filename: str) -> str:
 
 
 class Photo(models.Model):
+    """One item of a library: a photo or a video (``kind``, as Immich's asset type). One
+    model, so videos share every rule photos have (visibility, trash, reports,
+    moderation, review, erasure) instead of a parallel copy of each."""
+
+    class Kind(models.TextChoices):
+        PHOTO = "photo", "Photo"
+        VIDEO = "video", "Video"
+
     class Status(models.TextChoices):
         UPLOADED = "uploaded", "Uploaded"
         QUEUED = "queued", "Queued"
@@ -86,6 +99,12 @@ class Photo(models.Model):
     )
     image = models.FileField(upload_to=photo_upload_to, max_length=1024, unique=True)
     thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PHOTO, editable=False)
+    # Videos only: how long, how encoded (FFmpeg's codec name), and when the poster (the
+    # thumbnail) was taken from, in milliseconds.
+    duration_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    video_codec = models.CharField(max_length=16, blank=True, editable=False)
+    poster_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
     original_filename = models.CharField(max_length=255, blank=True)
     content_type = models.CharField(max_length=100, blank=True, editable=False)
     size = models.PositiveBigIntegerField(default=0, editable=False)
@@ -171,6 +190,10 @@ class Photo(models.Model):
     def taken_local(self):
         """taken_at as the wall-clock time it is (naive: templates must not shift it)."""
         return self.taken_at.replace(tzinfo=None) if self.taken_at else None
+
+    @property
+    def is_video(self) -> bool:
+        return self.kind == self.Kind.VIDEO
 
     @property
     def is_pending(self) -> bool:

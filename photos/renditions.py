@@ -5,6 +5,7 @@ made by the same code as the labeler's analysis renditions."""
 
 from __future__ import annotations
 
+import io
 import logging
 
 from celery import shared_task
@@ -15,6 +16,7 @@ from django.core.files.base import ContentFile
 from infra.functions.labeler.rendition import RenditionError, upright_jpeg
 from infra.resources import RENDITION_PREFIX  # the web app's S3 policy grants this prefix
 
+from . import video
 from .models import Photo, thumbnail_upload_to
 
 logger = logging.getLogger(__name__)
@@ -29,9 +31,26 @@ __all__ = ["RenditionError", "display_rendition_name", "make_thumbnail", "photo_
 
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
     """The photo as a JPEG of at most ``side`` pixels a side, upright, flattened, and
-    with none of the upload's metadata."""
+    with none of the upload's metadata; for a video, its poster frame."""
+    if photo.is_video:
+        return _poster_jpeg(photo, side=side, quality=quality)
     with photo.image.open("rb") as handle:
         return upright_jpeg(handle, side=side, quality=quality, max_pixels=2 * settings.PHOTOS_MAX_PIXELS)
+
+
+def _poster_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
+    """The video's poster (the sharpest lit keyframe, upright) as a metadata-free JPEG;
+    its time is kept on the photo."""
+    with photo.image.open("rb") as handle:
+        try:
+            probed = video.probe(handle, max_seconds=float("inf"), max_pixels=10**9, min_side=1)
+            image, at_ms = video.poster(handle, probed, side=side)
+        except video.VideoError as exc:
+            raise RenditionError("InvalidVideo", f"no poster: the video {exc.message}") from None
+    Photo.objects.filter(id=photo.id).update(poster_ms=at_ms)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
 
 
 def display_rendition_name(photo: Photo) -> str:

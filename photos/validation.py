@@ -21,7 +21,9 @@ from PIL import Image, UnidentifiedImageError
 
 from infra.functions.labeler.rendition import register_decoders
 
-from .models import ACCEPTED_NAMES, EXTENSIONS, Photo
+from .models import ACCEPTED_NAMES, ACCEPTED_VIDEO_NAMES, EXTENSIONS, Photo
+from .video import VideoError, VideoProbe, looks_like_video
+from .video import probe as probe_video
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class ProbedUpload:
     height: int
     sha256: str
     size: int
+    video: VideoProbe | None = None  # what the container says, for a video
 
 
 @dataclass(frozen=True)
@@ -147,9 +150,12 @@ def probe_upload(upload) -> ProbedUpload:
     check, which callers make next) and markup anywhere in the bytes (polyglots)."""
     filename = clean_filename(upload.name)
     size = upload.size or 0
-    limit = settings.PHOTOS_MAX_UPLOAD_BYTES
     if size == 0:
         raise UploadRejected(filename, "is empty (0 bytes).")
+    upload.seek(0)
+    if looks_like_video(upload.read(16)):
+        return _probe_video(upload, filename, size)
+    limit = settings.PHOTOS_MAX_UPLOAD_BYTES
     if size > limit:
         raise UploadRejected(filename, f"is {filesizeformat(size)}; the limit is {filesizeformat(limit)}.")
     fmt, width, height = _header(upload, filename)
@@ -163,17 +169,40 @@ def probe_upload(upload) -> ProbedUpload:
             filename,
             f"is {width}×{height} pixels ({megapixels(width * height)}); the limit is {megapixels(max_pixels)}.",
         )
+    return ProbedUpload(file=upload, original_filename=filename, format=fmt, width=width, height=height,
+                        sha256=_scan(upload, filename), size=size)
+
+
+def _scan(upload, filename: str) -> str:
+    """The SHA-256 of the bytes, read in chunks (never the whole file in memory), with a
+    look for markup in each (polyglots)."""
     digest = hashlib.sha256()
     upload.seek(0)
     tail = b""
     for chunk in upload.chunks():
         digest.update(chunk)
         if _MARKUP.search((tail + chunk).lower()):
-            raise UploadRejected(filename, "contains web page or script content; upload a plain photo.")
+            raise UploadRejected(filename, "contains web page or script content; upload a plain photo or video.")
         tail = chunk[-MARKUP_OVERLAP:]
     upload.seek(0)
-    return ProbedUpload(file=upload, original_filename=filename, format=fmt, width=width, height=height,
-                        sha256=digest.hexdigest(), size=size)
+    return digest.hexdigest()
+
+
+def _probe_video(upload, filename: str, size: int) -> ProbedUpload:
+    """A video: its size, then what its container says and one frame at each end
+    (photos/video.py), then the hash and markup scan. A large upload is on disk
+    (Django's temporary file): it is read from there, never held whole in memory."""
+    limit = settings.PHOTOS_MAX_VIDEO_BYTES
+    if size > limit:
+        raise UploadRejected(filename, f"is {filesizeformat(size)}; the limit for videos is {filesizeformat(limit)}.")
+    source = upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload
+    try:
+        probed = probe_video(source, max_seconds=settings.PHOTOS_MAX_VIDEO_SECONDS,
+                             max_pixels=settings.PHOTOS_MAX_VIDEO_PIXELS, min_side=settings.PHOTOS_MIN_SIDE)
+    except VideoError as exc:
+        raise UploadRejected(filename, f"{exc.message} Upload {ACCEPTED_VIDEO_NAMES} videos.") from None
+    return ProbedUpload(file=upload, original_filename=filename, format=probed.container, width=probed.width,
+                        height=probed.height, sha256=_scan(upload, filename), size=size, video=probed)
 
 
 def _header(upload, filename: str) -> tuple[str, int, int]:
@@ -200,6 +229,9 @@ def finish_upload(probed: ProbedUpload) -> CheckedUpload:
     """The expensive check: a full decode (truncation, corruption), and what EXIF says
     (when it was taken, how it is turned)."""
     upload, filename, width, height = probed.file, probed.original_filename, probed.width, probed.height
+    if probed.video is not None:  # decoded at both ends by the probe already
+        return CheckedUpload(file=upload, original_filename=filename, format=probed.format, width=width,
+                             height=height, sha256=probed.sha256, size=probed.size, video=probed.video)
     upload.seek(0)
     try:
         with warnings.catch_warnings():

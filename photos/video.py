@@ -52,10 +52,17 @@ class VideoProbe:
         return CODECS[self.codec]
 
 
+# HEIC and AVIF photos are ISO base media files too: their ``ftyp`` brand says so.
+IMAGE_BRANDS = frozenset({b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+
+
 def looks_like_video(head: bytes) -> bool:
-    """ISO base media (MP4, MOV: an ``ftyp``, ``moov``, ``mdat``, ``wide`` or ``free``
-    box first) or Matroska/WebM (its EBML magic): the containers we accept."""
-    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free") or head[:4] == b"\x1a\x45\xdf\xa3"
+    """ISO base media (MP4, MOV: an ``ftyp`` box of a brand that is not an image's, or a
+    ``moov``, ``mdat``, ``wide`` or ``free`` box first) or Matroska/WebM (its EBML
+    magic): the containers we accept. Needs the first 12 bytes."""
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in IMAGE_BRANDS
+    return head[4:8] in (b"moov", b"mdat", b"wide", b"free") or head[:4] == b"\x1a\x45\xdf\xa3"
 
 
 def duration_text(ms: int) -> str:

@@ -122,6 +122,15 @@ def photo_release(*, photo_id: int) -> None:
         status=Photo.Status.QUEUED, updated_at=timezone.now())
 
 
+# Said on a video's page until the timeline analysis (issue 21) runs on the default path.
+VIDEO_NOT_ANALYSED = "Stored and playable; what is in videos is not analysed yet."
+
+
+def photo_mark_skipped(*, photo_id: int, reason: str) -> None:
+    Photo.objects.filter(id=photo_id).update(status=Photo.Status.SKIPPED, status_reason=reason,
+                                             updated_at=timezone.now())
+
+
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:
     """Record a failure that no retry will fix."""
     Photo.objects.filter(id=photo_id).update(status=Photo.Status.FAILED, status_reason=reason[:2000], updated_at=timezone.now())
@@ -138,6 +147,9 @@ def photo_analyze(*, photo_id: int) -> ApplyResult | None:
     if not photo_mark_analyzing(photo_id=photo_id):
         return None
     photo = Photo.objects.get(id=photo_id)
+    if photo.is_video:
+        photo_mark_skipped(photo_id=photo_id, reason=VIDEO_NOT_ANALYSED)
+        return None
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
     image = ImageRef(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size)
     as_stored = None

@@ -6,6 +6,7 @@ and never branches on the setting. Files are read and written through Django's
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -13,7 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import default_storage, storages
-from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from storages.utils import clean_name, safe_join
 
 
@@ -23,6 +24,42 @@ class StorageUnsupported(Exception):
 
 class EraseIncomplete(Exception):
     """Storage still holds some of what was to be erased; the erasure is tried again."""
+
+
+UNSATISFIABLE = "unsatisfiable"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE_CHUNK = 64 * 1024
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | str | None:
+    """The inclusive (first, last) byte of a single ``Range: bytes=`` request, clipped
+    to the file; UNSATISFIABLE when it starts past the end; None when there is none, it
+    is malformed, or it asks for several ranges (then the whole file is the answer)."""
+    match = _RANGE.match((header or "").strip())
+    if not match or match[1] == match[2] == "" or size <= 0:
+        return None
+    if match[1] == "":  # the last N bytes
+        suffix = int(match[2])
+        return (max(0, size - suffix), size - 1) if suffix > 0 else UNSATISFIABLE
+    start = int(match[1])
+    end = min(int(match[2]), size - 1) if match[2] else size - 1
+    if start >= size:
+        return UNSATISFIABLE
+    if end < start:
+        return None
+    return start, end
+
+
+def _read_span(handle, length: int) -> Iterator[bytes]:
+    try:
+        while length > 0:
+            chunk = handle.read(min(RANGE_CHUNK, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
 
 
 class LocalMediaStorage:
@@ -37,9 +74,27 @@ class LocalMediaStorage:
         (the Content-Security-Policy allows exactly these)."""
         return ()
 
-    def response(self, name: str, *, content_type: str, disposition: str) -> HttpResponse:
-        """The file itself, streamed; FileNotFoundError if it is not there."""
-        response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
+    def response(self, name: str, *, content_type: str, disposition: str, range_header: str = "") -> HttpResponse:
+        """The file itself, streamed; FileNotFoundError if it is not there. A single
+        byte range (``Range: bytes=a-b``, what a video player asks for to seek) is
+        answered 206 with just those bytes, one that starts past the end 416; anything
+        else gets the whole file (which HTTP allows)."""
+        handle = default_storage.open(name, "rb")
+        size = default_storage.size(name)
+        span = byte_range(range_header, size)
+        if span is None:
+            response = FileResponse(handle, content_type=content_type)
+        elif span == UNSATISFIABLE:
+            handle.close()
+            response = HttpResponse(status=416, content_type="text/plain")
+            response["Content-Range"] = f"bytes */{size}"
+        else:
+            start, end = span
+            handle.seek(start)
+            response = StreamingHttpResponse(_read_span(handle, end - start + 1), status=206, content_type=content_type)
+            response["Content-Range"] = f"bytes {start}-{end}/{size}"
+            response["Content-Length"] = str(end - start + 1)
+        response["Accept-Ranges"] = "bytes"
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, max-age=300"
         response["Content-Disposition"] = disposition
@@ -104,8 +159,9 @@ class S3MediaStorage(LocalMediaStorage):
         except ValueError:
             raise SuspiciousOperation(f"Attempted access to {name!r} denied.") from None
 
-    def response(self, name: str, *, content_type: str, disposition: str) -> HttpResponse:
-        """A redirect to a short-lived presigned URL (content type as stored)."""
+    def response(self, name: str, *, content_type: str, disposition: str, range_header: str = "") -> HttpResponse:
+        """A redirect to a short-lived presigned URL (content type as stored; S3 itself
+        answers byte ranges)."""
         return HttpResponseRedirect(default_storage.url(name, parameters={"ResponseContentDisposition": disposition}))
 
     def delete(self, name: str) -> None:

@@ -39,6 +39,8 @@ def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibi
         visibility=visibility,
         **upload.taken_fields(),
     )
+    if upload.video is not None:
+        photo.kind, photo.duration_ms, photo.video_codec = Photo.Kind.VIDEO, upload.video.duration_ms, upload.video.codec
     upload.file.seek(0)
     try:
         photo.image.save(f"upload.{EXTENSIONS[upload.format]}", upload.file, save=False)

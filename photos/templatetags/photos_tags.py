@@ -6,6 +6,7 @@ from django import template
 from django.conf import settings
 from django.urls import reverse
 
+from photos import video
 from photos.selectors import labels, search, titles
 
 register = template.Library()
@@ -21,6 +22,12 @@ register.filter("reading_order", titles.reading_order)
 register.filter("month_heading", titles.month_heading)
 # The search a facet chip links to: the current one narrowed by that label.
 register.filter("refined", search.refined)
+
+
+@register.filter
+def duration(ms) -> str:
+    """A video's length: 3000 -> "0:03", 3_723_000 -> "1:02:03"."""
+    return video.duration_text(int(ms)) if ms is not None else ""
 
 
 @register.filter

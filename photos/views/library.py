@@ -96,6 +96,7 @@ def my_photos(request):
          "query": query, "sort": sort, "page": page, "facets": facets,
          "relevance_window": search.RELEVANCE_WINDOW,
          "max_bytes": settings.PHOTOS_MAX_UPLOAD_BYTES, "direct_upload": media_storage().direct_uploads,
+         "max_video_bytes": settings.PHOTOS_MAX_VIDEO_BYTES, "max_video_ms": int(settings.PHOTOS_MAX_VIDEO_SECONDS * 1000),
          "in_trash": Photo.objects.filter(owner=request.user, trashed_at__isnull=False).count(),
          "undo": request.session.get(UNDO_KEY, [])},
         status=status,

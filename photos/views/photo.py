@@ -19,6 +19,10 @@ from ..services.photos import CAPTION_MAX, TITLE_MAX, DescribeError, photo_descr
 from .common import content_disposition
 
 
+VIDEO_FORMAT_NAMES = {"h264": "H.264 video", "hevc": "HEVC video", "vp8": "VP8 video", "vp9": "VP9 video",
+                      "av1": "AV1 video"}
+
+
 @require_GET
 def photo_file(request, uid, kind: str):
     """The image or its thumbnail, only for those allowed to see the photo. The original
@@ -45,7 +49,8 @@ def photo_file(request, uid, kind: str):
     disposition = content_disposition(photo.original_filename or f"{photo.uid}", attachment=download)
     content_type = (photo.content_type or "application/octet-stream") if original else "image/jpeg"
     try:
-        return media_storage().response(name, content_type=content_type, disposition=disposition)
+        return media_storage().response(name, content_type=content_type, disposition=disposition,
+                                        range_header=request.headers.get("Range", ""))
     except FileNotFoundError:
         raise Http404("Missing from storage.") from None
 
@@ -64,7 +69,8 @@ def photo_detail(request, uid):
     ]
     return render(request, "photos/photo_detail.html", {
         "photo": photo, "boxes": boxes, "boxed_labels": {b["label"] for b in boxes},
-        "format": (photo.content_type or "").removeprefix("image/").upper(),
+        "format": VIDEO_FORMAT_NAMES.get(photo.video_codec, "") if photo.is_video
+        else (photo.content_type or "").removeprefix("image/").upper(),
         "machine_title": machine_title(photo),
         "title_max": TITLE_MAX, "caption_max": CAPTION_MAX,
     })

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from photos.video import DARK_LUMA, VideoError, frame_quality, looks_like_video, poster, probe
-from tests.samples import audio_only, encode, photo_bytes, video
+from PIL import Image
+
+from tests.samples import audio_only, encode, heic, photo_bytes, video
 
 LIMITS = {"max_seconds": 15 * 60, "max_pixels": 4096 * 2304, "min_side": 80}
 
@@ -79,7 +81,7 @@ def test_the_poster_skips_a_dark_opening():
 def test_the_poster_prefers_a_sharp_frame_to_a_blurred_one():
     import cv2
 
-    sharp = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(io.BytesIO(photo_bytes("astronaut"))).convert("RGB").resize((320, 240)))
+    sharp = np.asarray(Image.open(io.BytesIO(photo_bytes("astronaut"))).convert("RGB").resize((320, 240)))
     blurred = cv2.GaussianBlur(sharp, (31, 31), 12)
     import av
 
@@ -153,4 +155,7 @@ def test_frame_size_and_length_limits_come_from_the_caller():
 def test_only_the_containers_we_accept_are_sniffed_as_video():
     assert looks_like_video(video()[:16]) and looks_like_video(video(container="webm")[:16])
     assert looks_like_video(video(container="hevc.mov")[:16])
-    assert not looks_like_video(photo_bytes("chelsea")[:16]) and not looks_like_video(encode(__import__("PIL.Image", fromlist=["Image"]).new("RGB", (90, 90)))[:16])
+    assert not looks_like_video(photo_bytes("chelsea")[:16]) and not looks_like_video(encode(Image.new("RGB", (90, 90)))[:16])
+    # HEIC and AVIF are ISO base media files too: their brand tells them apart
+    assert not looks_like_video(encode(Image.new("RGB", (90, 90)), "AVIF")[:16])
+    assert not looks_like_video(heic(Image.new("RGB", (90, 90)))[:16])

@@ -1,0 +1,195 @@
+"""Videos in the library (issue 21): uploaded beside photos through the same form and API,
+checked before anything is stored, kept as uploaded, given a poster, played with byte
+ranges through the same permission checks. Used to be: "is not an image we can read"."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from photos.models import Photo
+from photos.pipelines.local import VIDEO_NOT_ANALYSED, analyze_photo
+from photos.renditions import photo_make_thumbnail
+from tests.samples import audio_only, photo_bytes, video
+
+pytestmark = pytest.mark.django_db
+
+MY_PHOTOS = "/photos/"
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("filmer", password="pw-filmer-123")
+
+
+@pytest.fixture
+def client_in(client, owner):
+    client.force_login(owner)
+    return client
+
+
+def upload(client, *files):
+    return client.post(MY_PHOTOS, {"photos": [SimpleUploadedFile(n, d) for n, d in files]}, follow=True)
+
+
+@pytest.fixture
+def clip(client_in, owner, media_root, fake_queue):
+    data = video(container="mp4", seconds=3, size=(320, 240), audio=True)
+    upload(client_in, ("IMG_0042.MP4", data))
+    return Photo.objects.get(owner=owner), data
+
+
+def body(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_a_phone_video_is_stored_as_uploaded_with_what_its_container_says(clip, media_root):
+    photo, data = clip
+
+    assert photo.kind == Photo.Kind.VIDEO and photo.is_video
+    assert (photo.content_type, photo.original_filename, photo.size) == ("video/mp4", "IMG_0042.MP4", len(data))
+    assert (photo.width, photo.height, photo.duration_ms, photo.video_codec) == (320, 240, 3000, "h264")
+    assert photo.image.name.endswith(f"{photo.uid}.mp4")
+    assert (media_root / photo.image.name).read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("name", "container", "content_type", "codec"),
+    [("clip.mov", "hevc.mov", "video/quicktime", "hevc"), ("clip.webm", "webm", "video/webm", "vp9")],
+)
+def test_iphone_hevc_and_web_videos_are_accepted(name, container, content_type, codec, client_in, owner, media_root,
+                                                 fake_queue):
+    upload(client_in, (name, video(container=container)))
+
+    photo = Photo.objects.get(owner=owner)
+    assert (photo.kind, photo.content_type, photo.video_codec) == (Photo.Kind.VIDEO, content_type, codec)
+
+
+def test_its_poster_is_an_upright_metadata_free_jpeg_thumbnail(clip, media_root):
+    photo, _ = clip
+
+    name = photo_make_thumbnail(photo_id=photo.id)
+    photo.refresh_from_db()
+    poster = Image.open(media_root / name)
+    assert poster.format == "JPEG" and poster.size == (320, 240)
+    assert not poster.getexif() and photo.poster_ms is not None
+
+
+def test_a_mixed_batch_keeps_the_good_files_and_says_why_for_each_bad_one(client_in, owner, media_root, fake_queue):
+    page = upload(
+        client_in,
+        ("dog.jpg", photo_bytes("chelsea")),
+        ("walk.mp4", video(seconds=2)),
+        ("song.m4a", audio_only()),
+        ("broken.mp4", video(seconds=4)[:3000]),
+    ).content.decode()
+
+    assert sorted(Photo.objects.filter(owner=owner).values_list("original_filename", "kind")) == [
+        ("dog.jpg", "photo"), ("walk.mp4", "video")]
+    assert "song.m4a has no video track (is it audio only?). Upload MP4, MOV or WebM videos." in page
+    assert "broken.mp4 is not a video we can read (corrupt, or not a video). Upload MP4, MOV or WebM videos." in page
+
+
+def test_the_same_video_twice_is_refused_before_it_is_decoded(client_in, owner, media_root, fake_queue, monkeypatch):
+    data = video(seconds=2)
+    upload(client_in, ("a.mp4", data))
+    page = upload(client_in, ("again.mp4", data)).content.decode()
+
+    assert Photo.objects.filter(owner=owner).count() == 1
+    assert "again.mp4 is already in your photos (as a.mp4)." in page
+
+
+def test_video_limits_come_from_settings(client_in, owner, media_root, fake_queue, settings):
+    settings.PHOTOS_MAX_VIDEO_SECONDS = 2
+    settings.PHOTOS_MAX_VIDEO_BYTES = 10_000_000
+    long_page = upload(client_in, ("long.mp4", video(seconds=3))).content.decode()
+    settings.PHOTOS_MAX_VIDEO_BYTES = 1000
+    big_page = upload(client_in, ("big.mp4", video(seconds=1))).content.decode()
+
+    assert not Photo.objects.filter(owner=owner).exists()
+    assert "long.mp4 is 0:03 long; the limit is 0:02." in long_page
+    assert "big.mp4 is" in big_page and "the limit for videos is 1000" in big_page
+
+
+def test_the_local_pipeline_says_plainly_that_it_does_not_analyse_videos_yet(clip):
+    photo, _ = clip
+
+    assert analyze_photo.run(photo.id) == "skipped"
+    photo.refresh_from_db()
+    assert (photo.status, photo.status_reason) == (Photo.Status.SKIPPED, VIDEO_NOT_ANALYSED)
+
+
+def test_the_owners_page_plays_it_with_its_poster(clip, client_in):
+    photo, _ = clip
+    photo_make_thumbnail(photo_id=photo.id)
+
+    page = client_in.get(f"/photos/{photo.uid}/").content.decode()
+
+    assert f'poster="/photos/{photo.uid}/thumbnail/"' in page
+    assert f'<source src="/photos/{photo.uid}/image/" type="video/mp4">' in page
+    assert "<dt>Length</dt><dd class=\"duration\">0:03</dd>" in page and "H.264 video" in page
+    library = client_in.get(MY_PHOTOS).content.decode()
+    assert '<span class="video-badge">▶ 0:03</span>' in library
+
+
+def test_byte_ranges_are_answered_as_a_player_seeks(clip, client_in):
+    photo, data = clip
+    url = f"/photos/{photo.uid}/image/"
+
+    whole = client_in.get(url)
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes" and body(whole) == data
+
+    part = client_in.get(url, HTTP_RANGE="bytes=100-199")
+    assert part.status_code == 206 and body(part) == data[100:200]
+    assert (part["Content-Range"], part["Content-Length"], part["Content-Type"]) == (
+        f"bytes 100-199/{len(data)}", "100", "video/mp4")
+
+    tail = client_in.get(url, HTTP_RANGE="bytes=-10")
+    assert tail.status_code == 206 and body(tail) == data[-10:]
+    open_ended = client_in.get(url, HTTP_RANGE=f"bytes={len(data) - 5}-")
+    assert body(open_ended) == data[-5:]
+    clipped = client_in.get(url, HTTP_RANGE=f"bytes=0-{len(data) * 2}")
+    assert clipped.status_code == 206 and body(clipped) == data
+
+    past = client_in.get(url, HTTP_RANGE=f"bytes={len(data)}-")
+    assert past.status_code == 416 and past["Content-Range"] == f"bytes */{len(data)}"
+    for ignored in ("bytes=0-1,5-6", "items=0-5", "bytes=9-3"):  # whole file, as HTTP allows
+        response = client_in.get(url, HTTP_RANGE=ignored)
+        assert response.status_code == 200 and body(response) == data
+
+
+def test_who_gets_the_video_itself(clip, client, django_user_model):
+    """The original goes to its owner only (and superusers); anyone else allowed to see
+    it gets the poster, and a private video is nobody else's."""
+    photo, data = clip
+    photo_make_thumbnail(photo_id=photo.id)
+    url = f"/photos/{photo.uid}/image/"
+    stranger = django_user_model.objects.create_user("stranger", password="pw-stranger-1")
+    staff = django_user_model.objects.create_user("mod", password="pw-mod-1", is_staff=True)
+    admin = django_user_model.objects.create_superuser("root2", password="pw-root-1")
+
+    client.logout()
+    assert client.get(url).status_code == 404  # anonymous
+    client.force_login(stranger)
+    assert client.get(url).status_code == 404
+    client.force_login(admin)
+    assert body(client.get(url, HTTP_RANGE="bytes=0-9")) == data[:10]
+    Photo.objects.filter(id=photo.id).update(visibility=Photo.Visibility.PUBLIC, status=Photo.Status.LABELED)
+    client.force_login(stranger)
+    shown = client.get(url)
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/jpeg"  # the poster, not the file
+    assert Image.open(io.BytesIO(body(shown))).format == "JPEG"
+    client.force_login(staff)
+    assert client.get(url)["Content-Type"] == "image/jpeg"
+
+
+def test_the_api_takes_videos_and_says_what_each_item_is(client_in, owner, media_root, fake_queue):
+    response = client_in.post("/api/photos/", {"photos": [SimpleUploadedFile("walk.webm", video(container="webm"))]})
+
+    assert response.status_code == 201
+    listed = client_in.get(f"/api/photos/{response.json()['accepted'][0]['id']}/").json()
+    assert (listed["kind"], listed["duration_ms"], listed["width"]) == ("video", 3000, 320)
