@@ -34,6 +34,7 @@ def test_a_timeline_with_month_headings_suggestions_and_a_title_found_by_search(
 
     expect(page.locator("#photo-list .month h2")).to_have_text(["July 2024", "December 2023"])
     expect(page.locator("#photo-list .photo .filename")).to_have_text(["IMG_1.jpg", "IMG_2.jpg", "IMG_3.jpg"])
+    expect(page.locator("#library-search[data-suggesting=on]")).to_have_count(1)  # its script listens
     page.fill("#library-search", "do")
     expect(page.locator("#library-suggestions option")).to_have_count(1)
     assert page.locator("#library-suggestions option").evaluate_all("os => os.map(o => o.label)") == ["Dog (2 photos)"]

@@ -27,6 +27,7 @@ def test_suggestions_chips_facets_and_sort(live_server, page):
     photo("shop.jpg", {"Building": 90.0, "Dining Table": 80.0}, {"OPEN DAILY": 97.0})
 
     page.goto(f"{live_server.url}/gallery/")
+    expect(page.locator("#search-box[data-suggesting=on]")).to_have_count(1)  # its script listens
     page.fill("#search-box", "grass d")
     expect(page.locator("#label-suggestions option")).to_have_count(2)  # Dog, Dining Table
     values = page.locator("#label-suggestions option").evaluate_all("os => os.map(o => o.value)")

@@ -17,6 +17,7 @@
       clearTimeout(timer);
       timer = setTimeout(suggest, 120);
     });
+    box.dataset.suggesting = "on"; // listening from here on (tests wait for it)
 
     function ask(prefix) {
       const url = new URL(box.dataset.suggestUrl, window.location.href);
