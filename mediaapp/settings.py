@@ -206,12 +206,12 @@ MODERATION_FLAG_THRESHOLD = env_float("MODERATION_FLAG_THRESHOLD", 80.0)
 # Uploads: limits read by the upload form at run time.
 PHOTOS_MAX_UPLOAD_BYTES = int(env_float("PHOTOS_MAX_UPLOAD_BYTES", 25 * 1024 * 1024, lo=1, hi=1024**3))
 PHOTOS_MAX_PIXELS = int(env_float("PHOTOS_MAX_PIXELS", 50_000_000, lo=1, hi=500_000_000))
-# Rekognition analyses images of at least 80 px a side; smaller ones are refused at upload.
 # Videos (issue 21): how large, long and detailed an upload may be. 1 GiB holds about 10
 # minutes of a phone's 1080p; 15 minutes; 4096 x 2304 (4K DCI) a frame.
 PHOTOS_MAX_VIDEO_BYTES = int(env_float("PHOTOS_MAX_VIDEO_BYTES", 1024**3, lo=1, hi=50 * 1024**3))
 PHOTOS_MAX_VIDEO_SECONDS = env_float("PHOTOS_MAX_VIDEO_SECONDS", 15 * 60, lo=1, hi=6 * 3600)
 PHOTOS_MAX_VIDEO_PIXELS = int(env_float("PHOTOS_MAX_VIDEO_PIXELS", 4096 * 2304, lo=1, hi=100_000_000))
+# Rekognition analyses images of at least 80 px a side; smaller ones are refused at upload.
 PHOTOS_MIN_SIDE = int(env_float("PHOTOS_MIN_SIDE", 80, lo=1, hi=10_000))
 PHOTOS_MAX_FILES_PER_UPLOAD = int(env_float("PHOTOS_MAX_FILES_PER_UPLOAD", 20, lo=1, hi=1000))
 # Big uploads spill to a temporary file instead of memory.

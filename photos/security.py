@@ -85,8 +85,9 @@ class ContentSecurityPolicyMiddleware:
 
 class RequestSizeLimitMiddleware:
     """Refuse (413) a request whose declared body is larger than any legitimate one: the
-    most files an upload form takes, each at the largest size allowed, plus form overhead.
-    Django streams file uploads to disk, so this is about disk and time, not memory."""
+    most photos an upload form takes, each at the largest size allowed, or one video at
+    its largest (the page sends one file per request), plus form overhead. Django streams
+    file uploads to disk, so this is about disk and time, not memory."""
 
     OVERHEAD = 1024 * 1024
 
@@ -98,7 +99,8 @@ class RequestSizeLimitMiddleware:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        limit = settings.PHOTOS_MAX_UPLOAD_BYTES * settings.PHOTOS_MAX_FILES_PER_UPLOAD + self.OVERHEAD
+        limit = max(settings.PHOTOS_MAX_UPLOAD_BYTES * settings.PHOTOS_MAX_FILES_PER_UPLOAD,
+                    settings.PHOTOS_MAX_VIDEO_BYTES) + self.OVERHEAD
         if length > limit:
             return HttpResponse(f"Request too large: at most {limit} bytes.", status=413, content_type="text/plain")
         return self.get_response(request)

@@ -142,11 +142,25 @@ def test_forms_need_their_csrf_token(alice):
 def test_oversized_requests_are_refused_before_reading_them(client, settings):
     settings.PHOTOS_MAX_UPLOAD_BYTES = 1000
     settings.PHOTOS_MAX_FILES_PER_UPLOAD = 2
+    settings.PHOTOS_MAX_VIDEO_BYTES = 1500
 
     response = client.post("/photos/", data=b"x", content_type="application/octet-stream",
                            CONTENT_LENGTH=str(2000 + 1024 * 1024 + 1))
 
     assert response.status_code == 413
+
+
+def test_one_video_at_its_largest_is_not_too_large_a_request(client, settings):
+    """Videos are far larger than photos: one at the video limit passes the request cap
+    (which used to be photos' 25 MB x 20 files, so a 1 GB video got a 413)."""
+    settings.PHOTOS_MAX_UPLOAD_BYTES = 1000
+    settings.PHOTOS_MAX_FILES_PER_UPLOAD = 2
+    settings.PHOTOS_MAX_VIDEO_BYTES = 50_000
+
+    response = client.post("/photos/", data=b"x", content_type="application/octet-stream",
+                           CONTENT_LENGTH=str(50_000 + 1024))
+
+    assert response.status_code != 413
 
 
 def test_reports_per_account_are_limited(client, settings):
