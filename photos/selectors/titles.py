@@ -64,7 +64,7 @@ def machine_title(photo: Photo, labels=None) -> str:
     names = [lb.name for lb in (leaves or chosen)][:3]
     if not names:
         lines = reading_order(getattr(photo, "lines", None))
-        return f"“{lines[0].text[:60]}”" if lines else "Untitled photo"
+        return f"“{lines[0].text[:60]}”" if lines else ("Untitled video" if photo.is_video else "Untitled photo")
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 

@@ -193,3 +193,4 @@ def test_the_api_takes_videos_and_says_what_each_item_is(client_in, owner, media
     assert response.status_code == 201
     listed = client_in.get(f"/api/photos/{response.json()['accepted'][0]['id']}/").json()
     assert (listed["kind"], listed["duration_ms"], listed["width"]) == ("video", 3000, 320)
+    assert listed["title"] == "Untitled video"  # not yet named by labels
