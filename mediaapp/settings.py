@@ -211,6 +211,10 @@ PHOTOS_MAX_PIXELS = int(env_float("PHOTOS_MAX_PIXELS", 50_000_000, lo=1, hi=500_
 PHOTOS_MAX_VIDEO_BYTES = int(env_float("PHOTOS_MAX_VIDEO_BYTES", 1024**3, lo=1, hi=50 * 1024**3))
 PHOTOS_MAX_VIDEO_SECONDS = env_float("PHOTOS_MAX_VIDEO_SECONDS", 15 * 60, lo=1, hi=6 * 3600)
 PHOTOS_MAX_VIDEO_PIXELS = int(env_float("PHOTOS_MAX_VIDEO_PIXELS", 4096 * 2304, lo=1, hi=100_000_000))
+# A video's analysis looks at one frame every PHOTOS_VIDEO_SAMPLE_MS (and at scene cuts),
+# at most PHOTOS_VIDEO_MAX_FRAMES frames (spread wider over a long video).
+PHOTOS_VIDEO_SAMPLE_MS = int(env_float("PHOTOS_VIDEO_SAMPLE_MS", 1000, lo=100, hi=600_000))
+PHOTOS_VIDEO_MAX_FRAMES = int(env_float("PHOTOS_VIDEO_MAX_FRAMES", 120, lo=1, hi=10_000))
 # Rekognition analyses images of at least 80 px a side; smaller ones are refused at upload.
 PHOTOS_MIN_SIDE = int(env_float("PHOTOS_MIN_SIDE", 80, lo=1, hi=10_000))
 PHOTOS_MAX_FILES_PER_UPLOAD = int(env_float("PHOTOS_MAX_FILES_PER_UPLOAD", 20, lo=1, hi=1000))

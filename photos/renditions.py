@@ -6,6 +6,7 @@ made by the same code as the labeler's analysis renditions."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 from celery import shared_task
@@ -26,7 +27,7 @@ DISPLAY_SIDE = 2048
 RENDITION_CACHE_SECONDS = 24 * 3600
 
 __all__ = ["RenditionError", "display_rendition_name", "make_thumbnail", "photo_display_rendition",
-           "photo_make_thumbnail"]
+           "photo_make_thumbnail", "photo_timeline", "save_timeline", "timeline_name"]
 
 
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
@@ -51,6 +52,36 @@ def _poster_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality)
     return out.getvalue()
+
+
+def timeline_name(photo: Photo) -> str:
+    """Where a video's timeline (Rekognition Video's three responses) is kept: beside its
+    rendition, under the prefix the app may write (infra/resources.py)."""
+    return f"{RENDITION_PREFIX}{photo.uid}.timeline.json"
+
+
+def save_timeline(photo: Photo, timeline: dict) -> str:
+    storage = photo.image.storage
+    name = timeline_name(photo)
+    if storage.exists(name):
+        storage.delete(name)
+    saved = storage.save(name, ContentFile(json.dumps(timeline, separators=(",", ":")).encode()))
+    cache.delete(f"timeline:{name}")
+    return saved
+
+
+def photo_timeline(photo: Photo) -> dict | None:
+    """A video's timeline, or None before it is analysed (remembered for an hour)."""
+    name = timeline_name(photo)
+    found = cache.get(f"timeline:{name}")
+    if found is None:
+        try:
+            with photo.image.storage.open(name, "rb") as handle:
+                found = json.loads(handle.read())
+        except (FileNotFoundError, OSError, ValueError):
+            return None
+        cache.set(f"timeline:{name}", found, 3600)
+    return found
 
 
 def display_rendition_name(photo: Photo) -> str:

@@ -10,7 +10,7 @@ the poster seeks to a few keyframes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Iterator
 
 import av
 import cv2
@@ -25,7 +25,10 @@ CODECS = {"h264": "H.264", "hevc": "HEVC", "vp8": "VP8", "vp9": "VP9", "av1": "A
 DARK_LUMA = 28.0  # mean luma (0-255) under which a frame is too dark to stand for the video
 POSTER_SAMPLES = 8  # keyframes looked at, spread over the video
 SCORE_SIDE = 320  # frames are scored at this width
-MAX_DECODE_AHEAD = 120  # frames decoded past a keyframe to reach a sample's time
+MAX_DECODE_AHEAD = 300  # frames decoded past a keyframe to reach a sample's time (10 s at 30 fps)
+# Samples this far apart are reached by seeking (a GOP's decode each) rather than by
+# decoding every frame between them.
+SEEK_FROM_MS = 3000
 
 
 class VideoError(Exception):
@@ -193,4 +196,65 @@ def poster(source: IO[bytes] | str, probed: VideoProbe, *, side: int = 1280) -> 
     return Image.fromarray(upright(rgb, probed.rotation)), ms
 
 
-__all__ = ["CODECS", "VideoError", "VideoProbe", "duration_text", "looks_like_video", "poster", "probe"]
+def sample_frames(source: IO[bytes] | str, probed: VideoProbe, *, interval_ms: int, max_frames: int,
+                  side: int = 1280) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames a video's analysis looks at, upright, at most ``side`` pixels a side,
+    with their times in ms: one every ``interval_ms`` (widened so that at most
+    ``max_frames`` cover the whole video), plus each keyframe at least half an interval
+    from the last sample (encoders put keyframes at scene cuts), while the cap allows.
+    One pass of decoding; only the frames taken are converted."""
+    interval = max(interval_ms, -(-probed.duration_ms // max(1, max_frames)))
+    if interval >= SEEK_FROM_MS:
+        yield from _sampled_by_seeking(source, probed, interval=interval, max_frames=max_frames, side=side)
+        return
+    taken = 0
+    last = None
+    next_due = 0
+    with _open(source) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                ms = int(round(frame.time * 1000))
+                due = ms >= next_due
+                cut = frame.key_frame and last is not None and ms - last >= interval // 2
+                if not (due or cut):
+                    continue
+                scale = min(1.0, side / max(frame.width, frame.height))
+                rgb = frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
+                                       height=max(2, round(frame.height * scale)))
+                yield ms, upright(rgb, probed.rotation)
+                taken += 1
+                last = ms
+                if due:
+                    next_due = (ms // interval + 1) * interval
+                if taken >= max_frames:
+                    return
+        except (av.FFmpegError, EOFError, OSError):
+            return  # a damaged tail: what decoded so far is the analysis
+
+
+def _sampled_by_seeking(source, probed: VideoProbe, *, interval: int, max_frames: int, side: int):
+    """Long videos: a seek to the keyframe before each sample time and a decode on to it,
+    instead of decoding every frame in between."""
+    with _open(source) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        at = 0
+        for _ in range(max_frames):
+            if at >= probed.duration_ms:
+                return
+            frame = _frame_at(container, stream, at / 1000, exact=True)
+            if frame is None:
+                return
+            scale = min(1.0, side / max(frame.width, frame.height))
+            rgb = frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
+                                   height=max(2, round(frame.height * scale)))
+            yield int(round(float(frame.time or 0) * 1000)), upright(rgb, probed.rotation)
+            at += interval
+
+
+__all__ = ["CODECS", "VideoError", "VideoProbe", "duration_text", "looks_like_video", "poster", "probe",
+           "sample_frames"]

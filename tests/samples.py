@@ -83,8 +83,13 @@ def video(*, container: str = "mp4", seconds: float = 3.0, fps: int = 10, size: 
     import numpy as np
 
     width, height = size
-    source = Image.open(PHOTOS[photo]).convert("RGB").resize((width * 2, height), Image.Resampling.BILINEAR)
+    # The photo scaled (not stretched) to cover the frame and half as wide again, panned across.
+    img = Image.open(PHOTOS[photo]).convert("RGB")
+    scale = max(height / img.height, width * 1.5 / img.width)
+    source = img.resize((max(width, round(img.width * scale)), max(height, round(img.height * scale))),
+                        Image.Resampling.BILINEAR)
     pixels = np.asarray(source)
+    top, span = (pixels.shape[0] - height) // 2, pixels.shape[1] - width
     buffer = io.BytesIO()
     fmt = "mov" if container.endswith("mov") else ("webm" if container == "webm" else "mp4")
     times = frame_times if frame_times is not None else [i / fps for i in range(int(seconds * fps))]
@@ -106,8 +111,8 @@ def video(*, container: str = "mp4", seconds: float = 3.0, fps: int = 10, size: 
             if t < dark_seconds:
                 rgb = np.zeros((height, width, 3), np.uint8)
             else:
-                x = int((width) * (t / max(times[-1], 1e-6)))
-                rgb = np.ascontiguousarray(pixels[:, x : x + width])
+                x = int(span * (t / max(times[-1], 1e-6)))
+                rgb = np.ascontiguousarray(pixels[top : top + height, x : x + width])
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = int(round(t / stream.time_base))
             frame.time_base = stream.time_base

@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 from functools import cache
 
+import cv2
 from botocore.exceptions import ClientError
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -19,12 +20,16 @@ from django.utils import timezone
 
 from infra.functions.labeler import AnalyzeOptions, ImageRef, analyze, is_transient
 from infra.functions.labeler.core import RENDITION_HELPS
-from infra.functions.labeler.record import STATUS_FAILED, AnalysisError, LabelRecord, now_iso
+from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, AnalysisError, LabelRecord, now_iso
+from infra.functions.labeler.timeline import (
+    FrameAnalysis, VideoFacts, get_content_moderation, get_label_detection, get_text_detection, summary_record,
+)
 from infra.functions.labeler.rendition import RenditionError, analysis_rendition, needs_rendition
 
 from ..apply import ApplyResult, apply_records
+from .. import video
 from ..models import Photo
-from ..renditions import make_thumbnail
+from ..renditions import make_thumbnail, save_timeline
 from .base import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -122,13 +127,43 @@ def photo_release(*, photo_id: int) -> None:
         status=Photo.Status.QUEUED, updated_at=timezone.now())
 
 
-# Said on a video's page until the timeline analysis (issue 21) runs on the default path.
-VIDEO_NOT_ANALYSED = "Stored and playable; what is in videos is not analysed yet."
-
-
-def photo_mark_skipped(*, photo_id: int, reason: str) -> None:
-    Photo.objects.filter(id=photo_id).update(status=Photo.Status.SKIPPED, status_reason=reason,
-                                             updated_at=timezone.now())
+def video_analyze(photo: Photo) -> ApplyResult:
+    """A video's analysis: frames sampled (photos/video.py), each analysed by the same
+    image core as a photo, the results kept as Rekognition Video's responses in a
+    timeline object beside the video, and one summary record applied as a photo's is."""
+    bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
+    client = local_rekognition()
+    frames: list[FrameAnalysis] = []
+    stamp = now_iso()
+    template = LabelRecord(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size,
+                           status=STATUS_LABELED, engine="local", analyzed_at=stamp, updated_at=stamp)
+    try:
+        with photo.image.open("rb") as handle:
+            probed = video.probe(handle, max_seconds=float("inf"), max_pixels=10**9, min_side=1)
+            for ms, rgb in video.sample_frames(handle, probed, interval_ms=settings.PHOTOS_VIDEO_SAMPLE_MS,
+                                               max_frames=settings.PHOTOS_VIDEO_MAX_FRAMES):
+                _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+                record = analyze(ImageRef(bucket=bucket, key=f"{photo.key}#t={ms}", data=jpeg.tobytes()), client,
+                                 options=AnalyzeOptions())
+                if record.status == STATUS_LABELED:
+                    frames.append(FrameAnalysis(timestamp_ms=ms, record=record))
+                    template = replace(template, model_versions=record.model_versions)
+    except video.VideoError as exc:
+        return apply_records([replace(template, status=STATUS_FAILED, error=AnalysisError(
+            code="InvalidVideo", message=f"The video {exc.message}"[:500]))])
+    facts = VideoFacts(codec=probed.codec, format=probed.container, duration_ms=probed.duration_ms,
+                       frame_rate=probed.frame_rate, width=probed.width, height=probed.height)
+    interval = settings.PHOTOS_VIDEO_SAMPLE_MS
+    timeline = {
+        "labels": get_label_detection(frames, facts, interval_ms=interval,
+                                      model_version=template.model_versions.get("labels", "")),
+        "moderation": get_content_moderation(frames, facts, interval_ms=interval,
+                                             model_version=template.model_versions.get("moderation", "")),
+        "text": get_text_detection(frames, facts, model_version=template.model_versions.get("text", "")),
+        "frames": [f.timestamp_ms for f in frames],
+    }
+    save_timeline(photo, timeline)
+    return apply_records([summary_record(frames, template)])
 
 
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:
@@ -148,8 +183,7 @@ def photo_analyze(*, photo_id: int) -> ApplyResult | None:
         return None
     photo = Photo.objects.get(id=photo_id)
     if photo.is_video:
-        photo_mark_skipped(photo_id=photo_id, reason=VIDEO_NOT_ANALYSED)
-        return None
+        return video_analyze(photo)
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
     image = ImageRef(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size)
     as_stored = None

@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from ..models import Photo
 from ..pipelines import media_storage
-from ..renditions import RenditionError, photo_display_rendition
+from ..renditions import RenditionError, photo_display_rendition, photo_timeline
+from ..selectors.labels import specific_first
 from ..selectors.library import owner_photo, photo_gets_original, reports_by
 from ..services.moderation import ModerationError, photo_appeal as appeal, report_outcome
 from ..selectors.titles import machine_title
@@ -63,17 +64,31 @@ def photo_detail(request, uid):
     photo = owner_photo(owner=request.user, uid=uid)
     if photo is None:
         raise Http404("No such photo.")
-    boxes = [
+    # A video's boxes belong to moments of it, not to its poster: its labels list when
+    # they are seen instead (from the timeline), each time a button that seeks there.
+    boxes = [] if photo.is_video else [
         {"label": label.name, "style": box_style(instance["box"])}
         for label in photo.visible_labels for instance in label.instances if isinstance(instance.get("box"), dict)
     ]
+    seen_at = label_segments(photo_timeline(photo)) if photo.is_video else {}
     return render(request, "photos/photo_detail.html", {
         "photo": photo, "boxes": boxes, "boxed_labels": {b["label"] for b in boxes},
         "format": VIDEO_FORMAT_NAMES.get(photo.video_codec, "") if photo.is_video
         else (photo.content_type or "").removeprefix("image/").upper(),
         "machine_title": machine_title(photo),
         "title_max": TITLE_MAX, "caption_max": CAPTION_MAX,
+        "video_labels": [(label, seen_at.get(label.name, [])) for label in specific_first(photo.visible_labels)]
+        if photo.is_video else [],
     })
+
+
+def label_segments(timeline: dict | None) -> dict[str, list[tuple[int, int]]]:
+    """Label name -> its (start, end) runs in ms, from GetLabelDetection's segments."""
+    runs: dict[str, list[tuple[int, int]]] = {}
+    for entry in (timeline or {}).get("labels", {}).get("Labels", []):
+        if "StartTimestampMillis" in entry:
+            runs.setdefault(entry["Label"]["Name"], []).append((entry["StartTimestampMillis"], entry["EndTimestampMillis"]))
+    return {name: sorted(spans) for name, spans in runs.items()}
 
 
 def box_style(box: dict) -> str:

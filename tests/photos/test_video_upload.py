@@ -11,9 +11,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from photos.models import Photo
-from photos.pipelines.local import VIDEO_NOT_ANALYSED, analyze_photo
-from photos.renditions import photo_make_thumbnail
+from photos.models import Label, Photo
+from photos.pipelines.local import analyze_photo
+from photos.renditions import photo_make_thumbnail, photo_timeline, timeline_name
+from photos.services.erasure import photo_delete
+from tests.photos.analysis.test_local_rekognition import assert_valid_response
 from tests.samples import audio_only, photo_bytes, video
 
 pytestmark = pytest.mark.django_db
@@ -115,12 +117,43 @@ def test_video_limits_come_from_settings(client_in, owner, media_root, fake_queu
     assert "big.mp4 is" in big_page and "the limit for videos is 1000" in big_page
 
 
-def test_the_local_pipeline_says_plainly_that_it_does_not_analyse_videos_yet(clip):
-    photo, _ = clip
+def test_a_video_is_analysed_into_a_timeline_in_rekognition_videos_shapes(client_in, owner, media_root, fake_queue):
+    """Four seconds of the cat photo panned: sampled every second, each frame through the
+    same local detector as a photo; Rekognition Video's three responses kept beside the
+    video (validated against botocore's model), the summary applied as a photo's labels."""
+    upload(client_in, ("cat.mp4", video(seconds=4, size=(640, 480), photo="chelsea")))
+    photo = Photo.objects.get(owner=owner)
 
-    assert analyze_photo.run(photo.id) == "skipped"
+    assert analyze_photo.run(photo.id) == "applied"
     photo.refresh_from_db()
-    assert (photo.status, photo.status_reason) == (Photo.Status.SKIPPED, VIDEO_NOT_ANALYSED)
+    assert photo.status == Photo.Status.LABELED
+    assert Label.objects.filter(photo=photo, name="Cat").exists()
+    timeline = photo_timeline(photo)
+    assert timeline["frames"] == [0, 1000, 2000, 3000]
+    assert_valid_response("get_label_detection", timeline["labels"])
+    assert_valid_response("get_content_moderation", timeline["moderation"])
+    assert_valid_response("get_text_detection", timeline["text"])
+    assert timeline["labels"]["VideoMetadata"] == {
+        "Codec": "h264", "DurationMillis": 4000, "Format": "QuickTime / MOV", "FrameRate": 10.0,
+        "FrameHeight": 480, "FrameWidth": 640}
+    cat = [e for e in timeline["labels"]["Labels"] if e["Label"]["Name"] == "Cat"]
+    assert cat and cat[0]["StartTimestampMillis"] == 0 and cat[-1]["EndTimestampMillis"] <= 4000
+    assert all(e["DurationMillis"] == e["EndTimestampMillis"] - e["StartTimestampMillis"] for e in cat)
+
+
+def test_erasing_a_video_erases_its_timeline(client_in, owner, media_root, fake_queue,
+                                             django_capture_on_commit_callbacks):
+    upload(client_in, ("cat.mp4", video(seconds=2, photo="chelsea")))
+    photo = Photo.objects.get(owner=owner)
+    analyze_photo.run(photo.id)
+    photo_make_thumbnail(photo_id=photo.id)
+    names = [photo.image.name, timeline_name(photo)]
+    assert all((media_root / n).exists() for n in names)
+
+    with django_capture_on_commit_callbacks(execute=True):  # the erasure runs after the commit
+        assert photo_delete(photo_id=photo.id, actor=owner)
+    assert not any((media_root / n).exists() for n in names)
+    assert not list((media_root / "thumbnails").glob(f"{photo.uid}*"))
 
 
 def test_the_owners_page_plays_it_with_its_poster(clip, client_in):

@@ -17,4 +17,14 @@
     });
   }
   if (all) all.addEventListener("change", refresh);
+
+  // A video's labels: each time it is seen is a button that plays from there.
+  const player = document.getElementById("photo-video");
+  for (const seek of document.querySelectorAll("button.seek[data-seek]")) {
+    seek.addEventListener("click", () => {
+      if (!player) return;
+      player.currentTime = Number(seek.dataset.seek) / 1000;
+      player.play().catch(() => {}); // a browser may refuse autoplay with sound; the seek stands
+    });
+  }
 })();
