@@ -22,7 +22,6 @@ from .querysets import PhotoQuerySet
 # What Pillow calls each format it reads (HEIF through pi-heif) -> the stored key's
 # extension and the content type it is served with. MPO (a JPEG holding a second picture,
 # as many phones write) is a JPEG to every browser and to Rekognition.
-# Videos (MP4, MOV, WebM) are named by their container, as photos/video.py reads it.
 EXTENSIONS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "WEBP": "webp", "AVIF": "avif", "HEIF": "heic",
               "MP4": "mp4", "MOV": "mov", "WEBM": "webm"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
@@ -51,9 +50,8 @@ def thumbnail_upload_to(instance: Photo, filename: str) -> str:
 
 
 class Photo(models.Model):
-    """One item of a library: a photo or a video (``kind``, as Immich's asset type). One
-    model, so videos share every rule photos have (visibility, trash, reports,
-    moderation, review, erasure) instead of a parallel copy of each."""
+    """A library item: a photo or a video (``kind``, as Immich's asset type): one model, so
+    videos keep every rule photos have (visibility, trash, reports, moderation, erasure)."""
 
     class Kind(models.TextChoices):
         PHOTO = "photo", "Photo"
@@ -100,8 +98,7 @@ class Photo(models.Model):
     image = models.FileField(upload_to=photo_upload_to, max_length=1024, unique=True)
     thumbnail = models.FileField(upload_to=thumbnail_upload_to, max_length=255, blank=True)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PHOTO, editable=False)
-    # Videos only: how long, how encoded (FFmpeg's codec name), and when the poster (the
-    # thumbnail) was taken from, in milliseconds.
+    # Videos: length, codec (FFmpeg's name), the poster's time (ms).
     duration_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)
     video_codec = models.CharField(max_length=16, blank=True, editable=False)
     poster_ms = models.PositiveIntegerField(null=True, blank=True, editable=False)

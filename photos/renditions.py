@@ -8,11 +8,13 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import tempfile
 
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 
 from infra.functions.labeler.rendition import RenditionError, upright_jpeg
 from infra.resources import RENDITION_PREFIX  # the web app's S3 policy grants this prefix
@@ -27,7 +29,8 @@ DISPLAY_SIDE = 2048
 RENDITION_CACHE_SECONDS = 24 * 3600
 
 __all__ = ["RenditionError", "display_rendition_name", "make_thumbnail", "photo_display_rendition",
-           "photo_make_thumbnail", "photo_timeline", "save_timeline", "timeline_name"]
+           "make_stream", "photo_make_stream", "photo_make_thumbnail", "photo_stream", "photo_timeline", "save_timeline",
+           "stream_name", "timeline_name"]
 
 
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
@@ -52,6 +55,44 @@ def _poster_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality)
     return out.getvalue()
+
+
+def stream_name(photo: Photo) -> str:
+    """A video's stream rendition: H.264 in MP4, what every browser plays, no metadata."""
+    return f"{RENDITION_PREFIX}{photo.uid}.mp4"
+
+
+def photo_make_stream(*, photo_id: int) -> str | None:
+    """Make a video's stream rendition (photos/video.py ``stream_rendition``) through a
+    temporary file, and keep it beside the video. None if the photo is gone or not a video."""
+    photo = Photo.objects.filter(id=photo_id, kind=Photo.Kind.VIDEO).first()
+    if photo is None:
+        return None
+    storage = photo.image.storage
+    name = stream_name(photo)
+    with tempfile.TemporaryDirectory(prefix="mediaapp-stream-") as folder:
+        out = os.path.join(folder, "stream.mp4")
+        with photo.image.open("rb") as handle:
+            try:
+                probed = video.probe(handle, max_seconds=float("inf"), max_pixels=10**9, min_side=1)
+                video.stream_rendition(handle, probed, out)
+            except video.VideoError as exc:
+                raise RenditionError("InvalidVideo", f"no stream rendition: the video {exc.message}") from None
+        if storage.exists(name):
+            storage.delete(name)
+        with open(out, "rb") as made:
+            saved = storage.save(name, File(made))
+    cache.set(f"rendition:{saved}", True, RENDITION_CACHE_SECONDS)
+    return saved
+
+
+def photo_stream(photo: Photo) -> str:
+    """The stream rendition's name in storage, or "" before it is made."""
+    name = stream_name(photo)
+    if cache.get(f"rendition:{name}") or photo.image.storage.exists(name):
+        cache.set(f"rendition:{name}", True, RENDITION_CACHE_SECONDS)
+        return name
+    return ""
 
 
 def timeline_name(photo: Photo) -> str:
@@ -119,6 +160,19 @@ def photo_make_thumbnail(*, photo_id: int) -> str | None:
     saved = storage.save(name, ContentFile(data))
     Photo.objects.filter(id=photo.id).update(thumbnail=saved)
     return saved
+
+
+@shared_task(name="photos.tasks.make_stream", acks_late=True, soft_time_limit=900, time_limit=960)
+def make_stream(photo_id: int) -> str | None:
+    """Make a video's stream rendition (minutes for a long video: its own task)."""
+    try:
+        return photo_make_stream(photo_id=photo_id)
+    except FileNotFoundError:
+        logger.warning("video %s: missing from storage, no stream rendition", photo_id)
+        return None
+    except (OSError, RenditionError) as exc:
+        logger.warning("video %s: cannot make a stream rendition: %s", photo_id, exc)
+        return None
 
 
 # The task's name is the one it had when it lived in photos.tasks: queued messages and

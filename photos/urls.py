@@ -16,6 +16,7 @@ urlpatterns = [
     path("<uuid:uid>/", photo.photo_detail, name="detail"),
     path("<uuid:uid>/image/", photo.photo_file, {"kind": "image"}, name="image"),
     path("<uuid:uid>/display/", photo.photo_file, {"kind": "display"}, name="display"),
+    path("<uuid:uid>/stream/", photo.photo_file, {"kind": "stream"}, name="stream"),
     path("<uuid:uid>/visibility/", photo.photo_visibility, name="visibility"),
     path("<uuid:uid>/appeal/", photo.photo_appeal, name="appeal"),
     path("<uuid:uid>/describe/", photo.photo_describe_view, name="describe"),

@@ -256,5 +256,63 @@ def _sampled_by_seeking(source, probed: VideoProbe, *, interval: int, max_frames
             at += interval
 
 
-__all__ = ["CODECS", "VideoError", "VideoProbe", "duration_text", "looks_like_video", "poster", "probe",
-           "sample_frames"]
+# What every browser plays: the stream rendition is H.264 (and AAC) in MP4.
+STREAM_SIDE = 1280
+STREAM_CRF = "23"
+
+
+def stream_rendition(source: IO[bytes] | str, probed: VideoProbe, out_path: str, *, side: int = STREAM_SIDE) -> None:
+    """Write an H.264/AAC MP4 of the video that any browser plays: upright (the rotation
+    applied to the pixels, no display matrix), at most ``side`` pixels a side, with no
+    metadata of the original (no GPS, device or dates), the index first (``faststart``)
+    so playback starts before the whole file arrives. For HEVC, which Chromium does not
+    play, and for everyone but the owner, as a photo's display rendition is."""
+    scale = min(1.0, side / max(probed.width, probed.height))
+    width = max(2, int(probed.width * scale) // 2 * 2)
+    height = max(2, int(probed.height * scale) // 2 * 2)
+    with _open(source) as container, av.open(out_path, mode="w", format="mp4",
+                                               options={"movflags": "faststart"}) as out:
+        video_in = container.streams.video[0]
+        video_in.thread_type = "AUTO"
+        rate = video_in.average_rate or video_in.guessed_rate or 30
+        video_out = out.add_stream("libx264", rate=rate, options={"crf": STREAM_CRF, "preset": "veryfast"})
+        video_out.width, video_out.height, video_out.pix_fmt = width, height, "yuv420p"
+        video_out.time_base = video_in.time_base
+        audio_in = container.streams.audio[0] if container.streams.audio else None
+        audio_out = resampler = None
+        if audio_in is not None:
+            audio_out = out.add_stream("aac", rate=48000, layout="stereo")
+            resampler = av.AudioResampler(format="fltp", layout="stereo", rate=48000)
+        streams = [video_in] + ([audio_in] if audio_in is not None else [])
+        try:
+            for packet in container.demux(*streams):
+                for frame in packet.decode():
+                    if packet.stream is video_in:
+                        turned = frame
+                        if probed.rotation or (frame.width, frame.height) != (width, height):
+                            rgb = upright(frame.to_ndarray(format="rgb24"), probed.rotation)
+                            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+                            turned = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                            turned.pts, turned.time_base = frame.pts, frame.time_base
+                        for out_packet in video_out.encode(turned):
+                            out.mux(out_packet)
+                    elif resampler is not None:
+                        frame.pts = None  # the resampler and encoder number the samples
+                        for resampled in resampler.resample(frame):
+                            for out_packet in audio_out.encode(resampled):
+                                out.mux(out_packet)
+        except (av.FFmpegError, EOFError) as exc:
+            raise VideoError(f"could not be converted for playback ({exc}).") from None
+        for out_packet in video_out.encode():
+            out.mux(out_packet)
+        if audio_out is not None:
+            for out_packet in audio_out.encode():
+                out.mux(out_packet)
+
+
+# FFmpeg codec names Chromium and Firefox play in MP4/MOV or WebM (HEVC needs Safari).
+BROWSER_PLAYABLE = frozenset({"h264", "vp8", "vp9", "av1"})
+
+
+__all__ = ["BROWSER_PLAYABLE", "CODECS", "VideoError", "VideoProbe", "duration_text", "looks_like_video", "poster", "probe",
+           "sample_frames", "stream_rendition"]

@@ -17,7 +17,7 @@ SKIP_DIRS = {"migrations", "node_modules", "cdk.out", "__pycache__"}
 # Lower layers never import higher ones (docs/architecture.md): views / admin / api ->
 # services -> pipelines -> apply / renditions / labeler / analysis -> selectors -> models.
 LAYERS = [
-    (1, ("photos.models", "photos.pipeline_models", "photos.text_models", "photos.querysets", "photos.roles", "photos.analysis", "infra.functions", "infra.resources")),
+    (1, ("photos.models", "photos.pipeline_models", "photos.text_models", "photos.querysets", "photos.roles", "photos.analysis", "photos.video", "infra.functions", "infra.resources")),
     (2, ("photos.selectors", "photos.validation")),
     (3, ("photos.apply", "photos.renditions", "photos.exports")),
     (4, ("photos.pipelines",)),

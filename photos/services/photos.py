@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from ..models import CONTENT_TYPES, EXTENSIONS, AuditEvent, DescriptionWord, Photo
 from ..pipelines import pipeline
+from ..renditions import make_stream
 from ..selectors.search import DESCRIBED_SECONDS, described_key, description_words
 from ..validation import CheckedUpload
 
@@ -56,7 +57,21 @@ def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibi
         photo.image.storage.delete(photo.image.name)
         raise
     transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
+    if photo.is_video:
+        transaction.on_commit(lambda: photo_enqueue_stream(photo_id=photo.id))
     return photo
+
+
+def photo_enqueue_stream(*, photo_id: int) -> bool:
+    """Ask a worker for a video's stream rendition (what browsers play). Without a broker
+    the owner's page plays the original where the browser can, and ``photos_reanalyse``
+    asks again."""
+    try:
+        make_stream.delay(photo_id)
+    except Exception as exc:  # kombu raises OperationalError and friends
+        logger.warning("could not enqueue the stream rendition of video %s: %s", photo_id, exc)
+        return False
+    return True
 
 
 def photo_enqueue_analysis(*, photo_id: int) -> bool:
@@ -77,6 +92,8 @@ def photos_sweep_stuck(*, stuck_after_seconds: int, analyzing_after_seconds: int
 def photos_reanalyse(*, photo_ids: list[int]) -> int:
     """Analyse photos again; their labels follow the curation rules when the new record
     is applied. The object itself is never rewritten. Returns how many were sent."""
+    for video_id in Photo.objects.filter(id__in=photo_ids, kind=Photo.Kind.VIDEO).values_list("id", flat=True):
+        photo_enqueue_stream(photo_id=video_id)
     return pipeline().reanalyse(photo_ids=list(photo_ids))
 
 

@@ -9,9 +9,10 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from .. import video
 from ..models import Photo
 from ..pipelines import media_storage
-from ..renditions import RenditionError, photo_display_rendition, photo_timeline
+from ..renditions import RenditionError, photo_display_rendition, photo_stream, photo_timeline
 from ..selectors.labels import specific_first
 from ..selectors.library import owner_photo, photo_gets_original, reports_by
 from ..services.moderation import ModerationError, photo_appeal as appeal, report_outcome
@@ -38,6 +39,8 @@ def photo_file(request, uid, kind: str):
     download = original and request.GET.get("download") == "1"
     if kind == "thumbnail":
         name = photo.thumbnail.name if photo.thumbnail else ""
+    elif kind == "stream":  # a video as every browser plays it, metadata-free: for all who may see it
+        name = photo_stream(photo) if photo.is_video else ""
     elif original:
         name = photo.image.name
     else:
@@ -48,7 +51,8 @@ def photo_file(request, uid, kind: str):
     if not name:
         raise Http404("Not made yet.")
     disposition = content_disposition(photo.original_filename or f"{photo.uid}", attachment=download)
-    content_type = (photo.content_type or "application/octet-stream") if original else "image/jpeg"
+    content_type = ((photo.content_type or "application/octet-stream") if original
+                    else "video/mp4" if kind == "stream" else "image/jpeg")
     try:
         return media_storage().response(name, content_type=content_type, disposition=disposition,
                                         range_header=request.headers.get("Range", ""))
@@ -79,6 +83,10 @@ def photo_detail(request, uid):
         "title_max": TITLE_MAX, "caption_max": CAPTION_MAX,
         "video_labels": [(label, seen_at.get(label.name, [])) for label in specific_first(photo.visible_labels)]
         if photo.is_video else [],
+        # Chromium and Firefox play H.264, VP8/9 and AV1 as stored; HEVC (an iPhone's) only
+        # through the stream rendition, which comes first then.
+        "plays_as_stored": photo.video_codec in video.BROWSER_PLAYABLE,
+        "has_stream": bool(photo.is_video and photo_stream(photo)),
     })
 
 

@@ -13,7 +13,8 @@ from PIL import Image
 
 from photos.models import Label, Photo
 from photos.pipelines.local import analyze_photo
-from photos.renditions import photo_make_thumbnail, photo_timeline, timeline_name
+from photos.renditions import photo_make_stream, photo_make_thumbnail, photo_timeline, timeline_name
+from photos.video import probe
 from photos.services.erasure import photo_delete
 from tests.photos.analysis.test_local_rekognition import assert_valid_response
 from tests.samples import audio_only, photo_bytes, video
@@ -141,13 +142,13 @@ def test_a_video_is_analysed_into_a_timeline_in_rekognition_videos_shapes(client
     assert all(e["DurationMillis"] == e["EndTimestampMillis"] - e["StartTimestampMillis"] for e in cat)
 
 
-def test_erasing_a_video_erases_its_timeline(client_in, owner, media_root, fake_queue,
+def test_erasing_a_video_erases_its_timeline_and_stream(client_in, owner, media_root, fake_queue,
                                              django_capture_on_commit_callbacks):
     upload(client_in, ("cat.mp4", video(seconds=2, photo="chelsea")))
     photo = Photo.objects.get(owner=owner)
     analyze_photo.run(photo.id)
     photo_make_thumbnail(photo_id=photo.id)
-    names = [photo.image.name, timeline_name(photo)]
+    names = [photo.image.name, timeline_name(photo), photo_make_stream(photo_id=photo.id)]
     assert all((media_root / n).exists() for n in names)
 
     with django_capture_on_commit_callbacks(execute=True):  # the erasure runs after the commit
@@ -227,3 +228,41 @@ def test_the_api_takes_videos_and_says_what_each_item_is(client_in, owner, media
     listed = client_in.get(f"/api/photos/{response.json()['accepted'][0]['id']}/").json()
     assert (listed["kind"], listed["duration_ms"], listed["width"]) == ("video", 3000, 320)
     assert listed["title"] == "Untitled video"  # not yet named by labels
+
+
+def test_an_iphone_hevc_video_gets_a_stream_rendition_every_browser_plays(client_in, owner, media_root, fake_queue,
+                                                                         django_capture_on_commit_callbacks):
+    """Chromium does not play HEVC: a worker converts it to H.264 in MP4, upright and
+    without the original's metadata; the page offers it first, the original second."""
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(client_in, ("IMG_1234.MOV", video(container="hevc.mov", seconds=2, size=(320, 240), rotation=90,
+                                                 audio=True)))
+    photo = Photo.objects.get(owner=owner)
+    assert ("photos.tasks.make_stream", (photo.id,)) in fake_queue.sent
+    page = client_in.get(f"/photos/{photo.uid}/").content.decode()
+    assert "Being converted so that every browser can play it" in page and "/stream/" not in page
+    assert client_in.get(f"/photos/{photo.uid}/stream/").status_code == 404  # not made yet
+
+    name = photo_make_stream(photo_id=photo.id)
+
+    made = probe(str(media_root / name), max_seconds=60, max_pixels=10**8, min_side=1)
+    assert (made.codec, made.container, made.width, made.height, made.rotation, made.has_audio) == (
+        "h264", "MP4", 240, 320, 0, True)
+    page = client_in.get(f"/photos/{photo.uid}/").content.decode()
+    assert page.index(f'src="/photos/{photo.uid}/stream/"') < page.index(f'src="/photos/{photo.uid}/image/"')
+    streamed = client_in.get(f"/photos/{photo.uid}/stream/", HTTP_RANGE="bytes=0-99")
+    assert streamed.status_code == 206 and streamed["Content-Type"] == "video/mp4"
+
+
+def test_the_public_gallery_plays_the_stream_never_the_original(clip, client, django_user_model, media_root):
+    photo, data = clip
+    photo_make_thumbnail(photo_id=photo.id)
+    name = photo_make_stream(photo_id=photo.id)
+    Photo.objects.filter(id=photo.id).update(visibility=Photo.Visibility.PUBLIC, status=Photo.Status.LABELED)
+    client.logout()
+
+    page = client.get(f"/gallery/{photo.uid}/").content.decode()
+    assert f'src="/photos/{photo.uid}/stream/"' in page
+    streamed = client.get(f"/photos/{photo.uid}/stream/")
+    assert body(streamed) == (media_root / name).read_bytes() != data
+    assert client.get(f"/photos/{photo.uid}/image/")["Content-Type"] == "image/jpeg"  # the poster
