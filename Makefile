@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 CDK_ENV := JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true
 
-.PHONY: calibrate run run-aws-local test bench bench-rendition bench-formats bench-pipeline bench-sync bench-admin setup migrate clean chromium synth models vocabulary wordnet
+.PHONY: calibrate bench-video run run-aws-local test bench bench-rendition bench-formats bench-pipeline bench-sync bench-admin setup migrate clean chromium synth models vocabulary wordnet
 
 RUNTIME := $(VENV)/.runtime
 
@@ -100,6 +100,9 @@ bench: $(STAMP) models
 # Refits photos/analysis/data/calibration.json on the evaluation set's fit half.
 calibrate: $(STAMP) models
 	$(PY) -m benchmarks.quality.evaluate --fit
+
+bench-video: $(STAMP) models
+	$(PY) -m benchmarks.video $(BENCH_ARGS)
 
 bench-sync: $(STAMP)
 	$(PY) -m benchmarks.sync $(BENCH_ARGS)

@@ -300,6 +300,7 @@ def test_site_views_by_role(client, world, role):
     assert (image.status_code == 200) is (role in {"owner", "editor", "moderator", "superuser"})
     display = client.get(f"/photos/{photo.uid}/display/")
     assert (display.status_code == 200) is (role in {"owner", "editor", "moderator", "superuser"})
+    assert client.get(f"/photos/{photo.uid}/stream/").status_code == 404  # a photo has no stream, for anyone
     page = client.get(f"/photos/{photo.uid}/")
     assert (page.status_code == 200) is (role == "owner")  # staff work in the admin
     visibility = client.post(f"/photos/{photo.uid}/visibility/", {"visibility": "public"})
@@ -344,6 +345,7 @@ SITE_URLS = {
     "photos/status/": "SITE_GETS", "photos/direct/": "direct", "photos/direct/confirm/": "direct",
     "photos/<uuid:uid>/image/": "image", "photos/<uuid:uid>/thumbnail/": "image", "photos/<uuid:uid>/delete/": "delete",
     "photos/<uuid:uid>/display/": "image", "photos/<uuid:uid>/": "owner page (and test_photo_page.py)",
+    "photos/<uuid:uid>/stream/": "image (a photo has none; videos: test_video_upload.py)",
     "photos/<uuid:uid>/visibility/": "owner page (and test_photo_page.py)",
     "photos/<uuid:uid>/erase/": "delete", "photos/trash/": "SITE_GETS", "photos/bulk/": "delete",
     "photos/undo-trash/": "delete", "photos/reports/": "SITE_GETS",
