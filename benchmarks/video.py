@@ -111,8 +111,17 @@ def worker(task: str, path: str) -> None:
         seconds = time.perf_counter() - started
         result = {"seconds": seconds, "probe_seconds": probe_s, "frames": len(frames),
                   "duration_s": probed.duration_ms / 1000, "labels": sorted({lb.name for f in frames for lb in f.record.labels})[:8]}
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS since its exec (VmHWM; getrusage's ru_maxrss would carry
+    the forking parent's peak across the exec, and the driver holds whole clips)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(task: str, path: Path | str = "") -> dict:

@@ -25,6 +25,7 @@ from ..models import (
 )
 from ..services.moderation import awaiting_moderation_q
 from .filters import CappedPaginator, ReadOnlyAdmin
+from ..renditions import photo_timeline
 from .forms import DecisionForm
 
 
@@ -138,6 +139,8 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
             "lock": lock,
             "holder": holder,
             "moderation_labels": photo.moderation_labels.all(),
+            # A video's flagged moments, from its timeline: each a button that seeks there.
+            "moderation_segments": moderation_segments(photo_timeline(photo)) if photo.is_video else [],
             "flags": photo.flags.select_related("reporter"),
             "events": photo.audit_events.select_related("actor")[:50],
             "appeal": photo.audit_events.filter(action=AuditEvent.Action.APPEAL).order_by("-at", "-id").first()
@@ -153,3 +156,14 @@ class FlagAdmin(ReadOnlyAdmin):
     list_filter = ("reason", ("resolved_at", admin.EmptyFieldListFilter))
     list_select_related = ("photo", "reporter")
     readonly_fields = ("photo", "reporter", "reason", "note", "created_at", "resolved_at")
+
+
+def moderation_segments(timeline: dict | None) -> list[dict]:
+    """GetContentModeration's segments, strongest first: name, parent, confidence, start, end (ms)."""
+    found = [
+        {"name": e["ModerationLabel"]["Name"], "parent": e["ModerationLabel"].get("ParentName", ""),
+         "confidence": e["ModerationLabel"]["Confidence"], "start": e.get("StartTimestampMillis", e["Timestamp"]),
+         "end": e.get("EndTimestampMillis", e["Timestamp"])}
+        for e in (timeline or {}).get("moderation", {}).get("ModerationLabels", [])
+    ]
+    return sorted(found, key=lambda m: (-m["confidence"], m["start"]))

@@ -11,11 +11,16 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
+from infra.functions.labeler.record import LabelRecord
+from infra.functions.labeler.record import ModerationLabel as RecordModeration
+from infra.functions.labeler.timeline import FrameAnalysis, VideoFacts, get_content_moderation, summary_record
+from photos.apply import apply_records
 from photos.models import Label, Photo
 from photos.pipelines.local import analyze_photo
-from photos.renditions import photo_make_stream, photo_make_thumbnail, photo_timeline, timeline_name
+from photos.renditions import photo_make_stream, photo_make_thumbnail, photo_timeline, save_timeline, timeline_name
 from photos.video import probe
 from photos.services.erasure import photo_delete
+from tests.photos.admin.test_moderation import QUEUE, login
 from tests.photos.analysis.test_local_rekognition import assert_valid_response
 from tests.samples import audio_only, photo_bytes, video
 
@@ -266,3 +271,27 @@ def test_the_public_gallery_plays_the_stream_never_the_original(clip, client, dj
     streamed = client.get(f"/photos/{photo.uid}/stream/")
     assert body(streamed) == (media_root / name).read_bytes() != data
     assert client.get(f"/photos/{photo.uid}/image/")["Content-Type"] == "image/jpeg"  # the poster
+
+
+def test_a_moderator_sees_when_in_a_flagged_video_and_watches_its_stream(clip, media_root):
+    """A flagged frame flags the video (the summary record); the decide page shows the
+    flagged moments from the timeline, strongest first, and plays the stream rendition."""
+    photo, _ = clip
+    photo_make_stream(photo_id=photo.id)
+    stamp = "2026-12-07T08:00:00.000000Z"
+    frames = [FrameAnalysis(ms, LabelRecord(bucket="b", key=photo.key, status="LABELED", engine="local",
+                                             moderation_labels=(RecordModeration(name="Explicit", confidence=c),)))
+              for ms, c in ((1000, 91.0), (2000, 97.0))]
+    facts = VideoFacts(codec="h264", format="MP4", duration_ms=3000, frame_rate=10.0, width=320, height=240)
+    save_timeline(photo, {"moderation": get_content_moderation(frames, facts, interval_ms=1000)})
+    apply_records([summary_record(frames, LabelRecord(bucket="b", key=photo.key, status="LABELED", engine="local",
+                                                      analyzed_at=stamp, updated_at=stamp))])
+    photo.refresh_from_db()
+    assert photo.moderation_state == Photo.Moderation.FLAGGED
+
+    client, _ = login("Moderators")
+    page = client.get(f"{QUEUE}{photo.pk}/decide/").content.decode()
+
+    assert f'src="/photos/{photo.uid}/stream/"' in page and 'class="blurred strong"' in page
+    assert '<button type="button" class="seek" data-seek="1000">0:01–0:03</button> Explicit: 97.0 %' in page
+    assert client.get(f"/photos/{photo.uid}/stream/", HTTP_RANGE="bytes=0-9").status_code == 206

@@ -7,5 +7,10 @@
       target.classList.remove("blurred");
       target.classList.add("revealed");
     }
+    // A video's flagged moment: the preview seeks there (still blurred until clicked).
+    var preview = document.getElementById("preview");
+    if (target && target.dataset && target.dataset.seek !== undefined && preview && preview.tagName === "VIDEO") {
+      preview.currentTime = Number(target.dataset.seek) / 1000;
+    }
   });
 })();
