@@ -7,6 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from photos import video
+from photos.renditions import photo_timeline
 from photos.selectors import labels, search, titles
 
 register = template.Library()
@@ -22,6 +23,31 @@ register.filter("reading_order", titles.reading_order)
 register.filter("month_heading", titles.month_heading)
 # The search a facet chip links to: the current one narrowed by that label.
 register.filter("refined", search.refined)
+
+
+@register.filter
+def seen_at(photo, query: str) -> tuple[str, int] | None:
+    """On a search result: when in a video what was searched for is first seen, as (what,
+    ms), from its timeline: a label (by its name, a parent or an alias) or a word of text
+    found. None for a photo, a video not analysed yet, or no search."""
+    if not query or not getattr(photo, "is_video", False):
+        return None
+    terms = {t.lower() for t in search.search_terms(query)[0]}
+    timeline = photo_timeline(photo) or {}
+    found: list[tuple[int, str]] = []
+    for entry in timeline.get("labels", {}).get("Labels", []):
+        label = entry["Label"]
+        names = {label["Name"], *(p["Name"] for p in label.get("Parents", [])), *(a["Name"] for a in label.get("Aliases", []))}
+        if {n.lower() for n in names} & terms:
+            found.append((entry.get("StartTimestampMillis", entry["Timestamp"]), label["Name"]))
+    for entry in timeline.get("text", {}).get("TextDetections", []):
+        text = entry["TextDetection"]["DetectedText"]
+        if text.lower() in terms:
+            found.append((entry["Timestamp"], f"“{text}”"))
+    if not found:
+        return None
+    ms, what = min(found)
+    return what, ms
 
 
 @register.filter

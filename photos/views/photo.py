@@ -86,8 +86,19 @@ def photo_detail(request, uid):
         # Chromium and Firefox play H.264, VP8/9 and AV1 as stored; HEVC (an iPhone's) only
         # through the stream rendition, which comes first then.
         "plays_as_stored": photo.video_codec in video.BROWSER_PLAYABLE,
+        # ?t=<ms> (a search result's "Cat at 0:12"): the player starts there (a media fragment).
+        "start_at": start_seconds(request.GET.get("t"), photo),
         "has_stream": bool(photo.is_video and photo_stream(photo)),
     })
+
+
+def start_seconds(value, photo: Photo) -> str:
+    """"12.5" from "12500" when it is a time inside the video; "" otherwise."""
+    try:
+        ms = int(value or "")
+    except ValueError:
+        return ""
+    return f"{ms / 1000:g}" if photo.is_video and 0 < ms < (photo.duration_ms or 0) else ""
 
 
 def label_segments(timeline: dict | None) -> dict[str, list[tuple[int, int]]]:

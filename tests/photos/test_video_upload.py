@@ -295,3 +295,21 @@ def test_a_moderator_sees_when_in_a_flagged_video_and_watches_its_stream(clip, m
     assert f'src="/photos/{photo.uid}/stream/"' in page and 'class="blurred strong"' in page
     assert '<button type="button" class="seek" data-seek="1000">0:01–0:03</button> Explicit: 97.0 %' in page
     assert client.get(f"/photos/{photo.uid}/stream/", HTTP_RANGE="bytes=0-9").status_code == 206
+
+
+def test_a_search_says_when_in_a_video_the_thing_is_seen_and_the_link_starts_there(client_in, owner, media_root,
+                                                                                  fake_queue):
+    """1.9 dark seconds, then the cat: the cut is a keyframe, sampled at 1.9 s besides the
+    whole seconds: "Cat at 0:02" on the card (1,900 ms), and its page starts there."""
+    upload(client_in, ("late-cat.mp4", video(seconds=5, size=(640, 480), photo="chelsea", dark_seconds=1.9)))
+    photo = Photo.objects.get(owner=owner)
+    assert analyze_photo.run(photo.id) == "applied"
+
+    page = client_in.get(MY_PHOTOS, {"q": "cat"}).content.decode()
+    assert f'<a class="seen-at" href="/photos/{photo.uid}/?t=1900">Cat at 0:02</a>' in page
+    assert "seen-at" not in client_in.get(MY_PHOTOS).content.decode()  # only on a search
+    assert "seen-at" not in client_in.get(MY_PHOTOS, {"q": "dog"}).content.decode()
+    detail = client_in.get(f"/photos/{photo.uid}/", {"t": "1900"}).content.decode()
+    assert f'src="/photos/{photo.uid}/image/#t=1.9"' in detail
+    for bad in ("-5", "abc", "999999999"):  # outside the video, or not a time: from the start
+        assert "#t=" not in client_in.get(f"/photos/{photo.uid}/", {"t": bad}).content.decode()
