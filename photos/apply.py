@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
-from .models import CONTENT_TYPES, KEY_FORMATS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
+from .models import CONTENT_TYPES, KEY_FORMATS, VIDEO_FORMATS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
 from .selectors.search import remember_text_words
 from .selectors.labels import thresholds
 
@@ -151,6 +151,7 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
                 Photo(
                     image=key, original_filename=PurePosixPath(key).name[:255], size=latest[key].size,
                     etag=latest[key].etag, content_type=CONTENT_TYPES.get(format_from_key(key), ""),
+                    kind=Photo.Kind.VIDEO if format_from_key(key) in VIDEO_FORMATS else Photo.Kind.PHOTO,
                 )
                 for key in missing
             ]

@@ -12,6 +12,7 @@ import os
 import tempfile
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile, File
@@ -82,6 +83,17 @@ def photo_make_stream(*, photo_id: int) -> str | None:
             storage.delete(name)
         with open(out, "rb") as made:
             saved = storage.save(name, File(made))
+    return _kept_if_still_there(photo, saved, name)
+
+
+def _kept_if_still_there(photo: Photo, saved: str, name: str) -> str | None:
+    """A rendition made over minutes is kept only if its video still exists (an erasure
+    meanwhile would leave it orphaned) and under its own name (a suffixed copy from a
+    race is dropped)."""
+    storage = photo.image.storage
+    if saved != name or not Photo.objects.filter(id=photo.id).exists():
+        storage.delete(saved)
+        return None
     cache.set(f"rendition:{saved}", True, RENDITION_CACHE_SECONDS)
     return saved
 
@@ -108,7 +120,9 @@ def save_timeline(photo: Photo, timeline: dict) -> str:
         storage.delete(name)
     saved = storage.save(name, ContentFile(json.dumps(timeline, separators=(",", ":")).encode()))
     cache.delete(f"timeline:{name}")
-    return saved
+    if saved != name:
+        storage.delete(saved)
+    return name
 
 
 def photo_timeline(photo: Photo) -> dict | None:
@@ -120,9 +134,9 @@ def photo_timeline(photo: Photo) -> dict | None:
             with photo.image.storage.open(name, "rb") as handle:
                 found = json.loads(handle.read())
         except (FileNotFoundError, OSError, ValueError):
-            return None
+            found = {}  # remembered too (save_timeline forgets it): a page of videos costs no storage reads
         cache.set(f"timeline:{name}", found, 3600)
-    return found
+    return found or None
 
 
 def display_rendition_name(photo: Photo) -> str:
@@ -169,6 +183,9 @@ def make_stream(photo_id: int) -> str | None:
         return photo_make_stream(photo_id=photo_id)
     except FileNotFoundError:
         logger.warning("video %s: missing from storage, no stream rendition", photo_id)
+        return None
+    except SoftTimeLimitExceeded:
+        logger.warning("video %s: the stream rendition took too long; the original plays where it can", photo_id)
         return None
     except (OSError, RenditionError) as exc:
         logger.warning("video %s: cannot make a stream rendition: %s", photo_id, exc)

@@ -112,6 +112,7 @@ def _policy(origins: tuple[str, ...]) -> str:
     return (
         "default-src 'self'; "
         f"img-src 'self' data: {media}; "
+        f"media-src 'self' {media}; "
         "script-src 'self'; "
         "style-src 'self' 'unsafe-inline'; "
         f"connect-src 'self' {media}; "

@@ -21,14 +21,17 @@ from PIL import Image
 # VP8, VP9 or AV1. FFmpeg names the demuxer, then the codec.
 CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": ("MP4", "MOV"), "matroska,webm": ("WEBM",)}
 CODECS = {"h264": "H.264", "hevc": "HEVC", "vp8": "VP8", "vp9": "VP9", "av1": "AV1"}
+WEBM_CODECS = frozenset({"vp8", "vp9", "av1"})  # what WebM allows; the same demuxer reads MKV
 # What the poster must not be: a black or blurred frame (Immich skips those too).
 DARK_LUMA = 28.0  # mean luma (0-255) under which a frame is too dark to stand for the video
 POSTER_SAMPLES = 8  # keyframes looked at, spread over the video
 SCORE_SIDE = 320  # frames are scored at this width
 MAX_DECODE_AHEAD = 300  # frames decoded past a keyframe to reach a sample's time (10 s at 30 fps)
 # Samples this far apart are reached by seeking (a GOP's decode each) rather than by
-# decoding every frame between them.
+# decoding every frame between them; so is any video whose full decode would exceed the
+# budget (1080p30 for five minutes; 4K60 is sought from 40 s).
 SEEK_FROM_MS = 3000
+DECODE_BUDGET_PIXELS = 2e10
 
 
 class VideoError(Exception):
@@ -56,7 +59,8 @@ class VideoProbe:
 
 
 # HEIC and AVIF photos are ISO base media files too: their ``ftyp`` brand says so.
-IMAGE_BRANDS = frozenset({b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+IMAGE_BRANDS = frozenset({b"avif", b"avis", b"avio", b"avci", b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx",
+                          b"hevm", b"hevs", b"mif1", b"mif2", b"msf1"})
 
 
 def looks_like_video(head: bytes) -> bool:
@@ -97,6 +101,8 @@ def probe(source: IO[bytes] | str, *, max_seconds: float, max_pixels: int, min_s
         codec = stream.codec_context.name
         if codec not in CODECS:
             raise VideoError(f"is encoded as {codec}; upload H.264, HEVC, VP8, VP9 or AV1 video.")
+        if kind == ("WEBM",) and codec not in WEBM_CODECS:  # Matroska (.mkv) with H.264/HEVC
+            raise VideoError("is a Matroska (MKV) video; upload MP4, MOV or WebM.")
         duration_ms = _duration_ms(container, stream)
         if duration_ms is None or duration_ms <= 0:
             raise VideoError("does not say how long it is (a broken or unfinished recording?).")
@@ -203,25 +209,31 @@ def sample_frames(source: IO[bytes] | str, probed: VideoProbe, *, interval_ms: i
     ``max_frames`` cover the whole video), plus each keyframe at least half an interval
     from the last sample (encoders put keyframes at scene cuts), while the cap allows.
     One pass of decoding; only the frames taken are converted."""
-    interval = max(interval_ms, -(-probed.duration_ms // max(1, max_frames)))
-    if interval >= SEEK_FROM_MS:
+    interval = sample_interval(probed, interval_ms=interval_ms, max_frames=max_frames)
+    if interval >= SEEK_FROM_MS or _decode_cost(probed) > DECODE_BUDGET_PIXELS:
         yield from _sampled_by_seeking(source, probed, interval=interval, max_frames=max_frames, side=side)
         return
+    scheduled = -(-probed.duration_ms // interval)
+    cuts_allowed = max(0, max_frames - scheduled)  # scene cuts only from what the schedule leaves
     taken = 0
     last = None
     next_due = 0
     with _open(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        origin = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
         try:
             for frame in container.decode(stream):
                 if frame.time is None:
                     continue
-                ms = int(round(frame.time * 1000))
+                ms = max(0, int(round((frame.time - origin) * 1000)))
                 due = ms >= next_due
-                cut = frame.key_frame and last is not None and ms - last >= interval // 2
+                cut = (frame.key_frame and last is not None and ms - last >= interval // 2 and cuts_allowed > 0
+                       and not due)
                 if not (due or cut):
                     continue
+                if cut:
+                    cuts_allowed -= 1
                 scale = min(1.0, side / max(frame.width, frame.height))
                 rgb = frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
                                        height=max(2, round(frame.height * scale)))
@@ -233,7 +245,17 @@ def sample_frames(source: IO[bytes] | str, probed: VideoProbe, *, interval_ms: i
                 if taken >= max_frames:
                     return
         except (av.FFmpegError, EOFError, OSError):
-            return  # a damaged tail: what decoded so far is the analysis
+            raise VideoError(f"is damaged after {duration_text(last or 0)}; it cannot be analysed.") from None
+
+
+def sample_interval(probed: VideoProbe, *, interval_ms: int, max_frames: int) -> int:
+    """The sampling interval used: ``interval_ms``, widened so ``max_frames`` cover the video."""
+    return max(interval_ms, -(-probed.duration_ms // max(1, max_frames)))
+
+
+def _decode_cost(probed: VideoProbe) -> float:
+    """Pixels a full decode would produce: 4K60 for two minutes is 6e10."""
+    return probed.width * probed.height * (probed.frame_rate or 30) * probed.duration_ms / 1000
 
 
 def _sampled_by_seeking(source, probed: VideoProbe, *, interval: int, max_frames: int, side: int):
@@ -243,16 +265,17 @@ def _sampled_by_seeking(source, probed: VideoProbe, *, interval: int, max_frames
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         at = 0
+        origin = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
         for _ in range(max_frames):
             if at >= probed.duration_ms:
                 return
-            frame = _frame_at(container, stream, at / 1000, exact=True)
+            frame = _frame_at(container, stream, origin + at / 1000, exact=True)
             if frame is None:
-                return
+                raise VideoError(f"is damaged at {duration_text(at)}; it cannot be analysed.")
             scale = min(1.0, side / max(frame.width, frame.height))
             rgb = frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
                                    height=max(2, round(frame.height * scale)))
-            yield int(round(float(frame.time or 0) * 1000)), upright(rgb, probed.rotation)
+            yield max(0, int(round((float(frame.time or 0) - origin) * 1000))), upright(rgb, probed.rotation)
             at += interval
 
 
@@ -290,8 +313,9 @@ def stream_rendition(source: IO[bytes] | str, probed: VideoProbe, out_path: str,
                     if packet.stream is video_in:
                         turned = frame
                         if probed.rotation or (frame.width, frame.height) != (width, height):
-                            rgb = upright(frame.to_ndarray(format="rgb24"), probed.rotation)
-                            rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+                            stored = (height, width) if probed.rotation in (90, 270) else (width, height)
+                            rgb = upright(frame.to_ndarray(format="rgb24", width=stored[0], height=stored[1]),
+                                          probed.rotation)
                             turned = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                             turned.pts, turned.time_base = frame.pts, frame.time_base
                         for out_packet in video_out.encode(turned):

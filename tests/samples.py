@@ -70,7 +70,8 @@ def photo_with_text(text: str = "OPEN DAILY 9 TO 5", *, base: str = "coffee", xy
 # --- videos ---------------------------------------------------------------------------
 # Made by PyAV's encoders (libx264, libx265, libvpx-vp9 in its wheel) from the sample
 # photos: a slow pan across the photo, optionally after some black frames.
-VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9", "hevc.mov": "libx265", "hevc.mp4": "libx265"}
+VIDEO_CODECS = {"mp4": "libx264", "mov": "libx264", "webm": "libvpx-vp9", "hevc.mov": "libx265", "hevc.mp4": "libx265",
+                "mkv": "libx264"}
 
 
 def video(*, container: str = "mp4", seconds: float = 3.0, fps: int = 10, size: tuple[int, int] = (320, 240),
@@ -91,7 +92,7 @@ def video(*, container: str = "mp4", seconds: float = 3.0, fps: int = 10, size: 
     pixels = np.asarray(source)
     top, span = (pixels.shape[0] - height) // 2, pixels.shape[1] - width
     buffer = io.BytesIO()
-    fmt = "mov" if container.endswith("mov") else ("webm" if container == "webm" else "mp4")
+    fmt = "mov" if container.endswith("mov") else {"webm": "webm", "mkv": "matroska"}.get(container, "mp4")
     times = frame_times if frame_times is not None else [i / fps for i in range(int(seconds * fps))]
     with av.open(buffer, mode="w", format=fmt) as out:
         stream = out.add_stream(codec or VIDEO_CODECS[container], rate=fps)

@@ -151,9 +151,13 @@ def video_analyze(photo: Photo) -> ApplyResult:
     except video.VideoError as exc:
         return apply_records([replace(template, status=STATUS_FAILED, error=AnalysisError(
             code="InvalidVideo", message=f"The video {exc.message}"[:500]))])
+    if not frames:
+        return apply_records([replace(template, status=STATUS_FAILED, error=AnalysisError(
+            code="InvalidVideo", message="No frame of the video could be analysed."))])
     facts = VideoFacts(codec=probed.codec, format=probed.container, duration_ms=probed.duration_ms,
                        frame_rate=probed.frame_rate, width=probed.width, height=probed.height)
-    interval = settings.PHOTOS_VIDEO_SAMPLE_MS
+    interval = video.sample_interval(probed, interval_ms=settings.PHOTOS_VIDEO_SAMPLE_MS,
+                                     max_frames=settings.PHOTOS_VIDEO_MAX_FRAMES)
     timeline = {
         "labels": get_label_detection(frames, facts, interval_ms=interval,
                                       model_version=template.model_versions.get("labels", "")),

@@ -27,7 +27,7 @@ class EraseIncomplete(Exception):
 
 
 UNSATISFIABLE = "unsatisfiable"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # 19 digits: past any file, short of int() trouble
 RANGE_CHUNK = 64 * 1024
 
 
@@ -79,9 +79,9 @@ class LocalMediaStorage:
         byte range (``Range: bytes=a-b``, what a video player asks for to seek) is
         answered 206 with just those bytes, one that starts past the end 416; anything
         else gets the whole file (which HTTP allows)."""
-        handle = default_storage.open(name, "rb")
         size = default_storage.size(name)
         span = byte_range(range_header, size)
+        handle = default_storage.open(name, "rb")
         if span is None:
             response = FileResponse(handle, content_type=content_type)
         elif span == UNSATISFIABLE:

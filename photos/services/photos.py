@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from ..models import CONTENT_TYPES, EXTENSIONS, AuditEvent, DescriptionWord, Photo
 from ..pipelines import pipeline
-from ..renditions import make_stream
+from ..renditions import make_stream, photo_stream
 from ..selectors.search import DESCRIBED_SECONDS, described_key, description_words
 from ..validation import CheckedUpload
 
@@ -92,8 +92,9 @@ def photos_sweep_stuck(*, stuck_after_seconds: int, analyzing_after_seconds: int
 def photos_reanalyse(*, photo_ids: list[int]) -> int:
     """Analyse photos again; their labels follow the curation rules when the new record
     is applied. The object itself is never rewritten. Returns how many were sent."""
-    for video_id in Photo.objects.filter(id__in=photo_ids, kind=Photo.Kind.VIDEO).values_list("id", flat=True):
-        photo_enqueue_stream(photo_id=video_id)
+    for video in Photo.objects.filter(id__in=photo_ids, kind=Photo.Kind.VIDEO):
+        if not photo_stream(video):  # made once; a reanalysis does not re-encode it
+            photo_enqueue_stream(photo_id=video.id)
     return pipeline().reanalyse(photo_ids=list(photo_ids))
 
 

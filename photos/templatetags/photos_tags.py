@@ -33,12 +33,13 @@ def seen_at(photo, query: str) -> tuple[str, int] | None:
     if not query or not getattr(photo, "is_video", False):
         return None
     terms = {t.lower() for t in search.search_terms(query)[0]}
+    shown = {lb.name for lb in getattr(photo, "visible_labels", [])}  # not what an editor rejected
     timeline = photo_timeline(photo) or {}
     found: list[tuple[int, str]] = []
     for entry in timeline.get("labels", {}).get("Labels", []):
         label = entry["Label"]
         names = {label["Name"], *(p["Name"] for p in label.get("Parents", [])), *(a["Name"] for a in label.get("Aliases", []))}
-        if {n.lower() for n in names} & terms:
+        if label["Name"] in shown and {n.lower() for n in names} & terms:
             found.append((entry.get("StartTimestampMillis", entry["Timestamp"]), label["Name"]))
     for entry in timeline.get("text", {}).get("TextDetections", []):
         text = entry["TextDetection"]["DetectedText"]

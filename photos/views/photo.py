@@ -43,6 +43,10 @@ def photo_file(request, uid, kind: str):
         name = photo_stream(photo) if photo.is_video else ""
     elif original:
         name = photo.image.name
+    elif photo.is_video:
+        # A video's picture for everyone else is its poster, made by the worker (never
+        # decoded in a request); 404 until it is.
+        name = photo.thumbnail.name if photo.thumbnail else ""
     else:
         try:
             name = photo_display_rendition(photo=photo)
@@ -86,6 +90,8 @@ def photo_detail(request, uid):
         # Chromium and Firefox play H.264, VP8/9 and AV1 as stored; HEVC (an iPhone's) only
         # through the stream rendition, which comes first then.
         "plays_as_stored": photo.video_codec in video.BROWSER_PLAYABLE,
+        # An H.264 MOV is an MP4 to a browser: typed video/quicktime, Chromium skips it.
+        "source_type": "video/mp4" if photo.content_type == "video/quicktime" else photo.content_type,
         # ?t=<ms> (a search result's "Cat at 0:12"): the player starts there (a media fragment).
         "start_at": start_seconds(request.GET.get("t"), photo),
         "has_stream": bool(photo.is_video and photo_stream(photo)),

@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 
-from photos.video import DARK_LUMA, VideoError, frame_quality, looks_like_video, poster, probe
+from photos.video import DARK_LUMA, VideoError, frame_quality, looks_like_video, poster, probe, sample_frames
 from PIL import Image
 
 from tests.samples import audio_only, encode, heic, photo_bytes, video
@@ -159,3 +159,35 @@ def test_only_the_containers_we_accept_are_sniffed_as_video():
     # HEIC and AVIF are ISO base media files too: their brand tells them apart
     assert not looks_like_video(encode(Image.new("RGB", (90, 90)), "AVIF")[:16])
     assert not looks_like_video(heic(Image.new("RGB", (90, 90)))[:16])
+
+
+def test_the_samples_reach_the_end_however_many_keyframes_there_are():
+    """Scene-cut keyframes come only from what the schedule leaves: a video with a
+    keyframe every half second used to spend the cap on them and never see its end."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10, options={"g": "5", "keyint_min": "5"})
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for i in range(100):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.full((240, 320, 3), i * 2, np.uint8), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = buffer.getvalue()
+    result = probed(data)
+
+    times = [ms for ms, _ in sample_frames(io.BytesIO(data), result, interval_ms=1000, max_frames=10)]
+    assert times == list(range(0, 10_000, 1000))
+
+
+def test_a_matroska_video_with_h264_is_not_taken_for_webm():
+    with pytest.raises(VideoError, match="Matroska"):
+        probed(video(container="mkv"))
+
+
+def test_heif_and_avif_brands_are_never_sniffed_as_video():
+    for brand in (b"mif2", b"avio", b"hevs", b"heic", b"avif"):
+        assert not looks_like_video(b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00")
+    assert looks_like_video(b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00")

@@ -313,3 +313,38 @@ def test_a_search_says_when_in_a_video_the_thing_is_seen_and_the_link_starts_the
     assert f'src="/photos/{photo.uid}/image/#t=1.9"' in detail
     for bad in ("-5", "abc", "999999999"):  # outside the video, or not a time: from the start
         assert "#t=" not in client_in.get(f"/photos/{photo.uid}/", {"t": bad}).content.decode()
+
+
+def test_a_long_video_is_not_refused_for_bytes_that_look_like_a_tag(client_in, owner, media_root, fake_queue):
+    """Gigabytes of compressed data hold "<svg" by chance; a video is only ever served as
+    video/* with nosniff, so it is not scanned for markup (photos still are)."""
+    upload(client_in, ("chance.mp4", video(seconds=2) + b"<svg onload=x>"))
+
+    assert Photo.objects.filter(owner=owner, kind=Photo.Kind.VIDEO).exists()
+
+
+def test_nobody_else_makes_a_poster_in_a_request(clip, client, django_user_model):
+    """Everyone but the owner gets the poster the worker made: 404 until it exists, never
+    a decode of the video inside a web request."""
+    photo, _ = clip
+    Photo.objects.filter(id=photo.id).update(visibility=Photo.Visibility.PUBLIC, status=Photo.Status.LABELED)
+    client.logout()
+
+    assert client.get(f"/photos/{photo.uid}/display/").status_code == 404
+    photo_make_thumbnail(photo_id=photo.id)
+    assert client.get(f"/photos/{photo.uid}/display/")["Content-Type"] == "image/jpeg"
+
+
+def test_an_absurd_range_gets_the_whole_file_not_an_error(clip, client_in):
+    photo, data = clip
+
+    response = client_in.get(f"/photos/{photo.uid}/image/", HTTP_RANGE="bytes=" + "9" * 25 + "-")
+    assert response.status_code == 200 and body(response) == data
+
+
+def test_an_h264_mov_is_offered_to_browsers_as_mp4(client_in, owner, media_root, fake_queue):
+    upload(client_in, ("clip.mov", video(container="mov")))
+    photo = Photo.objects.get(owner=owner)
+
+    assert photo.content_type == "video/quicktime"
+    assert f'<source src="/photos/{photo.uid}/image/" type="video/mp4">' in client_in.get(f"/photos/{photo.uid}/").content.decode()

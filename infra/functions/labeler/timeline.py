@@ -73,7 +73,8 @@ def segments(times: list[int], *, interval_ms: int, duration_ms: int) -> list[tu
             runs[-1][1] = t
         else:
             runs.append([t, t])
-    return [(start, min(duration_ms, end + interval_ms)) for start, end in runs]
+    # A sighting at (or past) the end still lasts a millisecond: no empty segment.
+    return [(start, max(start + 1, min(duration_ms, end + interval_ms))) for start, end in runs]
 
 
 def get_label_detection(frames: list[FrameAnalysis], facts: VideoFacts, *, interval_ms: int,
@@ -94,7 +95,7 @@ def get_label_detection(frames: list[FrameAnalysis], facts: VideoFacts, *, inter
         for name, sightings in seen.items():
             times = [t for t, _ in sightings]
             for start, end in segments(times, interval_ms=interval_ms, duration_ms=facts.duration_ms):
-                inside = [lb for t, lb in sightings if start <= t < end]
+                inside = [lb for t, lb in sightings if start <= t < end]  # start is a sighting: never empty
                 best = max(inside, key=lambda lb: lb.confidence)
                 entries.append({"Timestamp": start, "Label": _label(best), "StartTimestampMillis": start,
                                 "EndTimestampMillis": end, "DurationMillis": end - start})

@@ -218,7 +218,12 @@
   }
 
   function handle(files) {
-    Array.prototype.forEach.call(files, zone.dataset.direct ? uploadDirect : upload);
+    // Videos go through the app (checked from their container as they arrive); direct
+    // browser-to-S3 uploads take photos (multipart uploads for videos: issue 22).
+    Array.prototype.forEach.call(files, function (file) {
+      var video = /^video\//.test(file.type) || /\.(mp4|mov|m4v|webm)$/i.test(file.name);
+      (zone.dataset.direct && !video ? uploadDirect : upload)(file);
+    });
   }
 
   ["dragenter", "dragover"].forEach(function (type) {

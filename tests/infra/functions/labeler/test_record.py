@@ -219,3 +219,10 @@ def test_to_dict_has_exactly_the_dataclass_fields():
     record = make_record(error=AnalysisError(code="InvalidImageFormatException", message="bad"))
 
     assert json.loads(json.dumps(record.to_dict())) == json.loads(json.dumps(asdict(record)))
+
+
+def test_a_video_timeline_segment_is_never_empty_even_at_the_very_end():
+    from infra.functions.labeler.timeline import segments
+
+    assert segments([0, 1000, 2000, 5000], interval_ms=1000, duration_ms=6000) == [(0, 3000), (5000, 6000)]
+    assert segments([6000], interval_ms=1000, duration_ms=6000) == [(6000, 6001)]  # a frame at the end
