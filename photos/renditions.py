@@ -31,7 +31,7 @@ RENDITION_CACHE_SECONDS = 24 * 3600
 
 __all__ = ["RenditionError", "display_rendition_name", "make_thumbnail", "photo_display_rendition",
            "make_stream", "photo_make_stream", "photo_make_thumbnail", "photo_stream", "photo_timeline", "save_timeline",
-           "stream_name", "timeline_name"]
+           "stream_name", "timeline_name", "label_segments"]
 
 
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
@@ -137,6 +137,15 @@ def photo_timeline(photo: Photo) -> dict | None:
             found = {}  # remembered too (save_timeline forgets it): a page of videos costs no storage reads
         cache.set(f"timeline:{name}", found, 3600)
     return found or None
+
+
+def label_segments(timeline: dict | None) -> dict[str, list[tuple[int, int]]]:
+    """Label name -> its (start, end) runs in ms, from GetLabelDetection's segments."""
+    runs: dict[str, list[tuple[int, int]]] = {}
+    for entry in (timeline or {}).get("labels", {}).get("Labels", []):
+        if "StartTimestampMillis" in entry:
+            runs.setdefault(entry["Label"]["Name"], []).append((entry["StartTimestampMillis"], entry["EndTimestampMillis"]))
+    return {name: sorted(spans) for name, spans in runs.items()}
 
 
 def display_rendition_name(photo: Photo) -> str:

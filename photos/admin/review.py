@@ -19,6 +19,7 @@ from ..models import (
     Photo,
     ReviewItem,
 )
+from ..renditions import label_segments, photo_timeline
 from ..selectors.labels import label_parents, pending_machine_labels_q
 from .filters import (
     CappedPaginator,
@@ -162,13 +163,17 @@ def photo_review(model_admin, request, object_id):
     pending = Photo.objects.filter(pending_machine_labels_q("labels__")).distinct()
     next_photo = pending.filter(pk__gt=photo.pk).order_by("pk").values_list("pk", flat=True).first()
     previous_photo = pending.filter(pk__lt=photo.pk).order_by("-pk").values_list("pk", flat=True).first()
-    boxes = [
+    # A video's boxes belong to moments of it: its labels carry when they are seen instead.
+    seen_at = label_segments(photo_timeline(photo)) if photo.is_video else {}
+    for label in labels:
+        label.segments = seen_at.get(label.name, [])
+    boxes = [] if photo.is_video else [
         {"label": lb.name, "kind": "label", "confidence": i.get("confidence"), **i["box"]}
         for lb in labels if lb.review_state != Label.Review.REJECTED for i in (lb.instances or []) if "box" in i
-    ] + [
+    ] + ([] if photo.is_video else [
         {"label": f"Text: {t.text}", "kind": "text", "confidence": t.confidence, **t.box}
         for t in photo.texts.filter(type=DetectedText.Type.LINE)[:100] if t.box
-    ]
+    ])
     for box in boxes:
         box["left_pct"], box["top_pct"] = round(box["left"] * 100, 3), round(box["top"] * 100, 3)
     context = {

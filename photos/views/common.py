@@ -55,3 +55,12 @@ def content_disposition(filename: str, *, attachment: bool) -> str:
         return "inline"
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename)[:150] or "photo"
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename[:150], safe='')}"
+
+
+def start_seconds(value, photo: Photo) -> str:
+    """"12.5" from "12500" when it is a time inside the video; "" otherwise."""
+    try:
+        ms = int(value or "")
+    except ValueError:
+        return ""
+    return f"{ms / 1000:g}" if photo.is_video and 0 < ms < (photo.duration_ms or 0) else ""

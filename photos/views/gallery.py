@@ -12,6 +12,7 @@ from ..forms import FlagForm
 from ..models import Photo
 from ..selectors import search
 from ..selectors.labels import with_visible_labels
+from .common import start_seconds
 from ..selectors.titles import with_text_lines
 from ..services.moderation import photo_flag
 from .common import rate
@@ -60,4 +61,5 @@ def gallery_photo(request, uid):
             return redirect("gallery_photo", uid=uid)
     reported = (request.user.is_authenticated
                 and photo.flags.filter(reporter=request.user).order_by("-created_at").first())
-    return render(request, "photos/gallery_photo.html", {"photo": photo, "form": form, "reported": reported})
+    return render(request, "photos/gallery_photo.html", {"photo": photo, "form": form, "reported": reported,
+                                                         "start_at": start_seconds(request.GET.get("t"), photo)})

@@ -12,13 +12,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import video
 from ..models import Photo
 from ..pipelines import media_storage
-from ..renditions import RenditionError, photo_display_rendition, photo_stream, photo_timeline
+from ..renditions import RenditionError, label_segments, photo_display_rendition, photo_stream, photo_timeline
 from ..selectors.labels import specific_first
 from ..selectors.library import owner_photo, photo_gets_original, reports_by
 from ..services.moderation import ModerationError, photo_appeal as appeal, report_outcome
 from ..selectors.titles import machine_title
 from ..services.photos import CAPTION_MAX, TITLE_MAX, DescribeError, photo_describe, photo_set_visibility
-from .common import content_disposition
+from .common import content_disposition, start_seconds
 
 
 VIDEO_FORMAT_NAMES = {"h264": "H.264 video", "hevc": "HEVC video", "vp8": "VP8 video", "vp9": "VP9 video",
@@ -98,22 +98,7 @@ def photo_detail(request, uid):
     })
 
 
-def start_seconds(value, photo: Photo) -> str:
-    """"12.5" from "12500" when it is a time inside the video; "" otherwise."""
-    try:
-        ms = int(value or "")
-    except ValueError:
-        return ""
-    return f"{ms / 1000:g}" if photo.is_video and 0 < ms < (photo.duration_ms or 0) else ""
 
-
-def label_segments(timeline: dict | None) -> dict[str, list[tuple[int, int]]]:
-    """Label name -> its (start, end) runs in ms, from GetLabelDetection's segments."""
-    runs: dict[str, list[tuple[int, int]]] = {}
-    for entry in (timeline or {}).get("labels", {}).get("Labels", []):
-        if "StartTimestampMillis" in entry:
-            runs.setdefault(entry["Label"]["Name"], []).append((entry["StartTimestampMillis"], entry["EndTimestampMillis"]))
-    return {name: sorted(spans) for name, spans in runs.items()}
 
 
 def box_style(box: dict) -> str:

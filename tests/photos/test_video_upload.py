@@ -348,3 +348,36 @@ def test_an_h264_mov_is_offered_to_browsers_as_mp4(client_in, owner, media_root,
 
     assert photo.content_type == "video/quicktime"
     assert f'<source src="/photos/{photo.uid}/image/" type="video/mp4">' in client_in.get(f"/photos/{photo.uid}/").content.decode()
+
+
+@pytest.fixture
+def late_cat(client_in, owner, media_root, fake_queue):
+    """1.9 dark seconds, then the cat; analysed by the local detector."""
+    upload(client_in, ("late-cat.mp4", video(seconds=5, size=(640, 480), photo="chelsea", dark_seconds=1.9)))
+    photo = Photo.objects.get(owner=owner)
+    assert analyze_photo.run(photo.id) == "applied"
+    return Photo.objects.get(id=photo.id)
+
+
+def test_the_public_gallery_says_when_too_and_starts_there(late_cat, client):
+    photo_make_thumbnail(photo_id=late_cat.id)
+    Photo.objects.filter(id=late_cat.id).update(visibility=Photo.Visibility.PUBLIC)
+    client.logout()
+
+    cards = client.get("/gallery/", {"q": "cat"}).content.decode()
+    assert f'<a class="seen-at" href="/gallery/{late_cat.uid}/?t=1900">Cat at 0:02</a>' in cards
+    assert '<span class="video-badge">▶ 0:05</span>' in cards
+    page = client.get(f"/gallery/{late_cat.uid}/", {"t": "1900"}).content.decode()
+    assert f'src="/photos/{late_cat.uid}/stream/#t=1.9"' in page
+
+
+def test_an_editor_reviews_a_videos_labels_with_when_each_is_seen(late_cat):
+    from django.urls import reverse
+
+    client, _ = login("Editors")
+    page = client.get(reverse("admin:photos_photo_review", args=[late_cat.pk])).content.decode()
+
+    assert f'src="/photos/{late_cat.uid}/stream/"' in page
+    assert 'class="box"' not in page.split('id="stage"')[1].split("</div>")[0]  # no boxes over a whole video
+    cat_row = page.split('data-name="Cat"')[1].split("</li>")[0]
+    assert '<button type="button" class="seek" data-seek="1900" title="Play from here">0:02–0:05</button>' in cat_row
