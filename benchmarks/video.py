@@ -95,7 +95,7 @@ def worker(task: str, path: str) -> None:
     else:
         started = time.perf_counter()
         with open(path, "rb") as handle:
-            probed = videos.probe(handle, max_seconds=float("inf"), max_pixels=10**9, min_side=1)
+            probed = videos.probe_stored(handle)
             probe_s = time.perf_counter() - started
             frames = []
             for ms, rgb in videos.sample_frames(handle, probed, interval_ms=1000, max_frames=120):

@@ -48,7 +48,7 @@ def _poster_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
     its time is kept on the photo."""
     with photo.image.open("rb") as handle:
         try:
-            probed = video.probe(handle, max_seconds=float("inf"), max_pixels=10**9, min_side=1)
+            probed = video.probe_stored(handle)
             image, at_ms = video.poster(handle, probed, side=side)
         except video.VideoError as exc:
             raise RenditionError("InvalidVideo", f"no poster: the video {exc.message}") from None
@@ -75,7 +75,7 @@ def photo_make_stream(*, photo_id: int) -> str | None:
         out = os.path.join(folder, "stream.mp4")
         with photo.image.open("rb") as handle:
             try:
-                probed = video.probe(handle, max_seconds=float("inf"), max_pixels=10**9, min_side=1)
+                probed = video.probe_stored(handle)
                 video.stream_rendition(handle, probed, out)
             except video.VideoError as exc:
                 raise RenditionError("InvalidVideo", f"no stream rendition: the video {exc.message}") from None
@@ -101,10 +101,7 @@ def _kept_if_still_there(photo: Photo, saved: str, name: str) -> str | None:
 def photo_stream(photo: Photo) -> str:
     """The stream rendition's name in storage, or "" before it is made."""
     name = stream_name(photo)
-    if cache.get(f"rendition:{name}") or photo.image.storage.exists(name):
-        cache.set(f"rendition:{name}", True, RENDITION_CACHE_SECONDS)
-        return name
-    return ""
+    return name if _made(photo.image.storage, name) else ""
 
 
 def timeline_name(photo: Photo) -> str:
@@ -157,16 +154,23 @@ def photo_display_rendition(*, photo: Photo) -> str:
     DISPLAY_SIDE a side. Made on first request and kept; erasure removes it."""
     storage = photo.image.storage
     name = display_rendition_name(photo)
-    # Remembered once made, so a page of photos costs no storage round trip (a HeadObject
-    # on S3) per image; a deleted photo 404s before this is asked.
-    if cache.get(f"rendition:{name}") or storage.exists(name):
-        cache.set(f"rendition:{name}", True, RENDITION_CACHE_SECONDS)
+    if _made(storage, name):
         return name
     saved = storage.save(name, ContentFile(_upright_jpeg(photo, side=DISPLAY_SIDE, quality=88)))
     if saved != name:  # two first requests at once: keep one copy
         storage.delete(saved)
     cache.set(f"rendition:{name}", True, RENDITION_CACHE_SECONDS)
     return name
+
+
+def _made(storage, name: str) -> bool:
+    """Whether a rendition is in storage: remembered once it is, so a page of photos costs
+    no storage round trip (a HeadObject on S3) per image; a deleted photo 404s before
+    this is asked."""
+    if cache.get(f"rendition:{name}") or storage.exists(name):
+        cache.set(f"rendition:{name}", True, RENDITION_CACHE_SECONDS)
+        return True
+    return False
 
 
 def photo_make_thumbnail(*, photo_id: int) -> str | None:

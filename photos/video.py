@@ -162,6 +162,23 @@ def _frame_at(container, stream, seconds: float, *, exact: bool = False):
         return None
 
 
+def _rgb(frame, side: int) -> np.ndarray:
+    """A decoded frame as RGB, scaled (by FFmpeg, while converting) to at most ``side`` a side."""
+    scale = min(1.0, side / max(frame.width, frame.height))
+    return frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
+                            height=max(2, round(frame.height * scale)))
+
+
+def _start_seconds(stream) -> float:
+    """When the stream's first frame is stamped (usually 0): frame times count from it."""
+    return float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+
+
+def probe_stored(source: IO[bytes] | str) -> VideoProbe:
+    """``probe`` for a video already stored: its limits were checked at upload."""
+    return probe(source, max_seconds=float("inf"), max_pixels=10**9, min_side=1)
+
+
 def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
     """A decoded frame as displayed: turned ``rotation`` degrees clockwise."""
     return np.ascontiguousarray(np.rot90(rgb, k=-(rotation // 90) % 4)) if rotation % 360 else rgb
@@ -196,9 +213,7 @@ def poster(source: IO[bytes] | str, probed: VideoProbe, *, side: int = 1280) -> 
         if best is None:
             raise VideoError("is truncated or corrupt (no frame could be decoded).")
         _, ms, frame = best
-        scale = min(1.0, side / max(frame.width, frame.height))
-        rgb = frame.to_ndarray(format="rgb24", width=max(1, round(frame.width * scale)),
-                               height=max(1, round(frame.height * scale)))
+        rgb = _rgb(frame, side)
     return Image.fromarray(upright(rgb, probed.rotation)), ms
 
 
@@ -221,7 +236,7 @@ def sample_frames(source: IO[bytes] | str, probed: VideoProbe, *, interval_ms: i
     with _open(source) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        origin = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+        origin = _start_seconds(stream)
         try:
             for frame in container.decode(stream):
                 if frame.time is None:
@@ -234,10 +249,7 @@ def sample_frames(source: IO[bytes] | str, probed: VideoProbe, *, interval_ms: i
                     continue
                 if cut:
                     cuts_allowed -= 1
-                scale = min(1.0, side / max(frame.width, frame.height))
-                rgb = frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
-                                       height=max(2, round(frame.height * scale)))
-                yield ms, upright(rgb, probed.rotation)
+                yield ms, upright(_rgb(frame, side), probed.rotation)
                 taken += 1
                 last = ms
                 if due:
@@ -265,17 +277,14 @@ def _sampled_by_seeking(source, probed: VideoProbe, *, interval: int, max_frames
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         at = 0
-        origin = float(stream.start_time * stream.time_base) if stream.start_time and stream.time_base else 0.0
+        origin = _start_seconds(stream)
         for _ in range(max_frames):
             if at >= probed.duration_ms:
                 return
             frame = _frame_at(container, stream, origin + at / 1000, exact=True)
             if frame is None:
                 raise VideoError(f"is damaged at {duration_text(at)}; it cannot be analysed.")
-            scale = min(1.0, side / max(frame.width, frame.height))
-            rgb = frame.to_ndarray(format="rgb24", width=max(2, round(frame.width * scale)),
-                                   height=max(2, round(frame.height * scale)))
-            yield max(0, int(round((float(frame.time or 0) - origin) * 1000))), upright(rgb, probed.rotation)
+            yield max(0, int(round((float(frame.time or 0) - origin) * 1000))), upright(_rgb(frame, side), probed.rotation)
             at += interval
 
 
@@ -339,4 +348,4 @@ BROWSER_PLAYABLE = frozenset({"h264", "vp8", "vp9", "av1"})
 
 
 __all__ = ["BROWSER_PLAYABLE", "CODECS", "VideoError", "VideoProbe", "duration_text", "looks_like_video", "poster", "probe",
-           "sample_frames", "stream_rendition"]
+           "probe_stored", "sample_frames", "stream_rendition"]

@@ -139,7 +139,7 @@ def video_analyze(photo: Photo) -> ApplyResult:
                            status=STATUS_LABELED, engine="local", analyzed_at=stamp, updated_at=stamp)
     try:
         with photo.image.open("rb") as handle:
-            probed = video.probe(handle, max_seconds=float("inf"), max_pixels=10**9, min_side=1)
+            probed = video.probe_stored(handle)
             for ms, rgb in video.sample_frames(handle, probed, interval_ms=settings.PHOTOS_VIDEO_SAMPLE_MS,
                                                max_frames=settings.PHOTOS_VIDEO_MAX_FRAMES):
                 _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
