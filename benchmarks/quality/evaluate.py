@@ -108,8 +108,12 @@ def work(data: bytes):
 
 
 def predict(path: Path) -> list[Shown]:
-    c = client()
-    items = c.label_evidence(work(analysable(path)))
+    return evidence_shown(work(analysable(path)))
+
+
+def evidence_shown(image_work) -> list[Shown]:
+    """Every model's evidence for an image, and whether each is shown."""
+    items = client().label_evidence(image_work)
     return [
         Shown(
             e.name,
@@ -200,7 +204,8 @@ def score(split: str, *, per_photo: bool = False) -> dict:
             for lb in response["Labels"]
             if lb["Confidence"] >= DISPLAY_THRESHOLD
         ]
-        items = predict(path)
+        # The same bytes' per-image cache: the models ran once, for detect_labels above.
+        items = evidence_shown(c._work("DetectLabels", {"Bytes": data}))
         shown = {lb["Name"] for lb in response["Labels"]}
         instances = [
             (lb["Name"], [i["BoundingBox"][k] for k in ("Left", "Top", "Width", "Height")])
