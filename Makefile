@@ -103,6 +103,7 @@ calibrate: $(STAMP) models
 
 bench-video: $(STAMP) models
 	$(PY) -m benchmarks.video $(BENCH_ARGS)
+	$(PY) -m benchmarks.video_upload
 
 bench-sync: $(STAMP)
 	$(PY) -m benchmarks.sync $(BENCH_ARGS)

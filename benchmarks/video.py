@@ -106,6 +106,7 @@ def worker(task: str, path: str) -> None:
         facts = VideoFacts(codec=probed.codec, format=probed.container, duration_ms=probed.duration_ms,
                            frame_rate=probed.frame_rate, width=probed.width, height=probed.height)
         get_label_detection(frames, facts, interval_ms=1000)
+        get_label_detection(frames, facts, interval_ms=1000, aggregate_by="TIMESTAMPS")  # the player's boxes
         get_content_moderation(frames, facts, interval_ms=1000)
         get_text_detection(frames, facts)
         seconds = time.perf_counter() - started

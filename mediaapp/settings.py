@@ -277,6 +277,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-photos": {"task": "photos.tasks.sweep_stuck_photos", "schedule": 60.0},
+    "sweep-renditions": {"task": "photos.tasks.sweep_renditions", "schedule": 300.0},
     "purge-trash": {"task": "photos.tasks.purge_trash", "schedule": 3600.0},
     # The erasure outbox: files of erased photos that storage has not let go of yet.
     "finish-erasures": {"task": "photos.tasks.finish_erasures", "schedule": 300.0},

@@ -31,7 +31,7 @@ RENDITION_CACHE_SECONDS = 24 * 3600
 
 __all__ = ["RenditionError", "display_rendition_name", "make_thumbnail", "photo_display_rendition",
            "make_stream", "photo_make_stream", "photo_make_thumbnail", "photo_stream", "photo_timeline", "save_timeline",
-           "stream_name", "timeline_name", "label_segments"]
+           "stream_name", "timeline_name", "still_name", "save_stills", "derived_names", "MAX_STILLS"]
 
 
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
@@ -91,7 +91,7 @@ def _kept_if_still_there(photo: Photo, saved: str, name: str) -> str | None:
     meanwhile would leave it orphaned) and under its own name (a suffixed copy from a
     race is dropped)."""
     storage = photo.image.storage
-    if saved != name or not Photo.objects.filter(id=photo.id).exists():
+    if saved != name or not _still_there(photo):
         storage.delete(saved)
         return None
     cache.set(f"rendition:{saved}", True, RENDITION_CACHE_SECONDS)
@@ -117,9 +117,15 @@ def save_timeline(photo: Photo, timeline: dict) -> str:
         storage.delete(name)
     saved = storage.save(name, ContentFile(json.dumps(timeline, separators=(",", ":")).encode()))
     cache.delete(f"timeline:{name}")
-    if saved != name:
+    if saved != name or not _still_there(photo):
         storage.delete(saved)
     return name
+
+
+def _still_there(photo: Photo) -> bool:
+    """Asked after a file made from the photo is saved: an erasure that deleted the
+    photo's files meanwhile missed it, so it goes (no orphan either way round)."""
+    return Photo.objects.filter(id=photo.id).exists()
 
 
 def photo_timeline(photo: Photo) -> dict | None:
@@ -136,13 +142,34 @@ def photo_timeline(photo: Photo) -> dict | None:
     return found or None
 
 
-def label_segments(timeline: dict | None) -> dict[str, list[tuple[int, int]]]:
-    """Label name -> its (start, end) runs in ms, from GetLabelDetection's segments."""
-    runs: dict[str, list[tuple[int, int]]] = {}
-    for entry in (timeline or {}).get("labels", {}).get("Labels", []):
-        if "StartTimestampMillis" in entry:
-            runs.setdefault(entry["Label"]["Name"], []).append((entry["StartTimestampMillis"], entry["EndTimestampMillis"]))
-    return {name: sorted(spans) for name, spans in runs.items()}
+MAX_STILLS = 6  # still frames of a video's flagged moments kept for its moderators
+
+
+def still_name(photo: Photo, n: int) -> str:
+    """The ``n``-th still frame of a video's flagged moments, shown to its moderators."""
+    return f"{RENDITION_PREFIX}{photo.uid}.flagged-{n}.jpg"
+
+
+def save_stills(photo: Photo, jpegs: list[bytes]) -> None:
+    """Keep a video's flagged moments as still JPEGs (at most MAX_STILLS), replacing the
+    previous analysis's."""
+    storage = photo.image.storage
+    for n in range(MAX_STILLS):
+        name = still_name(photo, n)
+        if storage.exists(name):
+            storage.delete(name)
+        if n < len(jpegs):
+            saved = storage.save(name, ContentFile(jpegs[n]))
+            if saved != name or not _still_there(photo):
+                storage.delete(saved)
+
+
+def derived_names(photo: Photo) -> list[str]:
+    """Every file made from the photo, whether made yet or not: what its erasure removes."""
+    names = [photo.thumbnail.name if photo.thumbnail else "", display_rendition_name(photo)]
+    if photo.is_video:
+        names += [timeline_name(photo), stream_name(photo), *(still_name(photo, n) for n in range(MAX_STILLS))]
+    return [name for name in names if name]
 
 
 def display_rendition_name(photo: Photo) -> str:

@@ -36,6 +36,12 @@ def sweep_stuck_photos() -> dict[str, int]:
     )
 
 
+@shared_task
+def sweep_renditions() -> dict[str, int]:
+    """Ask again for thumbnails and video streams that were never made (services.photos)."""
+    return photos.renditions_sweep()
+
+
 @shared_task(acks_late=True)
 def erase_photos(photo_ids: list[int], actor_id: int) -> int:
     """Delete photos for good on behalf of ``actor_id`` (a bulk "Delete for good"); each

@@ -43,6 +43,7 @@ class FakeQueue:
 
     def __init__(self):
         self.sent: list[tuple[str, tuple]] = []
+        self.options: list[tuple[str, dict]] = []  # apply_async's (time limits...)
         self.fail_with: Exception | None = None
 
     def task_names(self):
@@ -56,13 +57,20 @@ def fake_queue(request, monkeypatch):
     if request.node.get_closest_marker("real_worker"):
         return queue
     from photos.pipelines.local import analyze_photo
-    from photos.tasks import erase_photos, sweep_stuck_photos
+    from photos.tasks import erase_photos, sweep_renditions, sweep_stuck_photos
     from photos.renditions import make_stream, make_thumbnail
 
-    for task in (analyze_photo, make_thumbnail, make_stream, sweep_stuck_photos, erase_photos):
+    for task in (analyze_photo, make_thumbnail, make_stream, sweep_stuck_photos, sweep_renditions, erase_photos):
         def delay(*args, _name=task.name, **kwargs):
             if queue.fail_with is not None:
                 raise queue.fail_with
             queue.sent.append((_name, args))
         monkeypatch.setattr(task, "delay", delay)
+
+        def apply_async(args=(), kwargs=None, _name=task.name, **options):
+            if queue.fail_with is not None:
+                raise queue.fail_with
+            queue.sent.append((_name, tuple(args or ())))
+            queue.options.append((_name, options))
+        monkeypatch.setattr(task, "apply_async", apply_async)
     return queue

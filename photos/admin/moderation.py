@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,7 +25,9 @@ from ..models import (
 )
 from ..services.moderation import awaiting_moderation_q
 from .filters import CappedPaginator, ReadOnlyAdmin
-from ..renditions import photo_timeline
+from ..pipelines import media_storage
+from ..renditions import MAX_STILLS, photo_timeline, still_name
+from ..selectors.timeline import moderation_segments
 from .forms import DecisionForm
 
 
@@ -106,8 +108,23 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
     def get_urls(self):
         return [
             path("<int:object_id>/decide/", self.admin_site.admin_view(self.decide_view), name="photos_moderationcase_decide"),
+            path("<int:object_id>/flagged/<int:n>/", self.admin_site.admin_view(self.still_view),
+                 name="photos_moderationcase_still"),
             *super().get_urls(),
         ]
+
+    def still_view(self, request, object_id, n):
+        """A still frame of a video's flagged moment (made by the worker), for moderators only."""
+        if not _can_moderate(request):
+            raise PermissionDenied
+        photo = get_object_or_404(Photo, pk=object_id, kind=Photo.Kind.VIDEO)
+        if not 0 <= n < MAX_STILLS:
+            raise Http404("No such still.")
+        try:
+            return media_storage().response(still_name(photo, n), content_type="image/jpeg",
+                                            disposition=f'inline; filename="{photo.uid}-flagged-{n}.jpg"')
+        except FileNotFoundError:
+            raise Http404("Not made.") from None
 
     def decide_view(self, request, object_id):
         if not _can_moderate(request):
@@ -156,14 +173,3 @@ class FlagAdmin(ReadOnlyAdmin):
     list_filter = ("reason", ("resolved_at", admin.EmptyFieldListFilter))
     list_select_related = ("photo", "reporter")
     readonly_fields = ("photo", "reporter", "reason", "note", "created_at", "resolved_at")
-
-
-def moderation_segments(timeline: dict | None) -> list[dict]:
-    """GetContentModeration's segments, strongest first: name, parent, confidence, start, end (ms)."""
-    found = [
-        {"name": e["ModerationLabel"]["Name"], "parent": e["ModerationLabel"].get("ParentName", ""),
-         "confidence": e["ModerationLabel"]["Confidence"], "start": e.get("StartTimestampMillis", e["Timestamp"]),
-         "end": e.get("EndTimestampMillis", e["Timestamp"])}
-        for e in (timeline or {}).get("moderation", {}).get("ModerationLabels", [])
-    ]
-    return sorted(found, key=lambda m: (-m["confidence"], m["start"]))

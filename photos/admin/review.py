@@ -19,7 +19,8 @@ from ..models import (
     Photo,
     ReviewItem,
 )
-from ..renditions import label_segments, photo_timeline
+from ..renditions import photo_timeline
+from ..selectors.timeline import label_segments, renamed
 from ..selectors.labels import label_parents, pending_machine_labels_q
 from .filters import (
     CappedPaginator,
@@ -164,7 +165,7 @@ def photo_review(model_admin, request, object_id):
     next_photo = pending.filter(pk__gt=photo.pk).order_by("pk").values_list("pk", flat=True).first()
     previous_photo = pending.filter(pk__lt=photo.pk).order_by("-pk").values_list("pk", flat=True).first()
     # A video's boxes belong to moments of it: its labels carry when they are seen instead.
-    seen_at = label_segments(photo_timeline(photo)) if photo.is_video else {}
+    seen_at = label_segments(photo_timeline(photo), renamed(photo)) if photo.is_video else {}
     for label in labels:
         label.segments = seen_at.get(label.name, [])
     boxes = [] if photo.is_video else [

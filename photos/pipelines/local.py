@@ -29,7 +29,7 @@ from infra.functions.labeler.rendition import RenditionError, analysis_rendition
 from ..apply import ApplyResult, apply_records
 from .. import video
 from ..models import Photo
-from ..renditions import make_thumbnail, save_timeline
+from ..renditions import MAX_STILLS, make_thumbnail, save_stills, save_timeline
 from .base import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,25 @@ MAX_ANALYSIS_ATTEMPTS = 5
 SWEEP_BATCH = 500  # photos per sweep; a backlog drains over a few minutes, not in one burst
 ANALYSIS_SOFT_LIMIT = 120
 ANALYSIS_HARD_LIMIT = 150
+# A video's analysis is one image analysis per sampled frame: its time limits grow with
+# the frame cap (PHOTOS_VIDEO_MAX_FRAMES) at this many seconds a frame, a few times what
+# one core takes (0.2-0.3 s), and stay under the broker's redelivery timeout.
+VIDEO_SECONDS_PER_FRAME = 2
+VIDEO_HARD_LIMIT_MAX = 3000
+
+
+def video_time_limits() -> tuple[int, int]:
+    """(soft, hard) time limits in seconds of a video's analysis task."""
+    soft = min(VIDEO_HARD_LIMIT_MAX - 30, ANALYSIS_SOFT_LIMIT + VIDEO_SECONDS_PER_FRAME * settings.PHOTOS_VIDEO_MAX_FRAMES)
+    return soft, soft + 30
+
+
+def abandoned_q(now, *, prefix: str = "") -> Q:
+    """Photos claimed for analysis longer ago than their task could run: their worker died."""
+    video_hard = video_time_limits()[1]
+    return (Q(**{f"{prefix}status": Photo.Status.ANALYZING}) & (
+        Q(**{f"{prefix}kind": Photo.Kind.PHOTO, f"{prefix}updated_at__lt": now - timedelta(seconds=ANALYSIS_HARD_LIMIT + 30)})
+        | Q(**{f"{prefix}kind": Photo.Kind.VIDEO, f"{prefix}updated_at__lt": now - timedelta(seconds=video_hard + 30)})))
 
 
 class LocalPipeline(Pipeline):
@@ -49,7 +68,11 @@ class LocalPipeline(Pipeline):
             status=Photo.Status.QUEUED, updated_at=timezone.now()
         )
         try:
-            analyze_photo.delay(photo_id)
+            if Photo.objects.filter(id=photo_id, kind=Photo.Kind.VIDEO).exists():
+                soft, hard = video_time_limits()
+                analyze_photo.apply_async((photo_id,), soft_time_limit=soft, time_limit=hard)
+            else:
+                analyze_photo.delay(photo_id)
             make_thumbnail.delay(photo_id)
         except Exception as exc:  # kombu raises OperationalError and friends
             logger.warning("could not enqueue analysis of photo %s: %s", photo_id, exc)
@@ -69,7 +92,11 @@ class LocalPipeline(Pipeline):
         now = timezone.now()
         stuck = Photo.objects.filter(
             Q(status__in=[Photo.Status.UPLOADED, Photo.Status.QUEUED], updated_at__lt=now - timedelta(seconds=stuck_after_seconds))
-            | Q(status=Photo.Status.ANALYZING, updated_at__lt=now - timedelta(seconds=analyzing_after_seconds))
+            | Q(status=Photo.Status.ANALYZING, kind=Photo.Kind.PHOTO,
+                updated_at__lt=now - timedelta(seconds=analyzing_after_seconds))
+            # A video's analysis may run longer than a photo's by as much as its limit is longer.
+            | Q(status=Photo.Status.ANALYZING, kind=Photo.Kind.VIDEO, updated_at__lt=now - timedelta(
+                seconds=analyzing_after_seconds + video_time_limits()[1] - ANALYSIS_HARD_LIMIT))
         ).values_list("id", "analysis_attempts")[:SWEEP_BATCH]
         give_up = [pid for pid, attempts in stuck if attempts >= MAX_ANALYSIS_ATTEMPTS]
         retry = [pid for pid, attempts in stuck if attempts < MAX_ANALYSIS_ATTEMPTS]
@@ -110,10 +137,8 @@ def photo_mark_analyzing(*, photo_id: int) -> bool:
     second time nor counts towards the give-up limit). A claim older than the hard time
     limit is a worker that died: that photo can be claimed again."""
     now = timezone.now()
-    abandoned = now - timedelta(seconds=ANALYSIS_HARD_LIMIT + 30)
     updated = Photo.objects.filter(
-        Q(status__in=(Photo.Status.UPLOADED, Photo.Status.QUEUED))
-        | Q(status=Photo.Status.ANALYZING, updated_at__lt=abandoned), id=photo_id,
+        Q(status__in=(Photo.Status.UPLOADED, Photo.Status.QUEUED)) | abandoned_q(now), id=photo_id,
     ).update(status=Photo.Status.ANALYZING, updated_at=now)
     if updated:
         Photo.objects.filter(id=photo_id).update(analysis_attempts=F("analysis_attempts") + 1)
@@ -134,6 +159,7 @@ def video_analyze(photo: Photo) -> ApplyResult:
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
     client = local_rekognition()
     frames: list[FrameAnalysis] = []
+    flagged: dict[int, bytes] = {}
     stamp = now_iso()
     template = LabelRecord(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size,
                            status=STATUS_LABELED, engine="local", analyzed_at=stamp, updated_at=stamp)
@@ -148,6 +174,8 @@ def video_analyze(photo: Photo) -> ApplyResult:
                 if record.status == STATUS_LABELED:
                     frames.append(FrameAnalysis(timestamp_ms=ms, record=record))
                     template = replace(template, model_versions=record.model_versions)
+                    if record.moderation_labels:  # a flagged moment: a small still for its moderators
+                        flagged[ms] = _still(rgb)
     except video.VideoError as exc:
         return apply_records([replace(template, status=STATUS_FAILED, error=AnalysisError(
             code="InvalidVideo", message=f"The video {exc.message}"[:500]))])
@@ -158,16 +186,39 @@ def video_analyze(photo: Photo) -> ApplyResult:
                        frame_rate=probed.frame_rate, width=probed.width, height=probed.height)
     interval = video.sample_interval(probed, interval_ms=settings.PHOTOS_VIDEO_SAMPLE_MS,
                                      max_frames=settings.PHOTOS_VIDEO_MAX_FRAMES)
+    label_version = template.model_versions.get("labels", "")
+    moderation = get_content_moderation(frames, facts, interval_ms=interval,
+                                        model_version=template.model_versions.get("moderation", ""))
+    # The strongest flagged moments' stills, by the start of each segment (a sighting).
+    starts = sorted(moderation["ModerationLabels"], key=lambda e: -e["ModerationLabel"]["Confidence"])
+    stills = list(dict.fromkeys(e["StartTimestampMillis"] for e in starts if e["StartTimestampMillis"] in flagged))
+    stills = stills[:MAX_STILLS]
     timeline = {
-        "labels": get_label_detection(frames, facts, interval_ms=interval,
-                                      model_version=template.model_versions.get("labels", "")),
-        "moderation": get_content_moderation(frames, facts, interval_ms=interval,
-                                             model_version=template.model_versions.get("moderation", "")),
+        "labels": get_label_detection(frames, facts, interval_ms=interval, model_version=label_version),
+        # Each frame's labels with their boxes: what the player draws at each moment.
+        "label_timestamps": get_label_detection(frames, facts, interval_ms=interval, aggregate_by="TIMESTAMPS",
+                                                model_version=label_version),
+        "moderation": moderation,
         "text": get_text_detection(frames, facts, model_version=template.model_versions.get("text", "")),
         "frames": [f.timestamp_ms for f in frames],
+        "moderation_stills": stills,
     }
+    save_stills(photo, [flagged[ms] for ms in stills])
     save_timeline(photo, timeline)
     return apply_records([summary_record(frames, template)])
+
+
+STILL_SIDE = 640
+
+
+def _still(rgb) -> bytes:
+    """A flagged frame as a small JPEG (at most STILL_SIDE a side) for its moderators."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, STILL_SIDE / max(height, width))
+    if scale < 1.0:
+        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return jpeg.tobytes()
 
 
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:
@@ -242,7 +293,9 @@ def analyze_photo(photo_id: int) -> str:
         photo_release(photo_id=photo_id)
         raise TransientAnalysisError(str(exc)) from exc
     except SoftTimeLimitExceeded:
-        photo_mark_failed(photo_id=photo_id, reason=f"Analysis took longer than {ANALYSIS_SOFT_LIMIT} s.")
+        limit = video_time_limits()[0] if Photo.objects.filter(id=photo_id, kind=Photo.Kind.VIDEO).exists() \
+            else ANALYSIS_SOFT_LIMIT
+        photo_mark_failed(photo_id=photo_id, reason=f"Analysis took longer than {limit} s.")
         return "timeout"
     except Photo.DoesNotExist:
         logger.info("photo %s vanished during analysis", photo_id)

@@ -74,8 +74,9 @@ class LocalMediaStorage:
         (the Content-Security-Policy allows exactly these)."""
         return ()
 
-    def response(self, name: str, *, content_type: str, disposition: str, range_header: str = "") -> HttpResponse:
-        """The file itself, streamed; FileNotFoundError if it is not there. A single
+    def response(self, name: str, *, content_type: str, disposition: str, range_header: str = "",
+                 expires: int | None = None) -> HttpResponse:
+        """The file itself, streamed (``expires`` is for presigned URLs: nothing expires here); FileNotFoundError if it is not there. A single
         byte range (``Range: bytes=a-b``, what a video player asks for to seek) is
         answered 206 with just those bytes, one that starts past the end 416; anything
         else gets the whole file (which HTTP allows)."""
@@ -159,10 +160,13 @@ class S3MediaStorage(LocalMediaStorage):
         except ValueError:
             raise SuspiciousOperation(f"Attempted access to {name!r} denied.") from None
 
-    def response(self, name: str, *, content_type: str, disposition: str, range_header: str = "") -> HttpResponse:
+    def response(self, name: str, *, content_type: str, disposition: str, range_header: str = "",
+                 expires: int | None = None) -> HttpResponse:
         """A redirect to a short-lived presigned URL (content type as stored; S3 itself
-        answers byte ranges)."""
-        return HttpResponseRedirect(default_storage.url(name, parameters={"ResponseContentDisposition": disposition}))
+        answers byte ranges). ``expires``: seconds the URL lasts, for a video the player
+        keeps asking ranges of while it plays (AWS_QUERYSTRING_EXPIRE otherwise)."""
+        return HttpResponseRedirect(default_storage.url(name, parameters={"ResponseContentDisposition": disposition},
+                                                        expire=expires))
 
     def delete(self, name: str) -> None:
         """Every version and delete marker of the object, not just a new delete marker over

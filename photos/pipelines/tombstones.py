@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from ..models import AuditEvent, Photo
-from ..renditions import display_rendition_name
+from ..renditions import derived_names
 from django.db import transaction
 
 from .erasures import erasure_queue
@@ -29,14 +29,14 @@ def photos_erased(*, keys: list[str]) -> int:
 def _photos_erased(keys: list[str]) -> int:
     removed = 0
     photos = {p.image.name: p for p in Photo.objects.filter(image__in=keys).only(
-        "id", "original_filename", "image", "thumbnail", "uid")}
+        "id", "original_filename", "image", "thumbnail", "uid", "kind")}
     for key in dict.fromkeys(keys):
         names = [key]
         photo = photos.get(key)
         if photo is not None:
             AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=None, note=f"{photo.original_filename[:150]} "
                                       "(its object was deleted from the bucket)", before={"key": key, "uid": str(photo.uid)})
-            names += [photo.thumbnail.name if photo.thumbnail else "", display_rendition_name(photo)]
+            names += derived_names(photo)
             photo.delete()
             removed += 1
         erasure_queue(key=key, names=names, reason="erased (tombstone)")

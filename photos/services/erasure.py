@@ -16,7 +16,7 @@ from django.utils import timezone
 from ..models import AuditEvent, Photo
 from ..pipelines import pipeline
 from ..pipelines.erasures import erasure_queue, erasure_soon
-from ..renditions import display_rendition_name, stream_name, timeline_name
+from ..renditions import derived_names
 from .photos import TRASH_DAYS
 
 logger = logging.getLogger(__name__)
@@ -59,9 +59,7 @@ def _erase(photo_id: int, *, actor, note: str = "", only: Q | None = None) -> bo
         photo = Photo.objects.select_for_update().filter(Q(id=photo_id) & (only or Q())).first()
         if photo is None:
             return False
-        names = [f.name for f in (photo.image, photo.thumbnail) if f and f.name] + [display_rendition_name(photo)]
-        if photo.is_video:
-            names += [timeline_name(photo), stream_name(photo)]
+        names = [name for name in (photo.image.name, *derived_names(photo)) if name]
         key, filename = photo.key, photo.original_filename
         AuditEvent.objects.create(action=AuditEvent.Action.DELETE, actor=actor,
                                   note=f"{filename[:150]} ({note})" if note else filename[:200],

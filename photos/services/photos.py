@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from ..models import CONTENT_TYPES, EXTENSIONS, AuditEvent, DescriptionWord, Photo
 from ..pipelines import pipeline
-from ..renditions import make_stream, photo_stream
+from ..renditions import make_stream, make_thumbnail, photo_stream
 from ..selectors.search import DESCRIBED_SECONDS, described_key, description_words
 from ..validation import CheckedUpload
 
@@ -72,6 +73,44 @@ def photo_enqueue_stream(*, photo_id: int) -> bool:
         logger.warning("could not enqueue the stream rendition of video %s: %s", photo_id, exc)
         return False
     return True
+
+
+# A rendition not there this long after upload was lost (the broker was down, a worker
+# died): asked for again at most RENDITION_TRIES times a day, for uploads of the last week.
+RENDITION_GRACE_SECONDS = 20 * 60  # the stream task's hard limit (16 min) and a margin
+RENDITION_SWEEP_DAYS = 7
+RENDITION_TRIES = 3
+RENDITION_SWEEP_BATCH = 100
+
+
+def renditions_sweep(*, now=None) -> dict[str, int]:
+    """Ask again for thumbnails and video stream renditions that were never made. A video
+    whose stream has been made costs nothing here (remembered); one that cannot be made
+    (a task that keeps failing) is tried RENDITION_TRIES times a day, not every run."""
+    now = now or timezone.now()
+    recent = Photo.objects.filter(created_at__lt=now - timedelta(seconds=RENDITION_GRACE_SECONDS),
+                                  created_at__gte=now - timedelta(days=RENDITION_SWEEP_DAYS))
+    asked = {"thumbnails": 0, "streams": 0}
+    for photo in recent.filter(thumbnail="").only("id")[:RENDITION_SWEEP_BATCH]:
+        asked["thumbnails"] += _ask_again("thumbnail", photo.id, make_thumbnail)
+    for photo in recent.filter(kind=Photo.Kind.VIDEO).only("id", "uid", "image").order_by("-id")[:RENDITION_SWEEP_BATCH]:
+        if not photo_stream(photo):
+            asked["streams"] += _ask_again("stream", photo.id, make_stream)
+    return asked
+
+
+def _ask_again(what: str, photo_id: int, task) -> int:
+    key = f"rendition-tries:{what}:{photo_id}"
+    tries = cache.get(key, 0)
+    if tries >= RENDITION_TRIES:
+        return 0
+    try:
+        task.delay(photo_id)
+    except Exception as exc:  # kombu raises OperationalError and friends: the next run asks again
+        logger.warning("could not enqueue the %s of photo %s: %s", what, photo_id, exc)
+        return 0
+    cache.set(key, tries + 1, 24 * 3600)
+    return 1
 
 
 def photo_enqueue_analysis(*, photo_id: int) -> bool:

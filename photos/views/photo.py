@@ -3,6 +3,7 @@ visibility, appeal, and the reports one made."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -12,10 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import video
 from ..models import Photo
 from ..pipelines import media_storage
-from ..renditions import RenditionError, label_segments, photo_display_rendition, photo_stream, photo_timeline
+from ..renditions import RenditionError, photo_display_rendition, photo_stream, photo_timeline
 from ..selectors.labels import specific_first
 from ..selectors.library import owner_photo, photo_gets_original, reports_by
 from ..services.moderation import ModerationError, photo_appeal as appeal, report_outcome
+from ..selectors.timeline import label_segments, player_boxes, renamed, text_times
 from ..selectors.titles import machine_title
 from ..services.photos import CAPTION_MAX, TITLE_MAX, DescribeError, photo_describe, photo_set_visibility
 from .common import content_disposition, start_seconds
@@ -59,7 +61,9 @@ def photo_file(request, uid, kind: str):
                     else "video/mp4" if kind == "stream" else "image/jpeg")
     try:
         return media_storage().response(name, content_type=content_type, disposition=disposition,
-                                        range_header=request.headers.get("Range", ""))
+                                        range_header=request.headers.get("Range", ""),
+                                        expires=playback_seconds(photo) if kind in ("stream", "image") and photo.is_video
+                                        else None)
     except FileNotFoundError:
         raise Http404("Missing from storage.") from None
 
@@ -72,13 +76,16 @@ def photo_detail(request, uid):
     photo = owner_photo(owner=request.user, uid=uid)
     if photo is None:
         raise Http404("No such photo.")
-    # A video's boxes belong to moments of it, not to its poster: its labels list when
-    # they are seen instead (from the timeline), each time a button that seeks there.
+    # A video's boxes belong to moments of it, not to its poster: the player draws each
+    # sampled frame's boxes while that moment plays, and the labels list when they are
+    # seen (from the timeline), each time a button that seeks there.
     boxes = [] if photo.is_video else [
         {"label": label.name, "style": box_style(instance["box"])}
         for label in photo.visible_labels for instance in label.instances if isinstance(instance.get("box"), dict)
     ]
-    seen_at = label_segments(photo_timeline(photo)) if photo.is_video else {}
+    timeline = photo_timeline(photo) if photo.is_video else None
+    names = renamed(photo) if timeline else {}
+    seen_at = label_segments(timeline, names)
     return render(request, "photos/photo_detail.html", {
         "photo": photo, "boxes": boxes, "boxed_labels": {b["label"] for b in boxes},
         "format": VIDEO_FORMAT_NAMES.get(photo.video_codec, "") if photo.is_video
@@ -95,10 +102,24 @@ def photo_detail(request, uid):
         # ?t=<ms> (a search result's "Cat at 0:12"): the player starts there (a media fragment).
         "start_at": start_seconds(request.GET.get("t"), photo),
         "has_stream": bool(photo.is_video and photo_stream(photo)),
+        "text_times": text_times(timeline),
+        "player_boxes": player_boxes(timeline, {label.name for label in photo.visible_labels}, names),
     })
 
 
 
+
+
+PLAYBACK_MAX_SECONDS = 12 * 3600
+
+
+def playback_seconds(photo: Photo) -> int:
+    """How long a presigned URL to a video lasts: a player asks for byte ranges as long as
+    it plays and whenever it is sought, so the URL outlives three viewings plus ten
+    minutes of pauses (at least AWS_QUERYSTRING_EXPIRE, at most 12 hours; a URL signed
+    with temporary credentials ends with them anyway)."""
+    default = int(getattr(settings, "AWS_QUERYSTRING_EXPIRE", 300) or 300)
+    return min(PLAYBACK_MAX_SECONDS, max(default, 3 * (photo.duration_ms or 0) // 1000 + 600))
 
 
 def box_style(box: dict) -> str:

@@ -1,18 +1,26 @@
 """A video in Chromium (issue 21): chosen in My photos beside a photo, listed with its
 length on its poster, played on its page and sought to a later second (which needs the
-byte ranges the server answers)."""
+byte ranges the server answers), with the boxes of each moment over the playing frame;
+and a flagged video's moments as blurred stills on the moderator's decide page."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
+from infra.functions.labeler.record import ModerationLabel
 from photos.models import Photo
+from photos.pipelines import local
 from photos.pipelines.local import analyze_photo
-from photos.renditions import photo_make_thumbnail
-from tests.browser.steps import sign_up
+from photos.renditions import photo_make_stream, photo_make_thumbnail
+from photos.roles import roles_ensure
+from tests.browser.steps import log_in, sign_up
 from tests.samples import PHOTOS, video
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -59,3 +67,54 @@ def test_a_video_uploads_beside_a_photo_and_plays_and_seeks(live_server, page, t
         " v.addEventListener('seeked', () => done(v.currentTime), { once: true }); b.click(); })")
     assert at < 0.1
     page.screenshot(path=f"{SHOTS or tmp_path}/video-page.png", full_page=True)
+
+    # The boxes of what is seen at each moment, drawn over the playing frame: the person's
+    # box at 3 s lies over the player, and goes when the boxes are switched off.
+    player.evaluate("v => new Promise(done => { v.addEventListener('seeked', () => done(), { once: true });"
+                    " v.pause(); v.currentTime = 3.2; })")
+    frame = page.locator(".frame")
+    expect(frame).to_have_attribute("data-boxes-at", "3200")
+    box = page.locator(".video-box:not([hidden])", has_text="Person").first
+    expect(box).to_be_visible()
+    shown, video_rect = box.bounding_box(), player.bounding_box()
+    assert video_rect["x"] - 1 <= shown["x"] and shown["x"] + shown["width"] <= video_rect["x"] + video_rect["width"] + 1
+    assert shown["width"] > 0.1 * video_rect["width"]
+    page.screenshot(path=f"{SHOTS or tmp_path}/video-boxes.png")
+    page.locator("#video-boxes-shown").uncheck()
+    expect(frame).to_have_attribute("data-boxes-shown", "0")
+
+
+def test_a_moderator_sees_the_flagged_moments_as_blurred_stills(live_server, page, tmp_path, media_root, monkeypatch):
+    """A video whose frames from 3 s on are flagged: the decide page shows the still of the
+    flagged moment, blurred until clicked, beside its time, which seeks the player."""
+    real = local.analyze
+
+    def analyze(image, client, options):
+        record = real(image, client, options=options)
+        if int(image.key.rsplit("#t=", 1)[1]) >= 3000:
+            record = replace(record, moderation_labels=(ModerationLabel(name="Violence", confidence=88.0),))
+        return record
+    monkeypatch.setattr(local, "analyze", analyze)
+    item = Photo(original_filename="fight.mp4", content_type="video/mp4", kind=Photo.Kind.VIDEO, duration_ms=5000,
+                 video_codec="h264", width=640, height=360)
+    item.image.save("fight.mp4", ContentFile(video(seconds=5, size=(640, 360), photo="astronaut")))
+    assert analyze_photo.run(item.id) == "applied"
+    photo_make_stream(photo_id=item.id)
+    roles_ensure()
+    moderator = get_user_model().objects.create_user("mo", password="pw-mo-12345", is_staff=True)
+    moderator.groups.add(Group.objects.get(name="Moderators"))
+
+    log_in(page, f"{live_server.url}/admin/login/", "mo", "pw-mo-12345")
+    page.goto(f"{live_server.url}/admin/photos/moderationcase/{item.pk}/decide/")
+    still = page.locator("#moderation-segments img.still")
+    expect(still).to_have_count(1)
+    expect(still).to_have_js_property("complete", True)
+    assert still.evaluate("img => [img.naturalWidth, getComputedStyle(img).filter]") == [640, "blur(12px)"]
+    page.screenshot(path=f"{SHOTS or tmp_path}/video-decide-blurred.png", full_page=True)
+    still.click()
+    assert still.evaluate("img => getComputedStyle(img).filter") == "none"
+    at = page.locator("#moderation-segments button.seek").first.evaluate(
+        "b => new Promise(done => { const v = document.getElementById('preview');"
+        " v.addEventListener('seeked', () => done(v.currentTime), { once: true }); b.click(); })")
+    assert abs(at - 3.0) < 0.05
+    page.screenshot(path=f"{SHOTS or tmp_path}/video-decide.png", full_page=True)

@@ -28,3 +28,44 @@
     });
   }
 })();
+
+// A video's boxes: each sampled frame's boxes are drawn while that moment plays (from the
+// frame's time until the next sampled frame's), over the player, in percent of the frame.
+(function () {
+  "use strict";
+  const player = document.getElementById("photo-video");
+  const data = document.getElementById("video-boxes");
+  const shown = document.getElementById("video-boxes-shown");
+  if (!player || !data) return;
+  const frame = player.parentElement;
+  const moments = JSON.parse(data.textContent).map((b) => {
+    const box = document.createElement("div");
+    box.className = "box video-box";
+    box.hidden = true;
+    box.dataset.label = b.label;
+    box.style.left = `${b.box.left * 100}%`;
+    box.style.top = `${b.box.top * 100}%`;
+    box.style.width = `${b.box.width * 100}%`;
+    box.style.height = `${b.box.height * 100}%`;
+    const name = document.createElement("span");
+    name.textContent = b.label;
+    box.appendChild(name);
+    frame.appendChild(box);
+    return { t: b.t, until: b.until, box: box };
+  });
+
+  function draw() {
+    const ms = player.currentTime * 1000;
+    const on = !shown || shown.checked;
+    let count = 0;
+    for (const m of moments) {
+      m.box.hidden = !(on && m.t <= ms && ms < m.until);
+      if (!m.box.hidden) count += 1;
+    }
+    frame.dataset.boxesAt = String(Math.round(ms));
+    frame.dataset.boxesShown = String(count);
+  }
+  for (const event of ["timeupdate", "seeked", "loadedmetadata"]) player.addEventListener(event, draw);
+  if (shown) shown.addEventListener("change", draw);
+  draw();
+})();

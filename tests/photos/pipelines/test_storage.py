@@ -76,6 +76,25 @@ def test_image_view_redirects_the_owner_to_a_short_lived_presigned_url(s3, clien
     assert client.get(f"/photos/{photo.uid}/image/").status_code == 404
 
 
+def test_a_videos_presigned_url_lasts_while_it_plays(s3, client):
+    """A player asks S3 for byte ranges as long as it plays and whenever it is sought: a
+    10-minute video's URL lasts three viewings plus ten minutes (2,400 s), not the 300 s
+    of a photo's. Used to be: 300 s, and seeking after five minutes failed."""
+    from tests.samples import video
+
+    user = get_user_model().objects.create_user("alice", password="x")
+    photo = Photo(owner=user, original_filename="a.mp4", content_type="video/mp4", kind=Photo.Kind.VIDEO,
+                  duration_ms=600_000)
+    photo.image.save("a.mp4", ContentFile(video(seconds=1)))
+    client.force_login(user)
+
+    location = client.get(f"/photos/{photo.uid}/image/")["Location"]
+
+    assert "X-Amz-Expires=2400" in location
+    Photo.objects.filter(id=photo.id).update(duration_ms=10 * 3600_000)  # capped at 12 hours
+    assert "X-Amz-Expires=43200" in client.get(f"/photos/{photo.uid}/image/")["Location"]
+
+
 def test_reanalysis_in_the_aws_pipeline_messages_the_labeler_and_leaves_the_object_alone(s3, settings):
     """Not a self-copy (a new version each time, Content-Type reset to
     binary/octet-stream, Cache-Control dropped): an S3-event-shaped message on the

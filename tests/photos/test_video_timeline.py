@@ -1,0 +1,267 @@
+"""A video's timeline on its pages (issue 21): the boxes of each moment over the playing
+video, text found with its times, labels an editor renamed keeping their times, the
+flagged moments' still frames for moderators; and the operations around it: erasure of
+every derived file by either path, renditions asked for again when lost, presigned URLs
+that last as long as a video plays, and time limits that grow with the video's cap."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from infra.functions.labeler.record import Box, Instance, Label as RecordLabel, LabelRecord, ModerationLabel, TextDetection
+from infra.functions.labeler.timeline import FrameAnalysis, VideoFacts, get_label_detection, get_text_detection
+from photos.models import Label, PendingErasure, Photo
+from photos.pipelines import local
+from photos.pipelines.local import analyze_photo, photo_mark_analyzing, video_time_limits
+from photos.pipelines.tombstones import photos_erased
+from photos.renditions import (
+    MAX_STILLS, derived_names, photo_make_stream, photo_make_thumbnail, photo_timeline, save_timeline, still_name,
+    stream_name, timeline_name,
+)
+from photos.selectors.timeline import label_segments, player_boxes, renamed, text_times
+from photos.services.erasure import photo_delete
+from photos.services.photos import RENDITION_TRIES, photos_sweep_stuck, renditions_sweep
+from photos.services.review import labels_merge
+from tests.photos.admin.test_moderation import QUEUE, login
+from tests.samples import video
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("filmer", password="pw-filmer-123")
+
+
+@pytest.fixture
+def client_in(client, owner):
+    client.force_login(owner)
+    return client
+
+
+def uploaded(client, name: str, data: bytes) -> Photo:
+    client.post("/photos/", {"photos": [SimpleUploadedFile(name, data)]}, follow=True)
+    return Photo.objects.latest("id")
+
+
+@pytest.fixture
+def late_cat(client_in, owner, media_root, fake_queue):
+    """1.9 dark seconds, then the cat, sampled every second: analysed by the local detector."""
+    photo = uploaded(client_in, "late-cat.mp4", video(seconds=5, size=(640, 480), photo="chelsea", dark_seconds=1.9))
+    assert analyze_photo.run(photo.id) == "applied"
+    return Photo.objects.get(id=photo.id)
+
+
+def page_boxes(page: str) -> list[dict]:
+    return json.loads(page.split('<script id="video-boxes" type="application/json">')[1].split("</script>")[0])
+
+
+def test_the_owners_page_draws_each_moments_boxes_over_the_player(late_cat, client_in):
+    """Each sampled frame's boxes (GetLabelDetection by TIMESTAMPS, kept in the timeline)
+    are handed to the player with the moment they hold for: from their frame until the
+    next sampled one. None over the dark start. Used to be: no boxes for a video at all."""
+    timeline = photo_timeline(late_cat)
+    assert timeline["label_timestamps"]["GetRequestMetadata"]["AggregateBy"] == "TIMESTAMPS"
+    frames = timeline["frames"]
+
+    response = client_in.get(f"/photos/{late_cat.uid}/")
+    page = response.content.decode()
+
+    boxes = page_boxes(page)
+    cats = [b for b in boxes if b["label"] == "Cat"]
+    assert cats, boxes
+    assert min(b["t"] for b in cats) >= 1900  # nothing boxed while the screen is dark
+    for b in cats:
+        later = [t for t in frames if t > b["t"]]
+        assert b["until"] == (later[0] if later else 5000)
+        assert 0 <= b["box"]["left"] < 1 and 0 < b["box"]["width"] <= 1
+    assert 'id="video-boxes-shown" checked' in page
+    shown = {lb.name for lb in response.context["photo"].visible_labels}
+    assert {b["label"] for b in boxes} <= shown  # only what the page lists
+
+
+def test_a_label_an_editor_renamed_keeps_its_times_and_boxes(late_cat, client_in):
+    """Renamed Cat -> Kitten -> Tabby (two audit entries): the chip is Tabby's, with Cat's
+    times, and the boxes say Tabby. A rejected label has neither."""
+    editor = get_user_model().objects.create_user("ed", password="x", is_staff=True)
+    cat = Label.objects.get(photo=late_cat, name="Cat")
+    labels_merge(label_ids=[cat.id], into="Kitten", actor=editor)
+    labels_merge(label_ids=[Label.objects.get(photo=late_cat, name="Kitten").id], into="Tabby", actor=editor)
+
+    assert renamed(late_cat)["Cat"] == "Tabby"
+    page = client_in.get(f"/photos/{late_cat.uid}/").content.decode()
+
+    tabby = page.split('class="labels video-labels"')[1].split("Tabby")[1].split("</li>")[0]
+    assert 'data-seek="1900"' in tabby
+    labels = {b["label"] for b in page_boxes(page)}
+    assert "Tabby" in labels and "Cat" not in labels and "Kitten" not in labels
+
+
+def test_merged_labels_join_their_runs_and_a_cycle_of_renames_ends():
+    timeline = {"labels": {"Labels": [
+        {"Timestamp": 0, "StartTimestampMillis": 0, "EndTimestampMillis": 2000, "Label": {"Name": "Cow"}},
+        {"Timestamp": 1000, "StartTimestampMillis": 1000, "EndTimestampMillis": 3000, "Label": {"Name": "Horse"}},
+        {"Timestamp": 5000, "StartTimestampMillis": 5000, "EndTimestampMillis": 6000, "Label": {"Name": "Horse"}},
+    ]}}
+
+    assert label_segments(timeline, {"Cow": "Horse"}) == {"Horse": [(0, 3000), (5000, 6000)]}
+    assert label_segments(timeline) == {"Cow": [(0, 2000)], "Horse": [(1000, 3000), (5000, 6000)]}
+
+
+def text_frame(ms: int, *lines: str) -> FrameAnalysis:
+    box = Box(width=0.3, height=0.1, left=0.1, top=0.2)
+    return FrameAnalysis(ms, LabelRecord(bucket="b", key="k", status="LABELED", engine="local", text=tuple(
+        TextDetection(text=t, type="LINE", confidence=90.0 + n, box=box) for n, t in enumerate(lines))))
+
+
+FACTS = VideoFacts(codec="h264", format="MP4", duration_ms=6000, frame_rate=10.0, width=320, height=240)
+
+
+def test_text_found_in_a_video_is_listed_with_when_it_is_seen(client_in, owner, media_root, fake_queue):
+    """GetTextDetection's lines, each once as first written, with its runs over the
+    sampled frames; a click seeks. Used to be: the lines without their times."""
+    photo = uploaded(client_in, "sign.mp4", video(seconds=3))
+    frames = [text_frame(0), text_frame(1000, "EXIT"), text_frame(2000, "exit", "Platform 9"),
+              text_frame(3000), text_frame(4000, "EXIT")]
+    save_timeline(photo, {"text": get_text_detection(frames, FACTS), "frames": [f.timestamp_ms for f in frames],
+                          "labels": {"VideoMetadata": {"DurationMillis": 6000}}})
+
+    lines = text_times(photo_timeline(photo))
+    assert [(line["text"], line["spans"]) for line in lines] == [
+        ("EXIT", [(1000, 3000), (4000, 6000)]), ("Platform 9", [(2000, 3000)])]
+    page = client_in.get(f"/photos/{photo.uid}/").content.decode()
+    exit_row = page.split("“EXIT”")[1].split("</li>")[0]
+    assert '<button type="button" class="seek" data-seek="4000" title="Play from here">0:04–0:06</button>' in exit_row
+
+
+def test_player_boxes_are_only_the_shown_labels_and_capped():
+    record = LabelRecord(bucket="b", key="k", status="LABELED", engine="local")
+
+    def frame(ms, *names):
+        return FrameAnalysis(ms, replace(record, labels=tuple(
+            RecordLabel(name=n, confidence=90.0, instances=(Instance(box=Box(left=0.1, top=0.2, width=0.5, height=0.5), confidence=90.0),))
+            for n in names)))
+    frames = [frame(0, "Dog", "Ghost"), frame(1000, "Dog")]
+    timeline = {"label_timestamps": get_label_detection(frames, FACTS, interval_ms=1000, aggregate_by="TIMESTAMPS"),
+                "labels": {"VideoMetadata": {"DurationMillis": 6000}}, "frames": [0, 1000]}
+
+    assert player_boxes(timeline, {"Dog"}) == [
+        {"t": 0, "until": 1000, "label": "Dog", "box": {"left": 0.1, "top": 0.2, "width": 0.5, "height": 0.5}},
+        {"t": 1000, "until": 6000, "label": "Dog", "box": {"left": 0.1, "top": 0.2, "width": 0.5, "height": 0.5}}]
+    assert player_boxes({}, {"Dog"}) == []  # analysed before boxes were kept: none, no error
+
+
+@pytest.fixture
+def flagged_late(client_in, owner, media_root, fake_queue, monkeypatch):
+    """The late cat video, its frames from 3 s on flagged by the moderation model (the
+    real analysis of each frame, with a moderation label added)."""
+    real = local.analyze
+
+    def analyze(image, client, options):
+        record = real(image, client, options=options)
+        if int(image.key.rsplit("#t=", 1)[1]) >= 3000:
+            record = replace(record, moderation_labels=(ModerationLabel(name="Violence", confidence=88.0),))
+        return record
+    monkeypatch.setattr(local, "analyze", analyze)
+    photo = uploaded(client_in, "fight.mp4", video(seconds=5, size=(640, 480), photo="chelsea", dark_seconds=1.9))
+    assert analyze_photo.run(photo.id) == "applied"
+    return Photo.objects.get(id=photo.id)
+
+
+def test_the_decide_page_shows_still_frames_of_the_flagged_moments(flagged_late, media_root, client):
+    """The worker keeps a small still of each flagged segment's first frame; the decide
+    page shows it blurred beside its time, served to moderators only. Used to be: times only."""
+    photo = flagged_late
+    assert photo.moderation_state == Photo.Moderation.FLAGGED
+    assert photo_timeline(photo)["moderation_stills"] == [3000]
+    still = media_root / still_name(photo, 0)
+    with Image.open(still) as image:
+        assert image.format == "JPEG" and max(image.size) == 640 and not image.getexif()
+
+    moderator, _ = login("Moderators")
+    page = moderator.get(f"{QUEUE}{photo.pk}/decide/").content.decode()
+    url = f"{QUEUE}{photo.pk}/flagged/0/"
+    assert f'<img class="blurred still" src="{url}" alt="The frame at 0:03"' in page
+    served = moderator.get(url)
+    assert served.status_code == 200 and served["Content-Type"] == "image/jpeg"
+    assert b"".join(served.streaming_content) == still.read_bytes()
+    assert moderator.get(f"{QUEUE}{photo.pk}/flagged/1/").status_code == 404  # one flagged segment: one still
+    assert moderator.get(f"{QUEUE}{photo.pk}/flagged/{MAX_STILLS}/").status_code == 404
+
+    editor, _ = login("Editors")
+    assert editor.get(url).status_code == 403
+    assert client.get(url).status_code == 302  # the owner, not staff: to the admin's login
+
+
+def test_erasure_removes_the_stills_too(flagged_late, owner, media_root, django_capture_on_commit_callbacks):
+    photo = flagged_late
+    assert (media_root / still_name(photo, 0)).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert photo_delete(photo_id=photo.id, actor=owner)
+
+    assert not list(media_root.rglob(f"{photo.uid}*"))
+
+
+def test_a_video_erased_from_the_bucket_takes_every_derived_file_with_it(late_cat, media_root):
+    """The tombstone path (an object deleted outside the app) queues the timeline, the
+    stream and the stills as the app's own erasure does. Used to be: the thumbnail and
+    the display rendition only, leaving the timeline and stream behind."""
+    photo_make_stream(photo_id=late_cat.id)
+    photo_make_thumbnail(photo_id=late_cat.id)
+    late_cat.refresh_from_db()
+
+    assert photos_erased(keys=[late_cat.image.name]) == 1
+
+    names = set(PendingErasure.objects.get(key=late_cat.image.name).names)
+    assert {timeline_name(late_cat), stream_name(late_cat), still_name(late_cat, 0), late_cat.thumbnail.name} <= names
+    assert set(derived_names(late_cat)) <= names
+
+
+def test_lost_renditions_are_asked_for_again_a_few_times(client_in, owner, media_root, fake_queue):
+    """A video uploaded while the broker was down has no stream and no poster: the
+    renditions sweep asks again, at most RENDITION_TRIES times a day; a made stream is
+    not asked for; an upload in its first minutes is left to its own task."""
+    clip = uploaded(client_in, "a.mp4", video(seconds=2))
+    made = uploaded(client_in, "b.mp4", video(seconds=2, photo="astronaut"))
+    photo_make_stream(photo_id=made.id)
+    photo_make_thumbnail(photo_id=made.id)
+    fake_queue.sent.clear()
+
+    assert renditions_sweep() == {"thumbnails": 0, "streams": 0}  # too young
+    later = timezone.now() + timedelta(minutes=30)
+    assert renditions_sweep(now=later) == {"thumbnails": 1, "streams": 1}
+    assert sorted(fake_queue.sent) == [("photos.tasks.make_stream", (clip.id,)), ("photos.tasks.make_thumbnail", (clip.id,))]
+    for _ in range(RENDITION_TRIES):
+        renditions_sweep(now=later)
+    assert renditions_sweep(now=later) == {"thumbnails": 0, "streams": 0}
+    assert len(fake_queue.sent) == 2 * RENDITION_TRIES
+
+
+def test_a_video_gets_time_limits_that_cover_its_frame_cap(client_in, owner, media_root, fake_queue, settings,
+                                                           django_capture_on_commit_callbacks):
+    """A photo's analysis has 120 s; a video's grows with PHOTOS_VIDEO_MAX_FRAMES, and
+    neither the sweep nor another claim takes it from its worker before that. Used to
+    be: 120 s for any video, and a second worker claiming it after 180 s."""
+    settings.PHOTOS_VIDEO_MAX_FRAMES = 600
+    soft, hard = video_time_limits()
+    assert soft == 120 + 2 * 600 and hard == soft + 30
+    with django_capture_on_commit_callbacks(execute=True):
+        photo = uploaded(client_in, "long.mp4", video(seconds=2))
+    assert ("photos.tasks.analyze_photo", {"soft_time_limit": soft, "time_limit": hard}) in fake_queue.options
+
+    Photo.objects.filter(id=photo.id).update(status=Photo.Status.ANALYZING,
+                                             updated_at=timezone.now() - timedelta(seconds=400))
+    assert not photo_mark_analyzing(photo_id=photo.id)  # still within its time: not abandoned
+    assert photos_sweep_stuck(stuck_after_seconds=0, analyzing_after_seconds=180)["found"] == 0
+    Photo.objects.filter(id=photo.id).update(updated_at=timezone.now() - timedelta(seconds=hard + 60))
+    assert photos_sweep_stuck(stuck_after_seconds=0, analyzing_after_seconds=180)["found"] == 1
