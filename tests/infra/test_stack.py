@@ -318,7 +318,9 @@ def test_lambda_asset_is_the_labeler_package_alone(synthesized):
     files = sorted(str(p.relative_to(asset_dir)) for p in asset_dir.rglob("*") if p.is_file())
     assert files == ["labeler/__init__.py", "labeler/core.py", "labeler/events.py", "labeler/handler.py",
                      "labeler/parsing.py", "labeler/record.py", "labeler/rendition.py", "labeler/table.py",
-                     "labeler/timeline.py"]  # Rekognition Video's shapes, for issue 22's collector
+                     "labeler/timeline.py",  # Rekognition Video's shapes
+                     "labeler/video.py",  # the video starter's and collector's handlers
+                     "labeler/video_jobs.py"]  # the jobs: started, read back, paged (issue 22)
 
 
 def test_the_dependencies_layer_holds_powertools_pillow_and_pi_heif_for_arm64_python_3_14(synthesized):

@@ -26,6 +26,7 @@ from .core import RENDITION_HELPS, AnalyzeOptions, ImageRef, analyze, error_code
 from .events import PoisonMessage, S3Object, parse_message, sequencer_after
 from .record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
 from .rendition import RenditionError, analysis_rendition, needs_rendition
+from .video_jobs import is_video, video_message
 
 UPLOAD_PREFIX = os.environ.get("UPLOAD_PREFIX", "uploads/")
 # Photos the app accepts: JPEG and PNG go to Rekognition as stored when they are within
@@ -57,7 +58,7 @@ RENDITION_MAX_BYTES = int(os.environ.get("RENDITION_MAX_BYTES", 64 * 1024 * 1024
 # The outcome of each object, as a metric (count) and in the logs.
 OUTCOME_METRICS = {STATUS_LABELED: "ImagesLabeled", STATUS_FAILED: "ImagesFailed", STATUS_SKIPPED: "ImagesSkipped",
                    "erased": "ObjectsErased", "duplicate": "DuplicateEvents", "ignored": "ObjectsIgnored",
-                   "version-removed": "VersionsRemoved"}
+                   "version-removed": "VersionsRemoved", "video-queued": "VideosQueued"}
 
 
 # Module-level clients, created on first use (not at import) so tests and the local
@@ -243,15 +244,28 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
         # the same sequencer the second time (the stored one's base + its own time).
         logger.info("duplicate event, already recorded", extra={"key": obj.key, "sequencer": obj.sequencer})
         return "duplicate"
+    if is_video(obj.key) and os.environ.get("VIDEO_QUEUE_URL"):
+        # Rekognition Video's jobs start from their own queue (video.py): they may wait
+        # for the concurrent-jobs quota far longer than a photo's message may.
+        sqs_client().send_message(QueueUrl=os.environ["VIDEO_QUEUE_URL"], MessageBody=video_message(obj))
+        logger.info("video queued for Rekognition Video", extra={"key": obj.key})
+        return "video-queued"
     if obj.key.lower().endswith(IMAGE_SUFFIXES):
         record = analyse_object(obj, rekognition)
+    elif is_video(obj.key):
+        stamp = now_iso()
+        record = LabelRecord(
+            bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
+            error=AnalysisError(code="VideoAnalysisOff", message="Video analysis is not deployed in this stack: "
+                                "the video plays, but is not analysed."), analyzed_at=stamp, updated_at=stamp)
     else:
         # Anything else put under the prefix (a .txt, a .HEIC...) is on the record as
         # skipped, so operators see it rather than nothing.
         stamp = now_iso()
         record = LabelRecord(
             bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
-            error=AnalysisError(code="NotAnImage", message="Only JPEG, PNG and WebP photos are analysed."),
+            error=AnalysisError(code="NotAnImage", message="Only photos (JPEG, PNG, WebP, AVIF, HEIC) and videos "
+                                "(MP4, MOV, WebM) are analysed."),
             analyzed_at=stamp, updated_at=stamp,
         )
     outcome = labels_table.put_record(table, record, obj.sequencer)

@@ -6,8 +6,11 @@ Layout (one partition per object key):
   sequencer of the event it answers (``s3_sequencer``);
 - ``pk = "IMG#<key>"``, ``sk = "ERASED"``: the erasure tombstone. Once written, no
   replayed event, retry or reconcile brings the photo back;
-- the sync index ``gsi1pk = "SYNC#<shard>"``, sorted by ``updated_at``, holds both, so
-  the Django sync sees new records and erasures alike.
+- ``pk = "IMG#<key>"``, ``sk = "VIDEOJOBS"``: a video's Rekognition Video jobs while
+  they run (their ids, each one's status, the version's tag); gone once the collector
+  has written the record, or with the erasure (a late completion then writes nothing);
+- the sync index ``gsi1pk = "SYNC#<shard>"``, sorted by ``updated_at``, holds the record
+  and the tombstone, so the Django sync sees new records and erasures alike.
 
 Functions take the boto3 ``Table`` resource: the Lambda and the web app each make
 theirs once. Standard library only (the Lambda asset holds nothing else).
@@ -27,6 +30,8 @@ from .record import LabelRecord, RecordError, now_iso
 
 SORT_KEY = "ANALYSIS"
 TOMBSTONE_SORT_KEY = "ERASED"
+JOBS_SORT_KEY = "VIDEOJOBS"
+JOB_RUNNING = "RUNNING"
 # The sync index: partition gsi1pk = "SYNC#<shard>", sort key updated_at.
 SYNC_INDEX = "sync"
 # Shards spread the sync index's writes over several partitions. Changing this
@@ -181,13 +186,75 @@ def put_record(table: Any, record: LabelRecord, sequencer: str) -> str:
 
 
 def erase(table: Any, *, bucket: str, key: str, reason: str) -> None:
-    """Leave the tombstone and drop the analysis, in one transaction: either both
-    happen or neither does."""
+    """Leave the tombstone and drop the analysis and any running video jobs' item, in
+    one transaction: either all happen or none does."""
     tombstone = tombstone_item(bucket=bucket, key=key, at=now_iso(), reason=reason)
     table.meta.client.transact_write_items(TransactItems=[
         {"Put": {"TableName": table.name, "Item": tombstone}},
         {"Delete": {"TableName": table.name, "Key": record_key(key)}},
+        {"Delete": {"TableName": table.name, "Key": jobs_key(key)}},
     ])
+
+
+# --- a video's running jobs -------------------------------------------------------------
+
+
+def jobs_key(key: str) -> dict[str, str]:
+    return {"pk": partition(key), "sk": JOBS_SORT_KEY}
+
+
+def put_jobs(table: Any, *, bucket: str, key: str, tag: str, jobs: dict[str, str], sequencer: str, etag: str,
+             size: int) -> bool:
+    """Note a video's started jobs (Start* name -> JobId), unless the photo was erased or
+    these jobs (the same tag: the same version) are noted already, whose statuses a
+    completion may have set. True if written."""
+    item = {**jobs_key(key), "bucket": bucket, "key": key, "tag": tag, "s3_sequencer": sequencer, "etag": etag,
+            "size": int(size), "started_at": now_iso(),
+            "jobs": {api: {"job_id": job_id, "status": JOB_RUNNING} for api, job_id in jobs.items()}}
+    try:
+        table.meta.client.transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": table.name, "Key": tombstone_key(key),
+                                "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": table.name, "Item": item,
+                     "ConditionExpression": "attribute_not_exists(pk) OR tag <> :tag",
+                     "ExpressionAttributeValues": {":tag": tag}}},
+        ])
+    except Exception as exc:
+        if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in [
+                r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]:
+            return False
+        raise
+    return True
+
+
+def job_finished(table: Any, *, key: str, tag: str, api: str, job_id: str, status: str,
+                 reason: str = "") -> dict[str, Any] | None:
+    """Set one job's final status; the jobs item as it is now, or None if it is not this
+    job's (erased, collected already, or superseded by a newer version's jobs)."""
+    try:
+        return table.update_item(
+            Key=jobs_key(key), UpdateExpression="SET jobs.#api.#status = :status, jobs.#api.reason = :reason",
+            ConditionExpression="tag = :tag AND jobs.#api.job_id = :job",
+            ExpressionAttributeNames={"#api": api, "#status": "status"},
+            ExpressionAttributeValues={":status": status, ":reason": reason[:500], ":tag": tag, ":job": job_id},
+            ReturnValues="ALL_NEW")["Attributes"]
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+
+
+def drop_jobs(table: Any, *, key: str, tag: str) -> None:
+    """Forget a video's jobs once collected (only these: a newer version's stay)."""
+    try:
+        table.delete_item(Key=jobs_key(key), ConditionExpression="tag = :tag", ExpressionAttributeValues={":tag": tag})
+    except Exception as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+
+
+def running_jobs(table: Any, key: str) -> dict[str, Any] | None:
+    return table.get_item(Key=jobs_key(key), ConsistentRead=True).get("Item")
 
 
 def get_record_item(table: Any, key: str) -> dict[str, Any] | None:

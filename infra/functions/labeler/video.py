@@ -1,0 +1,188 @@
+"""Videos in AWS (issue 22): the labeler hands each video to its own queue; a starter
+starts its Rekognition Video jobs; a collector reads their completions and writes the
+timeline beside the video and the summary record, as the local worker does.
+
+- the labeler puts each video key on the video queue (video_jobs.video_message).
+  Videos get their own queue because starting may wait for a long time: over the
+  concurrent-jobs quota (20 by default) Start* raises LimitExceededException and AWS
+  queues nothing, so a burst of uploads waits its turn there, its messages hidden for
+  longer each time (up to 15 minutes) and sent to the DLQ only after VIDEO_MAX_RECEIVES
+  tries (a day of waiting), where the photo queue gives up after 5.
+- ``start_handler``: each message's video, unless erased: a container Rekognition Video
+  cannot read (WebM) gets a SKIPPED record saying so; otherwise the jobs are started
+  (video_jobs.start_jobs, idempotent by token) and noted in the table (table.put_jobs).
+- ``collect_handler``: each completion notice (SNS -> SQS) sets its job's status
+  (table.job_finished); the notice that finds every job finished pages the results
+  (video_jobs.collect_timeline), writes the timeline object and the record through the
+  same tombstone-checked transaction as a photo's (table.put_record), then forgets the
+  jobs. An erasure while jobs run deletes the jobs item: the late notice writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from . import table as labels_table
+from .core import is_transient
+from .events import PoisonMessage, S3Object
+from .handler import back_off, clients, logger, metrics, s3_client
+from .record import STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
+from .video_jobs import (
+    APIS, GET_CALLS, JobNotice, NotAJobNotice, VIDEO_SUFFIXES, collect_timeline, failure_reason, job_tag, parse_notice,
+    start_jobs, start_requests, timeline_key, video_record,
+)
+
+VIDEO_MAX_RECEIVES = 100  # the video queue's redrive policy (infra/constructs)
+FINAL = ("SUCCEEDED", "FAILED", "ERROR")
+
+
+def _settings() -> dict[str, Any]:
+    apis = tuple(a for a in os.environ.get("VIDEO_APIS", "labels,moderation,text").split(",") if a in APIS)
+    return {"apis": apis or ("labels",), "topic_arn": os.environ["VIDEO_TOPIC_ARN"],
+            "role_arn": os.environ["VIDEO_ROLE_ARN"], "min_confidence": float(os.environ.get("VIDEO_MIN_CONFIDENCE", 50))}
+
+
+def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
+    erased, _ = labels_table.stored_state(table, obj.key)
+    if erased:
+        return "erased"
+    if not obj.key.lower().endswith(VIDEO_SUFFIXES):
+        stamp = now_iso()
+        record = LabelRecord(
+            bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
+            error=AnalysisError(code="VideoFormatUnsupported", message=(
+                "Rekognition Video reads MP4, MOV and AVI (H.264) only: this video plays, but is not analysed.")),
+            analyzed_at=stamp, updated_at=stamp)
+        return {"written": STATUS_SKIPPED, "stale": "duplicate", "erased": "erased"}[
+            labels_table.put_record(table, record, obj.sequencer)]
+    requests = start_requests(bucket=obj.bucket, key=obj.key, version=obj.version, **_settings())
+    jobs = start_jobs(rekognition, requests)
+    noted = labels_table.put_jobs(table, bucket=obj.bucket, key=obj.key, tag=job_tag(obj.key, obj.version), jobs=jobs,
+                                  sequencer=obj.sequencer, etag=obj.etag, size=obj.size)
+    logger.info("video jobs started" if noted else "video jobs already noted (or erased)",
+                extra={"key": obj.key, "jobs": jobs})
+    if noted:
+        return "video-started"
+    # Started before: a duplicate event, or the app's sweep asking again because no record
+    # came. A job that finished without its notice reaching us (lost on the way) is
+    # collected now, from its own status.
+    settled = settle(obj.key, job_tag(obj.key, obj.version), rekognition, table)
+    return settled or "duplicate"
+
+
+def settle(key: str, tag: str, rekognition: Any, table: Any) -> str | None:
+    """Collect a video whose running jobs have all finished though not every notice came;
+    the outcome, or None while any still runs."""
+    item = labels_table.running_jobs(table, key)
+    if item is None or item.get("tag") != tag:
+        return None
+    outcome = None
+    for api, job in item["jobs"].items():
+        if job["status"] in FINAL:
+            continue
+        status = str(getattr(rekognition, GET_CALLS[api])(JobId=job["job_id"], MaxResults=1).get("JobStatus"))
+        if status not in FINAL:
+            return None
+        outcome = finish(JobNotice(job_id=job["job_id"], status=status, api=api, tag=tag, bucket=item["bucket"],
+                                   key=key), rekognition, table)
+    return outcome
+
+
+def _video_of(body: str) -> S3Object:
+    try:
+        return S3Object(**json.loads(body)["video"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise PoisonMessage(f"not a video message: {exc!r}") from None
+
+
+def start_record(record: SQSRecord, lambda_context: Any = None) -> str:
+    logger.set_correlation_id(record.message_id)
+    rekognition, table = clients()
+    obj = _video_of(record.body)
+    try:
+        outcome = start_video(obj, rekognition, table)
+    except Exception as exc:
+        # Over the concurrent-jobs quota, throttled: back on the queue, later each time.
+        transient = is_transient(exc)
+        delay = back_off(record) if transient else None
+        (logger.warning if transient else logger.exception)(
+            "video not started, will be retried", extra={"key": obj.key, "error": repr(exc), "retry_in": delay})
+        if transient:
+            metrics.add_metric(name="VideoStartsDeferred", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name={"video-started": "VideoJobsStarted"}.get(outcome, "VideoStartsSkipped"),
+                       unit=MetricUnit.Count, value=1)
+    return outcome
+
+
+def collect_notice(body: str, rekognition: Any, table: Any) -> str:
+    return finish(parse_notice(body), rekognition, table)
+
+
+def finish(notice: JobNotice, rekognition: Any, table: Any) -> str:
+    """One job finished: noted; the last of a video's jobs to finish is collected."""
+    if notice.status not in FINAL:
+        return "ignored"
+    item = labels_table.job_finished(table, key=notice.key, tag=notice.tag, api=notice.api, job_id=notice.job_id,
+                                     status=notice.status)
+    if item is None:
+        logger.info("a completion for jobs no longer noted (collected, erased or superseded)", extra={"key": notice.key})
+        return "stale"
+    jobs = item["jobs"]
+    if any(job["status"] not in FINAL for job in jobs.values()):
+        return "waiting"
+    succeeded = {api: job["job_id"] for api, job in jobs.items() if job["status"] == "SUCCEEDED"}
+    timeline = collect_timeline(rekognition, succeeded)
+    failures = {api: failure_reason(rekognition, api, job["job_id"]) for api, job in jobs.items()
+                if job["status"] != "SUCCEEDED"}
+    record = video_record(timeline, bucket=item["bucket"], key=notice.key, etag=str(item.get("etag", "")),
+                          size=int(item.get("size", 0)), failures=failures)
+    name = timeline_key(notice.key)
+    s3_client().put_object(Bucket=item["bucket"], Key=name, Body=json.dumps(timeline, separators=(",", ":")).encode(),
+                           ContentType="application/json")
+    outcome = labels_table.put_record(table, record, str(item["s3_sequencer"]))
+    if outcome == "erased":  # erased while collecting: the timeline goes too
+        s3_client().delete_object(Bucket=item["bucket"], Key=name)
+    labels_table.drop_jobs(table, key=notice.key, tag=notice.tag)
+    metrics.add_metric(name="VideosLabeled" if record.status == "LABELED" else "VideosFailed", unit=MetricUnit.Count,
+                       value=1)
+    return {"written": record.status, "stale": "duplicate", "erased": "erased"}[outcome]
+
+
+def collect_record(record: SQSRecord, lambda_context: Any = None) -> str:
+    logger.set_correlation_id(record.message_id)
+    rekognition, table = clients()
+    metrics.add_metric(name="VideoNoticesReceived", unit=MetricUnit.Count, value=1)
+    try:
+        return collect_notice(record.body, rekognition, table)
+    except NotAJobNotice as exc:
+        logger.error("poison message", extra={"error": str(exc)})
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            back_off(record)
+        logger.warning("completion not collected, will be retried", extra={"error": repr(exc)})
+        raise
+
+
+start_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+collect_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def start_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=start_record, processor=start_processor, context=context)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def collect_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=collect_record, processor=collect_processor,
+                                    context=context)

@@ -1,0 +1,246 @@
+"""Videos in AWS (issue 22), under moto (S3, SQS, DynamoDB) with a stubbed Rekognition
+(botocore's Stubber checks every request and response against the service model; moto
+does not mock video analysis): the labeler queues a video, the starter starts its jobs
+(idempotently; over the quota it waits, nothing lost), the collector pages every result
+into the timeline and the record, a FAILED job is on the record, and an erasure while
+jobs run leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from infra.functions.labeler import handler as labeler
+from infra.functions.labeler import video
+from infra.functions.labeler import table as labels
+from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, ModerationLabel
+from infra.functions.labeler.table import record_of
+from infra.functions.labeler.timeline import FrameAnalysis, VideoFacts, get_content_moderation, get_label_detection
+from infra.functions.labeler.video_jobs import job_tag, timeline_key
+from infra.local_aws import LambdaContext
+from tests.infra.functions.labeler.test_handler import BUCKET, aws, item, sqs_event  # noqa: F401 (the fixture)
+
+KEY = "uploads/2026/12/0b7f7c1e-2f7a-4b8a-9d0e-1c2d3e4f5a6b.mp4"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:AmazonRekognition-mediaapp-video"
+ROLE = "arn:aws:iam::123456789012:role/mediaapp-rekognition-publish"
+STARTS = {"StartLabelDetection": "start_label_detection", "StartContentModeration": "start_content_moderation",
+          "StartTextDetection": "start_text_detection"}
+
+
+@pytest.fixture
+def videos(aws, monkeypatch):  # noqa: F811 (aws is the fixture)
+    monkeypatch.setenv("VIDEO_TOPIC_ARN", TOPIC)
+    monkeypatch.setenv("VIDEO_ROLE_ARN", ROLE)
+    monkeypatch.setenv("VIDEO_APIS", "labels,moderation")
+    monkeypatch.setenv("VIDEO_MIN_CONFIDENCE", "55")
+    aws.video_queue = aws.sqs.create_queue(QueueName="videos")["QueueUrl"]
+    monkeypatch.setenv("VIDEO_QUEUE_URL", aws.video_queue)
+    rekognition = boto3.client("rekognition", region_name="us-east-1")
+    stub = Stubber(rekognition)
+    stub.activate()
+    monkeypatch.setattr(labeler, "REKOGNITION", rekognition)
+    aws.stub = stub
+    yield aws
+    stub.deactivate()
+
+
+def queued_videos(env) -> list[dict]:
+    got = env.sqs.receive_message(QueueUrl=env.video_queue, MaxNumberOfMessages=10, AttributeNames=["All"])
+    return got.get("Messages", [])
+
+
+def video_event(env, messages) -> dict:
+    return {"Records": [
+        {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+         "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:videos", "awsRegion": "us-east-1",
+         "queue_url": env.video_queue} for m in messages]}
+
+
+def expect_starts(env, job_ids=("L", "M"), *, version=None, error=None):
+    """The starter's Start* calls, checked against the model and these parameters."""
+    for api, job_id in zip(("StartLabelDetection", "StartContentModeration"), job_ids):
+        if error and api == error[0]:
+            env.stub.add_client_error(STARTS[api], error[1], "for test", 400)
+            return
+        env.stub.add_response(STARTS[api], {"JobId": job_id})
+
+
+def uploaded_and_queued(env, key=KEY) -> list[dict]:
+    env.s3.put_object(Bucket=BUCKET, Key=key, Body=b"\x00\x00\x00\x18ftypmp42 video bytes")
+    assert labeler.handler(sqs_event(env), LambdaContext()) == {"batchItemFailures": []}
+    return queued_videos(env)
+
+
+def notice(job_id: str, api: str, status: str = "SUCCEEDED", key: str = KEY, version=None) -> str:
+    body = {"JobId": job_id, "Status": status, "API": api, "JobTag": job_tag(key, version), "Timestamp": 1,
+            "Video": {"S3ObjectName": key, "S3Bucket": BUCKET}}
+    return json.dumps({"Type": "Notification", "MessageId": "n", "TopicArn": TOPIC, "Message": json.dumps(body)})
+
+
+def collect(env, *bodies) -> dict:
+    event = sqs_event(env, bodies=list(bodies))
+    return video.collect_handler(event, LambdaContext())
+
+
+FACTS = VideoFacts(codec="h264", format="MP4", duration_ms=9000, frame_rate=30.0, width=1280, height=720)
+
+
+def frames():
+    box = Box(left=0.1, top=0.2, width=0.3, height=0.4)
+
+    def at(ms, *names, flagged=False):
+        return FrameAnalysis(ms, LabelRecord(
+            bucket=BUCKET, key=KEY, status="LABELED", engine="rekognition",
+            labels=tuple(Label(name=n, confidence=90.0, instances=(Instance(box=box, confidence=90.0),)) for n in names),
+            moderation_labels=(ModerationLabel(name="Violence", confidence=81.0),) if flagged else ()))
+    return [at(0, "Dog", "Grass"), at(1000, "Dog"), at(2000, "Dog", "Ball", flagged=True), at(5000, "Cat")]
+
+
+def expect_results(env, *, per_page=2):
+    """Labels (by segments and by timestamps) and moderation, paged ``per_page`` at a time."""
+    for method, response, items, extra in (
+            ("get_label_detection", get_label_detection(frames(), FACTS, interval_ms=1000), "Labels",
+             {"AggregateBy": "SEGMENTS"}),
+            ("get_label_detection", get_label_detection(frames(), FACTS, interval_ms=1000, aggregate_by="TIMESTAMPS"),
+             "Labels", {"AggregateBy": "TIMESTAMPS"}),
+            ("get_content_moderation", get_content_moderation(frames(), FACTS, interval_ms=1000), "ModerationLabels",
+             {"AggregateBy": "SEGMENTS"})):
+        chunks = [response[items][i:i + per_page] for i in range(0, len(response[items]), per_page)]
+        for n, chunk in enumerate(chunks):
+            page = {**response, items: chunk, **({"NextToken": f"t{n + 1}"} if n + 1 < len(chunks) else {})}
+            env.stub.add_response(method, page, {"JobId": {"get_content_moderation": "M"}.get(method, "L"),
+                                                 "MaxResults": 1000, **extra, **({"NextToken": f"t{n}"} if n else {})})
+
+
+def test_a_video_is_queued_started_collected_and_recorded(videos):
+    messages = uploaded_and_queued(videos)
+    assert len(messages) == 1 and json.loads(messages[0]["Body"])["video"]["key"] == KEY
+    assert item(videos, KEY) is None  # no record yet: the jobs run
+
+    expect_starts(videos)
+    assert video.start_handler(video_event(videos, messages), LambdaContext()) == {"batchItemFailures": []}
+    jobs = labels.running_jobs(videos.table, KEY)
+    assert {api: j["job_id"] for api, j in jobs["jobs"].items()} == {"StartLabelDetection": "L",
+                                                                      "StartContentModeration": "M"}
+
+    assert collect(videos, notice("L", "StartLabelDetection")) == {"batchItemFailures": []}
+    assert item(videos, KEY) is None  # one of two jobs done: waiting
+    expect_results(videos)  # three pages of segments, four of timestamps, one of moderation
+    assert collect(videos, notice("M", "StartContentModeration")) == {"batchItemFailures": []}
+
+    record = record_of(item(videos, KEY))
+    assert record.status == "LABELED" and {lb.name for lb in record.labels} == {"Dog", "Grass", "Ball", "Cat"}
+    assert [m.name for m in record.moderation_labels] == ["Violence"]
+    timeline = json.loads(videos.s3.get_object(Bucket=BUCKET, Key=timeline_key(KEY))["Body"].read())
+    assert timeline_key(KEY) == "renditions/0b7f7c1e-2f7a-4b8a-9d0e-1c2d3e4f5a6b.timeline.json"
+    # The same timeline the local worker writes for the same moments (timeline.py).
+    assert timeline["labels"]["Labels"] == get_label_detection(frames(), FACTS, interval_ms=1000)["Labels"]
+    assert timeline["frames"] == [0, 1000, 2000, 5000]
+    assert labels.running_jobs(videos.table, KEY) is None
+    # A notice delivered twice: the jobs are forgotten, nothing is written again.
+    assert collect(videos, notice("M", "StartContentModeration")) == {"batchItemFailures": []}
+
+
+def test_a_duplicate_start_gets_the_same_jobs_and_keeps_their_progress(videos):
+    messages = uploaded_and_queued(videos)
+    expect_starts(videos)
+    video.start_handler(video_event(videos, messages), LambdaContext())
+    collect(videos, notice("L", "StartLabelDetection"))
+
+    expect_starts(videos)  # the same tokens: Rekognition answers with the same job ids
+    videos.stub.add_response("get_content_moderation", {"JobStatus": "IN_PROGRESS"}, {"JobId": "M", "MaxResults": 1})
+    assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "duplicate"
+    assert labels.running_jobs(videos.table, KEY)["jobs"]["StartLabelDetection"]["status"] == "SUCCEEDED"
+
+
+def test_over_the_concurrent_jobs_quota_the_video_waits_on_its_queue(videos):
+    messages = uploaded_and_queued(videos)
+    expect_starts(videos, error=("StartContentModeration", "LimitExceededException"))
+
+    result = video.start_handler(video_event(videos, messages), LambdaContext())
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert labels.running_jobs(videos.table, KEY) is None and item(videos, KEY) is None
+    # Still on its queue (hidden for the back-off), not in a DLQ: it is retried.
+    attributes = videos.sqs.get_queue_attributes(QueueUrl=videos.video_queue, AttributeNames=["All"])["Attributes"]
+    assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 1
+
+
+def test_a_failed_job_is_on_the_record_with_rekognitions_reason(videos, monkeypatch):
+    monkeypatch.setenv("VIDEO_APIS", "labels")
+    messages = uploaded_and_queued(videos)
+    videos.stub.add_response("start_label_detection", {"JobId": "L"})
+    video.start_handler(video_event(videos, messages), LambdaContext())
+    videos.stub.add_response("get_label_detection", {"JobStatus": "FAILED", "StatusMessage": "Unsupported codec."},
+                             {"JobId": "L", "MaxResults": 1})
+
+    collect(videos, notice("L", "StartLabelDetection", status="FAILED"))
+
+    record = record_of(item(videos, KEY))
+    assert record.status == "FAILED" and record.error.code == "VideoJobFailed"
+    assert "Unsupported codec." in record.error.message
+
+
+def test_an_erasure_while_jobs_run_leaves_nothing_for_the_late_completion(videos):
+    messages = uploaded_and_queued(videos)
+    expect_starts(videos)
+    video.start_handler(video_event(videos, messages), LambdaContext())
+
+    labels.erase(videos.table, bucket=BUCKET, key=KEY, reason="deleted in the app")
+    assert collect(videos, notice("L", "StartLabelDetection"), notice("M", "StartContentModeration")) == {
+        "batchItemFailures": []}
+
+    assert item(videos, KEY) is None and labels.running_jobs(videos.table, KEY) is None
+    assert "Contents" not in videos.s3.list_objects_v2(Bucket=BUCKET, Prefix="renditions/")
+
+
+def test_a_webm_is_recorded_as_skipped_with_the_reason(videos):
+    key = "uploads/2026/12/0b7f7c1e-2f7a-4b8a-9d0e-1c2d3e4f5a6c.webm"
+    messages = uploaded_and_queued(videos, key=key)
+
+    video.start_handler(video_event(videos, messages), LambdaContext())
+
+    record = record_of(item(videos, key))
+    assert record.status == "SKIPPED" and "MP4, MOV and AVI" in record.error.message
+
+
+def test_without_the_video_path_a_video_is_skipped_with_a_reason_not_called_a_bad_photo(aws, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("VIDEO_QUEUE_URL", raising=False)
+    aws.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"video")
+
+    labeler.handler(sqs_event(aws), LambdaContext())
+
+    record = record_of(item(aws, KEY))
+    assert record.status == "SKIPPED" and record.error.code == "VideoAnalysisOff"
+
+
+def test_a_lost_completion_is_collected_when_the_sweep_asks_again(videos):
+    """The label job's notice never came (lost between SNS and SQS): the app's sweep sends
+    the video again; the starter finds its jobs noted, asks each running one for its
+    status, and collects the video."""
+    messages = uploaded_and_queued(videos)
+    expect_starts(videos)
+    video.start_handler(video_event(videos, messages), LambdaContext())
+    collect(videos, notice("M", "StartContentModeration"))  # only the moderation notice arrives
+
+    expect_starts(videos)  # the sweep's re-send: the same tokens, the same jobs
+    videos.stub.add_response("get_label_detection", {"JobStatus": "SUCCEEDED"}, {"JobId": "L", "MaxResults": 1})
+    expect_results(videos)
+    assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "LABELED"
+
+    assert record_of(item(videos, KEY)).status == "LABELED" and labels.running_jobs(videos.table, KEY) is None
+
+
+def test_while_a_job_runs_the_sweeps_resend_changes_nothing(videos):
+    messages = uploaded_and_queued(videos)
+    expect_starts(videos)
+    video.start_handler(video_event(videos, messages), LambdaContext())
+
+    expect_starts(videos)
+    videos.stub.add_response("get_label_detection", {"JobStatus": "IN_PROGRESS"}, {"JobId": "L", "MaxResults": 1})
+    assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "duplicate"
+    assert item(videos, KEY) is None
