@@ -51,14 +51,28 @@ def padded_video(path: Path, size: int) -> None:
             padding -= min(padding, len(block))
 
 
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it, from each process's parent in /proc."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += parents.get(current, [])
+    return found
+
+
 def tree_rss_mb(pid: int) -> float:
-    """VmRSS of a process and its children, in MB."""
+    """VmRSS of a process and every process under it, in MB (runserver serves requests in
+    threads, which VmRSS counts; anything a request spawned would be counted too)."""
     total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for p in pids:
+    for p in descendants(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -134,8 +148,11 @@ def main() -> None:
     parser.add_argument("--megabytes", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mediaapp-bench-upload-") as scratch:
+        # make run's defaults, pinned whatever the caller's environment says: local media,
+        # a real (here in-memory) broker so no analysis runs in the web process.
         env = {**os.environ, "MEDIAAPP_VAR_DIR": scratch, "DATABASE_URL": f"sqlite:///{scratch}/db.sqlite3",
-               "CELERY_BROKER_URL": "memory://", "DJANGO_DEBUG": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost"}
+               "MEDIA_ROOT": f"{scratch}/media", "AWS_STORAGE_BUCKET_NAME": "", "PHOTOS_PIPELINE": "local",
+               "CELERY_BROKER_URL": "memory://", "CELERY_TASK_ALWAYS_EAGER": "0", "DJANGO_DEBUG": "1"}
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=BASE, check=True)
         subprocess.run([*manage, "shell", "-c", "from django.contrib.auth import get_user_model; "

@@ -31,7 +31,7 @@ RENDITION_CACHE_SECONDS = 24 * 3600
 
 __all__ = ["RenditionError", "display_rendition_name", "make_thumbnail", "photo_display_rendition",
            "make_stream", "photo_make_stream", "photo_make_thumbnail", "photo_stream", "photo_timeline", "save_timeline",
-           "stream_name", "timeline_name", "still_name", "save_stills", "derived_names", "MAX_STILLS"]
+           "stream_name", "timeline_name", "photo_timeline_index", "still_name", "save_stills", "derived_names", "MAX_STILLS"]
 
 
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
@@ -71,6 +71,8 @@ def photo_make_stream(*, photo_id: int) -> str | None:
         return None
     storage = photo.image.storage
     name = stream_name(photo)
+    if _made(storage, name):  # made already (a repeated request): never re-encoded under a player
+        return name
     with tempfile.TemporaryDirectory(prefix="mediaapp-stream-") as folder:
         out = os.path.join(folder, "stream.mp4")
         with photo.image.open("rb") as handle:
@@ -116,7 +118,7 @@ def save_timeline(photo: Photo, timeline: dict) -> str:
     if storage.exists(name):
         storage.delete(name)
     saved = storage.save(name, ContentFile(json.dumps(timeline, separators=(",", ":")).encode()))
-    cache.delete(f"timeline:{name}")
+    cache.delete_many([f"timeline:{name}", f"timeline-index:{name}"])
     if saved != name or not _still_there(photo):
         storage.delete(saved)
     return name
@@ -126,6 +128,25 @@ def _still_there(photo: Photo) -> bool:
     """Asked after a file made from the photo is saved: an erasure that deleted the
     photo's files meanwhile missed it, so it goes (no orphan either way round)."""
     return Photo.objects.filter(id=photo.id).exists()
+
+
+def photo_timeline_index(photo: Photo) -> dict:
+    """What a search card needs of a video's timeline, kept small and cached on its own
+    (a card never loads a timeline's boxes): each label segment as (start, name, its
+    parents and aliases) and each line of text as (time, text)."""
+    name = timeline_name(photo)
+    found = cache.get(f"timeline-index:{name}")
+    if found is None:
+        timeline = photo_timeline(photo) or {}
+        found = {
+            "labels": [(e.get("StartTimestampMillis", e["Timestamp"]), e["Label"]["Name"],
+                        [p["Name"] for p in e["Label"].get("Parents", [])] + [a["Name"] for a in e["Label"].get("Aliases", [])])
+                       for e in timeline.get("labels", {}).get("Labels", [])],
+            "text": [(e["Timestamp"], e["TextDetection"]["DetectedText"])
+                     for e in timeline.get("text", {}).get("TextDetections", [])],
+        }
+        cache.set(f"timeline-index:{name}", found, 3600)
+    return found
 
 
 def photo_timeline(photo: Photo) -> dict | None:
@@ -166,10 +187,11 @@ def save_stills(photo: Photo, jpegs: list[bytes]) -> None:
 
 def derived_names(photo: Photo) -> list[str]:
     """Every file made from the photo, whether made yet or not: what its erasure removes."""
-    names = [photo.thumbnail.name if photo.thumbnail else "", display_rendition_name(photo)]
+    names = [photo.thumbnail.name if photo.thumbnail else "", thumbnail_upload_to(photo, "thumbnail.jpg"),
+             display_rendition_name(photo)]
     if photo.is_video:
         names += [timeline_name(photo), stream_name(photo), *(still_name(photo, n) for n in range(MAX_STILLS))]
-    return [name for name in names if name]
+    return list(dict.fromkeys(name for name in names if name))
 
 
 def display_rendition_name(photo: Photo) -> str:
@@ -184,7 +206,7 @@ def photo_display_rendition(*, photo: Photo) -> str:
     if _made(storage, name):
         return name
     saved = storage.save(name, ContentFile(_upright_jpeg(photo, side=DISPLAY_SIDE, quality=88)))
-    if saved != name:  # two first requests at once: keep one copy
+    if saved != name or not _still_there(photo):  # two first requests at once, or erased meanwhile
         storage.delete(saved)
     cache.set(f"rendition:{name}", True, RENDITION_CACHE_SECONDS)
     return name
@@ -212,7 +234,9 @@ def photo_make_thumbnail(*, photo_id: int) -> str | None:
     if photo.thumbnail and photo.thumbnail.name:
         storage.delete(photo.thumbnail.name)
     saved = storage.save(name, ContentFile(data))
-    Photo.objects.filter(id=photo.id).update(thumbnail=saved)
+    if not Photo.objects.filter(id=photo.id).update(thumbnail=saved):  # erased meanwhile: no orphan
+        storage.delete(saved)
+        return None
     return saved
 
 

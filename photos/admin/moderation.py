@@ -117,7 +117,8 @@ class ModerationQueueAdmin(ReadOnlyAdmin):
         """A still frame of a video's flagged moment (made by the worker), for moderators only."""
         if not _can_moderate(request):
             raise PermissionDenied
-        photo = get_object_or_404(Photo, pk=object_id, kind=Photo.Kind.VIDEO)
+        # Whom staff may see (a video its owner trashed after its case closed is not theirs).
+        photo = get_object_or_404(Photo.objects.visible_to(request.user), pk=object_id, kind=Photo.Kind.VIDEO)
         if not 0 <= n < MAX_STILLS:
             raise Http404("No such still.")
         try:

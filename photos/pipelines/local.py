@@ -159,7 +159,8 @@ def video_analyze(photo: Photo) -> ApplyResult:
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
     client = local_rekognition()
     frames: list[FrameAnalysis] = []
-    flagged: dict[int, bytes] = {}
+    flagged: dict[int, bytes] = {}  # the frames where a moderation label starts to be seen
+    previous_flags: set[str] = set()
     stamp = now_iso()
     template = LabelRecord(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size,
                            status=STATUS_LABELED, engine="local", analyzed_at=stamp, updated_at=stamp)
@@ -174,8 +175,10 @@ def video_analyze(photo: Photo) -> ApplyResult:
                 if record.status == STATUS_LABELED:
                     frames.append(FrameAnalysis(timestamp_ms=ms, record=record))
                     template = replace(template, model_versions=record.model_versions)
-                    if record.moderation_labels:  # a flagged moment: a small still for its moderators
+                    flags = {m.name for m in record.moderation_labels}
+                    if flags - previous_flags:  # a flagged moment starts: a small still for its moderators
                         flagged[ms] = _still(rgb)
+                    previous_flags = flags
     except video.VideoError as exc:
         return apply_records([replace(template, status=STATUS_FAILED, error=AnalysisError(
             code="InvalidVideo", message=f"The video {exc.message}"[:500]))])

@@ -19,23 +19,21 @@ MAX_PLAYER_BOXES = 3000
 
 
 def renamed(photo: Photo) -> dict[str, str]:
-    """Machine name -> the name an editor gave it (rename or merge, followed through
-    chains: Cow -> Horse -> Pony gives Cow -> Pony). One query."""
-    moves = {}
+    """Machine name -> the name it goes by now, replaying the editors' renames and merges
+    in order: Cow -> Horse -> Pony gives Cow -> Pony; Cat -> Kitten then Kitten -> Cat
+    gives Cat back its own name; Dog -> Pet then Cat -> Dog moves Cat alone. One query."""
+    current: dict[str, str] = {}
     for name, after in AuditEvent.objects.filter(
             photo=photo, action__in=(AuditEvent.Action.RENAME, AuditEvent.Action.MERGE)).order_by("at", "id").values_list(
             "label_name", "after"):
         into = (after or {}).get("merged_into")
-        if name and into and into != name:
-            moves[name] = into
-    resolved = {}
-    for name in moves:
-        seen, current = {name}, moves[name]
-        while current in moves and moves[current] not in seen:  # a cycle (A -> B -> A) stops where it closes
-            seen.add(current)
-            current = moves[current]
-        resolved[name] = current
-    return resolved
+        if not name or not into or into == name:
+            continue
+        for machine, now in current.items():
+            if now == name:  # every machine name that went by this name follows it
+                current[machine] = into
+        current.setdefault(name, into)
+    return {machine: now for machine, now in current.items() if machine != now}
 
 
 def label_segments(timeline: dict | None, names: dict[str, str] | None = None) -> dict[str, list[tuple[int, int]]]:

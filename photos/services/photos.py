@@ -72,44 +72,66 @@ def photo_enqueue_stream(*, photo_id: int) -> bool:
     except Exception as exc:  # kombu raises OperationalError and friends
         logger.warning("could not enqueue the stream rendition of video %s: %s", photo_id, exc)
         return False
+    rendition_requested("stream", photo_id)  # the sweep leaves it to this request a while
     return True
 
 
 # A rendition not there this long after upload was lost (the broker was down, a worker
-# died): asked for again at most RENDITION_TRIES times a day, for uploads of the last week.
+# died): asked for again at most RENDITION_TRIES times a day, for uploads of the last week,
+# and never while an earlier request may still be queued or running (RENDITION_PENDING).
 RENDITION_GRACE_SECONDS = 20 * 60  # the stream task's hard limit (16 min) and a margin
+RENDITION_PENDING_SECONDS = {"thumbnail": 10 * 60, "stream": 40 * 60}  # hard limit + a queue's wait
 RENDITION_SWEEP_DAYS = 7
 RENDITION_TRIES = 3
 RENDITION_SWEEP_BATCH = 100
 
 
 def renditions_sweep(*, now=None) -> dict[str, int]:
-    """Ask again for thumbnails and video stream renditions that were never made. A video
-    whose stream has been made costs nothing here (remembered); one that cannot be made
-    (a task that keeps failing) is tried RENDITION_TRIES times a day, not every run."""
+    """Ask again for thumbnails and video stream renditions that were never made. Each run
+    looks at the next RENDITION_SWEEP_BATCH candidates after the last run's (a cursor, so
+    a batch of ones that cannot be made never hides the rest); a stream made already costs
+    nothing here (remembered)."""
     now = now or timezone.now()
     recent = Photo.objects.filter(created_at__lt=now - timedelta(seconds=RENDITION_GRACE_SECONDS),
                                   created_at__gte=now - timedelta(days=RENDITION_SWEEP_DAYS))
     asked = {"thumbnails": 0, "streams": 0}
-    for photo in recent.filter(thumbnail="").only("id")[:RENDITION_SWEEP_BATCH]:
+    for photo in _next_batch("thumbnail", recent.filter(thumbnail="")):
         asked["thumbnails"] += _ask_again("thumbnail", photo.id, make_thumbnail)
-    for photo in recent.filter(kind=Photo.Kind.VIDEO).only("id", "uid", "image").order_by("-id")[:RENDITION_SWEEP_BATCH]:
+    for photo in _next_batch("stream", recent.filter(kind=Photo.Kind.VIDEO)):
         if not photo_stream(photo):
             asked["streams"] += _ask_again("stream", photo.id, make_stream)
     return asked
 
 
+def _next_batch(what: str, candidates) -> list[Photo]:
+    key = f"rendition-sweep-cursor:{what}"
+    after = cache.get(key, 0)
+    batch = list(candidates.filter(id__gt=after).order_by("id").only("id", "uid", "image")[:RENDITION_SWEEP_BATCH])
+    cache.set(key, batch[-1].id if len(batch) == RENDITION_SWEEP_BATCH else 0, 24 * 3600)  # the end: from the start
+    return batch
+
+
+def rendition_requested(what: str, photo_id: int) -> bool:
+    """Note that a rendition was asked for (at upload or by the sweep); False if it was
+    asked for recently enough that the task may still be queued or running."""
+    return cache.add(f"rendition-pending:{what}:{photo_id}", True, RENDITION_PENDING_SECONDS[what])
+
+
 def _ask_again(what: str, photo_id: int, task) -> int:
-    key = f"rendition-tries:{what}:{photo_id}"
-    tries = cache.get(key, 0)
-    if tries >= RENDITION_TRIES:
+    tries_key = f"rendition-tries:{what}:{photo_id}"
+    cache.add(tries_key, 0, 24 * 3600)
+    if cache.get(tries_key, 0) >= RENDITION_TRIES or not rendition_requested(what, photo_id):
         return 0
     try:
         task.delay(photo_id)
     except Exception as exc:  # kombu raises OperationalError and friends: the next run asks again
         logger.warning("could not enqueue the %s of photo %s: %s", what, photo_id, exc)
+        cache.delete(f"rendition-pending:{what}:{photo_id}")
         return 0
-    cache.set(key, tries + 1, 24 * 3600)
+    try:
+        cache.incr(tries_key)
+    except ValueError:  # expired in between
+        cache.set(tries_key, 1, 24 * 3600)
     return 1
 
 

@@ -7,7 +7,8 @@ from django.conf import settings
 from django.urls import reverse
 
 from photos import video
-from photos.renditions import photo_timeline
+from photos.renditions import photo_timeline_index
+from photos.selectors.timeline import renamed
 from photos.selectors import labels, search, titles
 
 register = template.Library()
@@ -28,23 +29,23 @@ register.filter("refined", search.refined)
 @register.filter
 def seen_at(photo, query: str) -> tuple[str, int] | None:
     """On a search result: when in a video what was searched for is first seen, as (what,
-    ms), from its timeline: a label (by its name, a parent or an alias) or a word of text
-    found. None for a photo, a video not analysed yet, or no search."""
+    ms), from its timeline: a label (by its name as an editor left it, a parent or an
+    alias) or a word of text found. None for a photo, a video not analysed yet, or no
+    search. Costs no query unless an editor renamed, merged or added a label."""
     if not query or not getattr(photo, "is_video", False):
         return None
     terms = {t.lower() for t in search.search_terms(query)[0]}
     shown = {lb.name for lb in getattr(photo, "visible_labels", [])}  # not what an editor rejected
-    timeline = photo_timeline(photo) or {}
+    index = photo_timeline_index(photo)
+    names = renamed(photo) if shown - {name for _, name, _ in index["labels"]} else {}
     found: list[tuple[int, str]] = []
-    for entry in timeline.get("labels", {}).get("Labels", []):
-        label = entry["Label"]
-        names = {label["Name"], *(p["Name"] for p in label.get("Parents", [])), *(a["Name"] for a in label.get("Aliases", []))}
-        if label["Name"] in shown and {n.lower() for n in names} & terms:
-            found.append((entry.get("StartTimestampMillis", entry["Timestamp"]), label["Name"]))
-    for entry in timeline.get("text", {}).get("TextDetections", []):
-        text = entry["TextDetection"]["DetectedText"]
+    for start, machine, more in index["labels"]:
+        name = names.get(machine, machine)
+        if name in shown and {n.lower() for n in (name, *more)} & terms:
+            found.append((start, name))
+    for at, text in index["text"]:
         if text.lower() in terms:
-            found.append((entry["Timestamp"], f"“{text}”"))
+            found.append((at, f"“{text}”"))
     if not found:
         return None
     ms, what = min(found)

@@ -62,7 +62,8 @@ def photo_file(request, uid, kind: str):
     try:
         return media_storage().response(name, content_type=content_type, disposition=disposition,
                                         range_header=request.headers.get("Range", ""),
-                                        expires=playback_seconds(photo) if kind in ("stream", "image") and photo.is_video
+                                        # A video the player keeps asking ranges of: the original or the stream.
+                                        expires=playback_seconds(photo) if photo.is_video and (kind == "stream" or original)
                                         else None)
     except FileNotFoundError:
         raise Http404("Missing from storage.") from None

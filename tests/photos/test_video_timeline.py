@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
@@ -29,6 +30,9 @@ from photos.renditions import (
 )
 from photos.selectors.timeline import label_segments, player_boxes, renamed, text_times
 from photos.services.erasure import photo_delete
+from photos.pipelines.erasures import erasure_attempt
+from photos.services import photos as photo_services
+from photos.services.moderation import photo_moderate
 from photos.services.photos import RENDITION_TRIES, photos_sweep_stuck, renditions_sweep
 from photos.services.review import labels_merge
 from tests.photos.admin.test_moderation import QUEUE, login
@@ -106,7 +110,25 @@ def test_a_label_an_editor_renamed_keeps_its_times_and_boxes(late_cat, client_in
     assert "Tabby" in labels and "Cat" not in labels and "Kitten" not in labels
 
 
-def test_merged_labels_join_their_runs_and_a_cycle_of_renames_ends():
+def test_renames_are_replayed_in_their_order(late_cat):
+    """Cat -> Kitten, then back to Cat: Cat keeps its own times; Dog -> Pet then Cat ->
+    Dog moves Cat alone (not on to Pet)."""
+    editor = get_user_model().objects.create_user("ed", password="x", is_staff=True)
+
+    def rename(name, into):
+        labels_merge(label_ids=[Label.objects.get(photo=late_cat, name=name).id], into=into, actor=editor)
+
+    rename("Cat", "Kitten")
+    rename("Kitten", "Cat")
+    assert "Cat" not in renamed(late_cat)
+    Label.objects.create(photo=late_cat, name="Dog", confidence=80.0)
+    rename("Dog", "Pet")
+    rename("Cat", "Dog")
+    moves = renamed(late_cat)
+    assert moves["Cat"] == "Dog" and moves["Dog"] == "Pet"
+
+
+def test_merged_labels_join_their_runs():
     timeline = {"labels": {"Labels": [
         {"Timestamp": 0, "StartTimestampMillis": 0, "EndTimestampMillis": 2000, "Label": {"Name": "Cow"}},
         {"Timestamp": 1000, "StartTimestampMillis": 1000, "EndTimestampMillis": 3000, "Label": {"Name": "Horse"}},
@@ -212,19 +234,37 @@ def test_erasure_removes_the_stills_too(flagged_late, owner, media_root, django_
     assert not list(media_root.rglob(f"{photo.uid}*"))
 
 
-def test_a_video_erased_from_the_bucket_takes_every_derived_file_with_it(late_cat, media_root):
-    """The tombstone path (an object deleted outside the app) queues the timeline, the
-    stream and the stills as the app's own erasure does. Used to be: the thumbnail and
-    the display rendition only, leaving the timeline and stream behind."""
-    photo_make_stream(photo_id=late_cat.id)
-    photo_make_thumbnail(photo_id=late_cat.id)
-    late_cat.refresh_from_db()
+def test_a_video_erased_from_the_bucket_takes_every_derived_file_with_it(flagged_late, media_root):
+    """The tombstone path (an object deleted outside the app) erases the timeline, the
+    stream, the poster and the stills as the app's own erasure does. Used to be: the
+    thumbnail and the display rendition only, leaving the timeline and stream behind."""
+    photo = flagged_late
+    photo_make_stream(photo_id=photo.id)
+    photo_make_thumbnail(photo_id=photo.id)
+    photo.refresh_from_db()
+    made = [timeline_name(photo), stream_name(photo), still_name(photo, 0), photo.thumbnail.name]
+    assert all((media_root / name).exists() for name in made)
 
-    assert photos_erased(keys=[late_cat.image.name]) == 1
+    assert photos_erased(keys=[photo.image.name]) == 1
+    pending = PendingErasure.objects.get(key=photo.image.name)
+    assert set(made) <= set(pending.names)
+    assert erasure_attempt(pending.id)
 
-    names = set(PendingErasure.objects.get(key=late_cat.image.name).names)
-    assert {timeline_name(late_cat), stream_name(late_cat), still_name(late_cat, 0), late_cat.thumbnail.name} <= names
-    assert set(derived_names(late_cat)) <= names
+    assert not list(media_root.rglob(f"{photo.uid}*"))
+
+
+def test_a_moderator_sees_no_stills_of_a_video_its_owner_trashed_after_the_case(flagged_late):
+    """Staff see a trashed item only while it has an open case; its stills follow the
+    same rule as its player."""
+    photo = flagged_late
+    moderator, user = login("Moderators")
+    url = f"{QUEUE}{photo.pk}/flagged/0/"
+    assert moderator.get(url).status_code == 200
+    photo_moderate(photo_id=photo.id, decision="clear", actor=user)
+    Photo.objects.filter(id=photo.id).update(trashed_at=timezone.now())
+
+    assert moderator.get(url).status_code == 404
+    assert moderator.get(f"/photos/{photo.uid}/stream/").status_code == 404
 
 
 def test_lost_renditions_are_asked_for_again_a_few_times(client_in, owner, media_root, fake_queue):
@@ -241,10 +281,37 @@ def test_lost_renditions_are_asked_for_again_a_few_times(client_in, owner, media
     later = timezone.now() + timedelta(minutes=30)
     assert renditions_sweep(now=later) == {"thumbnails": 1, "streams": 1}
     assert sorted(fake_queue.sent) == [("photos.tasks.make_stream", (clip.id,)), ("photos.tasks.make_thumbnail", (clip.id,))]
+    # The next run, while those requests may still be queued or running: nothing again.
+    assert renditions_sweep(now=later) == {"thumbnails": 0, "streams": 0}
     for _ in range(RENDITION_TRIES):
+        cache.delete_many([f"rendition-pending:{w}:{clip.id}" for w in ("thumbnail", "stream")])  # they ran, in vain
         renditions_sweep(now=later)
     assert renditions_sweep(now=later) == {"thumbnails": 0, "streams": 0}
     assert len(fake_queue.sent) == 2 * RENDITION_TRIES
+
+
+def test_the_renditions_sweep_walks_past_a_batch_it_cannot_help(client_in, owner, media_root, fake_queue, monkeypatch):
+    """More missing thumbnails than one batch, the first ones given up on: later runs
+    still reach the rest (a cursor), and come round to the start again."""
+    monkeypatch.setattr(photo_services, "RENDITION_SWEEP_BATCH", 2)
+    photos = [Photo.objects.create(owner=owner, image=f"uploads/x/{n}.jpg", size=1) for n in range(5)]
+    later = timezone.now() + timedelta(minutes=30)
+    for photo in photos[:2]:
+        cache.set(f"rendition-tries:thumbnail:{photo.id}", RENDITION_TRIES, 3600)  # given up on
+
+    asked = [renditions_sweep(now=later)["thumbnails"] for _ in range(3)]
+
+    assert asked == [0, 2, 1]
+    assert sorted(args[0] for _, args in fake_queue.sent) == [p.id for p in photos[2:]]
+
+
+def test_a_stream_made_already_is_never_encoded_again(client_in, owner, media_root, fake_queue):
+    photo = uploaded(client_in, "a.mp4", video(seconds=2))
+    name = photo_make_stream(photo_id=photo.id)
+    made = (media_root / name).stat().st_mtime_ns
+
+    assert photo_make_stream(photo_id=photo.id) == name
+    assert (media_root / name).stat().st_mtime_ns == made
 
 
 def test_a_video_gets_time_limits_that_cover_its_frame_cap(client_in, owner, media_root, fake_queue, settings,

@@ -43,10 +43,11 @@
     box.className = "box video-box";
     box.hidden = true;
     box.dataset.label = b.label;
-    box.style.left = `${b.box.left * 100}%`;
-    box.style.top = `${b.box.top * 100}%`;
-    box.style.width = `${b.box.width * 100}%`;
-    box.style.height = `${b.box.height * 100}%`;
+    const pct = (v) => `${Math.min(100, Math.max(0, Number(v) * 100 || 0))}%`; // ratios of the frame, clamped
+    box.style.left = pct(b.box.left);
+    box.style.top = pct(b.box.top);
+    box.style.width = pct(b.box.width);
+    box.style.height = pct(b.box.height);
     const name = document.createElement("span");
     name.textContent = b.label;
     box.appendChild(name);
