@@ -13,7 +13,7 @@ this 2-core machine), so its time and peak RSS are its own:
   images/s on the sample photos in the same process;
 - the same for a 60 s 4K clip: peak RSS (target <= 800 MB);
 - upload to timeline for a 30 s clip: the upload check (probe, hash), then the analysis;
-  median of the rounds.
+  median of 5 rounds (or --rounds, if more).
 
 Timings move with the machine's load: compare the ratios of one run.
 """
@@ -153,11 +153,12 @@ def main() -> None:
           f"{statistics.median(p['images_per_s'] for p in photos):.1f} images/s")
     print(f"  peak RSS {max(r['peak_rss_mb'] for r in runs):.0f} MB; labels seen: {', '.join(runs[0]['labels'])}")
     uploads = []
-    for _ in range(args.rounds):
+    for _ in range(max(5, args.rounds)):  # the issue asks for the median of 5
         started = time.perf_counter()
         check = run("video", short)  # the worker's part; the probe is the upload check's
         uploads.append(time.perf_counter() - started)
-    print(f"30 s clip, upload check to timeline (fresh worker process each): median {statistics.median(uploads):.1f} s"
+    print(f"30 s clip, upload check to timeline (fresh worker process each): median of {len(uploads)} "
+          f"{statistics.median(uploads):.1f} s"
           f" (models' load included; analysis alone {check['seconds']:.1f} s)")
     if not args.skip_4k:
         uhd = make_clip(60, (3840, 2160), 10)

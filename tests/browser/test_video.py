@@ -83,6 +83,12 @@ def test_a_video_uploads_beside_a_photo_and_plays_and_seeks(live_server, page, t
     page.locator("#video-boxes-shown").uncheck()
     expect(frame).to_have_attribute("data-boxes-shown", "0")
 
+    # Search finds it by what is in it, and the card says when (the link starts there).
+    page.goto(f"{live_server.url}/photos/?q=person")
+    seen = page.locator(".photo", has_text="IMG_0042.mp4").locator("a.seen-at")
+    expect(seen).to_have_text("Person at 0:00")
+    page.screenshot(path=f"{SHOTS or tmp_path}/video-search.png", full_page=True)
+
 
 def test_a_moderator_sees_the_flagged_moments_as_blurred_stills(live_server, page, tmp_path, media_root, monkeypatch):
     """A video whose frames from 3 s on are flagged: the decide page shows the still of the
