@@ -96,3 +96,14 @@ def table_definition(name: str) -> dict:
             {"IndexName": SYNC_INDEX, "KeySchema": SYNC_INDEX_KEY_SCHEMA, "Projection": {"ProjectionType": "ALL"}}
         ],
     }
+
+# Video analysis (infra/constructs/video.py, labeler/video.py). Starting a video's jobs may
+# wait on the concurrent-jobs quota (20 by default): its queue keeps messages 4 days and
+# tries each up to VIDEO_MAX_RECEIVES times, hidden up to 15 minutes between tries (the
+# labeler's back-off): about a day of waiting before the DLQ.
+VIDEO_FUNCTION_TIMEOUT_SECONDS = 300  # the collector pages 10,000 labels in ~20 calls
+VIDEO_MAX_RECEIVES = 100
+VIDEO_QUEUE_RETENTION_DAYS = 4
+VIDEO_QUEUE_AGE_ALARM_SECONDS = 6 * 3600  # a video not started for 6 hours
+DEFAULT_VIDEO_START_CONCURRENCY = 2
+

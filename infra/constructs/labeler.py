@@ -108,17 +108,18 @@ class Labeler(Construct):
             compatible_architectures=[architecture],
             description="The labeler's dependencies: aws-lambda-powertools, Pillow, pi-heif (infra/layers/labeler/requirements.txt).",
         )
+        # The asset is the labeler package alone: record, core, handler...; boto3 comes
+        # from the runtime, the rest from the layer. The video functions share it.
+        self.code = lambda_.Code.from_asset(
+            str(FUNCTIONS_DIR), exclude=["*", "!labeler", "!labeler/*.py", "**/__pycache__", "*.pyc"]
+        )
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=runtime,
             architecture=architecture,
             handler="labeler.handler.handler",
-            # The asset is the labeler package alone: record, core, handler...; boto3
-            # comes from the runtime, the rest from the layer.
-            code=lambda_.Code.from_asset(
-                str(FUNCTIONS_DIR), exclude=["*", "!labeler", "!labeler/*.py", "**/__pycache__", "*.pyc"]
-            ),
+            code=self.code,
             layers=[self.dependencies],
             timeout=Duration.seconds(resources.LABELER_TIMEOUT_SECONDS),
             memory_size=resources.LABELER_MEMORY_MB,

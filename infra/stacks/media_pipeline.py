@@ -15,6 +15,7 @@ from infra.nag import acknowledge
 from infra.constructs.labeler import BASIC_EXECUTION_ROLE_FINDING, Labeler, alarm_at_or_above, logical_id
 from infra.constructs.labels_table import LabelsTable
 from infra.constructs.media_bucket import MediaBucket
+from infra.constructs.video import VideoAnalysis
 
 
 class MediaPipelineStack(Stack):
@@ -59,6 +60,13 @@ class MediaPipelineStack(Stack):
             self, "Labeler", bucket=media.bucket, table=labels.table, max_concurrency=concurrency.value_as_number,
             backfill_concurrency=backfill.value_as_number, analysis=self._analysis_parameters(),
         )
+        video_start = CfnParameter(
+            self, "VideoStartMaximumConcurrency", type="Number", default=resources.DEFAULT_VIDEO_START_CONCURRENCY,
+            min_value=2, max_value=100,
+            description="Concurrent video starters; each starts a video's jobs (up to 3). Rekognition Video runs "
+                        "at most 20 jobs at once by default: over it, a video waits on its queue (docs/aws.md).")
+        video = VideoAnalysis(self, "Video", bucket=media.bucket, table=labels.table, labeler=labeler,
+                              settings=self._video_parameters(), start_concurrency=video_start.value_as_number)
         cfn_function = labeler.function.node.default_child
         cfn_function.reserved_concurrent_executions = Token.as_number(
             Fn.condition_if(reserves.logical_id, reserved.value_as_number, Aws.NO_VALUE))
@@ -67,7 +75,7 @@ class MediaPipelineStack(Stack):
             self, "AlarmEmail", type="String", default="",
             description="Optional: an e-mail address subscribed to the pipeline's alarms (confirm the subscription mail).",
         )
-        self.alarm_topic = self._alarms(labeler, labels, alarm_email.value_as_string)
+        self.alarm_topic = self._alarms(labeler, labels, alarm_email.value_as_string, video)
 
         # What the Django web app and Celery workers need, and nothing more.
         bucket_arn = media.bucket.bucket_arn
@@ -146,12 +154,16 @@ class MediaPipelineStack(Stack):
             "AlarmTopicArn": (self.alarm_topic.topic_arn, None),
             "LabelerFunctionName": (labeler.function.function_name, None),
             "WebAppPolicyArn": (self.web_policy.managed_policy_arn, None),
+            "VideoQueueUrl": (video.queue.queue_url, None),
+            "VideoDeadLetterQueueUrl": (video.dead_letters.queue_url, None),
+            "VideoCompletionTopicArn": (video.topic.topic_arn, None),
         }
         for name, (value, setting) in outputs.items():
             CfnOutput(self, name, value=value, description=f"Django setting {setting}" if setting else name)
         self.labeler = labeler
         self.media = media
         self.labels = labels
+        self.video = video
 
     def _analysis_parameters(self) -> dict[str, str]:
         """What Rekognition is asked for each image: the features an operator pays for
@@ -178,7 +190,20 @@ class MediaPipelineStack(Stack):
                 "(the app's display threshold applies on top)."),
         }
 
-    def _alarms(self, labeler: Labeler, labels: LabelsTable, email: str) -> sns.Topic:
+    def _video_parameters(self) -> dict[str, str]:
+        """Which Rekognition Video jobs each video gets (each is billed per minute of video:
+        README, "Cost per minute of video") and their minimum confidence."""
+        apis = CfnParameter(
+            self, "VideoApis", type="String", default="labels,moderation,text",
+            allowed_values=["labels,moderation,text", "labels,moderation", "labels,text", "labels", "none"],
+            description="Rekognition Video jobs per video: labels (with their boxes and segments), moderation "
+                        "(flags a video for moderators), text. none: videos are recorded as not analysed.")
+        confidence = CfnParameter(
+            self, "VideoMinConfidence", type="Number", default=50, min_value=0, max_value=100,
+            description="MinConfidence of the video jobs (labels, moderation, and text's word filter).")
+        return {"VIDEO_APIS": apis.value_as_string, "VIDEO_MIN_CONFIDENCE": Token.as_string(confidence.value)}
+
+    def _alarms(self, labeler: Labeler, labels: LabelsTable, email: str, video: VideoAnalysis) -> sns.Topic:
         """One topic for every alarm of the pipeline: uploads in a DLQ, function errors
         and throttles, messages that keep failing, a queue that stops draining (its oldest
         message's age), a Django sync that stopped, and DynamoDB throttling."""
@@ -236,6 +261,34 @@ class MediaPipelineStack(Stack):
                               f"Over {resources.FAILED_RATE_ALARM_PERCENT} % of images ended FAILED in 15 minutes: "
                               "Rekognition rejects them or cannot read the bucket (permissions, KMS).",
                               failed_rate(), threshold=resources.FAILED_RATE_ALARM_PERCENT),
+            alarm_at_or_above(self, "VideoDeadLettersAlarm",
+                              "Videos never started (a day over the jobs quota, or failing): see the starter's logs, "
+                              "then redrive the video DLQ.",
+                              video.dead_letters.metric_approximate_number_of_messages_visible(
+                                  period=Duration.minutes(1), statistic="Maximum"), threshold=1),
+            alarm_at_or_above(self, "VideoCompletionDeadLettersAlarm",
+                              "Video completions the collector gave up on: see its logs, then redrive (a re-sent "
+                              "video is collected from its jobs' status too).",
+                              video.completion_dead_letters.metric_approximate_number_of_messages_visible(
+                                  period=Duration.minutes(1), statistic="Maximum"), threshold=1),
+            alarm_at_or_above(self, "VideoQueueAgeAlarm",
+                              "A video has waited 6 hours to start its jobs: the concurrent-jobs quota is too small "
+                              "for the uploads, or the starter fails.",
+                              video.queue.metric_approximate_age_of_oldest_message(period=five_minutes,
+                                                                                  statistic="Maximum"),
+                              threshold=resources.VIDEO_QUEUE_AGE_ALARM_SECONDS),
+            alarm_at_or_above(self, "VideoJobsFailedAlarm",
+                              "Rekognition Video failed a video's jobs (the record says why: a codec it cannot read, "
+                              "an object it cannot get).",
+                              cloudwatch.Metric(namespace=resources.METRICS_NAMESPACE, metric_name="VideosFailed",
+                                                dimensions_map={"service": "video-collector"}, statistic="Sum",
+                                                period=five_minutes), threshold=1),
+            alarm_at_or_above(self, "VideoFunctionErrorsAlarm", "A video function failed (see its logs).",
+                              cloudwatch.MathExpression(
+                                  expression="FILL(s, 0) + FILL(c, 0)", period=five_minutes,
+                                  using_metrics={"s": video.starter.metric_errors(period=five_minutes, statistic="Sum"),
+                                                 "c": video.collector.metric_errors(period=five_minutes,
+                                                                                    statistic="Sum")}), threshold=1),
         ]
         for alarm in alarms:
             alarm.add_alarm_action(cw_actions.SnsAction(topic))

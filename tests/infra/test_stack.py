@@ -103,9 +103,11 @@ def test_queue_has_a_dlq_and_a_visibility_timeout_of_six_function_timeouts(templ
         "RedrivePolicy": {"deadLetterTargetArn": Match.any_value(), "maxReceiveCount": resources.DLQ_MAX_RECEIVE_COUNT},
     })
     queues = template.find_resources("AWS::SQS::Queue", {"Properties": {"RedrivePolicy": Match.any_value()}})
-    assert sorted(name.rstrip("0123456789ABCDEF") for name in queues) == ["LabelerBackfillQueue", "LabelerQueue"]
-    for queue in queues.values():
-        assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    assert sorted(name.rstrip("0123456789ABCDEF") for name in queues) == [
+        "LabelerBackfillQueue", "LabelerQueue", "VideoCompletionQueue", "VideoStartQueue"]
+    for name, queue in queues.items():
+        if name.startswith("Labeler"):
+            assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
     assert resources.DLQ_MAX_RECEIVE_COUNT >= 5  # AWS's advice for SQS event sources
 
 
@@ -138,13 +140,15 @@ def test_an_alarm_watches_the_dead_letter_queue(template):
 def test_every_alarm_notifies_the_alarm_topic_with_an_optional_email(template):
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"].get("MetricName", "(metric math)") for a in alarms.values())
-    assert metrics == ["(metric math)", "(metric math)", "ApproximateAgeOfOldestMessage",
-                       "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesVisible", "Errors",
-                       "MessagesFailed", "SyncRuns", "Throttles"]
-    (topic_id,) = template.find_resources("AWS::SNS::Topic")
+    assert metrics == ["(metric math)", "(metric math)", "(metric math)", "ApproximateAgeOfOldestMessage",
+                       "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible",
+                       "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesVisible",
+                       "ApproximateNumberOfMessagesVisible", "Errors", "MessagesFailed", "SyncRuns", "Throttles",
+                       "VideosFailed"]
+    (topic_id,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"DisplayName": "Media pipeline alarms"}})
     for alarm in alarms.values():  # an alarm nobody hears about is no alarm
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
-    (subscription,) = template.find_resources("AWS::SNS::Subscription").values()
+    (subscription,) = template.find_resources("AWS::SNS::Subscription", {"Properties": {"Protocol": "email"}}).values()
     assert subscription["Condition"] == "HasAlarmEmail"
     assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
     template.has_parameter("AlarmEmail", {"Type": "String", "Default": ""})
@@ -225,7 +229,11 @@ def test_labeler_permissions_are_least_privilege(template):
         "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem",
         "dynamodb:DeleteItem",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        # Videos are handed to the video queue (and nothing else is sent anywhere).
+        "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
     ])
+    sends = next(r for acts, r in statements if "sqs:SendMessage" in acts)
+    assert sends["Fn::GetAtt"][0].startswith("VideoStartQueue")
     by_action = {a: r for acts, r in statements for a in acts}
     assert by_action["rekognition:DetectText"] == "*"  # the API has no resource-level permissions
     (bucket_arn, suffix) = by_action["s3:GetObject"]["Fn::Join"][1]
@@ -438,3 +446,73 @@ def test_outputs_file_becomes_the_apps_environment(tmp_path):
         main_outputs = tmp_path / "partial.json"
         main_outputs.write_text(json.dumps({"MediaPipeline": {"Region": "eu-west-1"}}))
         main([str(main_outputs)])
+
+
+# --- video (issue 22) -------------------------------------------------------------------
+
+
+def test_rekognition_publishes_completions_through_a_role_that_may_publish_to_that_topic_only(template):
+    topic_id, topic = next(iter(template.find_resources("AWS::SNS::Topic", {"Properties": {
+        "TopicName": {"Fn::Join": ["", ["AmazonRekognition-", {"Ref": "AWS::StackName"}, "-video"]]}}}).items()))
+    role = the(template, "AWS::IAM::Role", {"AssumeRolePolicyDocument": {"Statement": [Match.object_like({
+        "Principal": {"Service": "rekognition.amazonaws.com"}})]}})
+    (trust,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    role_id = next(iter(template.find_resources("AWS::IAM::Role", {"Properties": {"AssumeRolePolicyDocument": {
+        "Statement": [Match.object_like({"Principal": {"Service": "rekognition.amazonaws.com"}})]}}})))
+    (policy,) = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role_id}]}}).values()
+    assert _statements(policy) == [(["sns:Publish"], {"Ref": topic_id})]
+    # Completions reach the collector through a queue with its DLQ.
+    template.has_resource_properties("AWS::SNS::Subscription", {
+        "Protocol": "sqs", "TopicArn": {"Ref": topic_id},
+        "Endpoint": {"Fn::GetAtt": [Match.string_like_regexp("VideoCompletionQueue"), "Arn"]}})
+
+
+def _function_policy(template, handler):
+    function_id = next(iter(template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}})))
+    role = template.find_resources("AWS::Lambda::Function")[function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
+    (policy,) = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}}).values()
+    return _statements(policy), policy
+
+
+def test_the_starter_may_start_jobs_and_pass_the_publisher_role_to_rekognition_only(template):
+    statements, policy = _function_policy(template, "labeler.video.start_handler")
+    actions = {a for acts, _ in statements for a in acts}
+    assert {"rekognition:StartLabelDetection", "rekognition:StartContentModeration", "rekognition:StartTextDetection",
+            "iam:PassRole", "s3:GetObject", "s3:GetObjectVersion", "dynamodb:PutItem",
+            "dynamodb:ConditionCheckItem"} <= actions
+    assert not {a for a in actions if a.startswith("rekognition:Detect")}
+    (passrole,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "iam:PassRole"]
+    assert passrole["Resource"]["Fn::GetAtt"][0].startswith("VideoRekognitionPublisher")
+    assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
+    function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.video.start_handler"})
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["VIDEO_APIS"] == {"Ref": "VideoApis"} and variables["VIDEO_MIN_CONFIDENCE"] == {"Ref": "VideoMinConfidence"}
+    assert variables["VIDEO_ROLE_ARN"]["Fn::GetAtt"][0].startswith("VideoRekognitionPublisher")
+    template.has_parameter("VideoApis", {"Default": "labels,moderation,text"})
+
+
+def test_the_collector_may_read_results_and_write_timelines_under_the_rendition_prefix(template):
+    statements, _ = _function_policy(template, "labeler.video.collect_handler")
+    by_action = {a: r for acts, r in statements for a in acts}
+    assert {"rekognition:GetLabelDetection", "rekognition:GetContentModeration", "rekognition:GetTextDetection",
+            "s3:PutObject", "dynamodb:UpdateItem", "dynamodb:PutItem"} <= set(by_action)
+    assert by_action["s3:PutObject"]["Fn::Join"][1][1] == f"/{resources.RENDITION_PREFIX}*"
+    assert not {a for a in by_action if a.startswith("rekognition:Start") or a == "iam:PassRole"}
+
+
+def test_a_video_waits_out_the_jobs_quota_on_its_queue_for_about_a_day(template):
+    """LimitExceeded is retried from the video queue: many receives, each hidden up to 15
+    minutes (the handler's back-off), so a burst of videos is started as jobs finish."""
+    queue = the(template, "AWS::SQS::Queue", {"RedrivePolicy": {
+        "deadLetterTargetArn": {"Fn::GetAtt": [Match.string_like_regexp("VideoStartDeadLetters"), "Arn"]},
+        "maxReceiveCount": resources.VIDEO_MAX_RECEIVES}})
+    assert queue["Properties"]["VisibilityTimeout"] >= 6 * resources.VIDEO_FUNCTION_TIMEOUT_SECONDS
+    assert resources.VIDEO_MAX_RECEIVES * 900 >= 86400 * 0.9  # receives x the back-off's ceiling
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("VideoStartQueue"), "Arn"]},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"], "BatchSize": 1,
+        "ScalingConfig": {"MaximumConcurrency": {"Ref": "VideoStartMaximumConcurrency"}}})
+    labeler = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
+    assert labeler["Properties"]["Environment"]["Variables"]["VIDEO_QUEUE_URL"]["Ref"].startswith("VideoStartQueue")

@@ -6,7 +6,7 @@ timeline beside the video and the summary record, as the local worker does.
   Videos get their own queue because starting may wait for a long time: over the
   concurrent-jobs quota (20 by default) Start* raises LimitExceededException and AWS
   queues nothing, so a burst of uploads waits its turn there, its messages hidden for
-  longer each time (up to 15 minutes) and sent to the DLQ only after VIDEO_MAX_RECEIVES
+  longer each time (up to 15 minutes) and sent to the DLQ only after infra/resources.py's VIDEO_MAX_RECEIVES
   tries (a day of waiting), where the photo queue gives up after 5.
 - ``start_handler``: each message's video, unless erased: a container Rekognition Video
   cannot read (WebM) gets a SKIPPED record saying so; otherwise the jobs are started
@@ -38,13 +38,12 @@ from .video_jobs import (
     start_jobs, start_requests, timeline_key, video_record,
 )
 
-VIDEO_MAX_RECEIVES = 100  # the video queue's redrive policy (infra/constructs)
 FINAL = ("SUCCEEDED", "FAILED", "ERROR")
 
 
 def _settings() -> dict[str, Any]:
     apis = tuple(a for a in os.environ.get("VIDEO_APIS", "labels,moderation,text").split(",") if a in APIS)
-    return {"apis": apis or ("labels",), "topic_arn": os.environ["VIDEO_TOPIC_ARN"],
+    return {"apis": apis, "topic_arn": os.environ["VIDEO_TOPIC_ARN"],
             "role_arn": os.environ["VIDEO_ROLE_ARN"], "min_confidence": float(os.environ.get("VIDEO_MIN_CONFIDENCE", 50))}
 
 
@@ -52,16 +51,14 @@ def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
     erased, _ = labels_table.stored_state(table, obj.key)
     if erased:
         return "erased"
+    settings = _settings()
+    if not settings["apis"]:
+        return _skipped(obj, table, "VideoAnalysisOff", "Video analysis is off in this stack (VideoApis=none): "
+                        "the video plays, but is not analysed.")
     if not obj.key.lower().endswith(VIDEO_SUFFIXES):
-        stamp = now_iso()
-        record = LabelRecord(
-            bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
-            error=AnalysisError(code="VideoFormatUnsupported", message=(
-                "Rekognition Video reads MP4, MOV and AVI (H.264) only: this video plays, but is not analysed.")),
-            analyzed_at=stamp, updated_at=stamp)
-        return {"written": STATUS_SKIPPED, "stale": "duplicate", "erased": "erased"}[
-            labels_table.put_record(table, record, obj.sequencer)]
-    requests = start_requests(bucket=obj.bucket, key=obj.key, version=obj.version, **_settings())
+        return _skipped(obj, table, "VideoFormatUnsupported", "Rekognition Video reads MP4, MOV and AVI (H.264) "
+                        "only: this video plays, but is not analysed.")
+    requests = start_requests(bucket=obj.bucket, key=obj.key, version=obj.version, **settings)
     jobs = start_jobs(rekognition, requests)
     noted = labels_table.put_jobs(table, bucket=obj.bucket, key=obj.key, tag=job_tag(obj.key, obj.version), jobs=jobs,
                                   sequencer=obj.sequencer, etag=obj.etag, size=obj.size)
@@ -92,6 +89,16 @@ def settle(key: str, tag: str, rekognition: Any, table: Any) -> str | None:
         outcome = finish(JobNotice(job_id=job["job_id"], status=status, api=api, tag=tag, bucket=item["bucket"],
                                    key=key), rekognition, table)
     return outcome
+
+
+def _skipped(obj: S3Object, table: Any, code: str, message: str) -> str:
+    """A SKIPPED record whose reason the owner sees (unless the video was erased)."""
+    stamp = now_iso()
+    record = LabelRecord(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED,
+                         engine="rekognition", error=AnalysisError(code=code, message=message),
+                         analyzed_at=stamp, updated_at=stamp)
+    return {"written": STATUS_SKIPPED, "stale": "duplicate", "erased": "erased"}[
+        labels_table.put_record(table, record, obj.sequencer)]
 
 
 def _video_of(body: str) -> S3Object:

@@ -244,3 +244,13 @@ def test_while_a_job_runs_the_sweeps_resend_changes_nothing(videos):
     videos.stub.add_response("get_label_detection", {"JobStatus": "IN_PROGRESS"}, {"JobId": "L", "MaxResults": 1})
     assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "duplicate"
     assert item(videos, KEY) is None
+
+
+def test_with_video_analysis_off_a_video_is_skipped_saying_so(videos, monkeypatch):
+    monkeypatch.setenv("VIDEO_APIS", "none")
+    messages = uploaded_and_queued(videos)
+
+    video.start_handler(video_event(videos, messages), LambdaContext())
+
+    record = record_of(item(videos, KEY))
+    assert record.status == "SKIPPED" and record.error.code == "VideoAnalysisOff"
