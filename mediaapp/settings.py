@@ -297,6 +297,8 @@ PHOTOS_STUCK_AFTER_SECONDS = int(env_float("PHOTOS_STUCK_AFTER_SECONDS", 120, lo
 # for 30 s, 60 s, 120 s, 240 s (7.5 min over its 5 receives) before the DLQ. Waiting longer
 # than that with no record, the sweep sends it to the labeler again (at most 3 times).
 AWS_STUCK_AFTER_SECONDS = int(env_float("AWS_STUCK_AFTER_SECONDS", 1200, lo=60, hi=7 * 86400))
+# A video's: its jobs may wait hours for the concurrent-jobs quota (infra/resources.py).
+AWS_VIDEO_STUCK_AFTER_SECONDS = int(env_float("AWS_VIDEO_STUCK_AFTER_SECONDS", 6 * 3600, lo=60, hi=7 * 86400))
 
 # Login rate limiting (photos.security): failures per address and per username.
 # A report hides a photo only on evidence: a staff member's, or this many distinct

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile, File
 
 from infra.functions.labeler.rendition import RenditionError, upright_jpeg
+from infra.functions.labeler.video_jobs import timeline_key
 from infra.resources import RENDITION_PREFIX  # the web app's S3 policy grants this prefix
 
 from . import video
@@ -107,9 +108,11 @@ def photo_stream(photo: Photo) -> str:
 
 
 def timeline_name(photo: Photo) -> str:
-    """Where a video's timeline (Rekognition Video's three responses) is kept: beside its
-    rendition, under the prefix the app may write (infra/resources.py)."""
-    return f"{RENDITION_PREFIX}{photo.uid}.timeline.json"
+    """Where a video's timeline (Rekognition Video's responses) is kept, under the prefix
+    the app may write: named from the object's key by the same function as the AWS
+    collector's (``renditions/<uid>.timeline.json`` for the app's own keys), so the app
+    reads what either path wrote."""
+    return timeline_key(photo.key)
 
 
 def save_timeline(photo: Photo, timeline: dict) -> str:

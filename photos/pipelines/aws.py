@@ -15,7 +15,7 @@ from botocore.config import Config
 from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from infra.functions.labeler import table as labels
@@ -97,9 +97,14 @@ class AwsPipeline(Pipeline):
         (a burst draining). Erased ones are the sync's to remove."""
         now = timezone.now()
         waited = max(stuck_after_seconds, settings.AWS_STUCK_AFTER_SECONDS)
+        # A video may wait hours for Rekognition Video's jobs quota, then take minutes per
+        # job: sent again (which also collects jobs whose completion was lost) only after
+        # AWS_VIDEO_STUCK_AFTER_SECONDS.
+        video_waited = max(waited, settings.AWS_VIDEO_STUCK_AFTER_SECONDS)
         stuck = list(Photo.objects.filter(
+            Q(kind=Photo.Kind.PHOTO, updated_at__lt=now - timedelta(seconds=waited))
+            | Q(kind=Photo.Kind.VIDEO, updated_at__lt=now - timedelta(seconds=video_waited)),
             status__in=[Photo.Status.UPLOADED, Photo.Status.QUEUED, Photo.Status.ANALYZING],
-            updated_at__lt=now - timedelta(seconds=waited),
         ).order_by("updated_at").values_list("id", "image", "size", "etag", "analysis_attempts")[:SWEEP_BATCH])
         if not stuck:
             return {"enqueued": 0, "failed": 0, "found": 0, "synced": 0}

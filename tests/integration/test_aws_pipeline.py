@@ -341,3 +341,48 @@ def test_a_live_upload_is_analysed_first_while_a_backfill_backlog_waits(local_aw
     sqs = boto3.client("sqs", endpoint_url=local_aws.endpoint, region_name="us-east-1")
     waiting = sqs.get_queue_attributes(QueueUrl=local_aws.backfill_url, AttributeNames=["ApproximateNumberOfMessages"])
     assert waiting["Attributes"]["ApproximateNumberOfMessages"] == str(BACKLOG)
+
+
+def test_a_video_is_given_the_hours_its_jobs_may_wait_before_the_sweep_sends_it_again(local_aws, client, fake_queue,
+                                                                                     settings):
+    """Rekognition Video's jobs may wait hours for the concurrent-jobs quota: a video
+    whose record has not come is sent again only after AWS_VIDEO_STUCK_AFTER_SECONDS (the
+    starter then also collects jobs whose completion was lost), a photo after
+    AWS_STUCK_AFTER_SECONDS. Used to be: a video was sent again after 20 minutes and
+    marked failed after an hour."""
+    from photos import tasks
+    from tests.samples import video
+
+    client.force_login(get_user_model().objects.create_user("owner", password="x"))
+    client.post("/photos/", {"photos": [SimpleUploadedFile("clip.mp4", video(seconds=1), "video/mp4")]})
+    drop_messages(local_aws)
+    clip = Photo.objects.get()
+    assert clip.is_video
+
+    waited(clip, settings, periods=3)  # an hour: long for a photo, not for a video
+    assert tasks.sweep_stuck_photos.run()["found"] == 0
+    waited(clip, settings, periods=settings.AWS_VIDEO_STUCK_AFTER_SECONDS / settings.AWS_STUCK_AFTER_SECONDS)
+    assert tasks.sweep_stuck_photos.run()["enqueued"] == 1
+
+
+def test_the_app_reads_the_timeline_the_collector_wrote(local_aws, client, fake_queue):
+    """One name for a video's timeline on both paths (video_jobs.timeline_key), under the
+    prefix the app may read and erase."""
+    import json
+
+    import boto3
+
+    from infra import resources
+    from infra.functions.labeler.video_jobs import TIMELINE_PREFIX, timeline_key
+    from photos.renditions import photo_timeline, timeline_name
+    from tests.samples import video
+
+    assert TIMELINE_PREFIX == resources.RENDITION_PREFIX
+    client.force_login(get_user_model().objects.create_user("owner", password="x"))
+    client.post("/photos/", {"photos": [SimpleUploadedFile("clip.mp4", video(seconds=1), "video/mp4")]})
+    clip = Photo.objects.get()
+    assert timeline_name(clip) == timeline_key(clip.key) == f"renditions/{clip.uid}.timeline.json"
+    s3 = boto3.client("s3", endpoint_url=local_aws.endpoint, region_name="us-east-1")
+    s3.put_object(Bucket=local_aws.bucket, Key=timeline_key(clip.key), Body=json.dumps({"frames": [0, 1000]}).encode())
+
+    assert photo_timeline(clip) == {"frames": [0, 1000]}
