@@ -203,14 +203,13 @@ def jobs_key(key: str) -> dict[str, str]:
     return {"pk": partition(key), "sk": JOBS_SORT_KEY}
 
 
-def put_jobs(table: Any, *, bucket: str, key: str, tag: str, jobs: dict[str, str], sequencer: str, etag: str,
-             size: int) -> bool:
-    """Note a video's started jobs (Start* name -> JobId), unless the photo was erased or
-    these jobs (the same tag: the same version) are noted already, whose statuses a
-    completion may have set. True if written."""
+def open_jobs(table: Any, *, bucket: str, key: str, tag: str, apis: list[str], sequencer: str, etag: str,
+              size: int) -> str:
+    """Before a video's first job starts: its jobs item (which jobs are expected, none
+    noted yet), unless the photo was erased ("erased") or this version's item is there
+    already ("exists", its notes and statuses kept); "opened" if written now."""
     item = {**jobs_key(key), "bucket": bucket, "key": key, "tag": tag, "s3_sequencer": sequencer, "etag": etag,
-            "size": int(size), "started_at": now_iso(),
-            "jobs": {api: {"job_id": job_id, "status": JOB_RUNNING} for api, job_id in jobs.items()}}
+            "size": int(size), "started_at": now_iso(), "expected": list(apis), "jobs": {}}
     try:
         table.meta.client.transact_write_items(TransactItems=[
             {"ConditionCheck": {"TableName": table.name, "Key": tombstone_key(key),
@@ -220,23 +219,44 @@ def put_jobs(table: Any, *, bucket: str, key: str, tag: str, jobs: dict[str, str
                      "ExpressionAttributeValues": {":tag": tag}}},
         ])
     except Exception as exc:
-        if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in [
-                r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]:
-            return False
+        if error_code(exc) != "TransactionCanceledException":
+            raise
+        reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            return "erased"
+        if reasons[1:2] == ["ConditionalCheckFailed"]:
+            return "exists"
         raise
-    return True
+    return "opened"
+
+
+def note_job(table: Any, *, key: str, tag: str, api: str, job_id: str) -> dict[str, Any] | None:
+    """Note a started job (kept as it is if its completion got there first); the jobs item
+    as it is now, or None if it is not this version's any more (erased, superseded)."""
+    try:
+        return table.update_item(
+            Key=jobs_key(key), UpdateExpression="SET jobs.#api = if_not_exists(jobs.#api, :job)",
+            ConditionExpression="tag = :tag", ExpressionAttributeNames={"#api": api},
+            ExpressionAttributeValues={":job": {"job_id": job_id, "status": JOB_RUNNING, "reason": ""}, ":tag": tag},
+            ReturnValues="ALL_NEW")["Attributes"]
+    except Exception as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
 
 
 def job_finished(table: Any, *, key: str, tag: str, api: str, job_id: str, status: str,
                  reason: str = "") -> dict[str, Any] | None:
-    """Set one job's final status; the jobs item as it is now, or None if it is not this
-    job's (erased, collected already, or superseded by a newer version's jobs)."""
+    """Set one job's final status (noting the job too, if its start is not noted yet);
+    the jobs item as it is now, or None if it is not this job's (erased, collected
+    already, or superseded by a newer version's jobs)."""
     try:
         return table.update_item(
-            Key=jobs_key(key), UpdateExpression="SET jobs.#api.#status = :status, jobs.#api.reason = :reason",
-            ConditionExpression="tag = :tag AND jobs.#api.job_id = :job",
-            ExpressionAttributeNames={"#api": api, "#status": "status"},
-            ExpressionAttributeValues={":status": status, ":reason": reason[:500], ":tag": tag, ":job": job_id},
+            Key=jobs_key(key), UpdateExpression="SET jobs.#api = :job",
+            ConditionExpression="tag = :tag AND (attribute_not_exists(jobs.#api) OR jobs.#api.job_id = :id)",
+            ExpressionAttributeNames={"#api": api},
+            ExpressionAttributeValues={":job": {"job_id": job_id, "status": status, "reason": reason[:500]},
+                                       ":tag": tag, ":id": job_id},
             ReturnValues="ALL_NEW")["Attributes"]
     except Exception as exc:
         if error_code(exc) == "ConditionalCheckFailedException":

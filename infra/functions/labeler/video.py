@@ -10,7 +10,8 @@ timeline beside the video and the summary record, as the local worker does.
   tries (a day of waiting), where the photo queue gives up after 5.
 - ``start_handler``: each message's video, unless erased: a container Rekognition Video
   cannot read (WebM) gets a SKIPPED record saying so; otherwise the jobs are started
-  (video_jobs.start_jobs, idempotent by token) and noted in the table (table.put_jobs).
+  (video_jobs.start_jobs, idempotent by token), each noted in the table as it starts
+  (table.open_jobs, table.note_job).
 - ``collect_handler``: each completion notice (SNS -> SQS) sets its job's status
   (table.job_finished); the notice that finds every job finished pages the results
   (video_jobs.collect_timeline), writes the timeline object and the record through the
@@ -48,6 +49,8 @@ def _settings() -> dict[str, Any]:
 
 
 def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
+    """Start a video's jobs, each noted as soon as it is started (so a completion that
+    comes while a later Start* waits for the quota is kept); the outcome."""
     erased, _ = labels_table.stored_state(table, obj.key)
     if erased:
         return "erased"
@@ -59,26 +62,35 @@ def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
         return _skipped(obj, table, "VideoFormatUnsupported", "Rekognition Video reads MP4, MOV and AVI (H.264) "
                         "only: this video plays, but is not analysed.")
     requests = start_requests(bucket=obj.bucket, key=obj.key, version=obj.version, **settings)
-    jobs = start_jobs(rekognition, requests)
-    noted = labels_table.put_jobs(table, bucket=obj.bucket, key=obj.key, tag=job_tag(obj.key, obj.version), jobs=jobs,
-                                  sequencer=obj.sequencer, etag=obj.etag, size=obj.size)
-    logger.info("video jobs started" if noted else "video jobs already noted (or erased)",
-                extra={"key": obj.key, "jobs": jobs})
-    if noted:
+    tag = job_tag(obj.key, obj.version)
+    opened = labels_table.open_jobs(table, bucket=obj.bucket, key=obj.key, tag=tag, apis=list(requests),
+                                    sequencer=obj.sequencer, etag=obj.etag, size=obj.size)
+    if opened == "erased":
+        return "erased"
+    for api, request in requests.items():
+        # Idempotent by its token: a job started on an earlier try comes back as it was.
+        # LimitExceeded or throttling here is raised: the message is retried later, and
+        # the jobs started so far stay noted.
+        job_id = start_jobs(rekognition, {api: request})[api]
+        if labels_table.note_job(table, key=obj.key, tag=tag, api=api, job_id=job_id) is None:
+            return "erased"  # erased (or superseded) while starting: the jobs run for nothing
+    logger.info("video jobs started", extra={"key": obj.key, "again": opened == "exists"})
+    if opened == "opened":
         return "video-started"
-    # Started before: a duplicate event, or the app's sweep asking again because no record
-    # came. A job that finished without its notice reaching us (lost on the way) is
-    # collected now, from its own status.
-    settled = settle(obj.key, job_tag(obj.key, obj.version), rekognition, table)
-    return settled or "duplicate"
+    # Started before: a duplicate event, a retry after the quota, or the app's sweep asking
+    # again because no record came. A job that finished without its notice reaching us
+    # (lost on the way; a start with a token already used sends none) is collected now.
+    return settle(obj.key, tag, rekognition, table) or "duplicate"
 
 
 def settle(key: str, tag: str, rekognition: Any, table: Any) -> str | None:
-    """Collect a video whose running jobs have all finished though not every notice came;
-    the outcome, or None while any still runs."""
+    """Collect a video whose jobs have all finished though not every notice came; the
+    outcome, or None while any still runs."""
     item = labels_table.running_jobs(table, key)
     if item is None or item.get("tag") != tag:
         return None
+    if all_final(item):
+        return collect_jobs(item, rekognition, table)
     outcome = None
     for api, job in item["jobs"].items():
         if job["status"] in FINAL:
@@ -89,6 +101,12 @@ def settle(key: str, tag: str, rekognition: Any, table: Any) -> str | None:
         outcome = finish(JobNotice(job_id=job["job_id"], status=status, api=api, tag=tag, bucket=item["bucket"],
                                    key=key), rekognition, table)
     return outcome
+
+
+def all_final(item: dict[str, Any]) -> bool:
+    """Every expected job started and finished."""
+    jobs = item.get("jobs", {})
+    return all(api in jobs and jobs[api]["status"] in FINAL for api in item.get("expected", jobs))
 
 
 def _skipped(obj: S3Object, table: Any, code: str, message: str) -> str:
@@ -133,7 +151,7 @@ def collect_notice(body: str, rekognition: Any, table: Any) -> str:
 
 
 def finish(notice: JobNotice, rekognition: Any, table: Any) -> str:
-    """One job finished: noted; the last of a video's jobs to finish is collected."""
+    """One job finished: noted; the notice that finds every expected job finished collects."""
     if notice.status not in FINAL:
         return "ignored"
     item = labels_table.job_finished(table, key=notice.key, tag=notice.tag, api=notice.api, job_id=notice.job_id,
@@ -141,22 +159,28 @@ def finish(notice: JobNotice, rekognition: Any, table: Any) -> str:
     if item is None:
         logger.info("a completion for jobs no longer noted (collected, erased or superseded)", extra={"key": notice.key})
         return "stale"
-    jobs = item["jobs"]
-    if any(job["status"] not in FINAL for job in jobs.values()):
+    if not all_final(item):
         return "waiting"
+    return collect_jobs(item, rekognition, table)
+
+
+def collect_jobs(item: dict[str, Any], rekognition: Any, table: Any) -> str:
+    """Page every finished job's results into the timeline object and the record (through
+    the tombstone-checked transaction), then forget the jobs."""
+    jobs, key = item["jobs"], labels_table.object_key(item)
     succeeded = {api: job["job_id"] for api, job in jobs.items() if job["status"] == "SUCCEEDED"}
     timeline = collect_timeline(rekognition, succeeded)
     failures = {api: failure_reason(rekognition, api, job["job_id"]) for api, job in jobs.items()
                 if job["status"] != "SUCCEEDED"}
-    record = video_record(timeline, bucket=item["bucket"], key=notice.key, etag=str(item.get("etag", "")),
+    record = video_record(timeline, bucket=item["bucket"], key=key, etag=str(item.get("etag", "")),
                           size=int(item.get("size", 0)), failures=failures)
-    name = timeline_key(notice.key)
+    name = timeline_key(key)
     s3_client().put_object(Bucket=item["bucket"], Key=name, Body=json.dumps(timeline, separators=(",", ":")).encode(),
                            ContentType="application/json")
     outcome = labels_table.put_record(table, record, str(item["s3_sequencer"]))
     if outcome == "erased":  # erased while collecting: the timeline goes too
         s3_client().delete_object(Bucket=item["bucket"], Key=name)
-    labels_table.drop_jobs(table, key=notice.key, tag=notice.tag)
+    labels_table.drop_jobs(table, key=key, tag=item["tag"])
     metrics.add_metric(name="VideosLabeled" if record.status == "LABELED" else "VideosFailed", unit=MetricUnit.Count,
                        value=1)
     return {"written": record.status, "stale": "duplicate", "erased": "erased"}[outcome]

@@ -79,10 +79,12 @@ def timeline_key(object_key: str) -> str:
     return f"{TIMELINE_PREFIX}{name}.timeline.json"
 
 
-def job_token(bucket: str, key: str, version: str | None, api: str) -> str:
-    """``ClientRequestToken``: one per (object version, API), so a duplicate event, a
-    retried message or a second starter gets the job already started, not another."""
-    digest = hashlib.sha256(f"{bucket}\0{key}\0{version or ''}\0{api}".encode()).hexdigest()
+def job_token(bucket: str, key: str, version: str | None, api: str, settings: str = "") -> str:
+    """``ClientRequestToken``: one per (object version, API, request settings), so a
+    duplicate event, a retried message or a second starter gets the job already started
+    (for 7 days), not another. The settings (MinConfidence) are in it because the same
+    token with other parameters is refused (IdempotentParameterMismatchException)."""
+    digest = hashlib.sha256(f"{bucket}\0{key}\0{version or ''}\0{api}\0{settings}".encode()).hexdigest()
     return digest[:64]
 
 
@@ -102,7 +104,8 @@ def start_requests(*, bucket: str, key: str, version: str | None, apis: tuple[st
     requests = {}
     for name in apis:
         api = APIS[name]
-        request: dict[str, Any] = {"Video": video, "ClientRequestToken": job_token(bucket, key, version, api),
+        request: dict[str, Any] = {"Video": video, "ClientRequestToken": job_token(bucket, key, version, api,
+                                                                                   f"{float(min_confidence)}"),
                                    "JobTag": job_tag(key, version), "NotificationChannel": channel}
         if name in ("labels", "moderation"):
             request["MinConfidence"] = float(min_confidence)
@@ -119,6 +122,12 @@ def start_jobs(rekognition: Any, requests: dict[str, dict[str, Any]]) -> dict[st
     method = {"StartLabelDetection": "start_label_detection", "StartContentModeration": "start_content_moderation",
               "StartTextDetection": "start_text_detection"}
     return {api: getattr(rekognition, method[api])(**request)["JobId"] for api, request in requests.items()}
+
+
+# AWS's guide shows a notice's API as the Start* name, its API reference as the job
+# type ("LABEL_DETECTION"): both are read.
+NOTICE_APIS = {"LABEL_DETECTION": "StartLabelDetection", "CONTENT_MODERATION": "StartContentModeration",
+               "TEXT_DETECTION": "StartTextDetection"}
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,8 @@ def parse_notice(body: str) -> JobNotice:
         if isinstance(message, dict) and message.get("Type") == "Notification" and "Message" in message:
             message = json.loads(message["Message"])
         video = message.get("Video") or {}
-        return JobNotice(job_id=str(message["JobId"]), status=str(message["Status"]), api=str(message["API"]),
+        api = str(message["API"])
+        return JobNotice(job_id=str(message["JobId"]), status=str(message["Status"]), api=NOTICE_APIS.get(api, api),
                          tag=str(message.get("JobTag") or ""), bucket=str(video.get("S3Bucket") or ""),
                          key=str(video.get("S3ObjectName") or ""))
     except (TypeError, ValueError, KeyError, AttributeError) as exc:

@@ -164,10 +164,25 @@ def test_over_the_concurrent_jobs_quota_the_video_waits_on_its_queue(videos):
     result = video.start_handler(video_event(videos, messages), LambdaContext())
 
     assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
-    assert labels.running_jobs(videos.table, KEY) is None and item(videos, KEY) is None
+    assert item(videos, KEY) is None
+    # The label job, started, is noted at once: were it to finish before the retry, its
+    # completion (sent once) would be kept, not dropped for want of a note.
+    noted = labels.running_jobs(videos.table, KEY)
+    assert {api: j["job_id"] for api, j in noted["jobs"].items()} == {"StartLabelDetection": "L"}
+    assert noted["expected"] == ["StartLabelDetection", "StartContentModeration"]
     # Still on its queue (hidden for the back-off), not in a DLQ: it is retried.
     attributes = videos.sqs.get_queue_attributes(QueueUrl=videos.video_queue, AttributeNames=["All"])["Attributes"]
     assert int(attributes["ApproximateNumberOfMessagesNotVisible"]) == 1
+
+    # The label job finishes meanwhile; the retry starts the other, and the video is
+    # collected when that one finishes.
+    assert collect(videos, notice("L", "StartLabelDetection")) == {"batchItemFailures": []}
+    expect_starts(videos)
+    videos.stub.add_response("get_content_moderation", {"JobStatus": "IN_PROGRESS"}, {"JobId": "M", "MaxResults": 1})
+    assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "duplicate"
+    expect_results(videos)
+    collect(videos, notice("M", "CONTENT_MODERATION"))  # the API reference's spelling of API
+    assert record_of(item(videos, KEY)).status == "LABELED"
 
 
 def test_a_failed_job_is_on_the_record_with_rekognitions_reason(videos, monkeypatch):
