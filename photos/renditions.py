@@ -18,7 +18,7 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile, File
 
 from infra.functions.labeler.rendition import RenditionError, upright_jpeg
-from infra.functions.labeler.video_jobs import timeline_key
+from infra.functions.labeler.video_jobs import stream_key, timeline_key
 from infra.resources import RENDITION_PREFIX  # the web app's S3 policy grants this prefix
 
 from . import video
@@ -60,8 +60,10 @@ def _poster_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
 
 
 def stream_name(photo: Photo) -> str:
-    """A video's stream rendition: H.264 in MP4, what every browser plays, no metadata."""
-    return f"{RENDITION_PREFIX}{photo.uid}.mp4"
+    """A video's stream rendition: H.264 in MP4, what every browser plays, no metadata;
+    in AWS also what Rekognition Video analyses of a video it cannot read itself (HEVC,
+    WebM): named from the key by the same function as the starter's."""
+    return stream_key(photo.key)
 
 
 def photo_make_stream(*, photo_id: int) -> str | None:

@@ -89,8 +89,11 @@ class VideoAnalysis(Construct):
             log_group=logs.LogGroup(self, "CollectorLogs", retention=logs.RetentionDays.ONE_MONTH),
             description="Pages Rekognition Video's results into the timeline and the record (labeler/video.py).",
         )
+        # A few collectors at once: each pages Get* results, and Get* allows 5-20 calls a
+        # second per account (docs/aws.md).
         self.collector.add_event_source(sources.SqsEventSource(
-            self.completions, batch_size=resources.SQS_BATCH_SIZE, report_batch_item_failures=True))
+            self.completions, batch_size=resources.SQS_BATCH_SIZE, report_batch_item_failures=True,
+            max_concurrency=resources.VIDEO_COLLECT_CONCURRENCY))
 
         # The labeler hands videos to the starter's queue.
         labeler.function.add_environment("VIDEO_QUEUE_URL", self.queue.queue_url)
@@ -104,8 +107,13 @@ class VideoAnalysis(Construct):
         self.starter.add_to_role_policy(iam.PolicyStatement(
             actions=["iam:PassRole"], resources=[self.publisher.role_arn],
             conditions={"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}))
+        # Rekognition reads the video, or for one it cannot read (HEVC, WebM) the app's H.264
+        # stream rendition, with the starter's permissions; the starter reads a video's
+        # container (ranged GETs) for its codec, and asks whether the stream is made yet
+        # (HeadObject: 404 with s3:ListBucket, 403 without).
         self.starter.add_to_role_policy(iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion"],
-                                                            resources=[uploads]))
+                                                            resources=[uploads, timelines]))
+        self.starter.add_to_role_policy(iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn]))
         # A duplicate start asks running jobs for their status (a lost completion).
         self.starter.add_to_role_policy(iam.PolicyStatement(actions=GET_ACTIONS, resources=["*"]))
         # Query: the tombstone and the record; the jobs item and a SKIPPED record, each

@@ -486,6 +486,9 @@ def test_the_starter_may_start_jobs_and_pass_the_publisher_role_to_rekognition_o
     (passrole,) = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "iam:PassRole"]
     assert passrole["Resource"]["Fn::GetAtt"][0].startswith("VideoRekognitionPublisher")
     assert passrole["Condition"] == {"StringEquals": {"iam:PassedToService": "rekognition.amazonaws.com"}}
+    reads = next(r for acts, r in statements if "s3:GetObject" in acts)
+    assert sorted(part["Fn::Join"][1][1] for part in reads) == [f"/{resources.RENDITION_PREFIX}*",
+                                                                 f"/{resources.UPLOAD_PREFIX}*"]  # the video or its stream
     function = the(template, "AWS::Lambda::Function", {"Handler": "labeler.video.start_handler"})
     variables = function["Properties"]["Environment"]["Variables"]
     assert variables["VIDEO_APIS"] == {"Ref": "VideoApis"} and variables["VIDEO_MIN_CONFIDENCE"] == {"Ref": "VideoMinConfidence"}

@@ -27,10 +27,12 @@ from typing import Any, Iterable
 from .core import error_code
 from .parsing import parse_record
 from .record import LabelRecord, RecordError, now_iso
+from .video_jobs import stream_key
 
 SORT_KEY = "ANALYSIS"
 TOMBSTONE_SORT_KEY = "ERASED"
 JOBS_SORT_KEY = "VIDEOJOBS"
+ALIAS_SORT_KEY = "VIDEOJOBSFOR"  # on a stream rendition's partition: the video it stands for
 JOB_RUNNING = "RUNNING"
 # The sync index: partition gsi1pk = "SYNC#<shard>", sort key updated_at.
 SYNC_INDEX = "sync"
@@ -193,6 +195,7 @@ def erase(table: Any, *, bucket: str, key: str, reason: str) -> None:
         {"Put": {"TableName": table.name, "Item": tombstone}},
         {"Delete": {"TableName": table.name, "Key": record_key(key)}},
         {"Delete": {"TableName": table.name, "Key": jobs_key(key)}},
+        {"Delete": {"TableName": table.name, "Key": alias_key(stream_key(key))}},
     ])
 
 
@@ -201,6 +204,22 @@ def erase(table: Any, *, bucket: str, key: str, reason: str) -> None:
 
 def jobs_key(key: str) -> dict[str, str]:
     return {"pk": partition(key), "sk": JOBS_SORT_KEY}
+
+
+def alias_key(analysed: str) -> dict[str, str]:
+    return {"pk": partition(analysed), "sk": ALIAS_SORT_KEY}
+
+
+def put_alias(table: Any, *, analysed: str, key: str) -> None:
+    """Rekognition analyses ``analysed`` (a video's stream rendition) for the video ``key``:
+    its completion notices name the rendition, and find the video through this."""
+    table.put_item(Item={**alias_key(analysed), "video_key": key})
+
+
+def video_of(table: Any, analysed: str) -> str | None:
+    """The video a stream rendition was analysed for, or None."""
+    item = table.get_item(Key=alias_key(analysed), ConsistentRead=True).get("Item")
+    return str(item["video_key"]) if item else None
 
 
 def open_jobs(table: Any, *, bucket: str, key: str, tag: str, apis: list[str], sequencer: str, etag: str,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -30,13 +31,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import table as labels_table
-from .core import is_transient
+from .core import error_code, is_transient
 from .events import PoisonMessage, S3Object
 from .handler import back_off, clients, logger, metrics, s3_client
-from .record import STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
+from .record import STATUS_FAILED, STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
 from .video_jobs import (
-    APIS, GET_CALLS, JobNotice, NotAJobNotice, VIDEO_SUFFIXES, collect_timeline, failure_reason, job_tag, parse_notice,
-    start_jobs, start_requests, timeline_key, video_record,
+    APIS, GET_CALLS, TIMELINE_PREFIX, VIDEO_SUFFIXES, JobNotice, NotAJobNotice, collect_timeline, container_codec,
+    failure_reason, job_tag, parse_notice, start_jobs, start_requests, stream_key, timeline_key, video_record,
 )
 
 FINAL = ("SUCCEEDED", "FAILED", "ERROR")
@@ -58,20 +59,27 @@ def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
     if not settings["apis"]:
         return _skipped(obj, table, "VideoAnalysisOff", "Video analysis is off in this stack (VideoApis=none): "
                         "the video plays, but is not analysed.")
-    if not obj.key.lower().endswith(VIDEO_SUFFIXES):
-        return _skipped(obj, table, "VideoFormatUnsupported", "Rekognition Video reads MP4, MOV and AVI (H.264) "
-                        "only: this video plays, but is not analysed.")
-    requests = start_requests(bucket=obj.bucket, key=obj.key, version=obj.version, **settings)
+    analysed, version = analysed_object(obj)
     tag = job_tag(obj.key, obj.version)
+    requests = start_requests(bucket=obj.bucket, key=analysed, version=version, tag=tag, **settings)
     opened = labels_table.open_jobs(table, bucket=obj.bucket, key=obj.key, tag=tag, apis=list(requests),
                                     sequencer=obj.sequencer, etag=obj.etag, size=obj.size)
     if opened == "erased":
         return "erased"
+    if analysed != obj.key:
+        labels_table.put_alias(table, analysed=analysed, key=obj.key)
     for api, request in requests.items():
         # Idempotent by its token: a job started on an earlier try comes back as it was.
         # LimitExceeded or throttling here is raised: the message is retried later, and
         # the jobs started so far stay noted.
-        job_id = start_jobs(rekognition, {api: request})[api]
+        try:
+            job_id = start_jobs(rekognition, {api: request})[api]
+        except Exception as exc:
+            if error_code(exc) not in REFUSALS:
+                raise
+            labels_table.drop_jobs(table, key=obj.key, tag=tag)
+            status, code = REFUSALS[error_code(exc)]
+            return _skipped(obj, table, code, f"Rekognition Video refused it: {exc}"[:500], status=status)
         if labels_table.note_job(table, key=obj.key, tag=tag, api=api, job_id=job_id) is None:
             return "erased"  # erased (or superseded) while starting: the jobs run for nothing
     logger.info("video jobs started", extra={"key": obj.key, "again": opened == "exists"})
@@ -81,6 +89,44 @@ def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
     # again because no record came. A job that finished without its notice reaching us
     # (lost on the way; a start with a token already used sends none) is collected now.
     return settle(obj.key, tag, rekognition, table) or "duplicate"
+
+
+class StreamNotReady(Exception):
+    """The video is not H.264 and the app's worker has not made its H.264 stream yet."""
+
+
+# Start* refusals no retry changes: on the record, with Rekognition's words.
+REFUSALS = {"VideoTooLargeException": (STATUS_SKIPPED, "VideoTooLarge"),
+            "InvalidS3ObjectException": (STATUS_FAILED, "InvalidS3Object"),
+            "InvalidParameterException": (STATUS_FAILED, "InvalidParameter"),
+            "AccessDeniedException": (STATUS_FAILED, "AccessDenied")}
+
+
+def analysed_object(obj: S3Object) -> tuple[str, str | None]:
+    """What Rekognition Video reads for a video: the video itself when its container
+    names H.264 (or does not say: Rekognition then does), otherwise (an iPhone's HEVC,
+    a WebM) the H.264 stream rendition the app's worker makes of every video, once it is
+    there (StreamNotReady until then: the message waits on the queue)."""
+    s3 = s3_client()
+    if obj.key.lower().endswith(VIDEO_SUFFIXES):
+        version = {"VersionId": obj.version} if obj.version else {}
+
+        def read(start: int, length: int) -> bytes:
+            got = s3.get_object(Bucket=obj.bucket, Key=obj.key, Range=f"bytes={start}-{start + length - 1}", **version)
+            return got["Body"].read()
+        size = obj.size or int(s3.head_object(Bucket=obj.bucket, Key=obj.key, **version)["ContentLength"])
+        codec = container_codec(read, size)
+        if codec in (None, "h264"):
+            return obj.key, obj.version
+        logger.info("not H.264: its stream rendition is analysed", extra={"key": obj.key, "codec": codec})
+    name = stream_key(obj.key)
+    try:
+        head = s3.head_object(Bucket=obj.bucket, Key=name)
+    except Exception as exc:
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            raise StreamNotReady(f"{name} is not made yet") from None
+        raise
+    return name, head.get("VersionId")
 
 
 def settle(key: str, tag: str, rekognition: Any, table: Any) -> str | None:
@@ -109,13 +155,13 @@ def all_final(item: dict[str, Any]) -> bool:
     return all(api in jobs and jobs[api]["status"] in FINAL for api in item.get("expected", jobs))
 
 
-def _skipped(obj: S3Object, table: Any, code: str, message: str) -> str:
-    """A SKIPPED record whose reason the owner sees (unless the video was erased)."""
+def _skipped(obj: S3Object, table: Any, code: str, message: str, *, status: str = STATUS_SKIPPED) -> str:
+    """A SKIPPED (or FAILED) record whose reason the owner sees (unless the video was erased)."""
     stamp = now_iso()
-    record = LabelRecord(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED,
+    record = LabelRecord(bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=status,
                          engine="rekognition", error=AnalysisError(code=code, message=message),
                          analyzed_at=stamp, updated_at=stamp)
-    return {"written": STATUS_SKIPPED, "stale": "duplicate", "erased": "erased"}[
+    return {"written": status, "stale": "duplicate", "erased": "erased"}[
         labels_table.put_record(table, record, obj.sequencer)]
 
 
@@ -133,8 +179,9 @@ def start_record(record: SQSRecord, lambda_context: Any = None) -> str:
     try:
         outcome = start_video(obj, rekognition, table)
     except Exception as exc:
-        # Over the concurrent-jobs quota, throttled: back on the queue, later each time.
-        transient = is_transient(exc)
+        # Over the concurrent-jobs quota, throttled, the stream rendition not made yet:
+        # back on the queue, later each time.
+        transient = is_transient(exc) or isinstance(exc, StreamNotReady)
         delay = back_off(record) if transient else None
         (logger.warning if transient else logger.exception)(
             "video not started, will be retried", extra={"key": obj.key, "error": repr(exc), "retry_in": delay})
@@ -154,6 +201,11 @@ def finish(notice: JobNotice, rekognition: Any, table: Any) -> str:
     """One job finished: noted; the notice that finds every expected job finished collects."""
     if notice.status not in FINAL:
         return "ignored"
+    if notice.key.startswith(TIMELINE_PREFIX):  # a stream rendition analysed for its video
+        video_key = labels_table.video_of(table, notice.key)
+        if video_key is None:
+            return "stale"
+        notice = replace(notice, key=video_key)
     item = labels_table.job_finished(table, key=notice.key, tag=notice.tag, api=notice.api, job_id=notice.job_id,
                                      status=notice.status)
     if item is None:

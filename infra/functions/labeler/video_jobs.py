@@ -70,13 +70,63 @@ def video_message(obj: Any) -> str:
     return json.dumps({"video": asdict(obj)})
 
 
-def timeline_key(object_key: str) -> str:
-    """The timeline object of a video: ``renditions/<uuid>.timeline.json`` for the app's
-    keys (``uploads/<yyyy>/<mm>/<uuid>.<ext>``, the uuid being the photo's), a digest of
-    the key for anything else put in the bucket (two folders may hold the same name)."""
+def _rendition_stem(object_key: str) -> str:
+    """``renditions/<uuid>`` for the app's keys (``uploads/<yyyy>/<mm>/<uuid>.<ext>``, the
+    uuid being the photo's), a digest of the key for anything else put in the bucket (two
+    folders may hold the same name)."""
     stem = PurePosixPath(object_key).stem
     name = stem if _UUID.match(stem) else hashlib.sha256(object_key.encode()).hexdigest()[:32]
-    return f"{TIMELINE_PREFIX}{name}.timeline.json"
+    return f"{TIMELINE_PREFIX}{name}"
+
+
+def timeline_key(object_key: str) -> str:
+    """The timeline object of a video, beside its renditions."""
+    return f"{_rendition_stem(object_key)}.timeline.json"
+
+
+def stream_key(object_key: str) -> str:
+    """A video's stream rendition (H.264 in MP4, made by the app's worker): what
+    Rekognition Video analyses when the original is not H.264."""
+    return f"{_rendition_stem(object_key)}.mp4"
+
+
+# Sample entry formats of a video track (the ``stsd`` box of MP4/MOV): what the codec is,
+# read from the container alone (no decoder in the Lambda).
+SAMPLE_ENTRIES = {b"avc1": "h264", b"avc3": "h264", b"hvc1": "hevc", b"hev1": "hevc", b"av01": "av1",
+                  b"vp09": "vp9", b"mp4v": "mpeg4"}
+MOOV_READ_BYTES = 512 * 1024  # a track's sample description sits near the start of moov
+
+
+def container_codec(read: Any, size: int) -> str | None:
+    """The video codec an MP4/MOV names, walking its top-level boxes with ranged reads
+    (``read(start, length) -> bytes``) to ``moov`` wherever it is (phones write it last);
+    None if it cannot tell (Rekognition then says)."""
+    offset = 0
+    for _ in range(64):  # ftyp, free, mdat, moov...: a handful of top-level boxes
+        if offset + 8 > size:
+            return None
+        header = read(offset, 16)
+        if len(header) < 8:
+            return None
+        length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+        header_size = 8
+        if length == 1 and len(header) >= 16:  # a 64-bit size
+            length, header_size = int.from_bytes(header[8:16], "big"), 16
+        elif length == 0:  # to the end of the file
+            length = size - offset
+        if kind == b"moov":
+            moov = read(offset + header_size, min(length - header_size, MOOV_READ_BYTES))
+            at = moov.find(b"stsd")
+            while at >= 0:
+                entry = moov[at + 16 : at + 20]  # type, version/flags, entry count, entry size: then its format
+                if entry in SAMPLE_ENTRIES:
+                    return SAMPLE_ENTRIES[entry]
+                at = moov.find(b"stsd", at + 4)
+            return None
+        if length < header_size:
+            return None
+        offset += length
+    return None
 
 
 def job_token(bucket: str, key: str, version: str | None, api: str, settings: str = "") -> str:
@@ -97,8 +147,10 @@ def job_tag(key: str, version: str | None) -> str:
 
 
 def start_requests(*, bucket: str, key: str, version: str | None, apis: tuple[str, ...], topic_arn: str,
-                   role_arn: str, min_confidence: float) -> dict[str, dict[str, Any]]:
-    """The Start* requests for a video: Start* name -> its parameters."""
+                   role_arn: str, min_confidence: float, tag: str | None = None) -> dict[str, dict[str, Any]]:
+    """The Start* requests for a video (``key``: the object Rekognition reads, the video
+    or its stream rendition; ``tag``: the video's, by default this object's): Start*
+    name -> its parameters."""
     video = {"S3Object": {"Bucket": bucket, "Name": key, **({"Version": version} if version else {})}}
     channel = {"SNSTopicArn": topic_arn, "RoleArn": role_arn}
     requests = {}
@@ -106,7 +158,7 @@ def start_requests(*, bucket: str, key: str, version: str | None, apis: tuple[st
         api = APIS[name]
         request: dict[str, Any] = {"Video": video, "ClientRequestToken": job_token(bucket, key, version, api,
                                                                                    f"{float(min_confidence)}"),
-                                   "JobTag": job_tag(key, version), "NotificationChannel": channel}
+                                   "JobTag": tag or job_tag(key, version), "NotificationChannel": channel}
         if name in ("labels", "moderation"):
             request["MinConfidence"] = float(min_confidence)
         if name == "text":

@@ -11,7 +11,7 @@ import json
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from infra.functions.labeler import handler as labeler
 from infra.functions.labeler import video
@@ -19,9 +19,10 @@ from infra.functions.labeler import table as labels
 from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, ModerationLabel
 from infra.functions.labeler.table import record_of
 from infra.functions.labeler.timeline import FrameAnalysis, VideoFacts, get_content_moderation, get_label_detection
-from infra.functions.labeler.video_jobs import job_tag, timeline_key
+from infra.functions.labeler.video_jobs import job_tag, stream_key, timeline_key
 from infra.local_aws import LambdaContext
 from tests.infra.functions.labeler.test_handler import BUCKET, aws, item, sqs_event  # noqa: F401 (the fixture)
+from tests.samples import video as sample_video
 
 KEY = "uploads/2026/12/0b7f7c1e-2f7a-4b8a-9d0e-1c2d3e4f5a6b.mp4"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:AmazonRekognition-mediaapp-video"
@@ -75,8 +76,8 @@ def uploaded_and_queued(env, key=KEY) -> list[dict]:
     return queued_videos(env)
 
 
-def notice(job_id: str, api: str, status: str = "SUCCEEDED", key: str = KEY, version=None) -> str:
-    body = {"JobId": job_id, "Status": status, "API": api, "JobTag": job_tag(key, version), "Timestamp": 1,
+def notice(job_id: str, api: str, status: str = "SUCCEEDED", key: str = KEY, version=None, tag_key=None) -> str:
+    body = {"JobId": job_id, "Status": status, "API": api, "JobTag": job_tag(tag_key or key, version), "Timestamp": 1,
             "Video": {"S3ObjectName": key, "S3Bucket": BUCKET}}
     return json.dumps({"Type": "Notification", "MessageId": "n", "TopicArn": TOPIC, "Message": json.dumps(body)})
 
@@ -213,14 +214,47 @@ def test_an_erasure_while_jobs_run_leaves_nothing_for_the_late_completion(videos
     assert "Contents" not in videos.s3.list_objects_v2(Bucket=BUCKET, Prefix="renditions/")
 
 
-def test_a_webm_is_recorded_as_skipped_with_the_reason(videos):
-    key = "uploads/2026/12/0b7f7c1e-2f7a-4b8a-9d0e-1c2d3e4f5a6c.webm"
-    messages = uploaded_and_queued(videos, key=key)
+@pytest.mark.parametrize("container, suffix", [("hevc.mov", ".mov"), ("webm", ".webm")])
+def test_a_video_rekognition_cannot_read_is_analysed_through_its_h264_stream(videos, container, suffix):
+    """An iPhone's HEVC (told from its container's sample entry, read by ranged GETs, moov
+    last) or a WebM: Rekognition Video reads H.264 only, so its jobs read the app's H.264
+    stream rendition, once the worker has made it (until then the video waits on its
+    queue); their notices name the rendition, and the record is the video's."""
+    key = KEY.removesuffix(".mp4") + suffix
+    videos.s3.put_object(Bucket=BUCKET, Key=key, Body=sample_video(container=container, seconds=1))
+    labeler.handler(sqs_event(videos), LambdaContext())
+    messages = queued_videos(videos)
 
-    video.start_handler(video_event(videos, messages), LambdaContext())
+    result = video.start_handler(video_event(videos, messages), LambdaContext())  # no stream yet
+    assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert item(videos, key) is None
 
+    stream = stream_key(key)
+    version = videos.s3.put_object(Bucket=BUCKET, Key=stream, Body=b"h264 stream").get("VersionId")
+    for api, job_id in (("StartLabelDetection", "L"), ("StartContentModeration", "M")):
+        videos.stub.add_response(STARTS[api], {"JobId": job_id}, {
+            "Video": {"S3Object": {"Bucket": BUCKET, "Name": stream, **({"Version": version} if version else {})}},
+            "ClientRequestToken": ANY, "JobTag": job_tag(key, None), "NotificationChannel": ANY, "MinConfidence": 55.0})
+    assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "video-started"
+
+    collect(videos, notice("L", "StartLabelDetection", key=stream, tag_key=key))
+    expect_results(videos)
+    collect(videos, notice("M", "StartContentModeration", key=stream, tag_key=key))
     record = record_of(item(videos, key))
-    assert record.status == "SKIPPED" and "MP4, MOV and AVI" in record.error.message
+    assert record.status == "LABELED" and record.key == key
+    assert videos.s3.get_object(Bucket=BUCKET, Key=timeline_key(key))["ContentLength"] > 0
+
+
+def test_a_video_over_rekognitions_limits_is_skipped_saying_why(videos):
+    messages = uploaded_and_queued(videos)
+    videos.stub.add_client_error("start_label_detection", "VideoTooLargeException",
+                                 "The file size or duration of the video is too large.", 400)
+
+    assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "SKIPPED"
+
+    record = record_of(item(videos, KEY))
+    assert record.error.code == "VideoTooLarge" and "too large" in record.error.message
+    assert labels.running_jobs(videos.table, KEY) is None
 
 
 def test_without_the_video_path_a_video_is_skipped_with_a_reason_not_called_a_bad_photo(aws, monkeypatch):  # noqa: F811
