@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import timedelta
 from functools import cache
 
-import cv2
 from botocore.exceptions import ClientError
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -21,9 +20,7 @@ from django.utils import timezone
 from infra.functions.labeler import AnalyzeOptions, ImageRef, analyze, is_transient
 from infra.functions.labeler.core import RENDITION_HELPS
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, AnalysisError, LabelRecord, now_iso
-from infra.functions.labeler.timeline import (
-    FrameAnalysis, VideoFacts, get_content_moderation, get_label_detection, get_text_detection, summary_record,
-)
+from infra.functions.labeler.timeline import summary_record
 from infra.functions.labeler.rendition import RenditionError, analysis_rendition, needs_rendition
 
 from ..apply import ApplyResult, apply_records
@@ -31,6 +28,7 @@ from .. import video
 from ..models import Photo
 from ..renditions import MAX_STILLS, make_thumbnail, save_stills, save_timeline
 from .base import Pipeline
+from .frames import analyse_video, timeline_of
 
 logger = logging.getLogger(__name__)
 
@@ -154,74 +152,27 @@ def photo_release(*, photo_id: int) -> None:
 
 def video_analyze(photo: Photo) -> ApplyResult:
     """A video's analysis: frames sampled (photos/video.py), each analysed by the same
-    image core as a photo, the results kept as Rekognition Video's responses in a
-    timeline object beside the video, and one summary record applied as a photo's is."""
+    image core as a photo (frames.py), the results kept as Rekognition Video's responses
+    in a timeline object beside the video, and one summary record applied as a photo's is."""
     bucket = settings.AWS_STORAGE_BUCKET_NAME or "local"
-    client = local_rekognition()
-    frames: list[FrameAnalysis] = []
-    flagged: dict[int, bytes] = {}  # the frames where a moderation label starts to be seen
-    previous_flags: set[str] = set()
     stamp = now_iso()
     template = LabelRecord(bucket=bucket, key=photo.key, etag=photo.etag or photo.sha256, size=photo.size,
                            status=STATUS_LABELED, engine="local", analyzed_at=stamp, updated_at=stamp)
     try:
         with photo.image.open("rb") as handle:
-            probed = video.probe_stored(handle)
-            for ms, rgb in video.sample_frames(handle, probed, interval_ms=settings.PHOTOS_VIDEO_SAMPLE_MS,
-                                               max_frames=settings.PHOTOS_VIDEO_MAX_FRAMES):
-                _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
-                record = analyze(ImageRef(bucket=bucket, key=f"{photo.key}#t={ms}", data=jpeg.tobytes()), client,
-                                 options=AnalyzeOptions())
-                if record.status == STATUS_LABELED:
-                    frames.append(FrameAnalysis(timestamp_ms=ms, record=record))
-                    template = replace(template, model_versions=record.model_versions)
-                    flags = {m.name for m in record.moderation_labels}
-                    if flags - previous_flags:  # a flagged moment starts: a small still for its moderators
-                        flagged[ms] = _still(rgb)
-                    previous_flags = flags
+            analysis = analyse_video(handle, client=local_rekognition(), bucket=bucket, key=photo.key,
+                                     interval_ms=settings.PHOTOS_VIDEO_SAMPLE_MS,
+                                     max_frames=settings.PHOTOS_VIDEO_MAX_FRAMES)
     except video.VideoError as exc:
         return apply_records([replace(template, status=STATUS_FAILED, error=AnalysisError(
             code="InvalidVideo", message=f"The video {exc.message}"[:500]))])
-    if not frames:
+    if not analysis.frames:
         return apply_records([replace(template, status=STATUS_FAILED, error=AnalysisError(
             code="InvalidVideo", message="No frame of the video could be analysed."))])
-    facts = VideoFacts(codec=probed.codec, format=probed.container, duration_ms=probed.duration_ms,
-                       frame_rate=probed.frame_rate, width=probed.width, height=probed.height)
-    interval = video.sample_interval(probed, interval_ms=settings.PHOTOS_VIDEO_SAMPLE_MS,
-                                     max_frames=settings.PHOTOS_VIDEO_MAX_FRAMES)
-    label_version = template.model_versions.get("labels", "")
-    moderation = get_content_moderation(frames, facts, interval_ms=interval,
-                                        model_version=template.model_versions.get("moderation", ""))
-    # The strongest flagged moments' stills, by the start of each segment (a sighting).
-    starts = sorted(moderation["ModerationLabels"], key=lambda e: -e["ModerationLabel"]["Confidence"])
-    stills = list(dict.fromkeys(e["StartTimestampMillis"] for e in starts if e["StartTimestampMillis"] in flagged))
-    stills = stills[:MAX_STILLS]
-    timeline = {
-        "labels": get_label_detection(frames, facts, interval_ms=interval, model_version=label_version),
-        # Each frame's labels with their boxes: what the player draws at each moment.
-        "label_timestamps": get_label_detection(frames, facts, interval_ms=interval, aggregate_by="TIMESTAMPS",
-                                                model_version=label_version),
-        "moderation": moderation,
-        "text": get_text_detection(frames, facts, model_version=template.model_versions.get("text", "")),
-        "frames": [f.timestamp_ms for f in frames],
-        "moderation_stills": stills,
-    }
-    save_stills(photo, [flagged[ms] for ms in stills])
+    timeline = timeline_of(analysis, max_stills=MAX_STILLS)
+    save_stills(photo, [analysis.flagged[ms] for ms in timeline["moderation_stills"]])
     save_timeline(photo, timeline)
-    return apply_records([summary_record(frames, template)])
-
-
-STILL_SIDE = 640
-
-
-def _still(rgb) -> bytes:
-    """A flagged frame as a small JPEG (at most STILL_SIDE a side) for its moderators."""
-    height, width = rgb.shape[:2]
-    scale = min(1.0, STILL_SIDE / max(height, width))
-    if scale < 1.0:
-        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-    _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return jpeg.tobytes()
+    return apply_records([summary_record(analysis.frames, replace(template, model_versions=analysis.model_versions))])
 
 
 def photo_mark_failed(*, photo_id: int, reason: str) -> None:

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from infra.functions.labeler.record import ModerationLabel
 from photos.models import Photo
-from photos.pipelines import local
+from photos.pipelines import frames
 from photos.pipelines.local import analyze_photo
 from photos.renditions import photo_make_stream, photo_make_thumbnail
 from photos.roles import roles_ensure
@@ -93,14 +93,14 @@ def test_a_video_uploads_beside_a_photo_and_plays_and_seeks(live_server, page, t
 def test_a_moderator_sees_the_flagged_moments_as_blurred_stills(live_server, page, tmp_path, media_root, monkeypatch):
     """A video whose frames from 3 s on are flagged: the decide page shows the still of the
     flagged moment, blurred until clicked, beside its time, which seeks the player."""
-    real = local.analyze
+    real = frames.analyze
 
     def analyze(image, client, options):
         record = real(image, client, options=options)
         if int(image.key.rsplit("#t=", 1)[1]) >= 3000:
             record = replace(record, moderation_labels=(ModerationLabel(name="Violence", confidence=88.0),))
         return record
-    monkeypatch.setattr(local, "analyze", analyze)
+    monkeypatch.setattr(frames, "analyze", analyze)
     item = Photo(original_filename="fight.mp4", content_type="video/mp4", kind=Photo.Kind.VIDEO, duration_ms=5000,
                  video_codec="h264", width=640, height=360)
     item.image.save("fight.mp4", ContentFile(video(seconds=5, size=(640, 360), photo="astronaut")))

@@ -14,18 +14,17 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
 from infra.functions.labeler.record import Box, Instance, Label as RecordLabel, LabelRecord, ModerationLabel, TextDetection
 from infra.functions.labeler.timeline import FrameAnalysis, VideoFacts, get_label_detection, get_text_detection
 from photos.models import Label, PendingErasure, Photo
-from photos.pipelines import local
+from photos.pipelines import frames
 from photos.pipelines.local import analyze_photo, photo_mark_analyzing, video_time_limits
 from photos.pipelines.tombstones import photos_erased
 from photos.renditions import (
-    MAX_STILLS, derived_names, photo_make_stream, photo_make_thumbnail, photo_timeline, save_timeline, still_name,
+    MAX_STILLS, photo_make_stream, photo_make_thumbnail, photo_timeline, save_timeline, still_name,
     stream_name, timeline_name,
 )
 from photos.selectors.timeline import label_segments, player_boxes, renamed, text_times
@@ -186,14 +185,14 @@ def test_player_boxes_are_only_the_shown_labels_and_capped():
 def flagged_late(client_in, owner, media_root, fake_queue, monkeypatch):
     """The late cat video, its frames from 3 s on flagged by the moderation model (the
     real analysis of each frame, with a moderation label added)."""
-    real = local.analyze
+    real = frames.analyze
 
     def analyze(image, client, options):
         record = real(image, client, options=options)
         if int(image.key.rsplit("#t=", 1)[1]) >= 3000:
             record = replace(record, moderation_labels=(ModerationLabel(name="Violence", confidence=88.0),))
         return record
-    monkeypatch.setattr(local, "analyze", analyze)
+    monkeypatch.setattr(frames, "analyze", analyze)
     photo = uploaded(client_in, "fight.mp4", video(seconds=5, size=(640, 480), photo="chelsea", dark_seconds=1.9))
     assert analyze_photo.run(photo.id) == "applied"
     return Photo.objects.get(id=photo.id)
