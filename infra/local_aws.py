@@ -7,6 +7,10 @@
   shapes, LocalRekognition standing in for Amazon Rekognition (moto's Rekognition is
   canned and has no moderation); messages the handler reports failed stay on the queue
   and reach the DLQ after the stack's maxReceiveCount;
+- videos take the stack's video path: the labeler queues them, the real starter starts
+  Rekognition Video's jobs on infra/local_video.py (which answers from the local worker's
+  frame-by-frame analysis and publishes each completion to an SNS topic subscribed by the
+  completion queue), and the real collector pages the results into the timeline;
 - the Django app runs with PHOTOS_PIPELINE=aws and PHOTOS_STORAGE=s3 against the
   emulator: web, Celery worker and beat (sync_labels every few seconds), or, without
   Redis, a `sync_labels --every` loop.
@@ -47,6 +51,18 @@ class LocalAws:
     dlq_url: str
     backfill_url: str = ""
     backfill_arn: str = ""
+    video_url: str = ""  # the video starter's queue
+    video_arn: str = ""
+    completion_url: str = ""  # Rekognition Video's notices, from the topic
+    completion_arn: str = ""
+    topic_arn: str = ""
+
+    def lambda_env(self) -> dict[str, str]:
+        """What the stack gives the labeler and the video functions (infra/constructs)."""
+        return {"VIDEO_QUEUE_URL": self.video_url, "VIDEO_TOPIC_ARN": self.topic_arn,
+                "VIDEO_ROLE_ARN": "arn:aws:iam::123456789012:role/local-rekognition-publisher",
+                "VIDEO_APIS": os.environ.get("VIDEO_APIS", "labels,moderation,text"),
+                "VIDEO_MIN_CONFIDENCE": os.environ.get("VIDEO_MIN_CONFIDENCE", "50")}
 
     def django_env(self) -> dict[str, str]:
         return {
@@ -105,6 +121,22 @@ def create_resources(endpoint: str, *, prefix: str = "mediaapp-local") -> LocalA
     })["QueueUrl"]
     backfill_arn = sqs.get_queue_attributes(QueueUrl=backfill_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
+    def queue_with_dlq(name: str, receives: int, visibility: int) -> tuple[str, str]:
+        dead = sqs.create_queue(QueueName=f"{prefix}-{name}-dead-letters")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(QueueName=f"{prefix}-{name}", Attributes={
+            "VisibilityTimeout": str(visibility),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": receives})})["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    video_url, video_arn = queue_with_dlq("video-start", resources.VIDEO_MAX_RECEIVES,
+                                          6 * resources.VIDEO_FUNCTION_TIMEOUT_SECONDS)
+    completion_url, completion_arn = queue_with_dlq("video-completions", resources.DLQ_MAX_RECEIVE_COUNT,
+                                                    6 * resources.VIDEO_FUNCTION_TIMEOUT_SECONDS)
+    sns = boto("sns", endpoint)
+    topic_arn = sns.create_topic(Name=f"AmazonRekognition-{prefix}-video")["TopicArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=completion_arn)
+
     if table not in dynamodb.list_tables()["TableNames"]:
         dynamodb.create_table(**resources.table_definition(table))
         dynamodb.update_continuous_backups(TableName=table, PointInTimeRecoverySpecification={
@@ -114,18 +146,21 @@ def create_resources(endpoint: str, *, prefix: str = "mediaapp-local") -> LocalA
         {"QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"], "Filter": {"Key": {"FilterRules": [
             {"Name": "prefix", "Value": resources.NOTIFIED_PREFIX}]}}}]})
     return LocalAws(endpoint=endpoint, bucket=bucket, table=table, queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url,
-                    backfill_url=backfill_url, backfill_arn=backfill_arn)
+                    backfill_url=backfill_url, backfill_arn=backfill_arn, video_url=video_url, video_arn=video_arn,
+                    completion_url=completion_url, completion_arn=completion_arn, topic_arn=topic_arn)
 
 
 class LambdaRunner:
     """Delivers the queue's messages to the real handler, as the SQS event source does."""
 
-    def __init__(self, aws: LocalAws, *, rekognition: Any = None):
+    def __init__(self, aws: LocalAws, *, rekognition: Any = None, synchronous_video: bool = False):
         import boto3
 
-        from infra.functions.labeler import handler
+        os.environ.update(aws.lambda_env())  # the handlers read it at each call, as in Lambda
+        from infra.functions.labeler import handler, video
 
         self.aws = aws
+        self.video = video
         self.sqs = boto("sqs", aws.endpoint)
         self.handler = handler
         s3 = boto("s3", aws.endpoint)
@@ -139,7 +174,10 @@ class LambdaRunner:
                 except s3.exceptions.NoSuchKey as exc:
                     raise FileNotFoundError(name) from exc
 
-            rekognition = LocalRekognition(reader=read, label_models=None)
+            from infra.local_video import LocalRekognitionVideo
+
+            rekognition = LocalRekognitionVideo(LocalRekognition(reader=read, label_models=None), s3,
+                                                boto("sns", aws.endpoint), synchronous=synchronous_video)
         handler.REKOGNITION = rekognition
         # Every client the handler uses points at this emulator (they are module-wide).
         handler.S3, handler.SQS = s3, self.sqs
@@ -151,8 +189,18 @@ class LambdaRunner:
         would deliver it."""
         queue_url, queue_arn = ((self.aws.backfill_url, self.aws.backfill_arn) if backfill
                                 else (self.aws.queue_url, self.aws.queue_arn))
+        return self._deliver(queue_url, queue_arn, self.handler.handler, wait_seconds=wait_seconds)
+
+    def poll_videos(self) -> dict[str, int]:
+        """One batch of each video queue: videos to start, then completions to collect."""
+        started = self._deliver(self.aws.video_url, self.aws.video_arn, self.video.start_handler, batch=1)
+        collected = self._deliver(self.aws.completion_url, self.aws.completion_arn, self.video.collect_handler)
+        return {key: started[key] + collected[key] for key in started}
+
+    def _deliver(self, queue_url: str, queue_arn: str, handler: Any, *, wait_seconds: int = 0,
+                 batch: int = resources.SQS_BATCH_SIZE) -> dict[str, int]:
         response = self.sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=resources.SQS_BATCH_SIZE,
+            QueueUrl=queue_url, MaxNumberOfMessages=batch,
             WaitTimeSeconds=wait_seconds, AttributeNames=["All"], MessageAttributeNames=["All"],
         )
         messages = response.get("Messages", [])
@@ -165,7 +213,7 @@ class LambdaRunner:
              "awsRegion": REGION}
             for m in messages
         ]}
-        result = self.handler.handler(event, LambdaContext())
+        result = handler(event, LambdaContext())
         failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
@@ -180,8 +228,9 @@ class LambdaRunner:
             try:
                 # Two lanes, as the two event source mappings: a backfill never holds up
                 # a live upload (the live queue is asked first, every round).
+                busy = self.poll_videos()["received"]
                 if not self.poll_once(backfill=True)["received"]:
-                    self.poll_once(wait_seconds=1)  # idle: long-poll the live queue
+                    self.poll_once(wait_seconds=0 if busy else 1)  # idle: long-poll the live queue
                 else:
                     self.poll_once()
             except Exception:
@@ -221,7 +270,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     runner = LambdaRunner(aws)
     threading.Thread(target=runner.run, args=(stop,), name="lambda-runner", daemon=True).start()
-    print("Lambda runner: SQS -> infra/functions/labeler/handler.py with LocalRekognition", flush=True)
+    print("Lambda runner: SQS -> infra/functions/labeler/handler.py with LocalRekognition; videos -> "
+          "labeler/video.py with Rekognition Video emulated from the local worker's analysis (infra/local_video.py)",
+          flush=True)
 
     env = {**os.environ, **aws.django_env(), "SYNC_INTERVAL_SECONDS": os.environ.get("SYNC_INTERVAL_SECONDS", "5")}
     python = sys.executable

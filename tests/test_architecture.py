@@ -40,6 +40,9 @@ LATE_IMPORTS = {
     ("infra.local_aws", "photos.analysis"): "the runner sets the emulated AWS environment before the detector loads",
     ("infra.local_aws", "infra.functions.labeler.handler"): "the handler reads its environment at import: set by the runner first",
     ("infra.local_aws", "photos.management.commands.serve"): "needs DJANGO_SETTINGS_MODULE, which the runner sets first",
+    ("infra.local_aws", "infra.functions.labeler.video"): "the handlers read their environment, which the runner sets first",
+    ("infra.local_aws", "infra.local_video"): "it loads the detector, after the runner sets the emulated AWS environment",
+    ("infra.local_video", "photos.pipelines.frames"): "needs Django's settings and the detector: loaded at the first job",
     ("benchmarks.detector", "photos.analysis"): "an engine's import is part of the load time it measures, in its own process",
     ("benchmarks.detector", "infra.functions.labeler"): "an engine's import is part of the load time it measures, in its own process",
 }

@@ -386,3 +386,39 @@ def test_the_app_reads_the_timeline_the_collector_wrote(local_aws, client, fake_
     s3.put_object(Bucket=local_aws.bucket, Key=timeline_key(clip.key), Body=json.dumps({"frames": [0, 1000]}).encode())
 
     assert photo_timeline(clip) == {"frames": [0, 1000]}
+
+
+def test_a_video_through_the_offline_aws_path_gets_the_local_paths_timeline(local_aws, client, fake_queue):
+    """Upload through the form -> S3 -> the labeler queues the video -> the real starter
+    starts Rekognition Video's jobs (emulated from the local worker's analysis) -> the
+    notices reach the completion queue through SNS -> the real collector pages the
+    results -> the sync. The timeline the app reads is the one the local path makes of the
+    same file (issue 22's target for `make run-aws-local`)."""
+    from django.core.files.base import ContentFile
+
+    from photos.pipelines.local import video_analyze
+    from photos.renditions import photo_timeline
+    from tests.samples import video
+
+    data = video(seconds=4, size=(640, 480), photo="chelsea", dark_seconds=1.5)
+    client.force_login(get_user_model().objects.create_user("owner", password="x"))
+    client.post("/photos/", {"photos": [SimpleUploadedFile("cat.mp4", data, "video/mp4")]})
+    clip = Photo.objects.get()
+    runner = LambdaRunner(local_aws, synchronous_video=True)
+    for _ in range(4):
+        runner.poll_once()
+        runner.poll_videos()
+    assert sync.sync_labels().applied == 1
+
+    clip.refresh_from_db()
+    assert clip.status == Photo.Status.LABELED and clip.labels.filter(name="Cat").exists()
+    offline = photo_timeline(clip)
+    same = Photo(owner=clip.owner, kind=Photo.Kind.VIDEO, original_filename="same.mp4", content_type="video/mp4")
+    same.image.save("same.mp4", ContentFile(data))
+    video_analyze(same)
+    local = photo_timeline(same)
+    for part in ("labels", "label_timestamps", "moderation", "text"):
+        assert offline[part] == local[part], part
+    # Rekognition Video does not say which frames it looked at: the collector knows the
+    # moments something was seen (not the dark start), the local path every sample.
+    assert set(offline["frames"]) < set(local["frames"]) and min(offline["frames"]) >= 1500
