@@ -267,6 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     aws = create_resources(endpoint)
     print(f"Emulated AWS on {endpoint}: bucket {aws.bucket}, table {aws.table}, queue {aws.queue_url}", flush=True)
 
+    # The emulated Rekognition Video analyses videos with the worker's own code, which
+    # reads Django's settings (the sampling interval, the frame cap): this process is
+    # configured as the app is.
+    os.environ.update({**aws.django_env(), "DJANGO_SETTINGS_MODULE": "mediaapp.settings"})
+    import django
+
+    django.setup()
     stop = threading.Event()
     runner = LambdaRunner(aws)
     threading.Thread(target=runner.run, args=(stop,), name="lambda-runner", daemon=True).start()
