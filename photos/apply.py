@@ -11,6 +11,7 @@ of the same logic applied ~400 records/s into PostgreSQL, this one is measured b
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone as dt_timezone
 from pathlib import PurePosixPath
@@ -22,8 +23,11 @@ from django.utils import timezone
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
 from .models import CONTENT_TYPES, KEY_FORMATS, VIDEO_FORMATS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
+from .renditions import make_stills
 from .selectors.search import remember_text_words
 from .selectors.labels import thresholds
+
+logger = logging.getLogger(__name__)
 
 RECORD_STATUS = {
     STATUS_LABELED: Photo.Status.LABELED,
@@ -303,7 +307,20 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
                        after={"moderation_state": photo.moderation_state, "moderation_labels": flagging})
             for photo, before, flagging in newly_flagged
         )
+        # A flagged video's moderators see stills of its flagged moments: the local worker
+        # keeps them as it analyses; a timeline from Rekognition Video comes without.
+        videos = [photo.id for photo, _, _ in newly_flagged if format_from_key(photo.image.name) in VIDEO_FORMATS]
+        if videos:
+            transaction.on_commit(lambda: _ask_for_stills(videos))
     return ApplyResult(applied=len(fresh), stale=stale, created_photos=len(missing))
+
+
+def _ask_for_stills(photo_ids: list[int]) -> None:
+    for photo_id in photo_ids:
+        try:
+            make_stills.delay(photo_id)
+        except Exception as exc:  # kombu's errors: the decide page still lists the moments' times
+            logger.warning("could not ask for the stills of video %s: %s", photo_id, exc)
 
 
 def _category(name: str, parents: dict[str, str]) -> str:

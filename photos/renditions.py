@@ -16,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile, File
+from PIL import Image
 
 from infra.functions.labeler.rendition import RenditionError, upright_jpeg
 from infra.functions.labeler.video_jobs import stream_key, timeline_key
@@ -32,7 +33,7 @@ RENDITION_CACHE_SECONDS = 24 * 3600
 
 __all__ = ["RenditionError", "display_rendition_name", "make_thumbnail", "photo_display_rendition",
            "make_stream", "photo_make_stream", "photo_make_thumbnail", "photo_stream", "photo_timeline", "save_timeline",
-           "stream_name", "timeline_name", "photo_timeline_index", "still_name", "save_stills", "derived_names", "MAX_STILLS"]
+           "stream_name", "timeline_name", "photo_timeline_index", "still_name", "save_stills", "derived_names", "MAX_STILLS", "make_stills", "photo_make_stills", "still_jpeg"]
 
 
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
@@ -190,6 +191,49 @@ def save_stills(photo: Photo, jpegs: list[bytes]) -> None:
                 storage.delete(saved)
 
 
+STILL_SIDE = 640
+
+
+def still_jpeg(rgb) -> bytes:
+    """A frame (RGB array) as a small JPEG (at most STILL_SIDE a side) for moderators."""
+    image = Image.fromarray(rgb)
+    image.thumbnail((STILL_SIDE, STILL_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def flagged_moments(timeline: dict) -> list[int]:
+    """The starts of a video's flagged segments, strongest first, each once."""
+    entries = sorted((timeline or {}).get("moderation", {}).get("ModerationLabels", []),
+                     key=lambda e: -e["ModerationLabel"]["Confidence"])
+    return list(dict.fromkeys(int(e.get("StartTimestampMillis", e["Timestamp"])) for e in entries))
+
+
+def photo_make_stills(*, photo_id: int) -> list[int]:
+    """Still frames of a flagged video's moments, for a timeline that came without them
+    (Rekognition Video's, in AWS: the local worker keeps its own as it analyses): decoded
+    from the stream rendition (or the video), kept beside it, and named in the timeline.
+    The times it made stills of ([] if none were needed)."""
+    photo = Photo.objects.filter(id=photo_id, kind=Photo.Kind.VIDEO).first()
+    timeline = photo_timeline(photo) if photo else None
+    if not timeline or timeline.get("moderation_stills"):
+        return []
+    wanted = flagged_moments(timeline)[:MAX_STILLS]
+    if not wanted:
+        return []
+    source = photo_stream(photo) or photo.image.name
+    with photo.image.storage.open(source, "rb") as handle:
+        try:
+            probed = video.probe_stored(handle)
+            found = list(video.frames_at(handle, probed, wanted, side=STILL_SIDE))
+        except video.VideoError as exc:
+            raise RenditionError("InvalidVideo", f"no stills: the video {exc.message}") from None
+    save_stills(photo, [still_jpeg(rgb) for _, rgb in found])
+    save_timeline(photo, {**timeline, "moderation_stills": [ms for ms, _ in found]})
+    return [ms for ms, _ in found]
+
+
 def derived_names(photo: Photo) -> list[str]:
     """Every file made from the photo, whether made yet or not: what its erasure removes."""
     names = [photo.thumbnail.name if photo.thumbnail else "", thumbnail_upload_to(photo, "thumbnail.jpg"),
@@ -259,6 +303,16 @@ def make_stream(photo_id: int) -> str | None:
     except (OSError, RenditionError) as exc:
         logger.warning("video %s: cannot make a stream rendition: %s", photo_id, exc)
         return None
+
+
+@shared_task(name="photos.tasks.make_stills", acks_late=True, soft_time_limit=120, time_limit=150)
+def make_stills(photo_id: int) -> list[int]:
+    """Still frames of a flagged video's moments for its moderators (photo_make_stills)."""
+    try:
+        return photo_make_stills(photo_id=photo_id)
+    except (FileNotFoundError, OSError, RenditionError, SoftTimeLimitExceeded) as exc:
+        logger.warning("video %s: no stills of its flagged moments: %s", photo_id, exc)
+        return []
 
 
 # The task's name is the one it had when it lived in photos.tasks: queued messages and

@@ -288,6 +288,19 @@ def _sampled_by_seeking(source, probed: VideoProbe, *, interval: int, max_frames
             at += interval
 
 
+def frames_at(source: IO[bytes] | str, probed: VideoProbe, times_ms: list[int], *,
+              side: int = 640) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames at these times (ms), upright, at most ``side`` a side, by seeking; a
+    time nothing decodes at is left out."""
+    with _open(source) as container:
+        stream = container.streams.video[0]
+        origin = _start_seconds(stream)
+        for at in times_ms:
+            frame = _frame_at(container, stream, origin + at / 1000, exact=True)
+            if frame is not None:
+                yield at, upright(_rgb(frame, side), probed.rotation)
+
+
 # What every browser plays: the stream rendition is H.264 (and AAC) in MP4.
 STREAM_SIDE = 1280
 STREAM_CRF = "23"

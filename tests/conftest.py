@@ -58,9 +58,9 @@ def fake_queue(request, monkeypatch):
         return queue
     from photos.pipelines.local import analyze_photo
     from photos.tasks import erase_photos, sweep_renditions, sweep_stuck_photos
-    from photos.renditions import make_stream, make_thumbnail
+    from photos.renditions import make_stills, make_stream, make_thumbnail
 
-    for task in (analyze_photo, make_thumbnail, make_stream, sweep_stuck_photos, sweep_renditions, erase_photos):
+    for task in (analyze_photo, make_thumbnail, make_stream, make_stills, sweep_stuck_photos, sweep_renditions, erase_photos):
         def delay(*args, _name=task.name, **kwargs):
             if queue.fail_with is not None:
                 raise queue.fail_with

@@ -16,9 +16,7 @@ from infra.functions.labeler.timeline import (
 )
 
 from .. import video
-
-STILL_SIDE = 640
-
+from ..renditions import flagged_moments, still_jpeg
 
 @dataclass
 class VideoAnalysis:
@@ -48,7 +46,7 @@ def analyse_video(handle: IO[bytes], *, client: Any, bucket: str, key: str, inte
         versions = dict(record.model_versions)
         flags = {m.name for m in record.moderation_labels}
         if flags - previous_flags:  # a flagged moment starts: a small still for its moderators
-            flagged[ms] = still(rgb)
+            flagged[ms] = still_jpeg(rgb)
         previous_flags = flags
     facts = VideoFacts(codec=probed.codec, format=probed.container, duration_ms=probed.duration_ms,
                        frame_rate=probed.frame_rate, width=probed.width, height=probed.height)
@@ -62,8 +60,7 @@ def timeline_of(analysis: VideoAnalysis, *, max_stills: int = 0) -> dict[str, An
     frames, facts, interval, versions = analysis.frames, analysis.facts, analysis.interval_ms, analysis.model_versions
     moderation = get_content_moderation(frames, facts, interval_ms=interval, model_version=versions.get("moderation", ""))
     # The strongest flagged moments' stills, by the start of each segment (a sighting).
-    starts = sorted(moderation["ModerationLabels"], key=lambda e: -e["ModerationLabel"]["Confidence"])
-    stills = list(dict.fromkeys(e["StartTimestampMillis"] for e in starts if e["StartTimestampMillis"] in analysis.flagged))
+    stills = [ms for ms in flagged_moments({"moderation": moderation}) if ms in analysis.flagged]
     return {
         "labels": get_label_detection(frames, facts, interval_ms=interval, model_version=versions.get("labels", "")),
         # Each frame's labels with their boxes: what the player draws at each moment.
@@ -74,13 +71,3 @@ def timeline_of(analysis: VideoAnalysis, *, max_stills: int = 0) -> dict[str, An
         "frames": [f.timestamp_ms for f in frames],
         "moderation_stills": stills[:max_stills],
     }
-
-
-def still(rgb) -> bytes:
-    """A frame as a small JPEG (at most STILL_SIDE a side) for its moderators."""
-    height, width = rgb.shape[:2]
-    scale = min(1.0, STILL_SIDE / max(height, width))
-    if scale < 1.0:
-        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
-    _, jpeg = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    return jpeg.tobytes()

@@ -18,13 +18,16 @@ from django.utils import timezone
 from PIL import Image
 
 from infra.functions.labeler.record import Box, Instance, Label as RecordLabel, LabelRecord, ModerationLabel, TextDetection
-from infra.functions.labeler.timeline import FrameAnalysis, VideoFacts, get_label_detection, get_text_detection
+from infra.functions.labeler.timeline import (
+    FrameAnalysis, VideoFacts, get_content_moderation, get_label_detection, get_text_detection, summary_record,
+)
+from photos.apply import apply_records
 from photos.models import Label, PendingErasure, Photo
 from photos.pipelines import frames
 from photos.pipelines.local import analyze_photo, photo_mark_analyzing, video_time_limits
 from photos.pipelines.tombstones import photos_erased
 from photos.renditions import (
-    MAX_STILLS, photo_make_stream, photo_make_thumbnail, photo_timeline, save_timeline, still_name,
+    MAX_STILLS, photo_make_stills, photo_make_stream, photo_make_thumbnail, photo_timeline, save_timeline, still_name,
     stream_name, timeline_name,
 )
 from photos.selectors.timeline import label_segments, player_boxes, renamed, text_times
@@ -331,3 +334,29 @@ def test_a_video_gets_time_limits_that_cover_its_frame_cap(client_in, owner, med
     assert photos_sweep_stuck(stuck_after_seconds=0, analyzing_after_seconds=180)["found"] == 0
     Photo.objects.filter(id=photo.id).update(updated_at=timezone.now() - timedelta(seconds=hard + 60))
     assert photos_sweep_stuck(stuck_after_seconds=0, analyzing_after_seconds=180)["found"] == 1
+
+
+def test_a_timeline_without_stills_gets_them_made_from_the_stream(late_cat, media_root, fake_queue,
+                                                                  django_capture_on_commit_callbacks):
+    """In AWS, Rekognition Video's timeline has no stills: when its record flags the
+    video, the worker decodes the flagged moments from the stream rendition and names
+    them in the timeline, for the decide page. Used to be: times only, in AWS."""
+    photo = late_cat
+    photo_make_stream(photo_id=photo.id)
+    timeline = photo_timeline(photo)
+    flagged = [FrameAnalysis(ms, LabelRecord(bucket="b", key=photo.key, status="LABELED", engine="rekognition",
+                                             moderation_labels=(ModerationLabel(name="Violence", confidence=c),)))
+               for ms, c in ((2000, 80.0), (4000, 95.0))]
+    save_timeline(photo, {**timeline, "moderation": get_content_moderation(flagged, FACTS, interval_ms=1000),
+                          "moderation_stills": []})
+    stamp = "2026-12-07T09:00:00.000000Z"
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_records([summary_record(flagged, LabelRecord(bucket="b", key=photo.key, status="LABELED",
+                                                           engine="rekognition", analyzed_at=stamp, updated_at=stamp))])
+    assert ("photos.tasks.make_stills", (photo.id,)) in fake_queue.sent
+
+    assert photo_make_stills(photo_id=photo.id) == [4000, 2000]  # strongest first
+    assert photo_timeline(photo)["moderation_stills"] == [4000, 2000]
+    with Image.open(media_root / still_name(photo, 0)) as image:
+        assert image.format == "JPEG" and max(image.size) <= 640
+    assert photo_make_stills(photo_id=photo.id) == []  # made: not again
