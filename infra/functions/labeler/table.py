@@ -234,8 +234,8 @@ def open_jobs(table: Any, *, bucket: str, key: str, tag: str, apis: list[str], s
             {"ConditionCheck": {"TableName": table.name, "Key": tombstone_key(key),
                                 "ConditionExpression": "attribute_not_exists(pk)"}},
             {"Put": {"TableName": table.name, "Item": item,
-                     "ConditionExpression": "attribute_not_exists(pk) OR tag <> :tag",
-                     "ExpressionAttributeValues": {":tag": tag}}},
+                     "ConditionExpression": "attribute_not_exists(pk) OR #tag <> :tag",
+                     "ExpressionAttributeNames": {"#tag": "tag"}, "ExpressionAttributeValues": {":tag": tag}}},
         ])
     except Exception as exc:
         if error_code(exc) != "TransactionCanceledException":
@@ -255,7 +255,7 @@ def note_job(table: Any, *, key: str, tag: str, api: str, job_id: str) -> dict[s
     try:
         return table.update_item(
             Key=jobs_key(key), UpdateExpression="SET jobs.#api = if_not_exists(jobs.#api, :job)",
-            ConditionExpression="tag = :tag", ExpressionAttributeNames={"#api": api},
+            ConditionExpression="#tag = :tag", ExpressionAttributeNames={"#api": api, "#tag": "tag"},
             ExpressionAttributeValues={":job": {"job_id": job_id, "status": JOB_RUNNING, "reason": ""}, ":tag": tag},
             ReturnValues="ALL_NEW")["Attributes"]
     except Exception as exc:
@@ -272,8 +272,8 @@ def job_finished(table: Any, *, key: str, tag: str, api: str, job_id: str, statu
     try:
         return table.update_item(
             Key=jobs_key(key), UpdateExpression="SET jobs.#api = :job",
-            ConditionExpression="tag = :tag AND (attribute_not_exists(jobs.#api) OR jobs.#api.job_id = :id)",
-            ExpressionAttributeNames={"#api": api},
+            ConditionExpression="#tag = :tag AND (attribute_not_exists(jobs.#api) OR jobs.#api.job_id = :id)",
+            ExpressionAttributeNames={"#api": api, "#tag": "tag"},
             ExpressionAttributeValues={":job": {"job_id": job_id, "status": status, "reason": reason[:500]},
                                        ":tag": tag, ":id": job_id},
             ReturnValues="ALL_NEW")["Attributes"]
@@ -286,7 +286,8 @@ def job_finished(table: Any, *, key: str, tag: str, api: str, job_id: str, statu
 def drop_jobs(table: Any, *, key: str, tag: str) -> None:
     """Forget a video's jobs once collected (only these: a newer version's stay)."""
     try:
-        table.delete_item(Key=jobs_key(key), ConditionExpression="tag = :tag", ExpressionAttributeValues={":tag": tag})
+        table.delete_item(Key=jobs_key(key), ConditionExpression="#tag = :tag", ExpressionAttributeNames={"#tag": "tag"},
+                          ExpressionAttributeValues={":tag": tag})
     except Exception as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
