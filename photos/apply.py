@@ -23,7 +23,7 @@ from django.utils import timezone
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
 from .models import CONTENT_TYPES, KEY_FORMATS, VIDEO_FORMATS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
-from .renditions import make_stills
+from .renditions import forget_timelines, make_stills
 from .selectors.search import remember_text_words
 from .selectors.labels import thresholds
 
@@ -312,6 +312,9 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
         videos = [photo.id for photo, _, _ in newly_flagged if format_from_key(photo.image.name) in VIDEO_FORMATS]
         if videos:
             transaction.on_commit(lambda: _ask_for_stills(videos))
+    # A video's timeline came with its record (written beside it by the AWS collector):
+    # the pages must not keep showing that there was none.
+    forget_timelines([key for key in fresh if format_from_key(key) in VIDEO_FORMATS])
     return ApplyResult(applied=len(fresh), stale=stale, created_photos=len(missing))
 
 

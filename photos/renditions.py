@@ -33,7 +33,7 @@ RENDITION_CACHE_SECONDS = 24 * 3600
 
 __all__ = ["RenditionError", "display_rendition_name", "make_thumbnail", "photo_display_rendition",
            "make_stream", "photo_make_stream", "photo_make_thumbnail", "photo_stream", "photo_timeline", "save_timeline",
-           "stream_name", "timeline_name", "photo_timeline_index", "still_name", "save_stills", "derived_names", "MAX_STILLS", "make_stills", "photo_make_stills", "still_jpeg"]
+           "stream_name", "timeline_name", "photo_timeline_index", "still_name", "save_stills", "derived_names", "forget_timelines", "MAX_STILLS", "make_stills", "photo_make_stills", "still_jpeg"]
 
 
 def _upright_jpeg(photo: Photo, *, side: int, quality: int) -> bytes:
@@ -134,6 +134,13 @@ def _still_there(photo: Photo) -> bool:
     """Asked after a file made from the photo is saved: an erasure that deleted the
     photo's files meanwhile missed it, so it goes (no orphan either way round)."""
     return Photo.objects.filter(id=photo.id).exists()
+
+
+def forget_timelines(keys) -> None:
+    """A video's timeline was written elsewhere (the AWS collector): what the pages
+    remembered of it, or of its absence, goes."""
+    names = [timeline_key(key) for key in keys]
+    cache.delete_many([f"{prefix}:{name}" for name in names for prefix in ("timeline", "timeline-index")])
 
 
 def photo_timeline_index(photo: Photo) -> dict:

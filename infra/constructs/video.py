@@ -123,8 +123,9 @@ class VideoAnalysis(Construct):
                          "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]
         for function in (self.starter, self.collector):
             function.add_to_role_policy(iam.PolicyStatement(actions=table_actions, resources=[table.table_arn]))
-            function.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject", "s3:DeleteObject"],
-                                                            resources=[timelines]))
+            # DeleteObjectVersion: a timeline written after its video's erasure goes, every byte.
+            function.add_to_role_policy(iam.PolicyStatement(
+                actions=["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"], resources=[timelines]))
         self.collector.add_to_role_policy(iam.PolicyStatement(actions=GET_ACTIONS, resources=["*"]))
 
         for function in (self.starter, self.collector):

@@ -278,11 +278,13 @@ class MediaPipelineStack(Stack):
                                                                                   statistic="Maximum"),
                               threshold=resources.VIDEO_QUEUE_AGE_ALARM_SECONDS),
             alarm_at_or_above(self, "VideoJobsFailedAlarm",
-                              "Rekognition Video failed a video's jobs (the record says why: a codec it cannot read, "
-                              "an object it cannot get).",
-                              cloudwatch.Metric(namespace=resources.METRICS_NAMESPACE, metric_name="VideosFailed",
-                                                dimensions_map={"service": "video-collector"}, statistic="Sum",
-                                                period=five_minutes), threshold=1),
+                              "Rekognition Video failed or refused a video's jobs (the record says why: a codec it "
+                              "cannot read, an object it cannot get).",
+                              cloudwatch.MathExpression(
+                                  expression="FILL(c, 0) + FILL(s, 0)", period=five_minutes, label="Videos FAILED",
+                                  using_metrics={"c": videos_failed("video-collector", five_minutes),
+                                                 "s": videos_failed("video-starter", five_minutes)}),
+                              threshold=1),
             alarm_at_or_above(self, "VideoFunctionErrorsAlarm", "A video function failed (see its logs).",
                               cloudwatch.MathExpression(
                                   expression="FILL(s, 0) + FILL(c, 0)", period=five_minutes,
@@ -294,6 +296,13 @@ class MediaPipelineStack(Stack):
             alarm.add_alarm_action(cw_actions.SnsAction(topic))
         return topic
 
+
+
+def videos_failed(service: str, period: Duration) -> cloudwatch.Metric:
+    """Videos whose record says FAILED, counted by the video function that wrote it (the
+    collector, or the starter for a refusal or a collection whose notices were lost)."""
+    return cloudwatch.Metric(namespace=resources.METRICS_NAMESPACE, metric_name="VideosFailed",
+                             dimensions_map={"service": service}, statistic="Sum", period=period)
 
 
 def labeler_metric(name: str, period: Duration) -> cloudwatch.Metric:

@@ -140,11 +140,11 @@ def test_an_alarm_watches_the_dead_letter_queue(template):
 def test_every_alarm_notifies_the_alarm_topic_with_an_optional_email(template):
     alarms = template.find_resources("AWS::CloudWatch::Alarm")
     metrics = sorted(a["Properties"].get("MetricName", "(metric math)") for a in alarms.values())
-    assert metrics == ["(metric math)", "(metric math)", "(metric math)", "ApproximateAgeOfOldestMessage",
-                       "ApproximateAgeOfOldestMessage", "ApproximateNumberOfMessagesVisible",
+    assert metrics == ["(metric math)", "(metric math)", "(metric math)", "(metric math)",
+                       "ApproximateAgeOfOldestMessage", "ApproximateAgeOfOldestMessage",
                        "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesVisible",
-                       "ApproximateNumberOfMessagesVisible", "Errors", "MessagesFailed", "SyncRuns", "Throttles",
-                       "VideosFailed"]
+                       "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesVisible", "Errors",
+                       "MessagesFailed", "SyncRuns", "Throttles"]
     (topic_id,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"DisplayName": "Media pipeline alarms"}})
     for alarm in alarms.values():  # an alarm nobody hears about is no alarm
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]

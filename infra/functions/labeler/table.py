@@ -210,12 +210,6 @@ def alias_key(analysed: str) -> dict[str, str]:
     return {"pk": partition(analysed), "sk": ALIAS_SORT_KEY}
 
 
-def put_alias(table: Any, *, analysed: str, key: str) -> None:
-    """Rekognition analyses ``analysed`` (a video's stream rendition) for the video ``key``:
-    its completion notices name the rendition, and find the video through this."""
-    table.put_item(Item={**alias_key(analysed), "video_key": key})
-
-
 def video_of(table: Any, analysed: str) -> str | None:
     """The video a stream rendition was analysed for, or None."""
     item = table.get_item(Key=alias_key(analysed), ConsistentRead=True).get("Item")
@@ -223,20 +217,26 @@ def video_of(table: Any, analysed: str) -> str | None:
 
 
 def open_jobs(table: Any, *, bucket: str, key: str, tag: str, apis: list[str], sequencer: str, etag: str,
-              size: int) -> str:
+              size: int, alias: str | None = None) -> str:
     """Before a video's first job starts: its jobs item (which jobs are expected, none
-    noted yet), unless the photo was erased ("erased") or this version's item is there
-    already ("exists", its notes and statuses kept); "opened" if written now."""
+    noted yet), with the alias of the stream rendition analysed for it if any, unless the
+    photo was erased ("erased"), this version's item is there already ("exists", its notes
+    and statuses kept) or a later event's is ("superseded"); "opened" if written now. Only
+    a later event (S3 sequencer) replaces another's jobs."""
     item = {**jobs_key(key), "bucket": bucket, "key": key, "tag": tag, "s3_sequencer": sequencer, "etag": etag,
             "size": int(size), "started_at": now_iso(), "expected": list(apis), "jobs": {}}
+    writes: list[dict[str, Any]] = [
+        {"ConditionCheck": {"TableName": table.name, "Key": tombstone_key(key),
+                            "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Put": {"TableName": table.name, "Item": item,
+                 "ConditionExpression": "attribute_not_exists(pk) OR (#tag <> :tag AND s3_sequencer < :seq)",
+                 "ExpressionAttributeNames": {"#tag": "tag"},
+                 "ExpressionAttributeValues": {":tag": tag, ":seq": sequencer}}},
+    ]
+    if alias:
+        writes.append({"Put": {"TableName": table.name, "Item": {**alias_key(alias), "video_key": key}}})
     try:
-        table.meta.client.transact_write_items(TransactItems=[
-            {"ConditionCheck": {"TableName": table.name, "Key": tombstone_key(key),
-                                "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"TableName": table.name, "Item": item,
-                     "ConditionExpression": "attribute_not_exists(pk) OR #tag <> :tag",
-                     "ExpressionAttributeNames": {"#tag": "tag"}, "ExpressionAttributeValues": {":tag": tag}}},
-        ])
+        table.meta.client.transact_write_items(TransactItems=writes)
     except Exception as exc:
         if error_code(exc) != "TransactionCanceledException":
             raise
@@ -244,7 +244,8 @@ def open_jobs(table: Any, *, bucket: str, key: str, tag: str, apis: list[str], s
         if reasons[:1] == ["ConditionalCheckFailed"]:
             return "erased"
         if reasons[1:2] == ["ConditionalCheckFailed"]:
-            return "exists"
+            current = running_jobs(table, key)
+            return "exists" if current is not None and current.get("tag") == tag else "superseded"
         raise
     return "opened"
 
@@ -284,13 +285,16 @@ def job_finished(table: Any, *, key: str, tag: str, api: str, job_id: str, statu
 
 
 def drop_jobs(table: Any, *, key: str, tag: str) -> None:
-    """Forget a video's jobs once collected (only these: a newer version's stay)."""
+    """Forget a video's jobs once collected (only these: a newer version's stay), and the
+    alias of its stream rendition."""
     try:
         table.delete_item(Key=jobs_key(key), ConditionExpression="#tag = :tag", ExpressionAttributeNames={"#tag": "tag"},
                           ExpressionAttributeValues={":tag": tag})
     except Exception as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise
+        return
+    table.delete_item(Key=alias_key(stream_key(key)))
 
 
 def running_jobs(table: Any, key: str) -> dict[str, Any] | None:

@@ -8,8 +8,8 @@ timeline beside the video and the summary record, as the local worker does.
   queues nothing, so a burst of uploads waits its turn there, its messages hidden for
   longer each time (up to 15 minutes) and sent to the DLQ only after infra/resources.py's VIDEO_MAX_RECEIVES
   tries (a day of waiting), where the photo queue gives up after 5.
-- ``start_handler``: each message's video, unless erased: a container Rekognition Video
-  cannot read (WebM) gets a SKIPPED record saying so; otherwise the jobs are started
+- ``start_handler``: each message's video, unless erased: Rekognition Video reads the
+  video, or (HEVC, WebM: not H.264) the app's H.264 stream rendition; the jobs are started
   (video_jobs.start_jobs, idempotent by token), each noted in the table as it starts
   (table.open_jobs, table.note_job).
 - ``collect_handler``: each completion notice (SNS -> SQS) sets its job's status
@@ -52,22 +52,29 @@ def _settings() -> dict[str, Any]:
 def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
     """Start a video's jobs, each noted as soon as it is started (so a completion that
     comes while a later Start* waits for the quota is kept); the outcome."""
-    erased, _ = labels_table.stored_state(table, obj.key)
+    erased, stored_sequencer = labels_table.stored_state(table, obj.key)
     if erased:
         return "erased"
+    if stored_sequencer and stored_sequencer >= obj.sequencer:
+        return "duplicate"  # this event (or a later one) is recorded: a redelivered message
     settings = _settings()
     if not settings["apis"]:
         return _skipped(obj, table, "VideoAnalysisOff", "Video analysis is off in this stack (VideoApis=none): "
                         "the video plays, but is not analysed.")
+    # The version the event names, or (the app's re-sends and re-analyses name none) the
+    # current one: the jobs' tag and tokens are the same whoever asks for the same bytes.
+    obj = replace(obj, version=obj.version or current_version(obj))
     analysed, version = analysed_object(obj)
     tag = job_tag(obj.key, obj.version)
-    requests = start_requests(bucket=obj.bucket, key=analysed, version=version, tag=tag, **settings)
+    # A re-analysis asks for new jobs: tokens used in the last 7 days would return the old
+    # jobs, whose completions AWS does not send again.
+    requests = start_requests(bucket=obj.bucket, key=analysed, version=version, tag=tag,
+                              again=obj.sequencer if obj.reanalyse else "", **settings)
     opened = labels_table.open_jobs(table, bucket=obj.bucket, key=obj.key, tag=tag, apis=list(requests),
-                                    sequencer=obj.sequencer, etag=obj.etag, size=obj.size)
-    if opened == "erased":
-        return "erased"
-    if analysed != obj.key:
-        labels_table.put_alias(table, analysed=analysed, key=obj.key)
+                                    sequencer=obj.sequencer, etag=obj.etag, size=obj.size,
+                                    alias=analysed if analysed != obj.key else None)
+    if opened in ("erased", "superseded"):
+        return "erased" if opened == "erased" else "duplicate"
     for api, request in requests.items():
         # Idempotent by its token: a job started on an earlier try comes back as it was.
         # LimitExceeded or throttling here is raised: the message is retried later, and
@@ -83,12 +90,15 @@ def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
         if labels_table.note_job(table, key=obj.key, tag=tag, api=api, job_id=job_id) is None:
             return "erased"  # erased (or superseded) while starting: the jobs run for nothing
     logger.info("video jobs started", extra={"key": obj.key, "again": opened == "exists"})
-    if opened == "opened":
-        return "video-started"
-    # Started before: a duplicate event, a retry after the quota, or the app's sweep asking
-    # again because no record came. A job that finished without its notice reaching us
-    # (lost on the way; a start with a token already used sends none) is collected now.
-    return settle(obj.key, tag, rekognition, table) or "duplicate"
+    # Always asked, for a few Get* calls: a job that finished without its notice reaching
+    # us (lost on the way, or a token already used, whose start sends none) is collected.
+    return settle(obj.key, tag, rekognition, table) or ("video-started" if opened == "opened" else "duplicate")
+
+
+def current_version(obj: S3Object) -> str | None:
+    """The object's current version (None in an unversioned bucket)."""
+    version = s3_client().head_object(Bucket=obj.bucket, Key=obj.key).get("VersionId")
+    return None if version in (None, "null") else str(version)
 
 
 class StreamNotReady(Exception):
@@ -188,8 +198,9 @@ def start_record(record: SQSRecord, lambda_context: Any = None) -> str:
         if transient:
             metrics.add_metric(name="VideoStartsDeferred", unit=MetricUnit.Count, value=1)
         raise
-    metrics.add_metric(name={"video-started": "VideoJobsStarted"}.get(outcome, "VideoStartsSkipped"),
-                       unit=MetricUnit.Count, value=1)
+    # (A video collected here, its completions lost, counted VideosLabeled/Failed already.)
+    metrics.add_metric(name={"video-started": "VideoJobsStarted", STATUS_FAILED: "VideosFailed"}.get(
+        outcome, "VideoStartsSkipped"), unit=MetricUnit.Count, value=1)
     return outcome
 
 
@@ -227,11 +238,12 @@ def collect_jobs(item: dict[str, Any], rekognition: Any, table: Any) -> str:
     record = video_record(timeline, bucket=item["bucket"], key=key, etag=str(item.get("etag", "")),
                           size=int(item.get("size", 0)), failures=failures)
     name = timeline_key(key)
-    s3_client().put_object(Bucket=item["bucket"], Key=name, Body=json.dumps(timeline, separators=(",", ":")).encode(),
-                           ContentType="application/json")
+    written = s3_client().put_object(Bucket=item["bucket"], Key=name, ContentType="application/json",
+                                     Body=json.dumps(timeline, separators=(",", ":")).encode())
     outcome = labels_table.put_record(table, record, str(item["s3_sequencer"]))
-    if outcome == "erased":  # erased while collecting: the timeline goes too
-        s3_client().delete_object(Bucket=item["bucket"], Key=name)
+    if outcome == "erased":  # erased while collecting: the timeline goes too, every byte of it
+        version = {"VersionId": written["VersionId"]} if written.get("VersionId") else {}
+        s3_client().delete_object(Bucket=item["bucket"], Key=name, **version)
     labels_table.drop_jobs(table, key=key, tag=item["tag"])
     metrics.add_metric(name="VideosLabeled" if record.status == "LABELED" else "VideosFailed", unit=MetricUnit.Count,
                        value=1)

@@ -46,7 +46,7 @@ GET_CALLS = {"StartLabelDetection": "get_label_detection", "StartContentModerati
              "StartTextDetection": "get_text_detection"}
 PAGE_SIZE = 1000  # the Get* calls' MaxResults ceiling
 # Rekognition Video reads these containers, H.264 only (the app also takes WebM, and HEVC
-# in MOV/MP4: those fail the job with a reason the collector records).
+# in MOV/MP4: the starter has those analysed through the app's H.264 stream rendition).
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".avi")
 # Every video the app accepts (photos/video.py): the labeler forwards these.
 ALL_VIDEO_SUFFIXES = VIDEO_SUFFIXES + (".webm",)
@@ -147,7 +147,8 @@ def job_tag(key: str, version: str | None) -> str:
 
 
 def start_requests(*, bucket: str, key: str, version: str | None, apis: tuple[str, ...], topic_arn: str,
-                   role_arn: str, min_confidence: float, tag: str | None = None) -> dict[str, dict[str, Any]]:
+                   role_arn: str, min_confidence: float, tag: str | None = None,
+                   again: str = "") -> dict[str, dict[str, Any]]:
     """The Start* requests for a video (``key``: the object Rekognition reads, the video
     or its stream rendition; ``tag``: the video's, by default this object's): Start*
     name -> its parameters."""
@@ -156,9 +157,11 @@ def start_requests(*, bucket: str, key: str, version: str | None, apis: tuple[st
     requests = {}
     for name in apis:
         api = APIS[name]
-        request: dict[str, Any] = {"Video": video, "ClientRequestToken": job_token(bucket, key, version, api,
-                                                                                   f"{float(min_confidence)}"),
-                                   "JobTag": tag or job_tag(key, version), "NotificationChannel": channel}
+        job_tag_ = tag or job_tag(key, version)
+        # Every parameter is in the token: the same token with other parameters is refused.
+        settings = f"{float(min_confidence)}\0{job_tag_}\0{topic_arn}\0{role_arn}\0{again}"
+        request: dict[str, Any] = {"Video": video, "ClientRequestToken": job_token(bucket, key, version, api, settings),
+                                   "JobTag": job_tag_, "NotificationChannel": channel}
         if name in ("labels", "moderation"):
             request["MinConfidence"] = float(min_confidence)
         if name == "text":
@@ -287,7 +290,7 @@ def frames_of(timeline: dict[str, Any]) -> list[FrameAnalysis]:
                             for i in label.get("Instances", []) if i.get("BoundingBox"))))
     for entry in timeline.get("moderation", {}).get("ModerationLabels", []):
         label = entry["ModerationLabel"]
-        moment(entry["Timestamp"])["moderation"].append(ModerationLabel(
+        moment(entry.get("Timestamp", entry.get("StartTimestampMillis", 0)))["moderation"].append(ModerationLabel(
             name=label["Name"], confidence=float(label["Confidence"]), parent=label.get("ParentName", ""),
             level=int(label.get("TaxonomyLevel") or (1 if not label.get("ParentName") else 2))))
     for entry in timeline.get("text", {}).get("TextDetections", []):

@@ -17,6 +17,7 @@ from infra.functions.labeler import handler as labeler
 from infra.functions.labeler import video
 from infra.functions.labeler import table as labels
 from infra.functions.labeler.record import Box, Instance, Label, LabelRecord, ModerationLabel
+from infra.functions.labeler.events import event_message
 from infra.functions.labeler.table import record_of
 from infra.functions.labeler.timeline import FrameAnalysis, VideoFacts, get_content_moderation, get_label_detection
 from infra.functions.labeler.video_jobs import job_tag, stream_key, timeline_key
@@ -27,6 +28,7 @@ from tests.samples import video as sample_video
 KEY = "uploads/2026/12/0b7f7c1e-2f7a-4b8a-9d0e-1c2d3e4f5a6b.mp4"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:AmazonRekognition-mediaapp-video"
 ROLE = "arn:aws:iam::123456789012:role/mediaapp-rekognition-publish"
+VERSIONS: dict[str, str | None] = {}  # each test's uploads: the version their jobs are tagged with
 STARTS = {"StartLabelDetection": "start_label_detection", "StartContentModeration": "start_content_moderation",
           "StartTextDetection": "start_text_detection"}
 
@@ -38,6 +40,8 @@ def videos(aws, monkeypatch):  # noqa: F811 (aws is the fixture)
     monkeypatch.setenv("VIDEO_APIS", "labels,moderation")
     monkeypatch.setenv("VIDEO_MIN_CONFIDENCE", "55")
     aws.video_queue = aws.sqs.create_queue(QueueName="videos")["QueueUrl"]
+    aws.s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})  # as deployed
+    VERSIONS.clear()
     monkeypatch.setenv("VIDEO_QUEUE_URL", aws.video_queue)
     rekognition = boto3.client("rekognition", region_name="us-east-1")
     stub = Stubber(rekognition)
@@ -45,6 +49,7 @@ def videos(aws, monkeypatch):  # noqa: F811 (aws is the fixture)
     monkeypatch.setattr(labeler, "REKOGNITION", rekognition)
     aws.stub = stub
     yield aws
+    stub.assert_no_pending_responses()
     stub.deactivate()
 
 
@@ -61,23 +66,33 @@ def video_event(env, messages) -> dict:
          "queue_url": env.video_queue} for m in messages]}
 
 
-def expect_starts(env, job_ids=("L", "M"), *, version=None, error=None):
-    """The starter's Start* calls, checked against the model and these parameters."""
+def expect_starts(env, job_ids=("L", "M"), *, error=None, running=True):
+    """The starter's Start* calls (checked against the service model and the parameters
+    every start must carry), then, unless ``running`` is False, its status check of the
+    first job (still running)."""
     for api, job_id in zip(("StartLabelDetection", "StartContentModeration"), job_ids):
         if error and api == error[0]:
             env.stub.add_client_error(STARTS[api], error[1], "for test", 400)
             return
-        env.stub.add_response(STARTS[api], {"JobId": job_id})
+        version = {"Version": env.version} if getattr(env, "version", None) else {}
+        env.stub.add_response(STARTS[api], {"JobId": job_id}, {
+            "Video": {"S3Object": {"Bucket": BUCKET, "Name": KEY, **version}}, "ClientRequestToken": ANY,
+            "JobTag": job_tag(KEY, getattr(env, "version", None)), "NotificationChannel": {"SNSTopicArn": TOPIC, "RoleArn": ROLE},
+            "MinConfidence": 55.0})
+    if running:
+        env.stub.add_response("get_label_detection", {"JobStatus": "IN_PROGRESS"}, {"JobId": job_ids[0], "MaxResults": 1})
 
 
 def uploaded_and_queued(env, key=KEY) -> list[dict]:
-    env.s3.put_object(Bucket=BUCKET, Key=key, Body=b"\x00\x00\x00\x18ftypmp42 video bytes")
+    put = env.s3.put_object(Bucket=BUCKET, Key=key, Body=b"\x00\x00\x00\x18ftypmp42 video bytes")
+    env.version = VERSIONS[key] = put.get("VersionId")
     assert labeler.handler(sqs_event(env), LambdaContext()) == {"batchItemFailures": []}
     return queued_videos(env)
 
 
 def notice(job_id: str, api: str, status: str = "SUCCEEDED", key: str = KEY, version=None, tag_key=None) -> str:
-    body = {"JobId": job_id, "Status": status, "API": api, "JobTag": job_tag(tag_key or key, version), "Timestamp": 1,
+    body = {"JobId": job_id, "Status": status, "API": api, "JobTag": job_tag(tag_key or key, version or VERSIONS.get(tag_key or key)),
+            "Timestamp": 1,
             "Video": {"S3ObjectName": key, "S3Bucket": BUCKET}}
     return json.dumps({"Type": "Notification", "MessageId": "n", "TopicArn": TOPIC, "Message": json.dumps(body)})
 
@@ -149,10 +164,10 @@ def test_a_video_is_queued_started_collected_and_recorded(videos):
 def test_a_duplicate_start_gets_the_same_jobs_and_keeps_their_progress(videos):
     messages = uploaded_and_queued(videos)
     expect_starts(videos)
-    video.start_handler(video_event(videos, messages), LambdaContext())
+    assert video.start_handler(video_event(videos, messages), LambdaContext()) == {"batchItemFailures": []}
     collect(videos, notice("L", "StartLabelDetection"))
 
-    expect_starts(videos)  # the same tokens: Rekognition answers with the same job ids
+    expect_starts(videos, running=False)  # the same tokens: Rekognition answers with the same job ids
     videos.stub.add_response("get_content_moderation", {"JobStatus": "IN_PROGRESS"}, {"JobId": "M", "MaxResults": 1})
     assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "duplicate"
     assert labels.running_jobs(videos.table, KEY)["jobs"]["StartLabelDetection"]["status"] == "SUCCEEDED"
@@ -178,7 +193,7 @@ def test_over_the_concurrent_jobs_quota_the_video_waits_on_its_queue(videos):
     # The label job finishes meanwhile; the retry starts the other, and the video is
     # collected when that one finishes.
     assert collect(videos, notice("L", "StartLabelDetection")) == {"batchItemFailures": []}
-    expect_starts(videos)
+    expect_starts(videos, running=False)
     videos.stub.add_response("get_content_moderation", {"JobStatus": "IN_PROGRESS"}, {"JobId": "M", "MaxResults": 1})
     assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "duplicate"
     expect_results(videos)
@@ -190,7 +205,8 @@ def test_a_failed_job_is_on_the_record_with_rekognitions_reason(videos, monkeypa
     monkeypatch.setenv("VIDEO_APIS", "labels")
     messages = uploaded_and_queued(videos)
     videos.stub.add_response("start_label_detection", {"JobId": "L"})
-    video.start_handler(video_event(videos, messages), LambdaContext())
+    videos.stub.add_response("get_label_detection", {"JobStatus": "IN_PROGRESS"}, {"JobId": "L", "MaxResults": 1})
+    assert video.start_handler(video_event(videos, messages), LambdaContext()) == {"batchItemFailures": []}
     videos.stub.add_response("get_label_detection", {"JobStatus": "FAILED", "StatusMessage": "Unsupported codec."},
                              {"JobId": "L", "MaxResults": 1})
 
@@ -204,7 +220,7 @@ def test_a_failed_job_is_on_the_record_with_rekognitions_reason(videos, monkeypa
 def test_an_erasure_while_jobs_run_leaves_nothing_for_the_late_completion(videos):
     messages = uploaded_and_queued(videos)
     expect_starts(videos)
-    video.start_handler(video_event(videos, messages), LambdaContext())
+    assert video.start_handler(video_event(videos, messages), LambdaContext()) == {"batchItemFailures": []}
 
     labels.erase(videos.table, bucket=BUCKET, key=KEY, reason="deleted in the app")
     assert collect(videos, notice("L", "StartLabelDetection"), notice("M", "StartContentModeration")) == {
@@ -221,7 +237,8 @@ def test_a_video_rekognition_cannot_read_is_analysed_through_its_h264_stream(vid
     stream rendition, once the worker has made it (until then the video waits on its
     queue); their notices name the rendition, and the record is the video's."""
     key = KEY.removesuffix(".mp4") + suffix
-    videos.s3.put_object(Bucket=BUCKET, Key=key, Body=sample_video(container=container, seconds=1))
+    put = videos.s3.put_object(Bucket=BUCKET, Key=key, Body=sample_video(container=container, seconds=1))
+    VERSIONS[key] = put.get("VersionId")
     labeler.handler(sqs_event(videos), LambdaContext())
     messages = queued_videos(videos)
 
@@ -234,7 +251,9 @@ def test_a_video_rekognition_cannot_read_is_analysed_through_its_h264_stream(vid
     for api, job_id in (("StartLabelDetection", "L"), ("StartContentModeration", "M")):
         videos.stub.add_response(STARTS[api], {"JobId": job_id}, {
             "Video": {"S3Object": {"Bucket": BUCKET, "Name": stream, **({"Version": version} if version else {})}},
-            "ClientRequestToken": ANY, "JobTag": job_tag(key, None), "NotificationChannel": ANY, "MinConfidence": 55.0})
+            "ClientRequestToken": ANY, "JobTag": job_tag(key, VERSIONS[key]), "NotificationChannel": ANY,
+            "MinConfidence": 55.0})
+    videos.stub.add_response("get_label_detection", {"JobStatus": "IN_PROGRESS"}, {"JobId": "L", "MaxResults": 1})
     assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "video-started"
 
     collect(videos, notice("L", "StartLabelDetection", key=stream, tag_key=key))
@@ -273,13 +292,15 @@ def test_a_lost_completion_is_collected_when_the_sweep_asks_again(videos):
     status, and collects the video."""
     messages = uploaded_and_queued(videos)
     expect_starts(videos)
-    video.start_handler(video_event(videos, messages), LambdaContext())
+    assert video.start_handler(video_event(videos, messages), LambdaContext()) == {"batchItemFailures": []}
     collect(videos, notice("M", "StartContentModeration"))  # only the moderation notice arrives
 
-    expect_starts(videos)  # the sweep's re-send: the same tokens, the same jobs
+    # The sweep's re-send: an S3-event-shaped message from the app, naming no version.
+    resend = sweep_resend(videos)
+    expect_starts(videos, running=False)  # the current version: the same tag and tokens, the same jobs
     videos.stub.add_response("get_label_detection", {"JobStatus": "SUCCEEDED"}, {"JobId": "L", "MaxResults": 1})
     expect_results(videos)
-    assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "LABELED"
+    assert video.start_video(video._video_of(resend[0]["Body"]), labeler.REKOGNITION, videos.table) == "LABELED"
 
     assert record_of(item(videos, KEY)).status == "LABELED" and labels.running_jobs(videos.table, KEY) is None
 
@@ -287,19 +308,31 @@ def test_a_lost_completion_is_collected_when_the_sweep_asks_again(videos):
 def test_while_a_job_runs_the_sweeps_resend_changes_nothing(videos):
     messages = uploaded_and_queued(videos)
     expect_starts(videos)
-    video.start_handler(video_event(videos, messages), LambdaContext())
+    assert video.start_handler(video_event(videos, messages), LambdaContext()) == {"batchItemFailures": []}
 
-    expect_starts(videos)
+    resend = sweep_resend(videos)
+    expect_starts(videos, running=False)
     videos.stub.add_response("get_label_detection", {"JobStatus": "IN_PROGRESS"}, {"JobId": "L", "MaxResults": 1})
-    assert video.start_video(video._video_of(messages[0]["Body"]), labeler.REKOGNITION, videos.table) == "duplicate"
+    assert video.start_video(video._video_of(resend[0]["Body"]), labeler.REKOGNITION, videos.table) == "duplicate"
     assert item(videos, KEY) is None
+    assert set(labels.running_jobs(videos.table, KEY)["jobs"]) == {"StartLabelDetection", "StartContentModeration"}
+
+
+def sweep_resend(env) -> list[dict]:
+    """What the app's sweep sends for a video with no record (events.event_message, no
+    version), as the labeler forwards it to the video queue."""
+    body = event_message(bucket=BUCKET, key=KEY, size=30, etag="e", event_time="2026-12-07T12:00:00.000Z")
+    assert labeler.handler(sqs_event(env, bodies=[body]), LambdaContext()) == {"batchItemFailures": []}
+    messages = queued_videos(env)
+    assert json.loads(messages[0]["Body"])["video"]["version"] is None
+    return messages
 
 
 def test_with_video_analysis_off_a_video_is_skipped_saying_so(videos, monkeypatch):
     monkeypatch.setenv("VIDEO_APIS", "none")
     messages = uploaded_and_queued(videos)
 
-    video.start_handler(video_event(videos, messages), LambdaContext())
+    assert video.start_handler(video_event(videos, messages), LambdaContext()) == {"batchItemFailures": []}
 
     record = record_of(item(videos, KEY))
     assert record.status == "SKIPPED" and record.error.code == "VideoAnalysisOff"

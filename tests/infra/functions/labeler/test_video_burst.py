@@ -74,6 +74,8 @@ class FakeRekognitionVideo:
         return min(self.running.values(), default=None)
 
     def _result(self, JobId, items, **kwargs):
+        if JobId in self.running:
+            return {"JobStatus": "IN_PROGRESS"}
         meta = {"Codec": "h264", "DurationMillis": 60000, "Format": "QuickTime / MOV", "FrameRate": 30.0,
                 "FrameHeight": 720, "FrameWidth": 1280}
         box = {"Width": 0.5, "Height": 0.5, "Left": 0.1, "Top": 0.1}
