@@ -8,6 +8,7 @@ from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from urllib.parse import quote
 
+from .. import video
 from ..models import Photo
 from ..selectors.labels import specific_first, visible_labels_q
 
@@ -34,6 +35,8 @@ def photo_json(photo: Photo) -> dict:
         "moderation": photo.moderation_state,
         "visibility": photo.visibility,
         "pending": photo.is_pending,
+        "kind": photo.kind,
+        "duration": video.duration_text(photo.duration_ms) if photo.is_video and photo.duration_ms else "",
         # In the page's order (specific first) and with the page's rounding, so a live
         # update and a reload show the same thing.
         "labels": [{"name": lb.name, "confidence": round(lb.confidence, 1) if lb.confidence is not None else None,

@@ -224,12 +224,14 @@ def undo_trash(request):
 def _confirmation(action: str, photos: list[Photo]) -> dict:
     n = len(photos)
     s = "" if n == 1 else "s"
+    kinds = {photo.kind for photo in photos}
+    noun = "video" if kinds == {Photo.Kind.VIDEO} else "item" if len(kinds) > 1 else "photo"
     if action == "trash":
-        title, button = f"Move {n} photo{s} to the trash?", "Move to trash"
+        title, button = f"Move {n} {noun}{s} to the trash?", "Move to trash"
         text = ("No one else will see them from now on. You can restore them from the trash for "
                 f"{TRASH_DAYS} days; after that they are erased.")
     else:
-        title, button = f"Delete {n} photo{s} for good?", "Delete for good"
+        title, button = f"Delete {n} {noun}{s} for good?", "Delete for good"
         text = "They are erased with their labels, thumbnails and every stored copy. This cannot be undone."
     return {"action": action, "photos": photos, "title": title, "text": text, "button": button,
             "danger": action == "erase", "back": "photos:trash" if action == "erase" else "photos:mine"}

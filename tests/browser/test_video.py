@@ -54,6 +54,8 @@ def test_a_video_uploads_beside_a_photo_and_plays_and_seeks(live_server, page, t
     player.evaluate("v => new Promise(done => v.readyState >= 1 ? done() :"
                     " v.addEventListener('loadedmetadata', () => done(), { once: true }))")
     assert abs(player.evaluate("v => v.duration") - 4.0) < 0.2
+    # No boxes over the poster (the sharpest frame of another moment) before it plays.
+    expect(page.locator(".frame")).to_have_attribute("data-boxes-shown", "0")
     assert player.evaluate("v => [v.videoWidth, v.videoHeight]") == [640, 360]
     player.evaluate("v => new Promise(done => { v.addEventListener('seeked', () => done(), { once: true });"
                     " v.muted = true; v.currentTime = 3; })")

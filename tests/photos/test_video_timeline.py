@@ -360,3 +360,20 @@ def test_a_timeline_without_stills_gets_them_made_from_the_stream(late_cat, medi
     with Image.open(media_root / still_name(photo, 0)) as image:
         assert image.format == "JPEG" and max(image.size) <= 640
     assert photo_make_stills(photo_id=photo.id) == []  # made: not again
+
+
+def test_a_video_is_called_a_video_wherever_the_library_lists_or_asks(client_in, owner, media_root, fake_queue):
+    """Found by a new user's trial: the live card drawn during upload had no "▶ 0:02"
+    badge (the status data had no kind), the trash had none, and trashing asked to "Move
+    1 photo to the trash?"; a text file named .mp4 was "not an image"."""
+    clip = uploaded(client_in, "clip.mp4", video(seconds=2))
+
+    status = client_in.get("/photos/status/", {"ids": str(clip.uid)}).json()["photos"][0]
+    assert (status["kind"], status["duration"]) == ("video", "0:02")
+    assert "Move 1 video to the trash?" in client_in.get(f"/photos/{clip.uid}/delete/").content.decode()
+    client_in.post(f"/photos/{clip.uid}/delete/")
+    assert '<span class="video-badge">▶ 0:02</span>' in client_in.get("/photos/trash/").content.decode()
+
+    page = client_in.post("/photos/", {"photos": [SimpleUploadedFile("notes.mp4", b"just some text")]},
+                          follow=True).content.decode()
+    assert "notes.mp4 is not a video we can read (corrupt, or not a video)." in page

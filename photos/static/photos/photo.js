@@ -55,9 +55,12 @@
     return { t: b.t, until: b.until, box: box };
   });
 
+  // Not over the poster: it is the sharpest frame of some other moment. From the first
+  // play or seek on, the boxes follow the frame shown.
+  let started = false;
   function draw() {
     const ms = player.currentTime * 1000;
-    const on = !shown || shown.checked;
+    const on = started && (!shown || shown.checked);
     let count = 0;
     for (const m of moments) {
       m.box.hidden = !(on && m.t <= ms && ms < m.until);
@@ -66,7 +69,8 @@
     frame.dataset.boxesAt = String(Math.round(ms));
     frame.dataset.boxesShown = String(count);
   }
-  for (const event of ["timeupdate", "seeked", "loadedmetadata"]) player.addEventListener(event, draw);
+  for (const event of ["play", "seeked"]) player.addEventListener(event, () => { started = true; draw(); });
+  player.addEventListener("timeupdate", draw);
   if (shown) shown.addEventListener("change", draw);
   draw();
 })();

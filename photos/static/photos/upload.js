@@ -87,6 +87,7 @@
     var thumb = el("a", "thumb");
     thumb.href = photo.url;
     thumb.tabIndex = -1;
+    if (photo.kind === "video") thumb.appendChild(el("span", "video-badge", "\u25b6 " + photo.duration));
     li.appendChild(thumb);
     var meta = el("div", "meta");
     var name = el("a", "filename", photo.filename);
