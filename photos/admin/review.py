@@ -20,7 +20,7 @@ from ..models import (
     ReviewItem,
 )
 from ..renditions import photo_timeline
-from ..selectors.timeline import label_segments, renamed
+from ..selectors.timeline import label_segments, player_boxes, renamed
 from ..selectors.labels import label_parents, pending_machine_labels_q
 from .filters import (
     CappedPaginator,
@@ -164,10 +164,14 @@ def photo_review(model_admin, request, object_id):
     pending = Photo.objects.filter(pending_machine_labels_q("labels__")).distinct()
     next_photo = pending.filter(pk__gt=photo.pk).order_by("pk").values_list("pk", flat=True).first()
     previous_photo = pending.filter(pk__lt=photo.pk).order_by("-pk").values_list("pk", flat=True).first()
-    # A video's boxes belong to moments of it: its labels carry when they are seen instead.
-    seen_at = label_segments(photo_timeline(photo), renamed(photo)) if photo.is_video else {}
+    # A video's boxes belong to moments of it: its labels carry when they are seen, and the
+    # player draws each moment's boxes while it plays (as on the owner's page).
+    timeline = photo_timeline(photo) if photo.is_video else None
+    names = renamed(photo) if timeline else {}
+    seen_at = label_segments(timeline, names)
     for label in labels:
         label.segments = seen_at.get(label.name, [])
+    moments = player_boxes(timeline, {lb.name for lb in labels if lb.review_state != Label.Review.REJECTED}, names)
     boxes = [] if photo.is_video else [
         {"label": lb.name, "kind": "label", "confidence": i.get("confidence"), **i["box"]}
         for lb in labels if lb.review_state != Label.Review.REJECTED for i in (lb.instances or []) if "box" in i
@@ -184,7 +188,8 @@ def photo_review(model_admin, request, object_id):
         "photo": photo,
         "labels": labels,
         "boxes": boxes,
-        "box_names": sorted({b["label"] for b in boxes}),
+        "box_names": sorted({b["label"] for b in boxes} | {m["label"] for m in moments}),
+        "player_boxes": moments,
         "events": photo.audit_events.select_related("actor")[:50],
         "next_photo": next_photo,
         "previous_photo": previous_photo,

@@ -126,3 +126,28 @@ def test_a_moderator_sees_the_flagged_moments_as_blurred_stills(live_server, pag
         " v.addEventListener('seeked', () => done(v.currentTime), { once: true }); b.click(); })")
     assert abs(at - 3.0) < 0.05
     page.screenshot(path=f"{SHOTS or tmp_path}/video-decide.png", full_page=True)
+
+
+def test_an_editor_sees_the_boxes_of_each_moment_while_the_video_plays(live_server, page, tmp_path, media_root):
+    item = Photo(original_filename="walk.mp4", content_type="video/mp4", kind=Photo.Kind.VIDEO, duration_ms=4000,
+                 video_codec="h264", width=640, height=360)
+    item.image.save("walk.mp4", ContentFile(video(seconds=4, size=(640, 360), photo="astronaut")))
+    assert analyze_photo.run(item.id) == "applied"
+    photo_make_stream(photo_id=item.id)
+    roles_ensure()
+    editor = get_user_model().objects.create_user("ed", password="pw-ed-123456", is_staff=True)
+    editor.groups.add(Group.objects.get(name="Editors"))
+
+    log_in(page, f"{live_server.url}/admin/login/", "ed", "pw-ed-123456")
+    page.goto(f"{live_server.url}/admin/photos/photo/{item.pk}/review/")
+    stage, player = page.locator("#stage"), page.locator("#preview")
+    expect(stage).to_have_attribute("data-boxes-shown", "0")  # none over the poster
+    player.evaluate("v => new Promise(done => { v.addEventListener('seeked', () => done(), { once: true });"
+                    " v.currentTime = 3.2; })")
+    box = page.locator("#stage g.box:not(.off-time)").first
+    expect(box).to_be_attached()
+    assert int(stage.get_attribute("data-boxes-shown")) >= 1
+    assert box.evaluate("g => g.dataset.label") == "Person"
+    page.screenshot(path=f"{SHOTS or tmp_path}/video-review-boxes.png")
+    page.locator('#toggles input[data-toggle="Person"]').uncheck()  # the label toggle hides its boxes
+    assert page.locator("#stage g.box:not(.off-time):not(.hidden)").count() == 0

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.urls import reverse
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
@@ -36,7 +37,7 @@ from photos.pipelines.erasures import erasure_attempt
 from photos.services import photos as photo_services
 from photos.services.moderation import photo_moderate
 from photos.services.photos import RENDITION_TRIES, photos_sweep_stuck, renditions_sweep
-from photos.services.review import labels_merge
+from photos.services.review import labels_decide, labels_merge
 from tests.photos.admin.test_moderation import QUEUE, login
 from tests.samples import video
 
@@ -377,3 +378,19 @@ def test_a_video_is_called_a_video_wherever_the_library_lists_or_asks(client_in,
     page = client_in.post("/photos/", {"photos": [SimpleUploadedFile("notes.mp4", b"just some text")]},
                           follow=True).content.decode()
     assert "notes.mp4 is not a video we can read (corrupt, or not a video)." in page
+
+
+def test_an_editor_sees_each_moments_boxes_over_the_video_under_review(late_cat):
+    """Found by a new user's trial: the review page drew no boxes over a video. It now
+    hands its player the same moments as the owner's page (not rejected labels), and the
+    label toggles cover them."""
+    editor, user = login("Editors")
+    page = editor.get(reverse("admin:photos_photo_review", args=[late_cat.pk])).content.decode()
+
+    boxes = json.loads(page.split('<script id="video-boxes" type="application/json">')[1].split("</script>")[0])
+    assert {b["label"] for b in boxes} >= {"Cat"} and min(b["t"] for b in boxes if b["label"] == "Cat") >= 1900
+    assert '<input type="checkbox" checked data-toggle="Cat">' in page
+
+    labels_decide(label_ids=[Label.objects.get(photo=late_cat, name="Cat").id], decision="rejected", actor=user)
+    page = editor.get(reverse("admin:photos_photo_review", args=[late_cat.pk])).content.decode()
+    assert '"label": "Cat"' not in page

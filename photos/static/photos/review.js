@@ -57,4 +57,51 @@
   });
 
   show(focus);
+
+  // A video: each sampled moment's boxes, drawn while that moment plays (not over the
+  // poster, another moment's frame); the toggles above hide a label's boxes as for a photo.
+  var data = document.getElementById("video-boxes");
+  var player = document.getElementById("preview");
+  var svg = document.querySelector("#stage svg");
+  if (data && player && svg) {
+    var ns = "http://www.w3.org/2000/svg";
+    var stage = document.getElementById("stage");
+    var started = false;
+    var moments = JSON.parse(data.textContent).map(function (b) {
+      var g = document.createElementNS(ns, "g");
+      g.setAttribute("class", "box off-time");
+      g.dataset.label = b.label;
+      var rect = document.createElementNS(ns, "rect");
+      rect.setAttribute("class", "kind-label");
+      rect.setAttribute("x", b.box.left);
+      rect.setAttribute("y", b.box.top);
+      rect.setAttribute("width", b.box.width);
+      rect.setAttribute("height", b.box.height);
+      g.appendChild(rect);
+      svg.appendChild(g);
+      var caption = document.createElement("span");
+      caption.className = "caption off-time";
+      caption.dataset.label = b.label;
+      caption.textContent = b.label;
+      caption.style.left = (b.box.left * 100) + "%";
+      caption.style.top = (b.box.top * 100) + "%";
+      stage.appendChild(caption);
+      return { t: b.t, until: b.until, els: [g, caption] };
+    });
+    var draw = function () {
+      var ms = player.currentTime * 1000;
+      var count = 0;
+      moments.forEach(function (m) {
+        var on = started && m.t <= ms && ms < m.until;
+        if (on) count += 1;
+        m.els.forEach(function (el) { el.classList.toggle("off-time", !on); });
+      });
+      stage.dataset.boxesShown = String(count);
+    };
+    ["play", "seeked"].forEach(function (name) {
+      player.addEventListener(name, function () { started = true; draw(); });
+    });
+    player.addEventListener("timeupdate", draw);
+    draw();
+  }
 })();
