@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from django.conf import settings
+
+from infra.functions.labeler.video_jobs import is_video
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
@@ -208,10 +210,6 @@ def _probe_video(upload, filename: str, size: int) -> ProbedUpload:
                         height=probed.height, sha256=_scan(upload, filename, markup=False), size=size, video=probed)
 
 
-# What a file named as a video is called when its bytes are neither a video nor an image.
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".3gp")
-
-
 def _header(upload, filename: str) -> tuple[str, int, int]:
     """Format and size from the file's header (no pixel decoded)."""
     upload.seek(0)
@@ -226,7 +224,7 @@ def _header(upload, filename: str) -> tuple[str, int, int]:
             filename, f"has far too many pixels; the limit is {megapixels(settings.PHOTOS_MAX_PIXELS)}."
         ) from None
     except (UnidentifiedImageError, OSError, ValueError):
-        if PurePosixPath(filename.lower()).suffix in VIDEO_SUFFIXES:  # named a video, and not one
+        if is_video(filename):  # named a video, and not one
             raise UploadRejected(filename, f"is not a video we can read (corrupt, or not a video). Upload "
                                            f"{ACCEPTED_VIDEO_NAMES} videos.") from None
         raise UploadRejected(filename, f"is not an image we can read; upload {ACCEPTED_NAMES} photos or "

@@ -6,7 +6,6 @@ and a flagged video's moments as blurred stills on the moderator's decide page."
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -14,13 +13,12 @@ from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from playwright.sync_api import expect
 
-from infra.functions.labeler.record import ModerationLabel
 from photos.models import Photo
-from photos.pipelines import frames
 from photos.pipelines.local import analyze_photo
 from photos.renditions import photo_make_stream, photo_make_thumbnail
 from photos.roles import roles_ensure
 from tests.browser.steps import log_in, sign_up
+from tests.photos.test_video_timeline import flag_frames_from
 from tests.samples import PHOTOS, video
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -95,14 +93,7 @@ def test_a_video_uploads_beside_a_photo_and_plays_and_seeks(live_server, page, t
 def test_a_moderator_sees_the_flagged_moments_as_blurred_stills(live_server, page, tmp_path, media_root, monkeypatch):
     """A video whose frames from 3 s on are flagged: the decide page shows the still of the
     flagged moment, blurred until clicked, beside its time, which seeks the player."""
-    real = frames.analyze
-
-    def analyze(image, client, options):
-        record = real(image, client, options=options)
-        if int(image.key.rsplit("#t=", 1)[1]) >= 3000:
-            record = replace(record, moderation_labels=(ModerationLabel(name="Violence", confidence=88.0),))
-        return record
-    monkeypatch.setattr(frames, "analyze", analyze)
+    flag_frames_from(monkeypatch, 3000)
     item = Photo(original_filename="fight.mp4", content_type="video/mp4", kind=Photo.Kind.VIDEO, duration_ms=5000,
                  video_codec="h264", width=640, height=360)
     item.image.save("fight.mp4", ContentFile(video(seconds=5, size=(640, 360), photo="astronaut")))

@@ -185,18 +185,22 @@ def test_player_boxes_are_only_the_shown_labels_and_capped():
     assert player_boxes({}, {"Dog"}) == []  # analysed before boxes were kept: none, no error
 
 
-@pytest.fixture
-def flagged_late(client_in, owner, media_root, fake_queue, monkeypatch):
-    """The late cat video, its frames from 3 s on flagged by the moderation model (the
-    real analysis of each frame, with a moderation label added)."""
+def flag_frames_from(monkeypatch, ms: int) -> None:
+    """The real analysis of each frame, with a moderation label added from ``ms`` on."""
     real = frames.analyze
 
     def analyze(image, client, options):
         record = real(image, client, options=options)
-        if int(image.key.rsplit("#t=", 1)[1]) >= 3000:
+        if int(image.key.rsplit("#t=", 1)[1]) >= ms:
             record = replace(record, moderation_labels=(ModerationLabel(name="Violence", confidence=88.0),))
         return record
     monkeypatch.setattr(frames, "analyze", analyze)
+
+
+@pytest.fixture
+def flagged_late(client_in, owner, media_root, fake_queue, monkeypatch):
+    """The late cat video, its frames from 3 s on flagged by the moderation model."""
+    flag_frames_from(monkeypatch, 3000)
     photo = uploaded(client_in, "fight.mp4", video(seconds=5, size=(640, 480), photo="chelsea", dark_seconds=1.9))
     assert analyze_photo.run(photo.id) == "applied"
     return Photo.objects.get(id=photo.id)

@@ -176,15 +176,22 @@ def put_record(table: Any, record: LabelRecord, sequencer: str) -> str:
                      "ExpressionAttributeValues": {":seq": sequencer}}},
         ])
     except Exception as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-        if reasons[:1] == ["ConditionalCheckFailed"]:
+        failed = failed_condition(exc)
+        if failed == 0:
             return "erased"
-        if reasons[1:2] == ["ConditionalCheckFailed"]:
+        if failed == 1:
             return "stale"
         raise
     return "written"
+
+
+def failed_condition(exc: BaseException) -> int | None:
+    """Which write of a cancelled transaction failed its condition (its index), or None
+    for any other error (the caller raises it)."""
+    if error_code(exc) != "TransactionCanceledException":
+        return None
+    reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
+    return reasons.index("ConditionalCheckFailed") if "ConditionalCheckFailed" in reasons else None
 
 
 def erase(table: Any, *, bucket: str, key: str, reason: str) -> None:
@@ -238,12 +245,10 @@ def open_jobs(table: Any, *, bucket: str, key: str, tag: str, apis: list[str], s
     try:
         table.meta.client.transact_write_items(TransactItems=writes)
     except Exception as exc:
-        if error_code(exc) != "TransactionCanceledException":
-            raise
-        reasons = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons", [])]
-        if reasons[:1] == ["ConditionalCheckFailed"]:
+        failed = failed_condition(exc)
+        if failed == 0:
             return "erased"
-        if reasons[1:2] == ["ConditionalCheckFailed"]:
+        if failed == 1:
             current = running_jobs(table, key)
             return "exists" if current is not None and current.get("tag") == tag else "superseded"
         raise
