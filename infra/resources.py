@@ -18,6 +18,9 @@ UPLOAD_PREFIX = "uploads/"
 # validated object. Unconfirmed ones expire after INCOMING_EXPIRATION_DAYS.
 INCOMING_PREFIX = "incoming/"
 INCOMING_EXPIRATION_DAYS = 1
+# A video's multipart upload can resume for a day (photos/services/uploads.py
+# MULTIPART_SECONDS); its parts are aborted the day after.
+INCOMING_MULTIPART_DAYS = 2
 THUMBNAIL_PREFIX = "thumbnails/"
 # EXIF-free display renditions that everyone but a photo's owner is served (Django).
 RENDITION_PREFIX = "renditions/"

@@ -211,6 +211,9 @@ PHOTOS_MAX_PIXELS = int(env_float("PHOTOS_MAX_PIXELS", 50_000_000, lo=1, hi=500_
 PHOTOS_MAX_VIDEO_BYTES = int(env_float("PHOTOS_MAX_VIDEO_BYTES", 1024**3, lo=1, hi=50 * 1024**3))
 PHOTOS_MAX_VIDEO_SECONDS = env_float("PHOTOS_MAX_VIDEO_SECONDS", 15 * 60, lo=1, hi=6 * 3600)
 PHOTOS_MAX_VIDEO_PIXELS = int(env_float("PHOTOS_MAX_VIDEO_PIXELS", 4096 * 2304, lo=1, hi=100_000_000))
+# S3 storage: a video goes from the browser straight to the bucket in parts of this size
+# (S3's minimum is 5 MiB, except the last; larger for a file 10,000 parts would not hold).
+PHOTOS_MULTIPART_PART_BYTES = int(env_float("PHOTOS_MULTIPART_PART_BYTES", 16 * 1024**2, lo=5 * 1024**2, hi=5 * 1024**3))
 # A video's analysis looks at one frame every PHOTOS_VIDEO_SAMPLE_MS (and at scene cuts),
 # at most PHOTOS_VIDEO_MAX_FRAMES frames (spread wider over a long video).
 PHOTOS_VIDEO_SAMPLE_MS = int(env_float("PHOTOS_VIDEO_SAMPLE_MS", 1000, lo=100, hi=600_000))

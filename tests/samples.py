@@ -149,3 +149,13 @@ def audio_only(seconds: float = 2.0) -> bytes:
         for packet in sound.encode():
             out.mux(packet)
     return buffer.getvalue()
+
+
+def padded(video_bytes: bytes, size: int) -> bytes:
+    """A real video padded with a top-level ``free`` box (which demuxers skip) to ``size``
+    bytes: a large upload that still probes and decodes."""
+    import struct
+
+    padding = size - len(video_bytes)
+    assert padding >= 8, "pad to at least 8 bytes more than the video"
+    return video_bytes + struct.pack(">I", padding) + b"free" + bytes(padding - 8)

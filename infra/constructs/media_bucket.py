@@ -57,10 +57,12 @@ class MediaBucket(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 ),
                 # Direct uploads never confirmed (a closed tab, a refused file the app
-                # could not delete): gone after a day, every version of them.
+                # could not delete): gone after a day, every version of them; a video's
+                # multipart upload never finished, the day after it can no longer resume.
                 s3.LifecycleRule(
                     prefix=resources.INCOMING_PREFIX,
                     expiration=Duration.days(resources.INCOMING_EXPIRATION_DAYS),
+                    abort_incomplete_multipart_upload_after=Duration.days(resources.INCOMING_MULTIPART_DAYS),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
             ],

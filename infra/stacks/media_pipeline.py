@@ -91,9 +91,11 @@ class MediaPipelineStack(Stack):
                 # (CopyObject needs it on the source). AbortMultipartUpload: django-storages
                 # uploads files over 8 MB in parts and
                 # aborts a failed upload, whose parts would otherwise be stored (and billed).
+                # ListMultipartUploadParts: a video's browser upload is resumed, and its
+                # parts checked before they are joined, by ListParts (its own permission).
                 iam.PolicyStatement(
                     actions=["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject",
-                             "s3:DeleteObjectVersion", "s3:AbortMultipartUpload"],
+                             "s3:DeleteObjectVersion", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
                     resources=[f"{bucket_arn}/{prefix}*" for prefix in prefixes],
                 ),
                 # Without s3:ListBucket on the bucket, S3 answers HeadObject on a missing

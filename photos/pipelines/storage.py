@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 from urllib.parse import urlsplit
 
+from boto3.s3.transfer import TransferConfig
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import default_storage, storages
@@ -25,6 +26,9 @@ class StorageUnsupported(Exception):
 class EraseIncomplete(Exception):
     """Storage still holds some of what was to be erased; the erasure is tried again."""
 
+
+# CopyObject copies up to 5 GB; a larger video is copied in parts (still inside S3).
+COPY_CONFIG = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 
 UNSATISFIABLE = "unsatisfiable"
 _RANGE = re.compile(r"^bytes=(\d{0,19})-(\d{0,19})$")  # 19 digits: past any file, short of int() trouble
@@ -125,6 +129,32 @@ class LocalMediaStorage:
         """Copy that version of ``name`` to ``to`` (a new object, stored with ``content_type``)."""
         raise StorageUnsupported("Direct uploads need S3 storage.")
 
+    def download_version(self, name: str, version: str, into: IO[bytes], *, max_bytes: int) -> int:
+        """Write that version of ``name`` into ``into`` chunk by chunk (never whole in
+        memory), at most ``max_bytes`` + 1 bytes; the number written. FileNotFoundError if absent."""
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
+    # Multipart uploads (large videos, straight from the browser, resumable): the app
+    # starts one, signs a URL per part, lists what arrived and completes or aborts it.
+    def multipart_start(self, name: str, *, content_type: str) -> str:
+        """A new multipart upload to ``name``; its upload id."""
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
+    def multipart_part_urls(self, name: str, upload_id: str, numbers: list[int], *, expires_in: int) -> dict[int, str]:
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
+    def multipart_parts(self, name: str, upload_id: str) -> list[tuple[int, int, str]]:
+        """(part number, size, ETag) of every part that arrived, in order; FileNotFoundError
+        when the upload is no more (completed, aborted, or expired by the lifecycle rule)."""
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
+    def multipart_complete(self, name: str, upload_id: str, parts: list[tuple[int, int, str]]) -> str:
+        """Join exactly these parts into the object; the version it became."""
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
+    def multipart_abort(self, name: str, upload_id: str) -> None:
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
 
 class S3MediaStorage(LocalMediaStorage):
     name = "s3"
@@ -206,10 +236,66 @@ class S3MediaStorage(LocalMediaStorage):
             return body.read(max_bytes + 1), response.get("VersionId") or "null"
 
     def copy_version(self, name: str, version: str, *, to: str, content_type: str) -> None:
-        source = {"Bucket": self.bucket, "Key": self.object_key(name), "VersionId": version}
-        self.client.copy_object(Bucket=self.bucket, Key=self.object_key(to), CopySource=source,
-                                MetadataDirective="REPLACE", ContentType=content_type,
-                                CacheControl="private, max-age=300")
+        """One CopyObject up to 5 GB (its limit); a multipart copy (UploadPartCopy, by
+        boto3's transfer manager) for a larger video. Both copy inside S3."""
+        source = {"Bucket": self.bucket, "Key": self.object_key(name)}
+        if version != "null":  # an unversioned bucket's ("null" is refused by HeadObject there)
+            source["VersionId"] = version
+        self.client.copy(source, self.bucket, self.object_key(to),
+                         ExtraArgs={"MetadataDirective": "REPLACE", "ContentType": content_type,
+                                    "CacheControl": "private, max-age=300"},
+                         Config=COPY_CONFIG)
+
+    def download_version(self, name: str, version: str, into: IO[bytes], *, max_bytes: int) -> int:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(name),
+                                              **({"VersionId": version} if version != "null" else {}))
+        except (self.client.exceptions.NoSuchKey, self.client.exceptions.NoSuchVersion):
+            raise FileNotFoundError(name) from None
+        written, body = 0, response["Body"]
+        try:
+            for chunk in body.iter_chunks(RANGE_CHUNK * 16):
+                into.write(chunk[: max_bytes + 1 - written])
+                written += min(len(chunk), max_bytes + 1 - written)
+                if written > max_bytes:
+                    break
+        finally:
+            body.close()
+        return written
+
+    def multipart_start(self, name: str, *, content_type: str) -> str:
+        return self.client.create_multipart_upload(Bucket=self.bucket, Key=self.object_key(name),
+                                                   ContentType=content_type)["UploadId"]
+
+    def multipart_part_urls(self, name: str, upload_id: str, numbers: list[int], *, expires_in: int) -> dict[int, str]:
+        key = self.object_key(name)
+        return {n: self.client.generate_presigned_url(
+                    "upload_part", Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": n},
+                    ExpiresIn=expires_in)
+                for n in numbers}
+
+    def multipart_parts(self, name: str, upload_id: str) -> list[tuple[int, int, str]]:
+        pages = self.client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=self.object_key(name),
+                                                                 UploadId=upload_id)
+        try:
+            return [(p["PartNumber"], p["Size"], p["ETag"]) for page in pages for p in page.get("Parts", [])]
+        except self.client.exceptions.NoSuchUpload:
+            raise FileNotFoundError(name) from None
+
+    def multipart_complete(self, name: str, upload_id: str, parts: list[tuple[int, int, str]]) -> str:
+        try:
+            response = self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.object_key(name), UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, _, etag in parts]})
+        except self.client.exceptions.NoSuchUpload:
+            raise FileNotFoundError(name) from None
+        return response.get("VersionId") or "null"
+
+    def multipart_abort(self, name: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.object_key(name), UploadId=upload_id)
+        except self.client.exceptions.NoSuchUpload:
+            pass  # completed, aborted or expired already: nothing left to abort
 
     def list_objects(self, prefix: str, *, start_after: str = "") -> Iterator[list[tuple[str, int, str]]]:
         pages = self.client.get_paginator("list_objects_v2").paginate(

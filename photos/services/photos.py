@@ -30,19 +30,7 @@ class StorageFailed(Exception):
 def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibility.PRIVATE) -> Photo:
     """Store a validated upload under a fresh UUID key and enqueue its analysis once the
     transaction commits (a broker outage leaves it ``uploaded`` for the sweeper)."""
-    photo = Photo(
-        owner=owner,
-        original_filename=upload.original_filename,
-        content_type=CONTENT_TYPES[upload.format],
-        size=upload.size,
-        width=upload.width,
-        height=upload.height,
-        sha256=upload.sha256,
-        visibility=visibility,
-        **upload.taken_fields(),
-    )
-    if upload.video is not None:
-        photo.kind, photo.duration_ms, photo.video_codec = Photo.Kind.VIDEO, upload.video.duration_ms, upload.video.codec
+    photo = Photo(owner=owner, visibility=visibility, **checked_fields(upload))
     upload.file.seek(0)
     try:
         photo.image.save(f"upload.{EXTENSIONS[upload.format]}", upload.file, save=False)
@@ -57,10 +45,25 @@ def photo_create(*, owner, upload: CheckedUpload, visibility: str = Photo.Visibi
         # The row did not make it: do not leave an orphan object in storage.
         photo.image.storage.delete(photo.image.name)
         raise
+    photo_enqueue_new(photo)
+    return photo
+
+
+def checked_fields(upload: CheckedUpload) -> dict:
+    """A new photo's (or video's) fields from what validation learned of its file."""
+    fields = {"original_filename": upload.original_filename, "content_type": CONTENT_TYPES[upload.format],
+              "size": upload.size, "width": upload.width, "height": upload.height, "sha256": upload.sha256,
+              **upload.taken_fields()}
+    if upload.video is not None:
+        fields.update(kind=Photo.Kind.VIDEO, duration_ms=upload.video.duration_ms, video_codec=upload.video.codec)
+    return fields
+
+
+def photo_enqueue_new(photo: Photo) -> None:
+    """Once the transaction commits: its analysis, and a video's stream rendition."""
     transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
     if photo.is_video:
         transaction.on_commit(lambda: photo_enqueue_stream(photo_id=photo.id))
-    return photo
 
 
 def photo_enqueue_stream(*, photo_id: int) -> bool:

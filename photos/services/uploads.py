@@ -1,22 +1,28 @@
 """Receiving uploaded files: validate each, refuse duplicates, store the rest. Shared by
 the "My photos" form and the JSON API so both behave the same; and the browser-to-S3
-direct upload, checked on confirmation exactly as a form upload is."""
+direct uploads (a presigned POST for a photo, a resumable multipart upload for a video),
+checked on confirmation exactly as a form upload is."""
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from botocore.exceptions import ClientError
+
 from django.conf import settings
 from django.core import signing
-from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
 from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
 
-from ..models import ACCEPTED_NAMES, CONTENT_TYPES, EXTENSIONS, KEY_FORMATS, Photo, photo_upload_to
+from ..models import (ACCEPTED_NAMES, ACCEPTED_VIDEO_NAMES, CONTENT_TYPES, EXTENSIONS, KEY_FORMATS, VIDEO_FORMATS,
+                      Photo, photo_upload_to)
 from ..pipelines import media_storage
 from ..validation import UploadRejected, clean_filename, finish_upload, probe_upload
-from .photos import StorageFailed, photo_create, photo_enqueue_analysis, photos_already_uploaded
+from .photos import StorageFailed, checked_fields, photo_create, photo_enqueue_new, photos_already_uploaded
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +86,17 @@ class DirectUploadError(ValueError):
 
 
 def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -> dict:
-    """A presigned POST letting the browser put one file straight into the bucket, under
+    """A presigned POST letting the browser put one photo straight into the bucket, under
     incoming/, with the size and content type enforced by S3 itself, and a signed token
-    to confirm it."""
+    to confirm it. A video gets a multipart upload instead (``video_upload_start``)."""
     if content_type in ("", "application/octet-stream"):
         # Browsers outside Apple's leave a HEIC file's type empty: its name says what it claims.
         claimed = KEY_FORMATS.get(PurePosixPath(filename or "").suffix.lower().lstrip("."))
         content_type = CONTENT_TYPES.get(claimed, "")
+    if content_type.startswith("video/"):
+        return video_upload_start(owner=owner, filename=filename, content_type=content_type, size=size)
     if content_type not in DIRECT_TYPES:
-        raise DirectUploadError(f"Upload {ACCEPTED_NAMES} photos.")
+        raise DirectUploadError(f"Upload {ACCEPTED_NAMES} photos or {ACCEPTED_VIDEO_NAMES} videos.")
     limit = settings.PHOTOS_MAX_UPLOAD_BYTES
     if not 0 < size <= limit:
         raise DirectUploadError(f"Photos must be between 1 byte and {limit} bytes.")
@@ -97,8 +105,133 @@ def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -
     post = media_storage().presigned_post(key=incoming, content_type=content_type, max_bytes=limit,
                                           expires_in=DIRECT_UPLOAD_SECONDS)
     token = signing.dumps({"incoming": incoming, "key": key, "user": owner.pk, "filename": clean_filename(filename)},
-                          salt="direct-upload")
+                          salt=PHOTO_SALT)
     return {"url": post["url"], "fields": post["fields"], "token": token}
+
+
+# --- videos: multipart uploads, resumable ------------------------------------------------
+# A video goes up in parts, each PUT to its own presigned URL, several at once; a part that
+# fails is sent again, and an upload interrupted (a closed laptop, a reload) resumes with
+# the parts S3 already has, for MULTIPART_SECONDS. The incoming/ lifecycle rule aborts what
+# is never finished (infra/resources.py INCOMING_MULTIPART_DAYS).
+VIDEO_DIRECT_TYPES = {"video/mp4": "mp4", "video/x-m4v": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
+MULTIPART_SECONDS = 24 * 3600
+PART_URL_SECONDS = 3600
+MAX_URLS_PER_CALL = 100
+S3_MAX_PARTS = 10_000
+PHOTO_SALT, VIDEO_SALT = "direct-upload", "direct-video-upload"
+
+
+def part_size(size: int) -> int:
+    """Parts of PHOTOS_MULTIPART_PART_BYTES, larger (whole MiB) when S3's 10,000 parts
+    would not hold the file at that size."""
+    mib = 1024 * 1024
+    return max(settings.PHOTOS_MULTIPART_PART_BYTES, math.ceil(size / S3_MAX_PARTS / mib) * mib)
+
+
+def video_upload_start(*, owner, filename: str, content_type: str, size: int) -> dict:
+    """A multipart upload under incoming/ and a signed token for its parts and its
+    confirmation: how large each part is and how many there are."""
+    ext = VIDEO_DIRECT_TYPES.get(content_type)
+    if not ext:
+        raise DirectUploadError(f"Upload {ACCEPTED_VIDEO_NAMES} videos.")
+    limit = settings.PHOTOS_MAX_VIDEO_BYTES
+    if not 0 < size <= limit:
+        raise DirectUploadError(f"Videos must be between 1 byte and {filesizeformat(limit)}.")
+    key = photo_upload_to(Photo(), f"upload.{ext}")
+    incoming = f"{INCOMING_PREFIX}/{key.rsplit('/', 1)[1]}"
+    upload_id = media_storage().multipart_start(incoming, content_type=content_type)
+    each = part_size(size)
+    token = signing.dumps({"incoming": incoming, "key": key, "user": owner.pk, "filename": clean_filename(filename),
+                           "upload_id": upload_id, "size": size, "part_size": each}, salt=VIDEO_SALT)
+    return {"token": token, "multipart": {"part_size": each, "parts": math.ceil(size / each)}}
+
+
+def video_upload_parts(*, owner, token: str, numbers: list) -> dict:
+    """The parts that arrived (for a resumed upload), and a presigned PUT URL for each
+    part number asked for (at most MAX_URLS_PER_CALL, within the file's parts)."""
+    data = _video_token(owner, token)
+    count = math.ceil(data["size"] / data["part_size"])
+    if len(numbers) > MAX_URLS_PER_CALL or not all(type(n) is int and 1 <= n <= count for n in numbers):
+        raise DirectUploadError(f"Ask for at most {MAX_URLS_PER_CALL} parts, numbered 1 to {count}.")
+    storage = media_storage()
+    try:
+        arrived = storage.multipart_parts(data["incoming"], data["upload_id"])
+    except FileNotFoundError:
+        raise DirectUploadError("This upload has finished or expired; upload the file again.") from None
+    urls = storage.multipart_part_urls(data["incoming"], data["upload_id"], sorted(set(numbers)),
+                                       expires_in=PART_URL_SECONDS)
+    return {"uploaded": [{"part": n, "size": size} for n, size, _ in arrived], "urls": {str(n): u for n, u in urls.items()}}
+
+
+def video_upload_abort(*, owner, token: str) -> None:
+    """The owner cancelled: S3 drops the parts now."""
+    data = _video_token(owner, token)
+    media_storage().multipart_abort(data["incoming"], data["upload_id"])
+
+
+def _video_token(owner, token: str) -> dict:
+    data = _token(owner, token)
+    if "upload_id" not in data:
+        raise DirectUploadError("This upload link is invalid or has expired.")
+    return data
+
+
+def _token(owner, token: str) -> dict:
+    """A direct upload's signed token, the owner's own and not expired (a photo's POST
+    lasts minutes, a video's multipart upload a day)."""
+    for salt, max_age in ((PHOTO_SALT, DIRECT_UPLOAD_SECONDS * 2), (VIDEO_SALT, MULTIPART_SECONDS)):
+        try:
+            data = signing.loads(token, salt=salt, max_age=max_age)
+            break
+        except signing.SignatureExpired:
+            raise DirectUploadError("This upload link has expired; upload the file again.") from None
+        except signing.BadSignature:
+            continue
+    else:
+        raise DirectUploadError("This upload link is invalid or has expired.")
+    if data.get("user") != owner.pk:
+        raise DirectUploadError("This upload belongs to someone else.")
+    if not str(data.get("incoming", "")).startswith(f"{INCOMING_PREFIX}/"):
+        raise DirectUploadError("This upload link is invalid or has expired.")
+    return data
+
+
+def _assembled(data: dict) -> tuple[TemporaryUploadedFile, str]:
+    """Complete a video's multipart upload once every part has arrived, exactly as the
+    file was declared (a part of another size is refused: the size limit was checked
+    against the declaration), then the object in a temporary file on disk, read in
+    chunks, and the version it is."""
+    storage, incoming, upload_id = media_storage(), data["incoming"], data["upload_id"]
+    size, each = data["size"], data["part_size"]
+    count = math.ceil(size / each)
+    try:
+        arrived = storage.multipart_parts(incoming, upload_id)
+    except FileNotFoundError:
+        raise DirectUploadError("This upload has finished or expired; upload the file again.") from None
+    numbers = {n for n, _, _ in arrived}
+    if missing := set(range(1, count + 1)) - numbers:
+        raise DirectUploadError(f"{len(missing)} of {count} parts of {data['filename']} have not arrived; "
+                                f"choose the file again to resume the upload.")
+    expected = {n: min(each, size - (n - 1) * each) for n in range(1, count + 1)}
+    if any(expected.get(n) != got for n, got, _ in arrived):
+        storage.multipart_abort(incoming, upload_id)
+        raise DirectUploadError(f"{data['filename']} arrived in parts that do not make the file that was "
+                                f"started; upload it again.")
+    try:
+        version = storage.multipart_complete(incoming, upload_id, sorted(arrived))
+    except ClientError as exc:  # a part sent again between the listing and this (InvalidPart)
+        storage.multipart_abort(incoming, upload_id)
+        raise DirectUploadError(f"Storage could not join the parts of {data['filename']} "
+                                f"({exc.response['Error'].get('Code', 'error')}); upload it again.") from None
+    upload = TemporaryUploadedFile(data["filename"], "application/octet-stream", size, None)
+    try:
+        upload.size = storage.download_version(incoming, version, upload.file, max_bytes=settings.PHOTOS_MAX_VIDEO_BYTES)
+        upload.file.flush()
+    except BaseException:
+        upload.close()
+        raise
+    return upload, version
 
 
 def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibility.PRIVATE) -> Photo:
@@ -107,37 +240,43 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
     The POST can be replayed for its lifetime, but only over the incoming/ object: what
     was validated is never overwritten, and a token confirms once (a confirm racing another
     of the same token updates the same photo with the same checked bytes). The incoming object
-    is deleted either way."""
-    try:
-        data = signing.loads(token, salt="direct-upload", max_age=DIRECT_UPLOAD_SECONDS * 2)
-    except signing.BadSignature:
-        raise DirectUploadError("This upload link is invalid or has expired.") from None
-    if data.get("user") != owner.pk:
-        raise DirectUploadError("This upload belongs to someone else.")
-    incoming, key = data.get("incoming", ""), data["key"]
-    if not incoming.startswith(f"{INCOMING_PREFIX}/"):
-        raise DirectUploadError("This upload link is invalid or has expired.")
-    if Photo.objects.filter(image=key).exclude(sha256="").exists():
+    is deleted either way. A video's multipart upload is completed first, and its key
+    takes the extension of the container it really is (an iPhone's .mov may be an MP4)."""
+    data = _token(owner, token)
+    incoming, key = data["incoming"], data["key"]
+    video = "upload_id" in data
+    stem = key.rsplit(".", 1)[0]
+    if Photo.objects.filter(image__in=_names(key, video)).exclude(sha256="").exists():
         raise DirectUploadError("This upload was confirmed already.")
     storage = media_storage()
+    upload = None
     try:
-        content, version = storage.read_version(incoming, max_bytes=settings.PHOTOS_MAX_UPLOAD_BYTES)
-    except (FileNotFoundError, OSError):
-        raise DirectUploadError("The file never reached storage; try the upload again.") from None
-    try:
-        probed = probe_upload(SimpleUploadedFile(data["filename"], content))
+        try:
+            if video:
+                upload, version = _assembled(data)
+            else:
+                content, version = storage.read_version(incoming, max_bytes=settings.PHOTOS_MAX_UPLOAD_BYTES)
+                upload = SimpleUploadedFile(data["filename"], content)
+        except (FileNotFoundError, OSError):
+            raise DirectUploadError("The file never reached storage; try the upload again.") from None
+        probed = probe_upload(upload)
         if probed.sha256 in photos_already_uploaded(owner=owner, sha256s=[probed.sha256]):
             raise UploadRejected(probed.original_filename, "is already in your photos.")
         checked = finish_upload(probed)
-        if EXTENSIONS[checked.format] != PurePosixPath(key).suffix.lstrip("."):
+        if video and checked.video is not None:
+            key = f"{stem}.{EXTENSIONS[checked.format]}"
+        elif EXTENSIONS[checked.format] != PurePosixPath(key).suffix.lstrip("."):
             # The key was named for the type the browser claimed; what is stored is served
             # and analysed by its extension, so a mismatch is refused, not stored.
+            kind = "video" if checked.video is not None else "image"
             raise UploadRejected(checked.original_filename,
-                                 f"is a {checked.format} image but was sent as another type; upload it again.")
+                                 f"is a {checked.format} {kind} but was sent as another type; upload it again.")
         storage.copy_version(incoming, version, to=key, content_type=CONTENT_TYPES[checked.format])
     except UploadRejected as exc:
         raise DirectUploadError(f"{exc.filename} {exc.message}") from None
     finally:
+        if upload is not None:
+            upload.close()
         _discard(incoming)
     try:
         with transaction.atomic():
@@ -147,19 +286,22 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
             elif photo.owner_id not in (None, owner.pk):
                 raise DirectUploadError("This upload belongs to someone else.")
             photo.owner = owner
-            photo.original_filename = checked.original_filename
-            photo.content_type = CONTENT_TYPES[checked.format]
-            photo.size, photo.width, photo.height, photo.sha256 = checked.size, checked.width, checked.height, checked.sha256
-            for name, value in checked.taken_fields().items():
+            for name, value in checked_fields(checked).items():
                 setattr(photo, name, value)
             photo.visibility = visibility
             photo.save()
-            transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
+            photo_enqueue_new(photo)
     except IntegrityError:
         # The same file confirmed twice at once: the unique constraint kept one.
         discard_unless_claimed(key)
         raise DirectUploadError(f"{checked.original_filename} is already in your photos.") from None
     return photo
+
+
+def _names(key: str, video: bool) -> list[str]:
+    """The keys a confirmed upload may have: a video's extension is its container's."""
+    stem = key.rsplit(".", 1)[0]
+    return [f"{stem}.{ext}" for ext in sorted({EXTENSIONS[f] for f in VIDEO_FORMATS})] if video else [key]
 
 
 def discard_unless_claimed(key: str) -> bool:

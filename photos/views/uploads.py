@@ -1,4 +1,5 @@
-"""Browser-to-S3 uploads (S3 storage only): a presigned POST, then a confirmation that
+"""Browser-to-S3 uploads (S3 storage only): a presigned POST for a photo, a resumable
+multipart upload for a video (its parts' URLs, or cancelled), then a confirmation that
 checks the file as a form upload is checked."""
 
 from __future__ import annotations
@@ -47,6 +48,37 @@ def direct_upload_confirm(request):
     except ValueError:
         return JsonResponse({"error": "Bad request."}, status=400)
     return JsonResponse({"accepted": [photo_json(photo)], "rejected": []}, status=201)
+
+
+@login_required
+@require_http_methods(["POST"])
+def direct_upload_parts(request):
+    """A video's multipart upload: the parts that arrived, and URLs for those asked for."""
+    body, refusal = _direct_body(request)
+    if refusal:
+        return refusal
+    numbers = body.get("parts", [])
+    if not isinstance(numbers, list):
+        return JsonResponse({"error": "Bad request."}, status=400)
+    try:
+        return JsonResponse(uploads.video_upload_parts(owner=request.user, token=str(body.get("token", "")),
+                                                       numbers=numbers))
+    except uploads.DirectUploadError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+
+
+@login_required
+@require_http_methods(["POST"])
+def direct_upload_abort(request):
+    """A video's multipart upload, cancelled by its owner: its parts are dropped."""
+    body, refusal = _direct_body(request)
+    if refusal:
+        return refusal
+    try:
+        uploads.video_upload_abort(owner=request.user, token=str(body.get("token", "")))
+    except uploads.DirectUploadError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"aborted": True})
 
 
 def _direct_body(request) -> tuple[dict, JsonResponse | None]:

@@ -47,3 +47,60 @@ def test_photos_go_straight_to_s3_and_are_confirmed(live_server, s3_server, page
     photos = Photo.objects.order_by("original_filename")
     assert [p.original_filename for p in photos] == ["grace_hopper.jpg", "rocket.jpg"]
     assert keys == sorted(p.image.name for p in photos)  # the fake one was deleted from the bucket
+
+
+def test_a_video_goes_up_in_parts_retries_a_failed_part_and_resumes_after_a_reload(live_server, s3_server, page,
+                                                                                   settings, tmp_path, fake_queue):
+    """Issue 22: a video is sent to the bucket in parts. A part whose connection breaks is
+    sent again; an upload cut off by a reload resumes, sending only what S3 lacks."""
+    import re
+
+    from tests.samples import padded, video
+
+    settings.PHOTOS_MULTIPART_PART_BYTES = 5 * 1024 * 1024
+    path = tmp_path / "beach.mp4"
+    path.write_bytes(padded(video(seconds=2), 11 * 1024 * 1024))  # parts of 5, 5 and 1 MiB
+    get_user_model().objects.create_user("ada", password="pw-ada-12345")
+    log_in(page, f"{live_server.url}/accounts/login/", "ada", "pw-ada-12345")
+    expect(page.locator("#upload-form.js")).to_be_visible()
+
+    held, broken = [], []
+
+    def part(route):
+        number = re.search(r"partNumber=(\d+)", route.request.url)[1]
+        if number == "2" and not broken:
+            broken.append(number)
+            return route.abort("connectionreset")  # sent again after a second
+        if number == "3":
+            return held.append(route)  # never answered: the reload cuts it off
+        return route.continue_()
+
+    page.route(re.compile(r".*partNumber=\d+.*"), part)
+    page.set_input_files("#upload-form input[type=file]", str(path))
+
+    def parts_in_s3():
+        (upload,) = s3_server.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+        return [p["PartNumber"] for p in s3_server.list_parts(Bucket=BUCKET, Key=upload["Key"],
+                                                              UploadId=upload["UploadId"]).get("Parts", [])]
+
+    expect(page.locator("#upload-progress .part-state")).to_have_text(re.compile("trying part 2 again"))
+    page.wait_for_function("() => document.querySelector('#upload-progress progress').value >= 90", timeout=30_000)
+    assert parts_in_s3() == [1, 2] and broken == ["2"] and len(held) == 1
+
+    page.reload()  # before the route goes: part 3 never reaches S3
+    page.unroute(re.compile(r".*partNumber=\d+.*"))
+    expect(page.locator("#upload-form.js")).to_be_visible()
+    puts = []
+    page.on("request", lambda r: puts.append(r.url) if r.method == "PUT" else None)
+    page.set_input_files("#upload-form input[type=file]", str(path))
+
+    row = page.locator("#upload-progress li")
+    expect(row).to_have_attribute("data-result", "accepted", timeout=30_000)
+    expect(row).to_have_attribute("data-resumed", "1")
+    page.screenshot(path=str(tmp_path / "resumed.png"))
+    assert [re.search(r"partNumber=(\d+)", u)[1] for u in puts] == ["3"]
+    photo = Photo.objects.get()
+    assert photo.kind == "video" and photo.size == path.stat().st_size and photo.image.name.endswith(".mp4")
+    assert s3_server.get_object(Bucket=BUCKET, Key=photo.image.name)["Body"].read() == path.read_bytes()
+    assert s3_server.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    expect(page.locator(".photo", has_text="beach.mp4")).to_be_visible()

@@ -66,9 +66,12 @@ def test_media_bucket_is_private_encrypted_versioned_and_logged(template):
 
 
 def test_unconfirmed_direct_uploads_expire_after_a_day(template):
+    """A video's multipart upload resumes for a day (its token); its parts are dropped the
+    day after, not after the bucket-wide week."""
     template.has_resource_properties("AWS::S3::Bucket", {
         "LifecycleConfiguration": {"Rules": Match.array_with([Match.object_like({
             "Prefix": resources.INCOMING_PREFIX, "ExpirationInDays": 1,
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
             "NoncurrentVersionExpiration": {"NoncurrentDays": 1}, "Status": "Enabled"})])},
     })
 
@@ -250,6 +253,9 @@ def test_web_app_policy_reads_the_table_and_writes_only_its_prefixes(template):
     objects = next(acts for acts, _ in statements if "s3:PutObject" in acts)
     assert "s3:AbortMultipartUpload" in objects  # failed multipart uploads leave no billed parts
     assert "s3:GetObjectVersion" in objects  # CopyObject of a confirmed upload's VersionId needs it
+    # A video's multipart upload: ListParts (resuming, and checking the parts before they
+    # are joined) is its own permission; without it the confirm fails with 403 in AWS.
+    assert "s3:ListMultipartUploadParts" in objects
     (depth,) = [r for acts, r in statements if "sqs:GetQueueAttributes" in acts]  # the sweep's backlog check
     assert depth["Fn::GetAtt"][0].startswith("LabelerQueue")
     dynamo = next(acts for acts, _ in statements if any(a.startswith("dynamodb:") for a in acts))

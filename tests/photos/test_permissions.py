@@ -343,6 +343,8 @@ SITE_URLS = {
     # every route of the site (mediaapp/urls.py, photos/urls.py) -> how this file covers it
     "": "redirect", "accounts/signup/": "signup", "accounts/": "django.contrib.auth.urls", "photos/": "SITE_GETS",
     "photos/status/": "SITE_GETS", "photos/direct/": "direct", "photos/direct/confirm/": "direct",
+    "photos/direct/parts/": "direct (a video's parts: test_multipart_upload.py)",
+    "photos/direct/abort/": "direct (a video's parts: test_multipart_upload.py)",
     "photos/<uuid:uid>/image/": "image", "photos/<uuid:uid>/thumbnail/": "image", "photos/<uuid:uid>/delete/": "delete",
     "photos/<uuid:uid>/display/": "image", "photos/<uuid:uid>/": "owner page (and test_photo_page.py)",
     "photos/<uuid:uid>/stream/": "image (a photo has none; videos: test_video_upload.py)",

@@ -127,11 +127,17 @@ def test_a_direct_upload_of_a_heic_the_browser_left_untyped_is_named_for_its_suf
             self.key, self.content_type = key, content_type
             return {"url": "https://bucket.example", "fields": {"Content-Type": content_type}}
 
+        def multipart_start(self, name, *, content_type):
+            self.video_key, self.video_type = name, content_type
+            return "upload-1"
+
     storage = Storage()
     monkeypatch.setattr(uploads, "media_storage", lambda: storage)
 
     direct_upload_start(owner=owner, filename="IMG_0002.HEIC", content_type="", size=2_000_000)
-    with pytest.raises(DirectUploadError, match="Upload JPEG, PNG, WebP, HEIC or AVIF photos"):
-        direct_upload_start(owner=owner, filename="clip.mov", content_type="", size=2_000_000)
+    video = direct_upload_start(owner=owner, filename="clip.mov", content_type="", size=2_000_000)
+    with pytest.raises(DirectUploadError, match="Upload JPEG, PNG, WebP, HEIC or AVIF photos or MP4, MOV or WebM videos"):
+        direct_upload_start(owner=owner, filename="clip.gif", content_type="", size=2_000_000)
 
     assert storage.content_type == "image/heic" and storage.key.endswith(".heic")
+    assert storage.video_type == "video/quicktime" and storage.video_key.endswith(".mov") and "multipart" in video

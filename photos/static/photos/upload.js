@@ -218,12 +218,197 @@
     }).catch(function () { fail(file.name + ": network error, nothing was stored."); });
   }
 
+  // A video goes to the bucket in parts (S3 multipart: no 5 GB cap, and resumable). Three
+  // parts travel at once; a part that fails is sent again (up to 5 times, waiting longer
+  // each time). The upload's token is kept in this browser for a day: choosing the same
+  // file again after a reload or a lost connection sends only the parts S3 does not have.
+  var RESUME_PREFIX = "mediaapp-upload:";
+  var PARALLEL = 3;
+  var TRIES = 5;
+
+  function resumeKey(file) { return RESUME_PREFIX + [file.name, file.size, file.lastModified].join(":"); }
+
+  function remembered(file) {
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(resumeKey(file)) || "null");
+      return saved && saved.until > Date.now() ? saved : null;
+    } catch (e) { return null; }
+  }
+
+  function remember(file, start) {
+    try {
+      window.localStorage.setItem(resumeKey(file), JSON.stringify({
+        token: start.token, multipart: start.multipart, until: Date.now() + 23 * 3600 * 1000 }));
+    } catch (e) { /* private mode: the upload still works, it just cannot resume after a reload */ }
+  }
+
+  function forget(file) {
+    try { window.localStorage.removeItem(resumeKey(file)); } catch (e) { /* nothing kept */ }
+  }
+
+  function uploadVideo(file) {
+    var row = el("li");
+    var bar = el("progress");
+    bar.max = 100;
+    bar.value = 0;
+    var state = el("span", "part-state");
+    var cancel = el("button", "link", "Cancel");
+    cancel.type = "button";
+    row.appendChild(el("span", "", file.name));
+    row.appendChild(bar);
+    row.appendChild(state);
+    row.appendChild(cancel);
+    progressList.appendChild(row);
+    var tracker = track(file);
+    var start = null, done = {}, loading = {}, pending = [], urls = {}, stopped = false, failed = false;
+
+    function finish(ok, message) {
+      if (message) row.appendChild(el("span", ok ? "done" : "error", message));
+      if (!ok) row.insertBefore(el("span", "refused", "refused"), bar.nextSibling);
+      row.dataset.result = ok ? "accepted" : "rejected";
+      cancel.remove();
+      tracker.finish(ok);
+    }
+
+    function progress() {
+      var sent = 0;
+      Object.keys(done).forEach(function (n) { sent += done[n]; });
+      Object.keys(loading).forEach(function (n) { sent += loading[n]; });
+      sent = Math.min(file.size, sent);
+      bar.value = file.size ? Math.round((sent / file.size) * 100) : 100;
+      tracker.progress(sent);
+    }
+
+    function slice(n) {
+      var each = start.multipart.part_size;
+      return file.slice((n - 1) * each, Math.min(file.size, n * each));
+    }
+
+    // URLs for the next parts waiting (up to 20 a call), and what S3 already has.
+    function askParts(numbers) {
+      return json(zone.dataset.parts, { token: start.token, parts: numbers }).then(function (res) {
+        if (res.status !== 200) throw new Error(res.data.error || "refused");
+        res.data.uploaded.forEach(function (p) { done[p.part] = p.size; });
+        Object.keys(res.data.urls).forEach(function (n) { urls[n] = res.data.urls[n]; });
+        return res.data;
+      });
+    }
+
+    function put(n, tries) {
+      return new Promise(function (resolve, reject) {
+        var xhr = new XMLHttpRequest();
+        xhr.open("PUT", urls[n]);
+        xhr.upload.onprogress = function (event) { loading[n] = event.loaded; progress(); };
+        xhr.onload = function () {
+          delete loading[n];
+          if (xhr.status >= 200 && xhr.status < 300) { done[n] = slice(n).size; progress(); resolve(); }
+          else reject(xhr.status);
+        };
+        xhr.onerror = function () { delete loading[n]; progress(); reject(0); };
+        xhr.send(slice(n));
+      }).catch(function (status) {
+        if (stopped) return Promise.reject(new Error("cancelled"));
+        if (tries + 1 >= TRIES) return Promise.reject(new Error("part " + n + " did not get through"));
+        state.textContent = "connection trouble, trying part " + n + " again…";
+        return new Promise(function (r) { setTimeout(r, 1000 * Math.pow(2, tries)); }).then(function () {
+          // A refused URL (403: it expired while the tab slept) is asked for again.
+          return (status === 403 ? askParts([n]) : Promise.resolve()).then(function () { return put(n, tries + 1); });
+        });
+      });
+    }
+
+    function worker() {
+      if (stopped || failed || !pending.length) return Promise.resolve();
+      var n = pending.shift();
+      var ready = urls[n] ? Promise.resolve() : askParts(pending.slice(0, 19).concat([n]).filter(function (k) { return !urls[k]; }));
+      return ready.then(function () { return done[n] ? null : put(n, 0); }).then(function () {
+        state.textContent = "";
+        return worker();
+      });
+    }
+
+    function send() {
+      failed = false;
+      state.textContent = "";
+      var count = start.multipart.parts;
+      return askParts([]).then(function () {
+        pending = [];
+        for (var n = 1; n <= count; n++) if (!done[n]) pending.push(n);
+        if (pending.length < count) state.textContent = "resuming: " + (count - pending.length) + " of " + count + " parts were already there";
+        progress();
+        // Every worker ends (the others finish the part they are sending) before a failure shows.
+        var workers = [], first = null;
+        for (var i = 0; i < PARALLEL; i++) {
+          workers.push(worker().catch(function (err) { failed = true; first = first || err; }));
+        }
+        return Promise.all(workers).then(function () { if (first) throw first; });
+      }).then(function () {
+        if (stopped) return;
+        state.textContent = "checking…";
+        return json(zone.dataset.confirm, { token: start.token, public: publicBox.checked }).then(function (res) {
+          state.textContent = "";
+          if (res.data.accepted && res.data.accepted.length) {
+            forget(file);
+            finish(true, "uploaded");
+            res.data.accepted.forEach(addCard);
+            return;
+          }
+          var error = ((res.data.rejected || [])[0] || {}).error || res.data.error || "refused (" + res.status + ")";
+          if (!/have not arrived/.test(error)) forget(file);
+          finish(false, error);
+        });
+      }).catch(function (err) {
+        if (stopped) return;
+        failed = true;
+        // The parts that arrived are kept: the button (or choosing the file again) sends the rest.
+        state.textContent = "";
+        var retry = el("button", "link", "Resume");
+        retry.type = "button";
+        var note = el("span", "error", file.name + ": " + err.message + ". The parts that arrived are kept; resume to send the rest.");
+        retry.addEventListener("click", function () { note.remove(); retry.remove(); send(); });
+        row.appendChild(note);
+        row.appendChild(retry);
+      });
+    }
+
+    cancel.addEventListener("click", function () {
+      stopped = true;
+      forget(file);
+      if (start) json(zone.dataset.abort, { token: start.token });
+      finish(false, file.name + ": cancelled, nothing was stored.");
+    });
+
+    // Start (or take up the upload this browser remembers for this file; one the server
+    // has finished or let expire starts over).
+    function begin(saved) {
+      var asked = saved ? Promise.resolve(saved) : json(zone.dataset.direct, {
+        filename: file.name, content_type: file.type, size: file.size }).then(function (res) {
+        if (res.status !== 200) throw new Error(res.data.error || "refused");
+        if (!res.data.multipart) throw new Error("storage did not offer a multipart upload");
+        remember(file, res.data);
+        return res.data;
+      });
+      return asked.then(function (begun) {
+        start = begun;
+        if (!saved) return null;
+        row.dataset.resumed = "1";
+        return askParts([]).catch(function () { forget(file); done = {}; urls = {}; delete row.dataset.resumed; return begin(null); });
+      });
+    }
+
+    begin(remembered(file)).then(send).catch(function (err) {
+      if (!row.dataset.result) finish(false, file.name + ": " + err.message);
+    });
+  }
+
   function handle(files) {
-    // Videos go through the app (checked from their container as they arrive); direct
-    // browser-to-S3 uploads take photos (multipart uploads for videos: issue 22).
+    // With S3 storage, photos go to the bucket by a presigned POST and videos by a
+    // resumable multipart upload; otherwise through the app (a video checked from its
+    // container as it arrives).
     Array.prototype.forEach.call(files, function (file) {
       var video = /^video\//.test(file.type) || /\.(mp4|mov|m4v|webm)$/i.test(file.name);
-      (zone.dataset.direct && !video ? uploadDirect : upload)(file);
+      if (!zone.dataset.direct) upload(file);
+      else (video ? uploadVideo : uploadDirect)(file);
     });
   }
 
