@@ -23,7 +23,7 @@ from django.utils import timezone
 from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
 
 from .models import CONTENT_TYPES, KEY_FORMATS, VIDEO_FORMATS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
-from .renditions import forget_timelines, make_stills
+from .renditions import enqueue_stream, forget_timelines, make_stills
 from .selectors.search import remember_text_words
 from .selectors.labels import thresholds
 
@@ -161,6 +161,12 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
             ]
         )
         photos.update({p.image.name: p for p in Photo.objects.select_for_update().filter(image__in=missing).only(*fields)})
+        # A video put into the bucket outside the app: its stream rendition is what browsers
+        # play, and what Rekognition Video reads of one that is not H.264 (its starter waits
+        # for it, its record saying so: infra/functions/labeler/video.py note_waiting).
+        new_videos = [photos[key].id for key in missing if format_from_key(key) in VIDEO_FORMATS]
+        if new_videos:
+            transaction.on_commit(lambda: [enqueue_stream(photo_id) for photo_id in new_videos])
 
     fresh = {
         key: record

@@ -296,6 +296,30 @@ def photo_make_thumbnail(*, photo_id: int) -> str | None:
     return saved
 
 
+# How long a rendition asked for may still be queued or running (its task's hard limit and
+# a queue's wait): the sweep (services.photos.renditions_sweep) does not ask again meanwhile.
+RENDITION_PENDING_SECONDS = {"thumbnail": 10 * 60, "stream": 40 * 60}
+
+
+def rendition_requested(what: str, photo_id: int) -> bool:
+    """Note that a rendition was asked for (at upload, by the sync or by the sweep); False
+    if it was asked for recently enough that the task may still be queued or running."""
+    return cache.add(f"rendition-pending:{what}:{photo_id}", True, RENDITION_PENDING_SECONDS[what])
+
+
+def enqueue_stream(photo_id: int) -> bool:
+    """Ask a worker for a video's stream rendition (what browsers play, and what Rekognition
+    Video reads of a video that is not H.264). Without a broker the owner's page plays the
+    original where the browser can, and the renditions sweep asks again."""
+    try:
+        make_stream.delay(photo_id)
+    except Exception as exc:  # kombu raises OperationalError and friends
+        logger.warning("could not enqueue the stream rendition of video %s: %s", photo_id, exc)
+        return False
+    rendition_requested("stream", photo_id)  # the sweep leaves it to this request a while
+    return True
+
+
 @shared_task(name="photos.tasks.make_stream", acks_late=True, soft_time_limit=900, time_limit=960)
 def make_stream(photo_id: int) -> str | None:
     """Make a video's stream rendition (minutes for a long video: its own task)."""

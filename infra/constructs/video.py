@@ -49,11 +49,12 @@ class VideoAnalysis(Construct):
         )
         self.publisher.add_to_policy(iam.PolicyStatement(actions=["sns:Publish"], resources=[self.topic.topic_arn]))
 
-        def queue_pair(name: str, *, visibility: int, receives: int) -> tuple[sqs.Queue, sqs.Queue]:
+        def queue_pair(name: str, *, visibility: int, receives: int,
+                       retention: int = resources.VIDEO_QUEUE_RETENTION_DAYS) -> tuple[sqs.Queue, sqs.Queue]:
             dead = sqs.Queue(self, f"{name}DeadLetters", retention_period=Duration.days(resources.DLQ_RETENTION_DAYS),
                              encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True)
             live = sqs.Queue(self, f"{name}Queue", visibility_timeout=Duration.seconds(visibility),
-                             retention_period=Duration.days(resources.VIDEO_QUEUE_RETENTION_DAYS),
+                             retention_period=Duration.days(retention),
                              dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=receives, queue=dead),
                              encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True)
             return live, dead
@@ -61,6 +62,11 @@ class VideoAnalysis(Construct):
         # Starting waits on the concurrent-jobs quota: many tries, each hidden longer.
         self.queue, self.dead_letters = queue_pair(
             "Start", visibility=6 * resources.VIDEO_FUNCTION_TIMEOUT_SECONDS, receives=resources.VIDEO_MAX_RECEIVES)
+        # A backfill's videos: their own queue, behind the live uploads' (the starter starts
+        # one only while the live queue is empty: labeler/video.py LiveVideosFirst).
+        self.backfill_queue, self.backfill_dead_letters = queue_pair(
+            "BackfillStart", visibility=6 * resources.VIDEO_FUNCTION_TIMEOUT_SECONDS,
+            receives=resources.VIDEO_BACKFILL_MAX_RECEIVES, retention=resources.VIDEO_BACKFILL_RETENTION_DAYS)
         self.completions, self.completion_dead_letters = queue_pair(
             "Completion", visibility=6 * resources.VIDEO_FUNCTION_TIMEOUT_SECONDS, receives=resources.DLQ_MAX_RECEIVE_COUNT)
         self.topic.add_subscription(subscriptions.SqsSubscription(self.completions))
@@ -75,12 +81,18 @@ class VideoAnalysis(Construct):
             handler="labeler.video.start_handler", code=code, layers=[labeler.dependencies],
             timeout=Duration.seconds(resources.VIDEO_FUNCTION_TIMEOUT_SECONDS), memory_size=256,
             environment={**common, **settings, "POWERTOOLS_SERVICE_NAME": "video-starter",
-                         "VIDEO_TOPIC_ARN": self.topic.topic_arn, "VIDEO_ROLE_ARN": self.publisher.role_arn},
+                         "VIDEO_TOPIC_ARN": self.topic.topic_arn, "VIDEO_ROLE_ARN": self.publisher.role_arn,
+                         "LIVE_VIDEO_QUEUE_URL": self.queue.queue_url},
             log_group=logs.LogGroup(self, "StarterLogs", retention=logs.RetentionDays.ONE_MONTH),
             description="Starts Rekognition Video's jobs for each uploaded video (labeler/video.py).",
         )
         self.starter.add_event_source(sources.SqsEventSource(
             self.queue, batch_size=1, report_batch_item_failures=True, max_concurrency=start_concurrency))
+        # The backfill's lane: two at a time (the least an SQS event source allows).
+        self.starter.add_event_source(sources.SqsEventSource(
+            self.backfill_queue, batch_size=1, report_batch_item_failures=True, max_concurrency=2))
+        self.starter.add_to_role_policy(iam.PolicyStatement(actions=["sqs:GetQueueAttributes"],
+                                                            resources=[self.queue.queue_arn]))
         self.collector = lambda_.Function(
             self, "Collector", runtime=labeler.function.runtime, architecture=labeler.function.architecture,
             handler="labeler.video.collect_handler", code=code, layers=[labeler.dependencies],
@@ -97,7 +109,9 @@ class VideoAnalysis(Construct):
 
         # The labeler hands videos to the starter's queue.
         labeler.function.add_environment("VIDEO_QUEUE_URL", self.queue.queue_url)
+        labeler.function.add_environment("VIDEO_BACKFILL_QUEUE_URL", self.backfill_queue.queue_url)
         self.queue.grant_send_messages(labeler.function)
+        self.backfill_queue.grant_send_messages(labeler.function)
 
         uploads = f"{bucket.bucket_arn}/{resources.UPLOAD_PREFIX}*"
         timelines = f"{bucket.bucket_arn}/{resources.RENDITION_PREFIX}*"

@@ -158,6 +158,7 @@ class MediaPipelineStack(Stack):
             "WebAppPolicyArn": (self.web_policy.managed_policy_arn, None),
             "VideoQueueUrl": (video.queue.queue_url, None),
             "VideoDeadLetterQueueUrl": (video.dead_letters.queue_url, None),
+            "VideoBackfillDeadLetterQueueUrl": (video.backfill_dead_letters.queue_url, None),
             "VideoCompletionTopicArn": (video.topic.topic_arn, None),
         }
         for name, (value, setting) in outputs.items():
@@ -267,6 +268,11 @@ class MediaPipelineStack(Stack):
                               "Videos never started (a day over the jobs quota, or failing): see the starter's logs, "
                               "then redrive the video DLQ.",
                               video.dead_letters.metric_approximate_number_of_messages_visible(
+                                  period=Duration.minutes(1), statistic="Maximum"), threshold=1),
+            alarm_at_or_above(self, "VideoBackfillDeadLettersAlarm",
+                              "Backfilled videos never started (about 10 days behind live uploads, or failing): see "
+                              "the starter's logs, then redrive the video backfill DLQ.",
+                              video.backfill_dead_letters.metric_approximate_number_of_messages_visible(
                                   period=Duration.minutes(1), statistic="Maximum"), threshold=1),
             alarm_at_or_above(self, "VideoCompletionDeadLettersAlarm",
                               "Video completions the collector gave up on: see its logs, then redrive (a re-sent "

@@ -161,7 +161,7 @@ class AwsPipeline(Pipeline):
         if not settings.LABELER_BACKFILL_QUEUE_URL:
             raise ImproperlyConfigured("The backfill needs LABELER_BACKFILL_QUEUE_URL (the stack's BackfillQueueUrl "
                                        "output): it never shares the live uploads' queue.")
-        return labeler_send(objects, reanalyse=False, queue_url=settings.LABELER_BACKFILL_QUEUE_URL)
+        return labeler_send(objects, reanalyse=False, backfill=True, queue_url=settings.LABELER_BACKFILL_QUEUE_URL)
 
 
 # The sync's heartbeat: the stack alarms when no sync reported for SYNC_HEARTBEAT_MINUTES
@@ -209,16 +209,18 @@ def _sqs(region: str, endpoint: str) -> Any:
                         config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
-def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool, queue_url: str = "") -> set[str]:
+def labeler_send(objects: list[tuple[str, str, int, str]], *, reanalyse: bool, backfill: bool = False,
+                 queue_url: str = "") -> set[str]:
     """Send the labeler's queue (or ``queue_url``) an S3-event-shaped message per (id,
-    key, size, etag), at most 10 (one SendMessageBatch); the ids that were sent."""
+    key, size, etag), at most 10 (one SendMessageBatch); the ids that were sent.
+    ``backfill``: the messages say so (a video then waits behind live uploads' videos)."""
     queue_url = queue_url or settings.LABELER_QUEUE_URL
     if not queue_url:
         raise ImproperlyConfigured("Messaging the labeler needs LABELER_QUEUE_URL (the stack's LabelerQueueUrl output).")
     stamp = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     entries = [
         {"Id": ident, "MessageBody": event_message(bucket=settings.AWS_STORAGE_BUCKET_NAME, key=key, size=size, etag=etag,
-                                                   event_time=stamp, reanalyse=reanalyse)}
+                                                   event_time=stamp, reanalyse=reanalyse, backfill=backfill)}
         for ident, key, size, etag in objects
     ]
     response = sqs_client().send_message_batch(

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ..models import CONTENT_TYPES, EXTENSIONS, AuditEvent, DescriptionWord, Photo
 from ..pipelines import pipeline
-from ..renditions import make_stream, make_thumbnail, photo_stream
+from ..renditions import enqueue_stream, make_stream, make_thumbnail, photo_stream, rendition_requested
 from ..selectors.search import DESCRIBED_SECONDS, described_key, description_words
 from ..validation import CheckedUpload
 
@@ -63,27 +63,13 @@ def photo_enqueue_new(photo: Photo) -> None:
     """Once the transaction commits: its analysis, and a video's stream rendition."""
     transaction.on_commit(lambda: photo_enqueue_analysis(photo_id=photo.id))
     if photo.is_video:
-        transaction.on_commit(lambda: photo_enqueue_stream(photo_id=photo.id))
-
-
-def photo_enqueue_stream(*, photo_id: int) -> bool:
-    """Ask a worker for a video's stream rendition (what browsers play). Without a broker
-    the owner's page plays the original where the browser can, and ``photos_reanalyse``
-    asks again."""
-    try:
-        make_stream.delay(photo_id)
-    except Exception as exc:  # kombu raises OperationalError and friends
-        logger.warning("could not enqueue the stream rendition of video %s: %s", photo_id, exc)
-        return False
-    rendition_requested("stream", photo_id)  # the sweep leaves it to this request a while
-    return True
+        transaction.on_commit(lambda: enqueue_stream(photo.id))
 
 
 # A rendition not there this long after upload was lost (the broker was down, a worker
 # died): asked for again at most RENDITION_TRIES times a day, for uploads of the last week,
 # and never while an earlier request may still be queued or running (RENDITION_PENDING).
 RENDITION_GRACE_SECONDS = 20 * 60  # the stream task's hard limit (16 min) and a margin
-RENDITION_PENDING_SECONDS = {"thumbnail": 10 * 60, "stream": 40 * 60}  # hard limit + a queue's wait
 RENDITION_SWEEP_DAYS = 7
 RENDITION_TRIES = 3
 RENDITION_SWEEP_BATCH = 100
@@ -112,12 +98,6 @@ def _next_batch(what: str, candidates) -> list[Photo]:
     batch = list(candidates.filter(id__gt=after).order_by("id").only("id", "uid", "image")[:RENDITION_SWEEP_BATCH])
     cache.set(key, batch[-1].id if len(batch) == RENDITION_SWEEP_BATCH else 0, 24 * 3600)  # the end: from the start
     return batch
-
-
-def rendition_requested(what: str, photo_id: int) -> bool:
-    """Note that a rendition was asked for (at upload or by the sweep); False if it was
-    asked for recently enough that the task may still be queued or running."""
-    return cache.add(f"rendition-pending:{what}:{photo_id}", True, RENDITION_PENDING_SECONDS[what])
 
 
 def _ask_again(what: str, photo_id: int, task) -> int:
@@ -158,7 +138,7 @@ def photos_reanalyse(*, photo_ids: list[int]) -> int:
     is applied. The object itself is never rewritten. Returns how many were sent."""
     for video in Photo.objects.filter(id__in=photo_ids, kind=Photo.Kind.VIDEO):
         if not photo_stream(video):  # made once; a reanalysis does not re-encode it
-            photo_enqueue_stream(photo_id=video.id)
+            enqueue_stream(video.id)
     return pipeline().reanalyse(photo_ids=list(photo_ids))
 
 

@@ -107,7 +107,7 @@ def test_queue_has_a_dlq_and_a_visibility_timeout_of_six_function_timeouts(templ
     })
     queues = template.find_resources("AWS::SQS::Queue", {"Properties": {"RedrivePolicy": Match.any_value()}})
     assert sorted(name.rstrip("0123456789ABCDEF") for name in queues) == [
-        "LabelerBackfillQueue", "LabelerQueue", "VideoCompletionQueue", "VideoStartQueue"]
+        "LabelerBackfillQueue", "LabelerQueue", "VideoBackfillStartQueue", "VideoCompletionQueue", "VideoStartQueue"]
     for name, queue in queues.items():
         if name.startswith("Labeler"):
             assert queue["Properties"]["VisibilityTimeout"] >= 6 * timeout
@@ -118,8 +118,9 @@ def test_the_backfill_has_its_own_lane_and_keeps_its_messages_14_days(template):
     """A backfill of millions never delays a live upload (its own queue and poller with
     its own MaximumConcurrency) and never expires unseen (SQS drops expired messages
     without a DLQ; the default retention is 4 days)."""
-    backfill = the(template, "AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 86400,
-                                                 "RedrivePolicy": Match.any_value()})
+    backfill = the(template, "AWS::SQS::Queue", {"MessageRetentionPeriod": 14 * 86400, "RedrivePolicy": {
+        "deadLetterTargetArn": {"Fn::GetAtt": [Match.string_like_regexp("LabelerBackfillDeadLetters"), "Arn"]},
+        "maxReceiveCount": Match.any_value()}})
     dlq = backfill["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
     assert dlq.startswith("LabelerBackfillDeadLetters")
     template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
@@ -146,7 +147,8 @@ def test_every_alarm_notifies_the_alarm_topic_with_an_optional_email(template):
     assert metrics == ["(metric math)", "(metric math)", "(metric math)", "(metric math)",
                        "ApproximateAgeOfOldestMessage", "ApproximateAgeOfOldestMessage",
                        "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesVisible",
-                       "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesVisible", "Errors",
+                       "ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessagesVisible",
+                       "ApproximateNumberOfMessagesVisible", "Errors",
                        "MessagesFailed", "SyncRuns", "Throttles"]
     (topic_id,) = template.find_resources("AWS::SNS::Topic", {"Properties": {"DisplayName": "Media pipeline alarms"}})
     for alarm in alarms.values():  # an alarm nobody hears about is no alarm
@@ -232,11 +234,12 @@ def test_labeler_permissions_are_least_privilege(template):
         "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:ConditionCheckItem",
         "dynamodb:DeleteItem",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-        # Videos are handed to the video queue (and nothing else is sent anywhere).
+        # Videos are handed to the video queues (and nothing else is sent anywhere).
         "sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
     ])
     sends = next(r for acts, r in statements if "sqs:SendMessage" in acts)
-    assert sends["Fn::GetAtt"][0].startswith("VideoStartQueue")
+    assert sorted(queue["Fn::GetAtt"][0].rstrip("0123456789ABCDEF") for queue in sends) == [
+        "VideoBackfillStartQueue", "VideoStartQueue"]
     by_action = {a: r for acts, r in statements for a in acts}
     assert by_action["rekognition:DetectText"] == "*"  # the API has no resource-level permissions
     (bucket_arn, suffix) = by_action["s3:GetObject"]["Fn::Join"][1]
@@ -525,3 +528,27 @@ def test_a_video_waits_out_the_jobs_quota_on_its_queue_for_about_a_day(template)
         "ScalingConfig": {"MaximumConcurrency": {"Ref": "VideoStartMaximumConcurrency"}}})
     labeler = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
     assert labeler["Properties"]["Environment"]["Variables"]["VIDEO_QUEUE_URL"]["Ref"].startswith("VideoStartQueue")
+
+
+def test_a_backfills_videos_have_their_own_lane_behind_live_uploads(template):
+    """analyse_bucket's videos: their own queue (1,000 tries, 14 days), two starts at a
+    time, started only while the live video queue is empty (the starter reads its depth)."""
+    queue = the(template, "AWS::SQS::Queue", {"RedrivePolicy": {
+        "deadLetterTargetArn": {"Fn::GetAtt": [Match.string_like_regexp("VideoBackfillStartDeadLetters"), "Arn"]},
+        "maxReceiveCount": resources.VIDEO_BACKFILL_MAX_RECEIVES}})
+    assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    assert resources.VIDEO_BACKFILL_MAX_RECEIVES * 900 <= 14 * 86400  # every try fits in the queue's retention
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("VideoBackfillStartQueue"), "Arn"]},
+        "FunctionName": {"Ref": Match.string_like_regexp("VideoStarter")},
+        "BatchSize": 1, "ScalingConfig": {"MaximumConcurrency": 2}})
+    labeler = the(template, "AWS::Lambda::Function", {"Handler": "labeler.handler.handler"})
+    assert labeler["Properties"]["Environment"]["Variables"]["VIDEO_BACKFILL_QUEUE_URL"]["Ref"].startswith(
+        "VideoBackfillStartQueue")
+    starter = the(template, "AWS::Lambda::Function", {"Handler": "labeler.video.start_handler"})
+    assert starter["Properties"]["Environment"]["Variables"]["LIVE_VIDEO_QUEUE_URL"]["Ref"].startswith("VideoStartQueue")
+    statements, _ = _function_policy(template, "labeler.video.start_handler")
+    (depth,) = [r for acts, r in statements if acts == "sqs:GetQueueAttributes" or acts == ["sqs:GetQueueAttributes"]]
+    assert depth["Fn::GetAtt"][0].startswith("VideoStartQueue")
+    alarm = the(template, "AWS::CloudWatch::Alarm", {"AlarmDescription": Match.string_like_regexp("Backfilled videos")})
+    assert alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0].startswith("VideoBackfillStartDeadLetters")

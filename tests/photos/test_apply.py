@@ -213,6 +213,23 @@ def test_record_for_an_unknown_key_creates_the_photo(db):
     assert "Dog" in labels_of(photo)
 
 
+def test_a_video_put_outside_the_app_gets_its_stream_asked_for(db, fake_queue, django_capture_on_commit_callbacks):
+    """Issue 22: a backfilled HEVC video's starter waits for the H.264 stream the app
+    makes, and says so in a SKIPPED record. Applying it creates the video's row and asks
+    the worker for the stream (once: the renditions sweep then leaves it a while)."""
+    waiting = record(key="uploads/old/IMG_0001.mov", status="SKIPPED", labels={},
+                     error=AnalysisError(code="WaitingForStream", message="Rekognition Video reads H.264 only"))
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_records([waiting, record(key="uploads/old/b.jpg")])
+    with django_capture_on_commit_callbacks(execute=True):
+        apply_records([replace(waiting, updated_at=stamp(1))])
+
+    video = Photo.objects.get(image="uploads/old/IMG_0001.mov")
+    assert (video.kind, video.status, video.content_type) == ("video", "skipped", "video/quicktime")
+    assert [sent for sent in fake_queue.sent if sent[0] == "photos.tasks.make_stream"] == [
+        ("photos.tasks.make_stream", (video.id,))]
+
+
 def test_older_record_arriving_late_is_ignored(photo):
     apply_records([record(minutes=10, labels={"Cat": 90.0})])
 

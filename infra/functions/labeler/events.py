@@ -32,6 +32,9 @@ class S3Object:
     # version in a versioned bucket, of the object in an unversioned one. The object is
     # erased only if no current version is left; a noncurrent one going is a clean-up.
     one_version: bool = False
+    # Sent by the app's backfill (analyse_bucket): a video then waits on the backfill's own
+    # video queue, behind every live upload (video.py LiveVideosFirst).
+    backfill: bool = False
 
 
 # What an event name says of the object: created, removed (a delete marker or the only
@@ -40,6 +43,7 @@ class S3Object:
 CREATED = ("ObjectCreated:",)
 REMOVED = ("ObjectRemoved:", "LifecycleExpiration:")
 ONE_VERSION = ("ObjectRemoved:Delete", "LifecycleExpiration:Delete")
+BACKFILL_EVENT = "ObjectCreated:Backfill"
 
 
 def parse_message(body: str) -> list[S3Object] | None:
@@ -78,6 +82,7 @@ def parse_message(body: str) -> list[S3Object] | None:
                     removed=name.startswith(REMOVED),
                     reanalyse=bool(record.get("reanalyse")),
                     one_version=name in ONE_VERSION,
+                    backfill=name == BACKFILL_EVENT,
                 )
             )
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -96,6 +101,13 @@ def _sequencer(sequencer: Any, event_time: Any) -> str:
     return "0" * SEQUENCER_WIDTH
 
 
+def waiting_sequencer(sequencer: str) -> str:
+    """A placeholder record's sequencer (a video waiting for its stream): just before the
+    event's own (a prefix sorts first), so the event's analysis replaces it and the
+    starter does not take the event as recorded already."""
+    return sequencer[:-1]
+
+
 def sequencer_after(stored_sequencer: str, obj: S3Object) -> str:
     """A re-analysis's sequencer: after the stored record's (so the new analysis replaces
     it) and after earlier re-analyses: the stored S3 sequencer + "-R" + this request's
@@ -104,13 +116,15 @@ def sequencer_after(stored_sequencer: str, obj: S3Object) -> str:
     return f"{base}-R{obj.sequencer}"
 
 
-def event_message(*, bucket: str, key: str, size: int, etag: str, event_time: str, reanalyse: bool = False) -> str:
+def event_message(*, bucket: str, key: str, size: int, etag: str, event_time: str, reanalyse: bool = False,
+                  backfill: bool = False) -> str:
     """An SQS body shaped like S3's ObjectCreated notification, for what the app asks of
-    the labeler itself: re-analysis (``reanalyse``) and backfill of objects that never
-    had a record. ``event_time`` is ISO 8601 with milliseconds and a Z."""
+    the labeler itself: re-analysis (``reanalyse``), backfill of objects that never had a
+    record (``backfill``) and the sweep's re-send of a lost upload (neither). ``event_time``
+    is ISO 8601 with milliseconds and a Z."""
+    name = "ObjectCreated:Reanalyse" if reanalyse else BACKFILL_EVENT if backfill else "ObjectCreated:Resend"
     record: dict[str, Any] = {
-        "eventVersion": "2.1", "eventSource": "aws:s3", "eventTime": event_time,
-        "eventName": "ObjectCreated:Reanalyse" if reanalyse else "ObjectCreated:Backfill",
+        "eventVersion": "2.1", "eventSource": "aws:s3", "eventTime": event_time, "eventName": name,
         "s3": {"bucket": {"name": bucket}, "object": {"key": urllib.parse.quote_plus(key, safe="/"), "size": size, "eTag": etag}},
     }
     if reanalyse:

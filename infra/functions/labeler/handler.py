@@ -246,9 +246,11 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
         return "duplicate"
     if is_video(obj.key) and os.environ.get("VIDEO_QUEUE_URL"):
         # Rekognition Video's jobs start from their own queue (video.py): they may wait
-        # for the concurrent-jobs quota far longer than a photo's message may.
-        sqs_client().send_message(QueueUrl=os.environ["VIDEO_QUEUE_URL"], MessageBody=video_message(obj))
-        logger.info("video queued for Rekognition Video", extra={"key": obj.key})
+        # for the concurrent-jobs quota far longer than a photo's message may. A backfill's
+        # videos wait on another, started only while no live upload's video waits.
+        queue = (obj.backfill and os.environ.get("VIDEO_BACKFILL_QUEUE_URL")) or os.environ["VIDEO_QUEUE_URL"]
+        sqs_client().send_message(QueueUrl=queue, MessageBody=video_message(obj))
+        logger.info("video queued for Rekognition Video", extra={"key": obj.key, "backfill": obj.backfill})
         return "video-queued"
     if obj.key.lower().endswith(IMAGE_SUFFIXES):
         record = analyse_object(obj, rekognition)

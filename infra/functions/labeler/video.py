@@ -7,9 +7,12 @@ timeline beside the video and the summary record, as the local worker does.
   concurrent-jobs quota (20 by default) Start* raises LimitExceededException and AWS
   queues nothing, so a burst of uploads waits its turn there, its messages hidden for
   longer each time (up to 15 minutes) and sent to the DLQ only after infra/resources.py's VIDEO_MAX_RECEIVES
-  tries (a day of waiting), where the photo queue gives up after 5.
+  tries (a day of waiting), where the photo queue gives up after 5. A backfill's videos
+  wait on a queue of their own, started only while no live upload's video waits.
 - ``start_handler``: each message's video, unless erased: Rekognition Video reads the
-  video, or (HEVC, WebM: not H.264) the app's H.264 stream rendition; the jobs are started
+  video, or (HEVC, WebM: not H.264) the app's H.264 stream rendition (a record says the
+  video waits for it after half an hour: a backfilled video then gets its row, and the
+  app makes the stream); the jobs are started
   (video_jobs.start_jobs, idempotent by token), each noted in the table as it starts
   (table.open_jobs, table.note_job).
 - ``collect_handler``: each completion notice (SNS -> SQS) sets its job's status
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -32,8 +36,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import table as labels_table
 from .core import error_code, is_transient
-from .events import PoisonMessage, S3Object
-from .handler import back_off, clients, logger, metrics, s3_client
+from .events import PoisonMessage, S3Object, waiting_sequencer
+from .handler import back_off, clients, logger, metrics, s3_client, sqs_client
 from .record import STATUS_FAILED, STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
 from .video_jobs import (
     APIS, GET_CALLS, TIMELINE_PREFIX, VIDEO_SUFFIXES, JobNotice, NotAJobNotice, collect_timeline, container_codec,
@@ -57,6 +61,8 @@ def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
         return "erased"
     if stored_sequencer and stored_sequencer >= obj.sequencer:
         return "duplicate"  # this event (or a later one) is recorded: a redelivered message
+    if obj.backfill and (waiting := live_videos_waiting()):
+        raise LiveVideosFirst(f"{waiting} live upload(s) wait for the jobs quota")
     settings = _settings()
     if not settings["apis"]:
         return _skipped(obj, table, "VideoAnalysisOff", "Video analysis is off in this stack (VideoApis=none): "
@@ -101,8 +107,37 @@ def current_version(obj: S3Object) -> str | None:
     return None if version in (None, "null") else str(version)
 
 
+class LiveVideosFirst(Exception):
+    """A backfill's video waits while any live upload's video waits to start."""
+
+
+def live_videos_waiting() -> int:
+    """Messages on the live video queue: waiting, hidden (backing off over the quota, or
+    being started now) or delayed."""
+    url = os.environ.get("LIVE_VIDEO_QUEUE_URL")
+    if not url:
+        return 0
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+    attributes = sqs_client().get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return sum(int(attributes.get(name, 0)) for name in names)
+
+
 class StreamNotReady(Exception):
     """The video is not H.264 and the app's worker has not made its H.264 stream yet."""
+
+    def __init__(self, name: str, what: str):
+        super().__init__(f"{name} is not made yet")
+        self.what = what  # what the video is, in the owner's words ("HEVC", "WebM")
+
+
+# The app makes the H.264 stream of every video it has a row for, minutes after upload. A
+# video put into the bucket outside the app (a backfill) has no row until a record names
+# it: once its message has waited this long, a SKIPPED record says why it waits; the sync
+# then creates its row and asks the app's worker for the stream, and the next try starts
+# its jobs. The record's sequencer sorts just before the event's own, so the analysis
+# replaces it (events.waiting_sequencer).
+STREAM_WAIT_NOTE_SECONDS = 30 * 60
+WAITING_FOR_STREAM = "WaitingForStream"
 
 
 # Start* refusals no retry changes: on the record, with Rekognition's words.
@@ -129,12 +164,15 @@ def analysed_object(obj: S3Object) -> tuple[str, str | None]:
         if codec in (None, "h264"):
             return obj.key, obj.version
         logger.info("not H.264: its stream rendition is analysed", extra={"key": obj.key, "codec": codec})
+        what = codec.upper()
+    else:
+        what = obj.key.rsplit(".", 1)[-1].upper().replace("WEBM", "WebM")
     name = stream_key(obj.key)
     try:
         head = s3.head_object(Bucket=obj.bucket, Key=name)
     except Exception as exc:
         if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-            raise StreamNotReady(f"{name} is not made yet") from None
+            raise StreamNotReady(name, what) from None
         raise
     return name, head.get("VersionId")
 
@@ -175,6 +213,27 @@ def _skipped(obj: S3Object, table: Any, code: str, message: str, *, status: str 
         labels_table.put_record(table, record, obj.sequencer)]
 
 
+def note_waiting(obj: S3Object, table: Any, what: str) -> str:
+    """The record of a video waiting for its H.264 stream (STREAM_WAIT_NOTE_SECONDS), unless
+    it has one already: "written", "stale" or "erased"."""
+    stamp = now_iso()
+    record = LabelRecord(
+        bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
+        error=AnalysisError(code=WAITING_FOR_STREAM, message=(
+            f"Rekognition Video reads H.264 only and this video is {what}: it is analysed from its H.264 copy, "
+            f"which is not made yet.")),
+        analyzed_at=stamp, updated_at=stamp)
+    return labels_table.put_record(table, record, waiting_sequencer(obj.sequencer))
+
+
+def _waited_seconds(record: SQSRecord) -> float:
+    """How long ago the message was sent to the video queue (0 if the event does not say)."""
+    try:
+        return time.time() - int(record.attributes.sent_timestamp) / 1000
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
 def _video_of(body: str) -> S3Object:
     try:
         return S3Object(**json.loads(body)["video"])
@@ -191,7 +250,10 @@ def start_record(record: SQSRecord, lambda_context: Any = None) -> str:
     except Exception as exc:
         # Over the concurrent-jobs quota, throttled, the stream rendition not made yet:
         # back on the queue, later each time.
-        transient = is_transient(exc) or isinstance(exc, StreamNotReady)
+        transient = is_transient(exc) or isinstance(exc, (StreamNotReady, LiveVideosFirst))
+        if isinstance(exc, StreamNotReady) and _waited_seconds(record) >= STREAM_WAIT_NOTE_SECONDS:
+            noted = note_waiting(obj, table, exc.what)
+            logger.info("video waits for its H.264 stream", extra={"key": obj.key, "record": noted})
         delay = back_off(record) if transient else None
         (logger.warning if transient else logger.exception)(
             "video not started, will be retried", extra={"key": obj.key, "error": repr(exc), "retry_in": delay})

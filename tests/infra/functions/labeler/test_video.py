@@ -8,6 +8,7 @@ jobs run leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
@@ -264,6 +265,45 @@ def test_a_video_rekognition_cannot_read_is_analysed_through_its_h264_stream(vid
     assert videos.s3.get_object(Bucket=BUCKET, Key=timeline_key(key))["ContentLength"] > 0
 
 
+def test_a_backfilled_hevc_video_says_it_waits_for_its_stream_then_is_analysed(videos):
+    """A video put into the bucket outside the app has no row, so no stream is made for it
+    until a record names it. After STREAM_WAIT_NOTE_SECONDS its record says why it waits
+    (once); the message keeps waiting; once the stream is there the analysis replaces it."""
+    key = KEY.removesuffix(".mp4") + ".mov"
+    put = videos.s3.put_object(Bucket=BUCKET, Key=key, Body=sample_video(container="hevc.mov", seconds=1))
+    VERSIONS[key] = put.get("VersionId")
+    labeler.handler(sqs_event(videos), LambdaContext())
+    messages = queued_videos(videos)
+
+    def start(waited_seconds):
+        event = video_event(videos, messages)
+        sent = int((time.time() - waited_seconds) * 1000)
+        event["Records"][0]["attributes"] = {**event["Records"][0]["attributes"], "SentTimestamp": str(sent)}
+        return video.start_handler(event, LambdaContext())
+
+    failed = {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert start(video.STREAM_WAIT_NOTE_SECONDS - 60) == failed and item(videos, key) is None
+    assert start(video.STREAM_WAIT_NOTE_SECONDS + 60) == failed
+    waiting = item(videos, key)
+    assert start(video.STREAM_WAIT_NOTE_SECONDS + 900) == failed and item(videos, key) == waiting  # written once
+    record = record_of(waiting)
+    assert (record.status, record.error.code) == ("SKIPPED", "WaitingForStream")
+    assert record.error.message.startswith("Rekognition Video reads H.264 only and this video is HEVC")
+
+    stream = videos.s3.put_object(Bucket=BUCKET, Key=stream_key(key), Body=b"h264 stream").get("VersionId")
+    for api, job_id in (("StartLabelDetection", "L"), ("StartContentModeration", "M")):
+        videos.stub.add_response(STARTS[api], {"JobId": job_id}, {
+            "Video": {"S3Object": {"Bucket": BUCKET, "Name": stream_key(key), **({"Version": stream} if stream else {})}},
+            "ClientRequestToken": ANY, "JobTag": job_tag(key, VERSIONS[key]), "NotificationChannel": ANY,
+            "MinConfidence": 55.0})
+    videos.stub.add_response("get_label_detection", {"JobStatus": "IN_PROGRESS"}, {"JobId": "L", "MaxResults": 1})
+    assert start(7200) == {"batchItemFailures": []}
+    collect(videos, notice("L", "StartLabelDetection", key=stream_key(key), tag_key=key))
+    expect_results(videos)
+    collect(videos, notice("M", "StartContentModeration", key=stream_key(key), tag_key=key))
+    assert record_of(item(videos, key)).status == "LABELED"
+
+
 def test_a_video_over_rekognitions_limits_is_skipped_saying_why(videos):
     messages = uploaded_and_queued(videos)
     videos.stub.add_client_error("start_label_detection", "VideoTooLargeException",
@@ -326,6 +366,40 @@ def sweep_resend(env) -> list[dict]:
     messages = queued_videos(env)
     assert json.loads(messages[0]["Body"])["video"]["version"] is None
     return messages
+
+
+def test_a_backfills_videos_wait_on_their_own_lane_behind_live_uploads(videos, monkeypatch):
+    """analyse_bucket's videos go to the backfill's video queue, and none starts while a
+    live upload's video waits (on the live queue, hidden or not): a backlog of old videos
+    never takes the concurrent-jobs quota from new uploads. The sweep's re-send of a lost
+    live upload stays on the live queue."""
+    backfill_queue = videos.sqs.create_queue(QueueName="video-backfill")["QueueUrl"]
+    monkeypatch.setenv("VIDEO_BACKFILL_QUEUE_URL", backfill_queue)
+    monkeypatch.setenv("LIVE_VIDEO_QUEUE_URL", videos.video_queue)
+    put = videos.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"\x00\x00\x00\x18ftypmp42 video bytes")
+    videos.version = VERSIONS[KEY] = put.get("VersionId")
+    sqs_event(videos)  # S3's own event for it drained unhandled: it was in the bucket before the stack
+    body = event_message(bucket=BUCKET, key=KEY, size=30, etag="e", event_time="2026-12-07T12:00:00.000Z",
+                         backfill=True)
+
+    assert labeler.handler(sqs_event(videos, bodies=[body]), LambdaContext()) == {"batchItemFailures": []}
+    backfilled = videos.sqs.receive_message(QueueUrl=backfill_queue, AttributeNames=["All"])["Messages"]
+    assert queued_videos(videos) == [] and json.loads(backfilled[0]["Body"])["video"]["backfill"] is True
+
+    videos.sqs.send_message(QueueUrl=videos.video_queue, MessageBody="a live upload's video, waiting")
+    event = video_event(videos, backfilled)
+    assert video.start_handler(event, LambdaContext()) == {
+        "batchItemFailures": [{"itemIdentifier": backfilled[0]["MessageId"]}]}  # no Start* call (the stub has none)
+    assert labels.running_jobs(videos.table, KEY) is None
+
+    videos.sqs.purge_queue(QueueUrl=videos.video_queue)
+    expect_starts(videos)
+    assert video.start_handler(event, LambdaContext()) == {"batchItemFailures": []}
+    assert set(labels.running_jobs(videos.table, KEY)["jobs"]) == {"StartLabelDetection", "StartContentModeration"}
+
+    resend = event_message(bucket=BUCKET, key=KEY, size=30, etag="e", event_time="2026-12-07T13:00:00.000Z")
+    labeler.handler(sqs_event(videos, bodies=[resend]), LambdaContext())
+    assert len(queued_videos(videos)) == 1
 
 
 def test_with_video_analysis_off_a_video_is_skipped_saying_so(videos, monkeypatch):
