@@ -104,6 +104,7 @@ calibrate: $(STAMP) models
 bench-video: $(STAMP) models
 	$(PY) -m benchmarks.video $(BENCH_ARGS)
 	$(PY) -m benchmarks.video_upload
+	$(PY) -m benchmarks.video_upload --direct
 
 bench-sync: $(STAMP)
 	$(PY) -m benchmarks.sync $(BENCH_ARGS)

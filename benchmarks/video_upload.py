@@ -1,8 +1,11 @@
 """Benchmark: the web process's memory while a 1 GB video uploads (issue 21's target:
-its RSS grows by <= 100 MB).
+its RSS grows by <= 100 MB), through the app (local storage, ``make run``'s default) and,
+with ``--direct``, straight to S3 (moto's server) as the page sends it: a multipart
+upload, then the confirmation that joins the parts, reads the video back to a temporary
+file, checks it and copies it (issue 22).
 
-    make bench-video            # runs this after benchmarks.video
-    .venv/bin/python -m benchmarks.video_upload [--megabytes 1000]
+    make bench-video            # runs this after benchmarks.video, both ways
+    .venv/bin/python -m benchmarks.video_upload [--megabytes 1000] [--direct]
 
 The web server is the one ``make run`` starts (``manage.py runserver --noreload``), on a
 scratch SQLite database and media folder, with tasks published to an in-memory broker (the
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import re
 import socket
@@ -30,7 +34,7 @@ import time
 import uuid
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from tests.samples import video
 
@@ -114,6 +118,42 @@ class Session:
     def csrf(self) -> str:
         return self.cookies["csrftoken"].value
 
+    def post_json(self, path: str, body: dict) -> tuple[int, dict]:
+        conn = self.connection()
+        conn.request("POST", path, body=json.dumps(body), headers={
+            **self.headers(), "Content-Type": "application/json", "X-CSRFToken": self.csrf()})
+        response = conn.getresponse()
+        return response.status, json.loads(self.keep(response) or b"{}")
+
+    def upload_direct(self, file: Path, name: str) -> tuple[int, dict]:
+        """What upload.js does with a video on S3 storage: start, PUT every part (streamed
+        from disk) to its presigned URL, confirm. The confirmation's status and answer."""
+        size = file.stat().st_size
+        status, start = self.post_json("/photos/direct/", {"filename": name, "content_type": "video/mp4", "size": size})
+        assert status == 200 and "multipart" in start, start
+        each, count = start["multipart"]["part_size"], start["multipart"]["parts"]
+        with open(file, "rb") as handle:
+            for first in range(1, count + 1, 100):
+                numbers = list(range(first, min(count, first + 99) + 1))
+                urls = self.post_json("/photos/direct/parts/", {"token": start["token"], "parts": numbers})[1]["urls"]
+                for n in numbers:
+                    url = urlsplit(urls[str(n)])
+                    length = min(each, size - (n - 1) * each)
+                    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+                    conn.putrequest("PUT", f"{url.path}?{url.query}", skip_accept_encoding=True)
+                    conn.putheader("Content-Length", str(length))
+                    conn.endheaders()
+                    handle.seek((n - 1) * each)
+                    left = length
+                    while left and (block := handle.read(min(left, 1024 * 1024))):
+                        conn.send(block)
+                        left -= len(block)
+                    answer = conn.getresponse()
+                    answer.read()
+                    assert answer.status == 200, f"part {n}: {answer.status}"
+        self.parts = count
+        return self.post_json("/photos/direct/confirm/", {"token": start["token"]})
+
     def upload(self, path: str, file: Path, name: str) -> tuple[int, str]:
         """A multipart POST streamed from disk: nothing of the file is held here either."""
         boundary = uuid.uuid4().hex
@@ -143,16 +183,50 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def moto_s3(scratch: str) -> tuple[subprocess.Popen, dict]:
+    """moto's S3 server (its own process: its memory is not the web process's) with a
+    versioned bucket, and the environment that points the app at it."""
+    import boto3
+
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1",
+           "AWS_DEFAULT_REGION": "us-east-1", "PHOTOS_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "bench-media",
+           "AWS_ENDPOINT_URL": endpoint, "AWS_S3_ADDRESSING_STYLE": "path"}
+    wait_for(port)
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
+                      aws_secret_access_key="bench")
+    s3.create_bucket(Bucket="bench-media")
+    s3.put_bucket_versioning(Bucket="bench-media", VersioningConfiguration={"Status": "Enabled"})
+    return server, env
+
+
+def wait_for(port: int) -> None:
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=int, default=1000)
+    parser.add_argument("--direct", action="store_true", help="straight to S3 (moto) as a multipart upload")
     args = parser.parse_args()
+    moto = None
     with tempfile.TemporaryDirectory(prefix="mediaapp-bench-upload-") as scratch:
         # make run's defaults, pinned whatever the caller's environment says: local media,
         # a real (here in-memory) broker so no analysis runs in the web process.
         env = {**os.environ, "MEDIAAPP_VAR_DIR": scratch, "DATABASE_URL": f"sqlite:///{scratch}/db.sqlite3",
                "MEDIA_ROOT": f"{scratch}/media", "AWS_STORAGE_BUCKET_NAME": "", "PHOTOS_PIPELINE": "local",
                "CELERY_BROKER_URL": "memory://", "CELERY_TASK_ALWAYS_EAGER": "0", "DJANGO_DEBUG": "1"}
+        if args.direct:
+            moto, s3_env = moto_s3(scratch)
+            env.update(s3_env)
         manage = [sys.executable, "manage.py"]
         subprocess.run([*manage, "migrate", "-v", "0"], env=env, cwd=BASE, check=True)
         subprocess.run([*manage, "shell", "-c", "from django.contrib.auth import get_user_model; "
@@ -164,17 +238,14 @@ def main() -> None:
         server = subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], env=env, cwd=BASE,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            for _ in range(600):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_for(port)
             session = Session(port)
             session.get("/accounts/login/")
             assert session.post_form("/accounts/login/", {"username": USER, "password": PASSWORD,
                                                           "csrfmiddlewaretoken": session.csrf()}) == 302, "login failed"
             session.get("/photos/")  # warm: the upload view's imports and the first queries
+            if args.direct:  # and the S3 client (botocore's S3 model), by a photo's presigned POST
+                session.post_json("/photos/direct/", {"filename": "warm.jpg", "content_type": "image/jpeg", "size": 1})
             baseline = tree_rss_mb(server.pid)
             peak = [baseline]
             done = threading.Event()
@@ -186,18 +257,30 @@ def main() -> None:
             watcher = threading.Thread(target=watch)
             watcher.start()
             started = time.perf_counter()
-            status, location = session.upload("/photos/", clip, "long.mp4")
+            if args.direct:
+                status, answer = session.upload_direct(clip, "long.mp4")
+                accepted = answer.get("accepted") or [{}]
+                ok = status == 201 and accepted[0].get("kind") == "video"
+                message = None if ok else re.search(r"(.*)", json.dumps(answer))
+            else:
+                status, location = session.upload("/photos/", clip, "long.mp4")
             seconds = time.perf_counter() - started
             done.set()
             watcher.join()
-            page = session.get(location or "/photos/")
-            stored = list((Path(scratch) / "media" / "uploads").rglob("*.mp4"))
-            ok = status == 302 and stored and stored[0].stat().st_size == clip.stat().st_size
-            message = re.search(r'class="messages?[^"]*"[^>]*>(.*?)</', page, re.S)
+            if not args.direct:
+                page = session.get(location or "/photos/")
+                stored = list((Path(scratch) / "media" / "uploads").rglob("*.mp4"))
+                ok = status == 302 and stored and stored[0].stat().st_size == clip.stat().st_size
+                message = re.search(r'class="messages?[^"]*"[^>]*>(.*?)</', page, re.S)
         finally:
             server.terminate()
             server.wait(10)
-    print(f"{args.megabytes} MB video upload through the web process (runserver, as make run serves):")
+            if moto is not None:
+                moto.terminate()
+                moto.wait(10)
+    how = (f"straight to S3 (moto), {session.parts} parts, then the confirmation" if args.direct
+           else "through the web process (runserver, as make run serves)")
+    print(f"{args.megabytes} MB video upload {how}:")
     print(f"  stored whole: {'yes' if ok else 'NO'} ({status}); {seconds:.1f} s; "
           f"{args.megabytes / seconds:.0f} MB/s{'' if ok or not message else ' — ' + message.group(1).strip()}")
     print(f"  web RSS {baseline:.0f} MB before, peak {peak[0]:.0f} MB during: "
