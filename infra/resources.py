@@ -110,9 +110,9 @@ VIDEO_QUEUE_RETENTION_DAYS = 4
 VIDEO_QUEUE_AGE_ALARM_SECONDS = 6 * 3600  # a video not started for 6 hours
 DEFAULT_VIDEO_START_CONCURRENCY = 2
 # A backfill's videos (analyse_bucket) wait on their own queue, started only while no live
-# upload's video waits: up to 1,000 tries (SQS's most), about 10 days at 15 minutes each,
-# within the queue's 14 days.
-VIDEO_BACKFILL_MAX_RECEIVES = 1000
+# upload's video waits: up to 400 tries, about 4 days at 15 minutes each. A message keeps
+# its first enqueue time in the DLQ (14 days' retention), so it stays there ~10 days.
+VIDEO_BACKFILL_MAX_RECEIVES = 400
 VIDEO_BACKFILL_RETENTION_DAYS = 14
 VIDEO_COLLECT_CONCURRENCY = 2
 

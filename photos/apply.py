@@ -20,7 +20,8 @@ from typing import Iterable, Sequence
 from django.db import connection, transaction
 from django.utils import timezone
 
-from infra.functions.labeler.record import STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, LabelRecord
+from infra.functions.labeler.record import (STATUS_FAILED, STATUS_LABELED, STATUS_SKIPPED, WAITING_FOR_STREAM,
+                                            LabelRecord)
 
 from .models import CONTENT_TYPES, KEY_FORMATS, VIDEO_FORMATS, AnalysisRecord, AuditEvent, DetectedText, Label, LabelTaxonomy, ModerationLabel, Photo
 from .renditions import enqueue_stream, forget_timelines, make_stills
@@ -161,10 +162,12 @@ def apply_records(records: Iterable[LabelRecord]) -> ApplyResult:
             ]
         )
         photos.update({p.image.name: p for p in Photo.objects.select_for_update().filter(image__in=missing).only(*fields)})
-        # A video put into the bucket outside the app: its stream rendition is what browsers
-        # play, and what Rekognition Video reads of one that is not H.264 (its starter waits
-        # for it, its record saying so: infra/functions/labeler/video.py note_waiting).
-        new_videos = [photos[key].id for key in missing if format_from_key(key) in VIDEO_FORMATS]
+        # A video put into the bucket outside the app whose record says it waits for its
+        # H.264 stream (Rekognition Video cannot read it: infra/functions/labeler/video.py
+        # note_waiting): asked for now. The rest of a backfill's videos get theirs from the
+        # renditions sweep, 100 at a time, so a backfill never floods the worker's queue.
+        new_videos = [photos[key].id for key in missing
+                      if latest[key].error is not None and latest[key].error.code == WAITING_FOR_STREAM]
         if new_videos:
             transaction.on_commit(lambda: [enqueue_stream(photo_id) for photo_id in new_videos])
 

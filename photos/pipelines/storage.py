@@ -12,6 +12,7 @@ from typing import IO, Any, Iterator
 from urllib.parse import urlsplit
 
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
 from django.core.files.storage import default_storage, storages
@@ -27,6 +28,8 @@ class EraseIncomplete(Exception):
     """Storage still holds some of what was to be erased; the erasure is tried again."""
 
 
+# What S3 answers for an object (or version) that is not there.
+MISSING = ("NoSuchKey", "NoSuchVersion", "404", "NotFound")
 # CopyObject copies up to 5 GB; a larger video is copied in parts (still inside S3).
 COPY_CONFIG = TransferConfig(multipart_threshold=5 * 1024**3, multipart_chunksize=512 * 1024**2)
 
@@ -140,7 +143,14 @@ class LocalMediaStorage:
         """A new multipart upload to ``name``; its upload id."""
         raise StorageUnsupported("Direct uploads need S3 storage.")
 
-    def multipart_part_urls(self, name: str, upload_id: str, numbers: list[int], *, expires_in: int) -> dict[int, str]:
+    def multipart_part_urls(self, name: str, upload_id: str, lengths: dict[int, int], *,
+                            expires_in: int) -> dict[int, str]:
+        """A presigned UploadPart URL per part number, each signed for exactly its length
+        (S3 refuses a PUT of any other size)."""
+        raise StorageUnsupported("Direct uploads need S3 storage.")
+
+    def current(self, name: str) -> tuple[int, str] | None:
+        """(size, version) of the object now at ``name``, or None if there is none."""
         raise StorageUnsupported("Direct uploads need S3 storage.")
 
     def multipart_parts(self, name: str, upload_id: str) -> list[tuple[int, int, str]]:
@@ -250,8 +260,10 @@ class S3MediaStorage(LocalMediaStorage):
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(name),
                                               **({"VersionId": version} if version != "null" else {}))
-        except (self.client.exceptions.NoSuchKey, self.client.exceptions.NoSuchVersion):
-            raise FileNotFoundError(name) from None
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in MISSING:
+                raise FileNotFoundError(name) from None
+            raise
         written, body = 0, response["Body"]
         try:
             for chunk in body.iter_chunks(RANGE_CHUNK * 16):
@@ -267,12 +279,23 @@ class S3MediaStorage(LocalMediaStorage):
         return self.client.create_multipart_upload(Bucket=self.bucket, Key=self.object_key(name),
                                                    ContentType=content_type)["UploadId"]
 
-    def multipart_part_urls(self, name: str, upload_id: str, numbers: list[int], *, expires_in: int) -> dict[int, str]:
+    def multipart_part_urls(self, name: str, upload_id: str, lengths: dict[int, int], *,
+                            expires_in: int) -> dict[int, str]:
         key = self.object_key(name)
         return {n: self.client.generate_presigned_url(
-                    "upload_part", Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": n},
+                    "upload_part", Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": n,
+                                           "ContentLength": length},
                     ExpiresIn=expires_in)
-                for n in numbers}
+                for n, length in lengths.items()}
+
+    def current(self, name: str) -> tuple[int, str] | None:
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.object_key(name))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in MISSING:
+                return None
+            raise
+        return int(head["ContentLength"]), head.get("VersionId") or "null"
 
     def multipart_parts(self, name: str, upload_id: str) -> list[tuple[int, int, str]]:
         pages = self.client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=self.object_key(name),

@@ -10,10 +10,11 @@ import math
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
 from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
@@ -85,6 +86,10 @@ class DirectUploadError(ValueError):
     """The direct upload cannot go ahead or be confirmed; the message is for the user."""
 
 
+class DirectUploadRetry(DirectUploadError):
+    """Storage failed, not the file: nothing was lost, the same call can be made again."""
+
+
 def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -> dict:
     """A presigned POST letting the browser put one photo straight into the bucket, under
     incoming/, with the size and content type enforced by S3 itself, and a signed token
@@ -112,13 +117,18 @@ def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -
 # --- videos: multipart uploads, resumable ------------------------------------------------
 # A video goes up in parts, each PUT to its own presigned URL, several at once; a part that
 # fails is sent again, and an upload interrupted (a closed laptop, a reload) resumes with
-# the parts S3 already has, for MULTIPART_SECONDS. The incoming/ lifecycle rule aborts what
-# is never finished (infra/resources.py INCOMING_MULTIPART_DAYS).
+# the parts S3 already has, for MULTIPART_SECONDS (the page remembers it a little less).
+# Its confirmation is accepted CONFIRM_GRACE_SECONDS longer, so an upload resumed late can
+# still be checked. The incoming/ lifecycle rule aborts what is never finished two days
+# after it started (infra/resources.py INCOMING_MULTIPART_DAYS).
 VIDEO_DIRECT_TYPES = {"video/mp4": "mp4", "video/x-m4v": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
 MULTIPART_SECONDS = 24 * 3600
+CONFIRM_GRACE_SECONDS = 12 * 3600
 PART_URL_SECONDS = 3600
 MAX_URLS_PER_CALL = 100
 S3_MAX_PARTS = 10_000
+# A confirmation reads, checks and copies the whole video: one at a time per upload.
+CONFIRM_LOCK_SECONDS = 30 * 60
 PHOTO_SALT, VIDEO_SALT = "direct-upload", "direct-video-upload"
 
 
@@ -127,6 +137,12 @@ def part_size(size: int) -> int:
     would not hold the file at that size."""
     mib = 1024 * 1024
     return max(settings.PHOTOS_MULTIPART_PART_BYTES, math.ceil(size / S3_MAX_PARTS / mib) * mib)
+
+
+def _lengths(data: dict) -> dict[int, int]:
+    """Each part's length in the declared file (the last one shorter)."""
+    size, each = data["size"], data["part_size"]
+    return {n: min(each, size - (n - 1) * each) for n in range(1, math.ceil(size / each) + 1)}
 
 
 def video_upload_start(*, owner, filename: str, content_type: str, size: int) -> dict:
@@ -149,19 +165,26 @@ def video_upload_start(*, owner, filename: str, content_type: str, size: int) ->
 
 def video_upload_parts(*, owner, token: str, numbers: list) -> dict:
     """The parts that arrived (for a resumed upload), and a presigned PUT URL for each
-    part number asked for (at most MAX_URLS_PER_CALL, within the file's parts)."""
+    part number asked for (at most MAX_URLS_PER_CALL, within the file's parts), each signed
+    for its part's exact length: S3 refuses a PUT of any other size, so no one stores
+    more than the declared file (whose size was checked). ``joined``: the parts were
+    joined already (a confirmation that did not finish): only the confirmation is left."""
     data = _video_token(owner, token)
-    count = math.ceil(data["size"] / data["part_size"])
-    if len(numbers) > MAX_URLS_PER_CALL or not all(type(n) is int and 1 <= n <= count for n in numbers):
-        raise DirectUploadError(f"Ask for at most {MAX_URLS_PER_CALL} parts, numbered 1 to {count}.")
+    lengths = _lengths(data)
+    if len(numbers) > MAX_URLS_PER_CALL or not all(type(n) is int and n in lengths for n in numbers):
+        raise DirectUploadError(f"Ask for at most {MAX_URLS_PER_CALL} parts, numbered 1 to {len(lengths)}.")
     storage = media_storage()
     try:
         arrived = storage.multipart_parts(data["incoming"], data["upload_id"])
     except FileNotFoundError:
-        raise DirectUploadError("This upload has finished or expired; upload the file again.") from None
-    urls = storage.multipart_part_urls(data["incoming"], data["upload_id"], sorted(set(numbers)),
+        if _joined(data) is None:
+            raise DirectUploadError("This upload has finished or expired; upload the file again.") from None
+        return {"uploaded": [{"part": n, "size": length} for n, length in lengths.items()], "urls": {},
+                "joined": True}
+    urls = storage.multipart_part_urls(data["incoming"], data["upload_id"], {n: lengths[n] for n in sorted(set(numbers))},
                                        expires_in=PART_URL_SECONDS)
-    return {"uploaded": [{"part": n, "size": size} for n, size, _ in arrived], "urls": {str(n): u for n, u in urls.items()}}
+    return {"uploaded": [{"part": n, "size": size} for n, size, _ in arrived], "urls": {str(n): u for n, u in urls.items()},
+            "joined": False}
 
 
 def video_upload_abort(*, owner, token: str) -> None:
@@ -177,10 +200,10 @@ def _video_token(owner, token: str) -> dict:
     return data
 
 
-def _token(owner, token: str) -> dict:
+def _token(owner, token: str, *, grace: int = 0) -> dict:
     """A direct upload's signed token, the owner's own and not expired (a photo's POST
-    lasts minutes, a video's multipart upload a day)."""
-    for salt, max_age in ((PHOTO_SALT, DIRECT_UPLOAD_SECONDS * 2), (VIDEO_SALT, MULTIPART_SECONDS)):
+    lasts minutes, a video's multipart upload a day; ``grace`` more for a confirmation)."""
+    for salt, max_age in ((PHOTO_SALT, DIRECT_UPLOAD_SECONDS * 2), (VIDEO_SALT, MULTIPART_SECONDS + grace)):
         try:
             data = signing.loads(token, salt=salt, max_age=max_age)
             break
@@ -197,34 +220,44 @@ def _token(owner, token: str) -> dict:
     return data
 
 
+def _joined(data: dict) -> str | None:
+    """The version of a video whose parts were joined already (an earlier confirmation
+    that failed after the join: a timeout, a full disk), if it is the declared size."""
+    found = media_storage().current(data["incoming"])
+    return found[1] if found is not None and found[0] == data["size"] else None
+
+
 def _assembled(data: dict) -> tuple[TemporaryUploadedFile, str]:
     """Complete a video's multipart upload once every part has arrived, exactly as the
-    file was declared (a part of another size is refused: the size limit was checked
-    against the declaration), then the object in a temporary file on disk, read in
-    chunks, and the version it is."""
+    file was declared (the part URLs were signed for their lengths; the sizes are checked
+    again here), then the object in a temporary file on disk, read in chunks, and the
+    version it is. Joined already by an earlier confirmation: that object."""
     storage, incoming, upload_id = media_storage(), data["incoming"], data["upload_id"]
-    size, each = data["size"], data["part_size"]
-    count = math.ceil(size / each)
+    lengths = _lengths(data)
     try:
         arrived = storage.multipart_parts(incoming, upload_id)
     except FileNotFoundError:
-        raise DirectUploadError("This upload has finished or expired; upload the file again.") from None
-    numbers = {n for n, _, _ in arrived}
-    if missing := set(range(1, count + 1)) - numbers:
-        raise DirectUploadError(f"{len(missing)} of {count} parts of {data['filename']} have not arrived; "
-                                f"choose the file again to resume the upload.")
-    expected = {n: min(each, size - (n - 1) * each) for n in range(1, count + 1)}
-    if any(expected.get(n) != got for n, got, _ in arrived):
-        storage.multipart_abort(incoming, upload_id)
-        raise DirectUploadError(f"{data['filename']} arrived in parts that do not make the file that was "
-                                f"started; upload it again.")
-    try:
-        version = storage.multipart_complete(incoming, upload_id, sorted(arrived))
-    except ClientError as exc:  # a part sent again between the listing and this (InvalidPart)
-        storage.multipart_abort(incoming, upload_id)
-        raise DirectUploadError(f"Storage could not join the parts of {data['filename']} "
-                                f"({exc.response['Error'].get('Code', 'error')}); upload it again.") from None
-    upload = TemporaryUploadedFile(data["filename"], "application/octet-stream", size, None)
+        arrived, version = None, _joined(data)
+        if version is None:
+            raise DirectUploadError("This upload has finished or expired; upload the file again.") from None
+    if arrived is not None:
+        if missing := set(lengths) - {n for n, _, _ in arrived}:
+            raise DirectUploadError(f"{len(missing)} of {len(lengths)} parts of {data['filename']} have not arrived; "
+                                    f"choose the file again to resume the upload.")
+        if any(lengths.get(n) != got for n, got, _ in arrived):
+            storage.multipart_abort(incoming, upload_id)
+            raise DirectUploadError(f"{data['filename']} arrived in parts that do not make the file that was "
+                                    f"started; upload it again.")
+        try:
+            version = storage.multipart_complete(incoming, upload_id, sorted(arrived))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall"):
+                raise  # S3 or the network failed: nothing is lost, the confirmation can be tried again
+            storage.multipart_abort(incoming, upload_id)  # the parts cannot make the file
+            raise DirectUploadError(f"Storage could not join the parts of {data['filename']} ({code}); "
+                                    f"upload it again.") from None
+    upload = TemporaryUploadedFile(data["filename"], "application/octet-stream", data["size"], None)
     try:
         upload.size = storage.download_version(incoming, version, upload.file, max_bytes=settings.PHOTOS_MAX_VIDEO_BYTES)
         upload.file.flush()
@@ -238,46 +271,24 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
     """Check the object the browser uploaded exactly as a form upload is checked, then
     copy the very version that was checked to its uploads/ key and create its Photo.
     The POST can be replayed for its lifetime, but only over the incoming/ object: what
-    was validated is never overwritten, and a token confirms once (a confirm racing another
-    of the same token updates the same photo with the same checked bytes). The incoming object
-    is deleted either way. A video's multipart upload is completed first, and its key
+    was validated is never overwritten, and a token confirms once (one confirmation at a
+    time per upload; a confirm racing another of the same token updates the same photo
+    with the same checked bytes). The incoming object is deleted once the file is stored
+    or refused; a confirmation that fails otherwise (storage unreachable, a timeout) leaves
+    it, and can be tried again. A video's multipart upload is completed first, and its key
     takes the extension of the container it really is (an iPhone's .mov may be an MP4)."""
-    data = _token(owner, token)
+    data = _token(owner, token, grace=CONFIRM_GRACE_SECONDS)
     incoming, key = data["incoming"], data["key"]
     video = "upload_id" in data
-    stem = key.rsplit(".", 1)[0]
     if Photo.objects.filter(image__in=_names(key, video)).exclude(sha256="").exists():
         raise DirectUploadError("This upload was confirmed already.")
-    storage = media_storage()
-    upload = None
+    lock = f"direct-upload-confirm:{incoming}"
+    if not cache.add(lock, True, CONFIRM_LOCK_SECONDS):
+        raise DirectUploadError("This upload is being checked already; wait a moment.")
     try:
-        try:
-            if video:
-                upload, version = _assembled(data)
-            else:
-                content, version = storage.read_version(incoming, max_bytes=settings.PHOTOS_MAX_UPLOAD_BYTES)
-                upload = SimpleUploadedFile(data["filename"], content)
-        except (FileNotFoundError, OSError):
-            raise DirectUploadError("The file never reached storage; try the upload again.") from None
-        probed = probe_upload(upload)
-        if probed.sha256 in photos_already_uploaded(owner=owner, sha256s=[probed.sha256]):
-            raise UploadRejected(probed.original_filename, "is already in your photos.")
-        checked = finish_upload(probed)
-        if video and checked.video is not None:
-            key = f"{stem}.{EXTENSIONS[checked.format]}"
-        elif EXTENSIONS[checked.format] != PurePosixPath(key).suffix.lstrip("."):
-            # The key was named for the type the browser claimed; what is stored is served
-            # and analysed by its extension, so a mismatch is refused, not stored.
-            kind = "video" if checked.video is not None else "image"
-            raise UploadRejected(checked.original_filename,
-                                 f"is a {checked.format} {kind} but was sent as another type; upload it again.")
-        storage.copy_version(incoming, version, to=key, content_type=CONTENT_TYPES[checked.format])
-    except UploadRejected as exc:
-        raise DirectUploadError(f"{exc.filename} {exc.message}") from None
+        checked, key = _checked_and_stored(data, owner=owner, video=video)
     finally:
-        if upload is not None:
-            upload.close()
-        _discard(incoming)
+        cache.delete(lock)
     try:
         with transaction.atomic():
             photo = Photo.objects.select_for_update().filter(image=key).first()
@@ -296,6 +307,53 @@ def direct_upload_confirm(*, owner, token: str, visibility: str = Photo.Visibili
         discard_unless_claimed(key)
         raise DirectUploadError(f"{checked.original_filename} is already in your photos.") from None
     return photo
+
+
+def _checked_and_stored(data: dict, *, owner, video: bool):
+    """The incoming object read, checked and copied (the version checked) to its key:
+    (what the check found, the key). The incoming object is deleted unless something
+    other than the file failed."""
+    storage, incoming, key = media_storage(), data["incoming"], data["key"]
+    upload = None
+    try:
+        try:
+            if video:
+                upload, version = _assembled(data)
+            else:
+                content, version = storage.read_version(incoming, max_bytes=settings.PHOTOS_MAX_UPLOAD_BYTES)
+                upload = SimpleUploadedFile(data["filename"], content)
+        except FileNotFoundError:
+            raise DirectUploadError("The file never reached storage; try the upload again.") from None
+        except (OSError, BotoCoreError, ClientError) as exc:  # the incoming object is kept
+            logger.warning("confirming %s: storage failed: %s", incoming, exc)
+            raise DirectUploadRetry(f"Storage could not be reached while checking {data['filename']}; "
+                                    f"try again in a moment (nothing was lost).") from None
+        probed = probe_upload(upload)
+        if probed.sha256 in photos_already_uploaded(owner=owner, sha256s=[probed.sha256]):
+            raise UploadRejected(probed.original_filename, "is already in your photos.")
+        checked = finish_upload(probed)
+        if video and checked.video is not None:
+            key = f"{key.rsplit('.', 1)[0]}.{EXTENSIONS[checked.format]}"
+        elif EXTENSIONS[checked.format] != PurePosixPath(key).suffix.lstrip("."):
+            # The key was named for the type the browser claimed; what is stored is served
+            # and analysed by its extension, so a mismatch is refused, not stored.
+            kind = "video" if checked.video is not None else "image"
+            raise UploadRejected(checked.original_filename,
+                                 f"is a {checked.format} {kind} but was sent as another type; upload it again.")
+        try:
+            storage.copy_version(incoming, version, to=key, content_type=CONTENT_TYPES[checked.format])
+        except (OSError, BotoCoreError, ClientError) as exc:
+            logger.warning("confirming %s: the copy to %s failed: %s", incoming, key, exc)
+            raise DirectUploadRetry(f"Storage could not be reached while storing {data['filename']}; "
+                                    f"try again in a moment (nothing was lost).") from None
+    except UploadRejected as exc:
+        _discard(incoming)
+        raise DirectUploadError(f"{exc.filename} {exc.message}") from None
+    finally:
+        if upload is not None:
+            upload.close()
+    _discard(incoming)
+    return checked, key
 
 
 def _names(key: str, video: bool) -> list[str]:

@@ -34,6 +34,7 @@ def direct_upload(request):
 
 
 @login_required
+@ratelimit(key="user", rate=rate("UPLOAD_RATE"), method="POST", group="upload-confirms")
 @require_http_methods(["POST"])
 def direct_upload_confirm(request):
     """Step 2: the file is in the bucket; check it and create the photo."""
@@ -43,8 +44,9 @@ def direct_upload_confirm(request):
     try:
         visibility = Photo.Visibility.PUBLIC if body.get("public") else Photo.Visibility.PRIVATE
         photo = uploads.direct_upload_confirm(owner=request.user, token=str(body.get("token", "")), visibility=visibility)
-    except uploads.DirectUploadError as exc:
-        return JsonResponse({"accepted": [], "rejected": [{"error": str(exc)}]}, status=400)
+    except uploads.DirectUploadError as exc:  # 503: storage failed, the same confirmation can be tried again
+        return JsonResponse({"accepted": [], "rejected": [{"error": str(exc)}]},
+                            status=503 if isinstance(exc, uploads.DirectUploadRetry) else 400)
     except ValueError:
         return JsonResponse({"error": "Bad request."}, status=400)
     return JsonResponse({"accepted": [photo_json(photo)], "rejected": []}, status=201)

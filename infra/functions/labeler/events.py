@@ -101,13 +101,6 @@ def _sequencer(sequencer: Any, event_time: Any) -> str:
     return "0" * SEQUENCER_WIDTH
 
 
-def waiting_sequencer(sequencer: str) -> str:
-    """A placeholder record's sequencer (a video waiting for its stream): just before the
-    event's own (a prefix sorts first), so the event's analysis replaces it and the
-    starter does not take the event as recorded already."""
-    return sequencer[:-1]
-
-
 def sequencer_after(stored_sequencer: str, obj: S3Object) -> str:
     """A re-analysis's sequencer: after the stored record's (so the new analysis replaces
     it) and after earlier re-analyses: the stored S3 sequencer + "-R" + this request's

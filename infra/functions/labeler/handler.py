@@ -248,7 +248,10 @@ def process_object(obj: S3Object, rekognition: Any, table: Any) -> str:
         # Rekognition Video's jobs start from their own queue (video.py): they may wait
         # for the concurrent-jobs quota far longer than a photo's message may. A backfill's
         # videos wait on another, started only while no live upload's video waits.
-        queue = (obj.backfill and os.environ.get("VIDEO_BACKFILL_QUEUE_URL")) or os.environ["VIDEO_QUEUE_URL"]
+        backfill_queue = os.environ.get("VIDEO_BACKFILL_QUEUE_URL")
+        if obj.backfill and not backfill_queue:
+            obj = replace(obj, backfill=False)  # on the live queue it must not wait for itself
+        queue = backfill_queue if obj.backfill else os.environ["VIDEO_QUEUE_URL"]
         sqs_client().send_message(QueueUrl=queue, MessageBody=video_message(obj))
         logger.info("video queued for Rekognition Video", extra={"key": obj.key, "backfill": obj.backfill})
         return "video-queued"

@@ -19,6 +19,9 @@ STATUS_LABELED = "LABELED"
 STATUS_FAILED = "FAILED"
 STATUS_SKIPPED = "SKIPPED"
 STATUSES = (STATUS_LABELED, STATUS_FAILED, STATUS_SKIPPED)
+# A SKIPPED record's code while a video Rekognition cannot read waits for its H.264 stream
+# (labeler/video.py note_waiting); the sync asks the app's worker for that stream.
+WAITING_FOR_STREAM = "WaitingForStream"
 ENGINES = ("rekognition", "local")
 TEXT_TYPES = ("LINE", "WORD")
 

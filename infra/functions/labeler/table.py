@@ -152,13 +152,45 @@ def _estimated_size(item: dict[str, Any]) -> int:
 
 def stored_state(table: Any, key: str) -> tuple[bool, str]:
     """(erased, the stored record's S3 sequencer or "") for ``key``: one strongly
-    consistent Query on its partition reads both."""
+    consistent Query on its partition reads both. A placeholder (``put_placeholder``)
+    answers the event it waits for: later events and re-analyses order after that one."""
+    erased, record = _stored(table, key)
+    return erased, str(record.get("waiting_for") or record.get("s3_sequencer", ""))
+
+
+def waits_for(table: Any, key: str) -> str:
+    """The sequencer of the event whose analysis the stored placeholder waits for, or ""."""
+    return str(_stored(table, key)[1].get("waiting_for", ""))
+
+
+def _stored(table: Any, key: str) -> tuple[bool, dict[str, Any]]:
     items = table.query(
         KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": partition(key)}, ConsistentRead=True,
-        ProjectionExpression="sk, s3_sequencer",
+        ProjectionExpression="sk, s3_sequencer, waiting_for",
     ).get("Items", [])
     by_sort_key = {item["sk"]: item for item in items}
-    return TOMBSTONE_SORT_KEY in by_sort_key, str(by_sort_key.get(SORT_KEY, {}).get("s3_sequencer", ""))
+    return TOMBSTONE_SORT_KEY in by_sort_key, by_sort_key.get(SORT_KEY, {})
+
+
+def put_placeholder(table: Any, record: LabelRecord, sequencer: str) -> str:
+    """A record that says why there is no analysis yet (a video waiting for its stream),
+    written only where the key has no record at all and no tombstone. Its own sequencer
+    sorts just before the event's (a prefix sorts first), so the event's analysis replaces
+    it; ``waiting_for`` keeps the event's, so later events and re-analyses order after it
+    (``stored_state``). "written", "erased" or "stale" (a record is there)."""
+    item = {**item_of(record), "s3_sequencer": sequencer[:-1], "waiting_for": sequencer}
+    try:
+        table.meta.client.transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": table.name, "Key": tombstone_key(record.key),
+                                "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": table.name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+    except Exception as exc:
+        failed = failed_condition(exc)
+        if failed in (0, 1):
+            return ("erased", "stale")[failed]
+        raise
+    return "written"
 
 
 def put_record(table: Any, record: LabelRecord, sequencer: str) -> str:

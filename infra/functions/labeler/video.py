@@ -36,9 +36,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from . import table as labels_table
 from .core import error_code, is_transient
-from .events import PoisonMessage, S3Object, waiting_sequencer
+from .events import PoisonMessage, S3Object
 from .handler import back_off, clients, logger, metrics, s3_client, sqs_client
-from .record import STATUS_FAILED, STATUS_SKIPPED, AnalysisError, LabelRecord, now_iso
+from .record import STATUS_FAILED, STATUS_SKIPPED, WAITING_FOR_STREAM, AnalysisError, LabelRecord, now_iso
 from .video_jobs import (
     APIS, GET_CALLS, TIMELINE_PREFIX, VIDEO_SUFFIXES, JobNotice, NotAJobNotice, collect_timeline, container_codec,
     failure_reason, job_tag, parse_notice, start_jobs, start_requests, stream_key, timeline_key, video_record,
@@ -59,7 +59,8 @@ def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
     erased, stored_sequencer = labels_table.stored_state(table, obj.key)
     if erased:
         return "erased"
-    if stored_sequencer and stored_sequencer >= obj.sequencer:
+    if stored_sequencer and stored_sequencer >= obj.sequencer and not (
+            stored_sequencer == obj.sequencer and labels_table.waits_for(table, obj.key) == obj.sequencer):
         return "duplicate"  # this event (or a later one) is recorded: a redelivered message
     if obj.backfill and (waiting := live_videos_waiting()):
         raise LiveVideosFirst(f"{waiting} live upload(s) wait for the jobs quota")
@@ -132,12 +133,11 @@ class StreamNotReady(Exception):
 
 # The app makes the H.264 stream of every video it has a row for, minutes after upload. A
 # video put into the bucket outside the app (a backfill) has no row until a record names
-# it: once its message has waited this long, a SKIPPED record says why it waits; the sync
-# then creates its row and asks the app's worker for the stream, and the next try starts
-# its jobs. The record's sequencer sorts just before the event's own, so the analysis
-# replaces it (events.waiting_sequencer).
+# it: once its message has waited this long, a SKIPPED record says why it waits (only
+# where the key has no record at all: table.put_placeholder); the sync then creates its row
+# and asks the app's worker for the stream, and the next try starts its jobs, whose record
+# replaces the placeholder.
 STREAM_WAIT_NOTE_SECONDS = 30 * 60
-WAITING_FOR_STREAM = "WaitingForStream"
 
 
 # Start* refusals no retry changes: on the record, with Rekognition's words.
@@ -214,8 +214,8 @@ def _skipped(obj: S3Object, table: Any, code: str, message: str, *, status: str 
 
 
 def note_waiting(obj: S3Object, table: Any, what: str) -> str:
-    """The record of a video waiting for its H.264 stream (STREAM_WAIT_NOTE_SECONDS), unless
-    it has one already: "written", "stale" or "erased"."""
+    """The record of a video waiting for its H.264 stream (STREAM_WAIT_NOTE_SECONDS), where
+    it has none yet: "written", "stale" (a record is there) or "erased"."""
     stamp = now_iso()
     record = LabelRecord(
         bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, status=STATUS_SKIPPED, engine="rekognition",
@@ -223,7 +223,7 @@ def note_waiting(obj: S3Object, table: Any, what: str) -> str:
             f"Rekognition Video reads H.264 only and this video is {what}: it is analysed from its H.264 copy, "
             f"which is not made yet.")),
         analyzed_at=stamp, updated_at=stamp)
-    return labels_table.put_record(table, record, waiting_sequencer(obj.sequencer))
+    return labels_table.put_placeholder(table, record, obj.sequencer)
 
 
 def _waited_seconds(record: SQSRecord) -> float:
@@ -251,7 +251,8 @@ def start_record(record: SQSRecord, lambda_context: Any = None) -> str:
         # Over the concurrent-jobs quota, throttled, the stream rendition not made yet:
         # back on the queue, later each time.
         transient = is_transient(exc) or isinstance(exc, (StreamNotReady, LiveVideosFirst))
-        if isinstance(exc, StreamNotReady) and _waited_seconds(record) >= STREAM_WAIT_NOTE_SECONDS:
+        if (isinstance(exc, StreamNotReady) and not obj.reanalyse
+                and _waited_seconds(record) >= STREAM_WAIT_NOTE_SECONDS):
             noted = note_waiting(obj, table, exc.what)
             logger.info("video waits for its H.264 stream", extra={"key": obj.key, "record": noted})
         delay = back_off(record) if transient else None

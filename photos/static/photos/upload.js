@@ -220,7 +220,8 @@
 
   // A video goes to the bucket in parts (S3 multipart: no 5 GB cap, and resumable). Three
   // parts travel at once; a part that fails is sent again (up to 5 times, waiting longer
-  // each time). The upload's token is kept in this browser for a day: choosing the same
+  // each time). The upload's token is kept in this browser for 20 hours (the server takes
+  // parts for 24 and the confirmation for 36): choosing the same
   // file again after a reload or a lost connection sends only the parts S3 does not have.
   var RESUME_PREFIX = "mediaapp-upload:";
   var PARALLEL = 3;
@@ -238,7 +239,7 @@
   function remember(file, start) {
     try {
       window.localStorage.setItem(resumeKey(file), JSON.stringify({
-        token: start.token, multipart: start.multipart, until: Date.now() + 23 * 3600 * 1000 }));
+        token: start.token, multipart: start.multipart, until: Date.now() + 20 * 3600 * 1000 }));
     } catch (e) { /* private mode: the upload still works, it just cannot resume after a reload */ }
   }
 
@@ -261,8 +262,10 @@
     progressList.appendChild(row);
     var tracker = track(file);
     var start = null, done = {}, loading = {}, pending = [], urls = {}, stopped = false, failed = false;
+    var sending = {};  // the part requests in flight, so Cancel stops them
 
     function finish(ok, message) {
+      if (row.dataset.result) return;  // once per file (a late answer after Cancel changes nothing)
       if (message) row.appendChild(el("span", ok ? "done" : "error", message));
       if (!ok) row.insertBefore(el("span", "refused", "refused"), bar.nextSibling);
       row.dataset.result = ok ? "accepted" : "rejected";
@@ -297,22 +300,26 @@
     function put(n, tries) {
       return new Promise(function (resolve, reject) {
         var xhr = new XMLHttpRequest();
+        sending[n] = xhr;
         xhr.open("PUT", urls[n]);
         xhr.upload.onprogress = function (event) { loading[n] = event.loaded; progress(); };
         xhr.onload = function () {
           delete loading[n];
+          delete sending[n];
           if (xhr.status >= 200 && xhr.status < 300) { done[n] = slice(n).size; progress(); resolve(); }
           else reject(xhr.status);
         };
-        xhr.onerror = function () { delete loading[n]; progress(); reject(0); };
+        xhr.onerror = xhr.onabort = function () { delete loading[n]; delete sending[n]; progress(); reject(0); };
         xhr.send(slice(n));
       }).catch(function (status) {
         if (stopped) return Promise.reject(new Error("cancelled"));
         if (tries + 1 >= TRIES) return Promise.reject(new Error("part " + n + " did not get through"));
         state.textContent = "connection trouble, trying part " + n + " again…";
         return new Promise(function (r) { setTimeout(r, 1000 * Math.pow(2, tries)); }).then(function () {
-          // A refused URL (403: it expired while the tab slept) is asked for again.
-          return (status === 403 ? askParts([n]) : Promise.resolve()).then(function () { return put(n, tries + 1); });
+          // A fresh URL each time: the last may have expired (a sleeping laptop, or the
+          // credentials that signed it), and S3's refusal may reach the page as no answer.
+          delete urls[n];
+          return askParts([n]).then(function () { return put(n, tries + 1); });
         });
       });
     }
@@ -331,8 +338,9 @@
       failed = false;
       state.textContent = "";
       var count = start.multipart.parts;
-      return askParts([]).then(function () {
+      return askParts([]).then(function (known) {
         pending = [];
+        if (known.joined) return;  // joined by a confirmation that did not finish: confirm again
         for (var n = 1; n <= count; n++) if (!done[n]) pending.push(n);
         if (pending.length < count) state.textContent = "resuming: " + (count - pending.length) + " of " + count + " parts were already there";
         progress();
@@ -345,8 +353,13 @@
       }).then(function () {
         if (stopped) return;
         state.textContent = "checking…";
+        cancel.hidden = true;  // past this point the parts are joined: nothing to cancel
         return json(zone.dataset.confirm, { token: start.token, public: publicBox.checked }).then(function (res) {
           state.textContent = "";
+          if (res.status === 503 || res.status === 429) {  // storage failed, not the file: try again
+            cancel.hidden = false;
+            throw new Error(((res.data.rejected || [])[0] || {}).error || "the check could not run (" + res.status + ")");
+          }
           if (res.data.accepted && res.data.accepted.length) {
             forget(file);
             finish(true, "uploaded");
@@ -374,6 +387,7 @@
     cancel.addEventListener("click", function () {
       stopped = true;
       forget(file);
+      Object.keys(sending).forEach(function (n) { sending[n].abort(); });
       if (start) json(zone.dataset.abort, { token: start.token });
       finish(false, file.name + ": cancelled, nothing was stored.");
     });

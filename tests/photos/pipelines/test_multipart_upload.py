@@ -265,3 +265,104 @@ def test_a_video_over_5_gb_is_copied_in_parts(s3, monkeypatch):
     assert stored["Body"].read() == data and stored["ContentType"] == "video/mp4"
     assert stored["CacheControl"] == "private, max-age=300"
     assert calls.count("UploadPartCopy") == math.ceil(len(data) / (5 * MIB)) == 3 and "CopyObject" not in calls
+
+
+def test_each_part_url_is_signed_for_its_exact_length(s3, client, alice):
+    """The size check happens at the confirmation, but a PUT of more bytes than its part
+    must not even be stored (up to 5 GiB a part, billed until the lifecycle rule): each
+    URL is signed for Content-Length, which S3 then requires."""
+    from urllib.parse import parse_qs, urlsplit
+
+    start = _start(client, bytes(11 * MIB))
+    urls = _post(client, "parts/", token=start["token"], parts=[1, 3]).json()["urls"]
+
+    for n in ("1", "3"):
+        assert parse_qs(urlsplit(urls[n]).query)["X-Amz-SignedHeaders"] == ["content-length;host"]
+
+
+def test_a_confirmation_that_fails_after_the_join_can_be_tried_again(s3, client, alice, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    """Storage fails while the joined video is read back (a timeout, a dropped connection):
+    the answer says try again (503), nothing is deleted, the page learns the parts are
+    joined, and the next confirmation checks the joined object."""
+    from botocore.exceptions import ClientError
+
+    from photos.pipelines.storage import S3MediaStorage
+
+    data = padded(video(seconds=2), 11 * MIB)
+    start = _start(client, data)
+    _put_parts(client, start, data)
+    real = S3MediaStorage.download_version
+    calls = []
+
+    def flaky(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "We encountered an internal error"}},
+                              "GetObject")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(S3MediaStorage, "download_version", flaky)
+    failed = _post(client, "confirm/", token=start["token"])
+    state = _post(client, "parts/", token=start["token"], parts=[]).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _post(client, "confirm/", token=start["token"])
+
+    assert failed.status_code == 503
+    assert failed.json()["rejected"][0]["error"] == ("Storage could not be reached while checking holiday.mp4; "
+                                                     "try again in a moment (nothing was lost).")
+    assert state["joined"] is True and state["urls"] == {} and len(state["uploaded"]) == 3
+    assert again.status_code == 201, again.content
+    assert s3.get_object(Bucket=BUCKET, Key=Photo.objects.get().image.name)["Body"].read() == data
+
+
+def test_only_parts_that_cannot_make_the_file_are_dropped_when_the_join_fails(s3, client, alice, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from photos.pipelines.storage import S3MediaStorage
+
+    data = padded(video(seconds=2), 6 * MIB)
+    start = _start(client, data)
+    _put_parts(client, start, data)
+    codes = iter(["SlowDown", "InvalidPart"])
+
+    def refuse(self, *args):
+        raise ClientError({"Error": {"Code": next(codes), "Message": "no"}}, "CompleteMultipartUpload")
+
+    monkeypatch.setattr(S3MediaStorage, "multipart_complete", refuse)
+
+    assert _post(client, "confirm/", token=start["token"]).status_code == 503
+    assert len(_in_progress(s3)) == 1  # throttled: the parts are kept
+    refused = _post(client, "confirm/", token=start["token"])
+    assert refused.status_code == 400 and "(InvalidPart); upload it again" in refused.json()["rejected"][0]["error"]
+    assert _in_progress(s3) == []
+
+
+def test_one_confirmation_at_a_time_per_upload(s3, client, alice):
+    from django.core.cache import cache
+
+    data = padded(video(seconds=2), 6 * MIB)
+    start = _start(client, data)
+    _put_parts(client, start, data)
+    incoming = signing.loads(start["token"], salt=uploads.VIDEO_SALT)["incoming"]
+    cache.add(f"direct-upload-confirm:{incoming}", True, 60)  # another request is checking it
+
+    busy = _post(client, "confirm/", token=start["token"])
+
+    assert busy.json()["rejected"][0]["error"] == "This upload is being checked already; wait a moment."
+    assert len(_in_progress(s3)) == 1 and not Photo.objects.exists()
+    cache.delete(f"direct-upload-confirm:{incoming}")
+
+
+def test_reading_a_version_that_is_gone_is_not_found(s3):
+    """A confirmation racing another one that deleted the incoming object: a clear
+    FileNotFoundError (the answer says so), not a crash."""
+    import io
+
+    from photos.pipelines import media_storage
+
+    version = s3.put_object(Bucket=BUCKET, Key="incoming/gone.mp4", Body=b"x")["VersionId"]
+    s3.delete_object(Bucket=BUCKET, Key="incoming/gone.mp4", VersionId=version)
+
+    with pytest.raises(FileNotFoundError):
+        media_storage().download_version("incoming/gone.mp4", version, io.BytesIO(), max_bytes=10)

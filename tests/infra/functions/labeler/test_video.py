@@ -304,6 +304,30 @@ def test_a_backfilled_hevc_video_says_it_waits_for_its_stream_then_is_analysed(v
     assert record_of(item(videos, key)).status == "LABELED"
 
 
+def test_the_waiting_record_never_replaces_a_record_and_orders_later_events_after_its_own(videos):
+    """Review findings: a re-analysis waiting for a stream writes no placeholder (it would
+    hide the labels the video has); a placeholder is written only where there is no record;
+    a re-analysis of a video whose record is the placeholder sorts after the event it waits
+    for (so that event's message does not start the jobs a second time)."""
+    from infra.functions.labeler.events import S3Object, sequencer_after
+
+    seq = "0" * 31 + "A"
+    obj = S3Object(bucket=BUCKET, key=KEY, size=1, etag="e", version=None, sequencer=seq)
+    assert video.note_waiting(obj, videos.table, "HEVC") == "written"
+    assert labels.stored_state(videos.table, KEY) == (False, seq) and labels.waits_for(videos.table, KEY) == seq
+    again = S3Object(bucket=BUCKET, key=KEY, size=1, etag="e", version=None, sequencer="0" * 31 + "B", reanalyse=True)
+    assert sequencer_after(labels.stored_state(videos.table, KEY)[1], again) > seq
+
+    other = "uploads/2026/12/labelled.mov"
+    real = LabelRecord(bucket=BUCKET, key=other, status="LABELED", engine="rekognition",
+                      analyzed_at="2026-12-07T12:00:00.000000Z", updated_at="2026-12-07T12:00:00.000000Z")
+    assert labels.put_record(videos.table, real, "0" * 31 + "5") == "written"
+    later = S3Object(bucket=BUCKET, key=other, size=1, etag="e", version=None, sequencer="0" * 31 + "5-R" + "0" * 31 + "9",
+                     reanalyse=True)
+    assert video.note_waiting(later, videos.table, "HEVC") == "stale"
+    assert record_of(item(videos, other)).status == "LABELED"
+
+
 def test_a_video_over_rekognitions_limits_is_skipped_saying_why(videos):
     messages = uploaded_and_queued(videos)
     videos.stub.add_client_error("start_label_detection", "VideoTooLargeException",
@@ -400,6 +424,24 @@ def test_a_backfills_videos_wait_on_their_own_lane_behind_live_uploads(videos, m
     resend = event_message(bucket=BUCKET, key=KEY, size=30, etag="e", event_time="2026-12-07T13:00:00.000Z")
     labeler.handler(sqs_event(videos, bodies=[resend]), LambdaContext())
     assert len(queued_videos(videos)) == 1
+
+
+def test_without_a_backfill_video_queue_a_backfilled_video_does_not_wait_for_itself(videos, monkeypatch):
+    """A stack without the backfill's video queue puts it on the live queue as a live one:
+    marked a backfill there, the gate would count its own message and wait for ever."""
+    monkeypatch.delenv("VIDEO_BACKFILL_QUEUE_URL", raising=False)
+    monkeypatch.setenv("LIVE_VIDEO_QUEUE_URL", videos.video_queue)
+    put = videos.s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"\x00\x00\x00\x18ftypmp42 video bytes")
+    videos.version = VERSIONS[KEY] = put.get("VersionId")
+    sqs_event(videos)
+    body = event_message(bucket=BUCKET, key=KEY, size=30, etag="e", event_time="2026-12-07T12:00:00.000Z",
+                         backfill=True)
+    labeler.handler(sqs_event(videos, bodies=[body]), LambdaContext())
+
+    messages = queued_videos(videos)  # now hidden: the gate would count it
+    assert json.loads(messages[0]["Body"])["video"]["backfill"] is False
+    expect_starts(videos)
+    assert video.start_handler(video_event(videos, messages), LambdaContext()) == {"batchItemFailures": []}
 
 
 def test_with_video_analysis_off_a_video_is_skipped_saying_so(videos, monkeypatch):
