@@ -104,7 +104,7 @@ def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -
         raise DirectUploadError(f"Upload {ACCEPTED_NAMES} photos or {ACCEPTED_VIDEO_NAMES} videos.")
     limit = settings.PHOTOS_MAX_UPLOAD_BYTES
     if not 0 < size <= limit:
-        raise DirectUploadError(f"Photos must be between 1 byte and {limit} bytes.")
+        raise DirectUploadError(f"Photos must be between 1 byte and {filesizeformat(limit)}.".replace("\xa0", " "))
     key = photo_upload_to(Photo(), f"upload.{DIRECT_TYPES[content_type]}")
     incoming = f"{INCOMING_PREFIX}/{key.rsplit('/', 1)[1]}"
     post = media_storage().presigned_post(key=incoming, content_type=content_type, max_bytes=limit,
@@ -153,7 +153,7 @@ def video_upload_start(*, owner, filename: str, content_type: str, size: int) ->
         raise DirectUploadError(f"Upload {ACCEPTED_VIDEO_NAMES} videos.")
     limit = settings.PHOTOS_MAX_VIDEO_BYTES
     if not 0 < size <= limit:
-        raise DirectUploadError(f"Videos must be between 1 byte and {filesizeformat(limit)}.")
+        raise DirectUploadError(f"Videos must be between 1 byte and {filesizeformat(limit)}.".replace("\xa0", " "))
     key = photo_upload_to(Photo(), f"upload.{ext}")
     incoming = f"{INCOMING_PREFIX}/{key.rsplit('/', 1)[1]}"
     upload_id = media_storage().multipart_start(incoming, content_type=content_type)

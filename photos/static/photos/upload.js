@@ -18,7 +18,11 @@
   form.classList.add("js");
 
   // The batch: files still going, bytes sent of the total, time since the first started.
-  var batch = { total: 0, finished: 0, accepted: 0, sent: {}, sizes: {}, started: 0, next: 0 };
+  // A video's upload can also end paused (resumable: a button on its row) or cancelled.
+  function newBatch() {
+    return { total: 0, finished: 0, accepted: 0, paused: 0, cancelled: 0, sent: {}, sizes: {}, started: Date.now(), next: 0 };
+  }
+  var batch = newBatch();
 
   // On a search's results new photos are not added to the list (they may not match it):
   // the summary says where they are.
@@ -31,9 +35,11 @@
     Object.keys(batch.sizes).forEach(function (k) { size += batch.sizes[k]; sent += batch.sent[k] || 0; });
     summary.hidden = false;
     if (batch.finished === batch.total) {
-      var refused = batch.total - batch.accepted;
+      var refused = batch.total - batch.accepted - batch.paused - batch.cancelled;
       summary.textContent = batch.accepted + " of " + batch.total + " file" + (batch.total === 1 ? "" : "s") +
-        " uploaded" + (refused ? ", " + refused + " refused (see below)" : "") + "." +
+        " uploaded" + (refused ? ", " + refused + " refused (see below)" : "") +
+        (batch.paused ? ", " + batch.paused + " paused (resume below)" : "") +
+        (batch.cancelled ? ", " + batch.cancelled + " cancelled" : "") + "." +
         (searching && batch.accepted ? " They are in All my photos, not in this search." : "");
       return;
     }
@@ -45,18 +51,36 @@
   }
 
   function track(file) {
-    if (batch.finished === batch.total) batch = { total: 0, finished: 0, accepted: 0, sent: {}, sizes: {}, started: Date.now(), next: 0 };
-    var id = batch.next++;
+    if (batch.finished === batch.total) batch = newBatch();
+    var mine = batch, id = batch.next++, ended = null;
     batch.total += 1;
     batch.sizes[id] = file.size;
     report();
     return {
-      progress: function (loaded) { batch.sent[id] = loaded; report(); },
-      finish: function (ok) {
-        batch.sent[id] = file.size;
-        batch.finished += 1;
-        if (ok) batch.accepted += 1;
+      progress: function (loaded) { mine.sent[id] = loaded; report(); },
+      // Bytes that were in storage before this upload began (a resumed video): they count
+      // neither as sent nor as left, so the time left is this upload's own.
+      already: function (bytes) { mine.sizes[id] = Math.max(0, file.size - bytes); report(); },
+      // how: "accepted", "refused", "paused" (resumable) or "cancelled"
+      finish: function (how) {
+        if (ended) return;
+        ended = how;
+        mine.sent[id] = mine.sizes[id];
+        mine.finished += 1;
+        if (how === "accepted") mine.accepted += 1;
+        if (how === "paused") mine.paused += 1;
+        if (how === "cancelled") mine.cancelled += 1;
         report();
+      },
+      // A paused upload going again: in its batch if that is still the page's, else in a new one.
+      resume: function () {
+        if (ended !== "paused") return this;
+        if (mine !== batch) return track(file);
+        ended = null;
+        mine.finished -= 1;
+        mine.paused -= 1;
+        report();
+        return this;
       },
     };
   }
@@ -145,18 +169,20 @@
         body.accepted.forEach(addCard);
       }
       (body.rejected || []).forEach(function (r) { row.appendChild(el("span", "error", r.error)); });
-      if (xhr.status >= 400 && !(body.rejected || []).length) {
+      if (/\/accounts\/login\//.test(xhr.responseURL || "")) {
+        row.appendChild(el("span", "error", file.name + ": your session has ended: log in again, then upload it again."));
+      } else if (xhr.status >= 400 && !(body.rejected || []).length) {
         row.appendChild(el("span", "error", file.name + " could not be uploaded (" + xhr.status + ")."));
       }
       row.dataset.result = body.accepted && body.accepted.length ? "accepted" : "rejected";
       if (row.dataset.result === "rejected") row.insertBefore(el("span", "refused", "refused"), bar.nextSibling);
-      tracker.finish(row.dataset.result === "accepted");
+      tracker.finish(row.dataset.result);
     };
     xhr.onerror = function () {
       row.appendChild(el("span", "error", file.name + ": network error, nothing was stored."));
       row.dataset.result = "rejected";
       row.insertBefore(el("span", "refused", "not stored"), bar.nextSibling);
-      tracker.finish(false);
+      tracker.finish("refused");
     };
     xhr.send(data);
   }
@@ -168,7 +194,17 @@
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify(body),
-    }).then(function (r) { return r.json().then(function (data) { return { status: r.status, data: data }; }); });
+    }).then(function (r) {
+      // A session that ended is sent to the login page (HTML): say so, not "invalid JSON".
+      if (!/application\/json/.test(r.headers.get("Content-Type") || "")) {
+        var ended = r.redirected && /\/accounts\/login\//.test(r.url);
+        var error = ended ? "your session has ended: log in again (in another tab), then choose the file again"
+          : r.status === 403 ? "this page has expired: reload it, then choose the file again"
+          : "the server answered " + r.status + "; try again";
+        return { status: ended ? 401 : r.status, data: { error: error, rejected: [{ error: error }] } };
+      }
+      return r.json().then(function (data) { return { status: r.status, data: data }; });
+    });
   }
 
   function uploadDirect(file) {
@@ -184,7 +220,7 @@
       row.appendChild(el("span", "error", message));
       if (!row.dataset.result) {
         row.insertBefore(el("span", "refused", "refused"), bar.nextSibling);
-        tracker.finish(false);
+        tracker.finish("refused");
       }
       row.dataset.result = "rejected";
     }
@@ -209,7 +245,7 @@
           if (done.data.accepted && done.data.accepted.length) {
             row.appendChild(el("span", "done", "uploaded"));
             row.dataset.result = "accepted";
-            tracker.finish(true);
+            tracker.finish("accepted");
             done.data.accepted.forEach(addCard);
           }
         });
@@ -247,30 +283,48 @@
     try { window.localStorage.removeItem(resumeKey(file)); } catch (e) { /* nothing kept */ }
   }
 
+  // This page's video uploads by file (name, size, date): the same file chosen again while
+  // it goes is not sent twice, and one that paused is resumed by choosing it again.
+  var active = {};
+
   function uploadVideo(file) {
+    var key = resumeKey(file);
+    if (active[key]) return active[key].chosenAgain();
     var row = el("li");
+    row.className = "video-upload";
     var bar = el("progress");
     bar.max = 100;
     bar.value = 0;
+    var side = el("span", "side");
     var state = el("span", "part-state");
     var cancel = el("button", "link", "Cancel");
     cancel.type = "button";
+    side.appendChild(state);
+    side.appendChild(cancel);
     row.appendChild(el("span", "", file.name));
     row.appendChild(bar);
-    row.appendChild(state);
-    row.appendChild(cancel);
+    row.appendChild(side);
     progressList.appendChild(row);
     var tracker = track(file);
     var start = null, done = {}, loading = {}, pending = [], urls = {}, stopped = false, failed = false;
     var sending = {};  // the part requests in flight, so Cancel stops them
+    var before = null;  // bytes in storage when this try began (a resumed upload)
+    var note = null, retry = null;
 
-    function finish(ok, message) {
+    function finish(how, message) {
       if (row.dataset.result) return;  // once per file (a late answer after Cancel changes nothing)
-      if (message) row.appendChild(el("span", ok ? "done" : "error", message));
-      if (!ok) row.insertBefore(el("span", "refused", "refused"), bar.nextSibling);
-      row.dataset.result = ok ? "accepted" : "rejected";
+      delete active[key];
+      state.textContent = "";
+      if (note) note.remove();
+      if (retry) retry.remove();
       cancel.remove();
-      tracker.finish(ok);
+      if (how === "accepted") side.appendChild(el("span", "done", message));
+      else {
+        side.appendChild(el("span", "refused", how === "cancelled" ? "cancelled" : "refused"));
+        if (message) row.appendChild(el("span", "error", message));
+      }
+      row.dataset.result = how === "accepted" ? "accepted" : how === "cancelled" ? "cancelled" : "rejected";
+      tracker.finish(how);
     }
 
     function progress() {
@@ -279,7 +333,7 @@
       Object.keys(loading).forEach(function (n) { sent += loading[n]; });
       sent = Math.min(file.size, sent);
       bar.value = file.size ? Math.round((sent / file.size) * 100) : 100;
-      tracker.progress(sent);
+      if (before !== null) tracker.progress(Math.max(0, sent - before));
     }
 
     function slice(n) {
@@ -287,10 +341,14 @@
       return file.slice((n - 1) * each, Math.min(file.size, n * each));
     }
 
-    // URLs for the next parts waiting (up to 20 a call), and what S3 already has.
+    // What S3 already has, and URLs for the parts asked for.
     function askParts(numbers) {
       return json(zone.dataset.parts, { token: start.token, parts: numbers }).then(function (res) {
-        if (res.status !== 200) throw new Error(res.data.error || "refused");
+        if (res.status !== 200) {
+          var error = new Error(res.data.error || "refused (" + res.status + ")");
+          error.final = res.status === 400;  // the upload is over (finished, expired, not this user's)
+          throw error;
+        }
         res.data.uploaded.forEach(function (p) { done[p.part] = p.size; });
         Object.keys(res.data.urls).forEach(function (n) { urls[n] = res.data.urls[n]; });
         return res.data;
@@ -311,7 +369,7 @@
         };
         xhr.onerror = xhr.onabort = function () { delete loading[n]; delete sending[n]; progress(); reject(0); };
         xhr.send(slice(n));
-      }).catch(function (status) {
+      }).catch(function () {
         if (stopped) return Promise.reject(new Error("cancelled"));
         if (tries + 1 >= TRIES) return Promise.reject(new Error("part " + n + " did not get through"));
         state.textContent = "connection trouble, trying part " + n + " again…";
@@ -334,12 +392,42 @@
       });
     }
 
+    function pause(err) {
+      // The parts that arrived are kept: Resume (or choosing the file again, or the
+      // connection coming back) sends the rest.
+      failed = true;
+      state.textContent = "paused";
+      cancel.hidden = false;
+      note = el("span", "error", file.name + ": " + err.message + ". The parts that arrived are kept: " +
+        "resume to send the rest.");
+      retry = el("button", "link", "Resume");
+      retry.type = "button";
+      retry.addEventListener("click", resume);
+      side.insertBefore(retry, cancel);
+      row.appendChild(note);
+      row.dataset.paused = "1";
+      tracker.finish("paused");
+    }
+
+    function resume() {
+      if (!failed || stopped || row.dataset.result) return;
+      if (note) note.remove();
+      if (retry) retry.remove();
+      note = retry = null;
+      delete row.dataset.paused;
+      tracker = tracker.resume();
+      send();
+    }
+
     function send() {
       failed = false;
       state.textContent = "";
       var count = start.multipart.parts;
       return askParts([]).then(function (known) {
         pending = [];
+        before = 0;
+        Object.keys(done).forEach(function (n) { before += done[n]; });
+        tracker.already(before);
         if (known.joined) return;  // joined by a confirmation that did not finish: confirm again
         for (var n = 1; n <= count; n++) if (!done[n]) pending.push(n);
         if (pending.length < count) state.textContent = "resuming: " + (count - pending.length) + " of " + count + " parts were already there";
@@ -355,32 +443,26 @@
         state.textContent = "checking…";
         cancel.hidden = true;  // past this point the parts are joined: nothing to cancel
         return json(zone.dataset.confirm, { token: start.token, public: publicBox.checked }).then(function (res) {
-          state.textContent = "";
-          if (res.status === 503 || res.status === 429) {  // storage failed, not the file: try again
-            cancel.hidden = false;
+          if (res.status === 503 || res.status === 429 || res.status === 401) {  // storage or the session, not the file
             throw new Error(((res.data.rejected || [])[0] || {}).error || "the check could not run (" + res.status + ")");
           }
           if (res.data.accepted && res.data.accepted.length) {
             forget(file);
-            finish(true, "uploaded");
+            finish("accepted", "uploaded");
             res.data.accepted.forEach(addCard);
             return;
           }
           var error = ((res.data.rejected || [])[0] || {}).error || res.data.error || "refused (" + res.status + ")";
           if (!/have not arrived/.test(error)) forget(file);
-          finish(false, error);
+          finish("refused", error);
         });
       }).catch(function (err) {
-        if (stopped) return;
-        failed = true;
-        // The parts that arrived are kept: the button (or choosing the file again) sends the rest.
-        state.textContent = "";
-        var retry = el("button", "link", "Resume");
-        retry.type = "button";
-        var note = el("span", "error", file.name + ": " + err.message + ". The parts that arrived are kept; resume to send the rest.");
-        retry.addEventListener("click", function () { note.remove(); retry.remove(); send(); });
-        row.appendChild(note);
-        row.appendChild(retry);
+        if (stopped || row.dataset.result) return;
+        if (err.final) {  // the server has no such upload any more: nothing to resume
+          forget(file);
+          return finish("refused", file.name + ": " + err.message);
+        }
+        pause(err);
       });
     }
 
@@ -389,8 +471,16 @@
       forget(file);
       Object.keys(sending).forEach(function (n) { sending[n].abort(); });
       if (start) json(zone.dataset.abort, { token: start.token });
-      finish(false, file.name + ": cancelled, nothing was stored.");
+      finish("cancelled", "");
     });
+
+    active[key] = {
+      chosenAgain: function () {
+        if (failed) return resume();
+        state.textContent = "already uploading";
+      },
+      online: function () { if (failed) resume(); },
+    };
 
     // Start (or take up the upload this browser remembers for this file; one the server
     // has finished or let expire starts over).
@@ -406,14 +496,23 @@
         start = begun;
         if (!saved) return null;
         row.dataset.resumed = "1";
-        return askParts([]).catch(function () { forget(file); done = {}; urls = {}; delete row.dataset.resumed; return begin(null); });
+        return askParts([]).catch(function (err) {
+          if (!err.final) throw err;
+          forget(file); done = {}; urls = {}; delete row.dataset.resumed;
+          return begin(null);
+        });
       });
     }
 
     begin(remembered(file)).then(send).catch(function (err) {
-      if (!row.dataset.result) finish(false, file.name + ": " + err.message);
+      if (!row.dataset.result) finish("refused", file.name + ": " + err.message);
     });
   }
+
+  // The connection came back: paused uploads go on by themselves.
+  window.addEventListener("online", function () {
+    Object.keys(active).forEach(function (k) { active[k].online(); });
+  });
 
   function handle(files) {
     // With S3 storage, photos go to the bucket by a presigned POST and videos by a

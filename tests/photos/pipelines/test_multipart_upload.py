@@ -180,8 +180,10 @@ def test_refusals(s3, client, alice, settings):
     mkv = _post(client, "", filename="film.mkv", content_type="video/x-matroska", size=MIB)
     start = _start(client, bytes(11 * MIB))
     photo = _post(client, "", filename="a.jpg", content_type="image/jpeg", size=10).json()
+    huge_photo = _post(client, "", filename="huge.jpg", content_type="image/jpeg", size=26 * MIB).json()
 
-    assert too_big.status_code == 400 and too_big.json()["error"].replace("\xa0", " ") == "Videos must be between 1 byte and 20.0 MB."
+    assert huge_photo["error"] == "Photos must be between 1 byte and 25.0 MB."  # not 26214400 bytes (new-user trial)
+    assert too_big.status_code == 400 and too_big.json()["error"] == "Videos must be between 1 byte and 20.0 MB."
     assert mkv.json()["error"] == "Upload MP4, MOV or WebM videos."
     assert _post(client, "parts/", token=start["token"], parts=[4]).json()["error"] == (
         "Ask for at most 100 parts, numbered 1 to 3.")
