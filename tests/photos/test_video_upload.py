@@ -5,10 +5,12 @@ ranges through the same permission checks. Used to be: "is not an image we can r
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 
 from infra.functions.labeler.record import LabelRecord
@@ -278,7 +280,9 @@ def test_a_moderator_sees_when_in_a_flagged_video_and_watches_its_stream(clip, m
     flagged moments from the timeline, strongest first, and plays the stream rendition."""
     photo, _ = clip
     photo_make_stream(photo_id=photo.id)
-    stamp = "2026-12-07T08:00:00.000000Z"
+    # After the fixture's own analysis, whenever the test runs (a fixed time here once made
+    # the record "older" than the analysis and the test fail after 09:00 that day).
+    stamp = (timezone.now() + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     frames = [FrameAnalysis(ms, LabelRecord(bucket="b", key=photo.key, status="LABELED", engine="local",
                                              moderation_labels=(RecordModeration(name="Explicit", confidence=c),)))
               for ms, c in ((1000, 91.0), (2000, 97.0))]
