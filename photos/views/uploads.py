@@ -4,8 +4,11 @@ checks the file as a form upload is checked."""
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.views.decorators.http import require_http_methods
@@ -16,10 +19,28 @@ from ..pipelines import media_storage
 from ..services import uploads
 from .common import photo_json, rate
 
+logger = logging.getLogger(__name__)
+STORAGE_DOWN = "Storage could not be reached; try again in a moment (nothing was lost)."
+
+
+def storage_answers(view):
+    """S3 failing (unreachable, throttling, an internal error) is a 503 the page can retry,
+    not a 500 page where JSON was expected."""
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("direct upload: storage failed: %s", exc)
+            return JsonResponse({"error": STORAGE_DOWN, "accepted": [], "rejected": [{"error": STORAGE_DOWN}]},
+                                status=503)
+    return wrapped
+
 
 @login_required
 @ratelimit(key="user", rate=rate("UPLOAD_RATE"), method="POST", group="uploads")
 @require_http_methods(["POST"])
+@storage_answers
 def direct_upload(request):
     """Step 1 of a browser-to-S3 upload (S3 storage only): a presigned POST."""
     body, refusal = _direct_body(request)
@@ -36,6 +57,7 @@ def direct_upload(request):
 @login_required
 @ratelimit(key="user", rate=rate("UPLOAD_RATE"), method="POST", group="upload-confirms")
 @require_http_methods(["POST"])
+@storage_answers
 def direct_upload_confirm(request):
     """Step 2: the file is in the bucket; check it and create the photo."""
     body, refusal = _direct_body(request)
@@ -54,6 +76,7 @@ def direct_upload_confirm(request):
 
 @login_required
 @require_http_methods(["POST"])
+@storage_answers
 def direct_upload_parts(request):
     """A video's multipart upload: the parts that arrived, and URLs for those asked for."""
     body, refusal = _direct_body(request)
@@ -71,6 +94,7 @@ def direct_upload_parts(request):
 
 @login_required
 @require_http_methods(["POST"])
+@storage_answers
 def direct_upload_abort(request):
     """A video's multipart upload, cancelled by its owner: its parts are dropped."""
     body, refusal = _direct_body(request)

@@ -368,3 +368,25 @@ def test_reading_a_version_that_is_gone_is_not_found(s3):
 
     with pytest.raises(FileNotFoundError):
         media_storage().download_version("incoming/gone.mp4", version, io.BytesIO(), max_bytes=10)
+
+
+def test_storage_failing_is_a_503_the_page_can_retry_not_a_500(s3, client, alice, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from photos.pipelines.storage import S3MediaStorage
+
+    start = _start(client, bytes(6 * MIB))
+
+    def down(self, *args, **kwargs):
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "Please reduce your request rate."}},
+                          "S3")
+
+    for method in ("multipart_start", "multipart_parts", "multipart_abort"):
+        monkeypatch.setattr(S3MediaStorage, method, down)
+    answers = [_post(client, "", filename="a.mp4", content_type="video/mp4", size=MIB),
+               _post(client, "parts/", token=start["token"], parts=[1]),
+               _post(client, "abort/", token=start["token"])]
+
+    assert [a.status_code for a in answers] == [503, 503, 503]
+    assert {a.json()["error"] for a in answers} == {"Storage could not be reached; try again in a moment "
+                                                    "(nothing was lost)."}
