@@ -248,9 +248,7 @@ class S3MediaStorage(LocalMediaStorage):
     def copy_version(self, name: str, version: str, *, to: str, content_type: str) -> None:
         """One CopyObject up to 5 GB (its limit); a multipart copy (UploadPartCopy, by
         boto3's transfer manager) for a larger video. Both copy inside S3."""
-        source = {"Bucket": self.bucket, "Key": self.object_key(name)}
-        if version != "null":  # an unversioned bucket's ("null" is refused by HeadObject there)
-            source["VersionId"] = version
+        source = {"Bucket": self.bucket, "Key": self.object_key(name), **_version(version)}
         self.client.copy(source, self.bucket, self.object_key(to),
                          ExtraArgs={"MetadataDirective": "REPLACE", "ContentType": content_type,
                                     "CacheControl": "private, max-age=300"},
@@ -258,8 +256,7 @@ class S3MediaStorage(LocalMediaStorage):
 
     def download_version(self, name: str, version: str, into: IO[bytes], *, max_bytes: int) -> int:
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(name),
-                                              **({"VersionId": version} if version != "null" else {}))
+            response = self.client.get_object(Bucket=self.bucket, Key=self.object_key(name), **_version(version))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in MISSING:
                 raise FileNotFoundError(name) from None
@@ -325,6 +322,12 @@ class S3MediaStorage(LocalMediaStorage):
             Bucket=self.bucket, Prefix=prefix, **({"StartAfter": start_after} if start_after else {}))
         for page in pages:
             yield [(o["Key"], o.get("Size", 0), o.get("ETag", "").strip('"')) for o in page.get("Contents", [])]
+
+
+def _version(version: str) -> dict[str, str]:
+    """The VersionId argument for a version read back from S3: none for an unversioned
+    bucket's "null" (HeadObject refuses it there)."""
+    return {"VersionId": version} if version != "null" else {}
 
 
 STORAGES = {"local": LocalMediaStorage, "s3": S3MediaStorage}

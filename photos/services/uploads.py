@@ -103,15 +103,21 @@ def direct_upload_start(*, owner, filename: str, content_type: str, size: int) -
     if content_type not in DIRECT_TYPES:
         raise DirectUploadError(f"Upload {ACCEPTED_NAMES} photos or {ACCEPTED_VIDEO_NAMES} videos.")
     limit = settings.PHOTOS_MAX_UPLOAD_BYTES
-    if not 0 < size <= limit:
-        raise DirectUploadError(f"Photos must be between 1 byte and {filesizeformat(limit)}.".replace("\xa0", " "))
-    key = photo_upload_to(Photo(), f"upload.{DIRECT_TYPES[content_type]}")
-    incoming = f"{INCOMING_PREFIX}/{key.rsplit('/', 1)[1]}"
+    key, incoming = _new_keys("Photos", DIRECT_TYPES[content_type], size=size, limit=limit)
     post = media_storage().presigned_post(key=incoming, content_type=content_type, max_bytes=limit,
                                           expires_in=DIRECT_UPLOAD_SECONDS)
     token = signing.dumps({"incoming": incoming, "key": key, "user": owner.pk, "filename": clean_filename(filename)},
                           salt=PHOTO_SALT)
     return {"url": post["url"], "fields": post["fields"], "token": token}
+
+
+def _new_keys(what: str, ext: str, *, size: int, limit: int) -> tuple[str, str]:
+    """A direct upload's key under uploads/ and the incoming/ key the browser sends to,
+    once its declared size is within ``limit``."""
+    if not 0 < size <= limit:
+        raise DirectUploadError(f"{what} must be between 1 byte and {filesizeformat(limit)}.".replace("\xa0", " "))
+    key = photo_upload_to(Photo(), f"upload.{ext}")
+    return key, f"{INCOMING_PREFIX}/{key.rsplit('/', 1)[1]}"
 
 
 # --- videos: multipart uploads, resumable ------------------------------------------------
@@ -151,11 +157,7 @@ def video_upload_start(*, owner, filename: str, content_type: str, size: int) ->
     ext = VIDEO_DIRECT_TYPES.get(content_type)
     if not ext:
         raise DirectUploadError(f"Upload {ACCEPTED_VIDEO_NAMES} videos.")
-    limit = settings.PHOTOS_MAX_VIDEO_BYTES
-    if not 0 < size <= limit:
-        raise DirectUploadError(f"Videos must be between 1 byte and {filesizeformat(limit)}.".replace("\xa0", " "))
-    key = photo_upload_to(Photo(), f"upload.{ext}")
-    incoming = f"{INCOMING_PREFIX}/{key.rsplit('/', 1)[1]}"
+    key, incoming = _new_keys("Videos", ext, size=size, limit=settings.PHOTOS_MAX_VIDEO_BYTES)
     upload_id = media_storage().multipart_start(incoming, content_type=content_type)
     each = part_size(size)
     token = signing.dumps({"incoming": incoming, "key": key, "user": owner.pk, "filename": clean_filename(filename),

@@ -40,19 +40,9 @@ from photos.services.photos import RENDITION_TRIES, photos_sweep_stuck, renditio
 from photos.services.review import labels_decide, labels_merge
 from tests.photos.admin.test_moderation import QUEUE, login
 from tests.samples import video
+from tests.photos.test_video_upload import client_in, owner  # noqa: F401 (fixtures: the same video owner)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def owner(db):
-    return get_user_model().objects.create_user("filmer", password="pw-filmer-123")
-
-
-@pytest.fixture
-def client_in(client, owner):
-    client.force_login(owner)
-    return client
 
 
 def uploaded(client, name: str, data: bytes) -> Photo:

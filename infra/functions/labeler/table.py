@@ -154,22 +154,20 @@ def stored_state(table: Any, key: str) -> tuple[bool, str]:
     """(erased, the stored record's S3 sequencer or "") for ``key``: one strongly
     consistent Query on its partition reads both. A placeholder (``put_placeholder``)
     answers the event it waits for: later events and re-analyses order after that one."""
-    erased, record = _stored(table, key)
-    return erased, str(record.get("waiting_for") or record.get("s3_sequencer", ""))
+    return stored(table, key)[:2]
 
 
-def waits_for(table: Any, key: str) -> str:
-    """The sequencer of the event whose analysis the stored placeholder waits for, or ""."""
-    return str(_stored(table, key)[1].get("waiting_for", ""))
-
-
-def _stored(table: Any, key: str) -> tuple[bool, dict[str, Any]]:
+def stored(table: Any, key: str) -> tuple[bool, str, str]:
+    """``stored_state`` and, for a placeholder, the sequencer of the event it waits for
+    ("" otherwise), from the same Query."""
     items = table.query(
         KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": partition(key)}, ConsistentRead=True,
         ProjectionExpression="sk, s3_sequencer, waiting_for",
     ).get("Items", [])
     by_sort_key = {item["sk"]: item for item in items}
-    return TOMBSTONE_SORT_KEY in by_sort_key, by_sort_key.get(SORT_KEY, {})
+    record = by_sort_key.get(SORT_KEY, {})
+    waiting = str(record.get("waiting_for", ""))
+    return TOMBSTONE_SORT_KEY in by_sort_key, waiting or str(record.get("s3_sequencer", "")), waiting
 
 
 def put_placeholder(table: Any, record: LabelRecord, sequencer: str) -> str:

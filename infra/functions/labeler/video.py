@@ -56,11 +56,10 @@ def _settings() -> dict[str, Any]:
 def start_video(obj: S3Object, rekognition: Any, table: Any) -> str:
     """Start a video's jobs, each noted as soon as it is started (so a completion that
     comes while a later Start* waits for the quota is kept); the outcome."""
-    erased, stored_sequencer = labels_table.stored_state(table, obj.key)
+    erased, stored_sequencer, waiting_for = labels_table.stored(table, obj.key)
     if erased:
         return "erased"
-    if stored_sequencer and stored_sequencer >= obj.sequencer and not (
-            stored_sequencer == obj.sequencer and labels_table.waits_for(table, obj.key) == obj.sequencer):
+    if stored_sequencer and stored_sequencer >= obj.sequencer and waiting_for != obj.sequencer:
         return "duplicate"  # this event (or a later one) is recorded: a redelivered message
     if obj.backfill and (waiting := live_videos_waiting()):
         raise LiveVideosFirst(f"{waiting} live upload(s) wait for the jobs quota")

@@ -314,7 +314,7 @@ def test_the_waiting_record_never_replaces_a_record_and_orders_later_events_afte
     seq = "0" * 31 + "A"
     obj = S3Object(bucket=BUCKET, key=KEY, size=1, etag="e", version=None, sequencer=seq)
     assert video.note_waiting(obj, videos.table, "HEVC") == "written"
-    assert labels.stored_state(videos.table, KEY) == (False, seq) and labels.waits_for(videos.table, KEY) == seq
+    assert labels.stored_state(videos.table, KEY) == (False, seq) and labels.stored(videos.table, KEY)[2] == seq
     again = S3Object(bucket=BUCKET, key=KEY, size=1, etag="e", version=None, sequencer="0" * 31 + "B", reanalyse=True)
     assert sequencer_after(labels.stored_state(videos.table, KEY)[1], again) > seq
 
