@@ -489,10 +489,15 @@
         filename: file.name, content_type: file.type, size: file.size }).then(function (res) {
         if (res.status !== 200) throw new Error(res.data.error || "refused");
         if (!res.data.multipart) throw new Error("storage did not offer a multipart upload");
+        if (stopped) {  // cancelled while the upload was being started: drop it, keep nothing
+          json(zone.dataset.abort, { token: res.data.token });
+          throw new Error("cancelled");
+        }
         remember(file, res.data);
         return res.data;
       });
       return asked.then(function (begun) {
+        if (stopped) throw new Error("cancelled");
         start = begun;
         if (!saved) return null;
         row.dataset.resumed = "1";
